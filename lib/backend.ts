@@ -1,0 +1,39 @@
+// What the addon was built with and what it can use here.
+import { native } from './native';
+import { rangeError, typeError } from './errors';
+
+export interface CudaDeviceInfo {
+  index: number;
+  name: string;
+  computeCapability: string;
+  totalMemory: number;
+}
+
+export interface BackendInfo {
+  cpu: true;
+  /** The addon was built with the CUDA kernels. */
+  cudaCompiled: boolean;
+  /** A CUDA driver and device are usable here. */
+  cuda: boolean;
+  /** Why CUDA is not usable: "not compiled ...", "no driver: ...", "no device: ...". */
+  reason?: string;
+  /** CPU threads the kernels use. */
+  threads: number;
+  /** "cmake" (cmake-js) or "gyp" (node-gyp). */
+  build: string;
+  devices: CudaDeviceInfo[];
+}
+
+export function backend(): BackendInfo {
+  const b = native.backend();
+  const info: BackendInfo = { cpu: true, cudaCompiled: b.cudaCompiled, cuda: b.cuda, threads: b.threads, build: b.build, devices: b.devices };
+  if (b.reason !== undefined) info.reason = b.reason;
+  return info;
+}
+
+/** Sets the CPU thread count (0 = all cores, or SPARTAN_NUM_THREADS). Returns the count in use. */
+export function setNumThreads(n: number): number {
+  if (typeof n !== 'number') throw typeError('ERR_SPARTAN_TYPE', 'threads must be a number');
+  if (!Number.isInteger(n) || n < 0 || n > 256) throw rangeError('ERR_SPARTAN_OPTION', `threads must be an integer in [0, 256] (got ${n})`);
+  return native.setNumThreads(n);
+}

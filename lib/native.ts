@@ -1,0 +1,83 @@
+// Loads the compiled addon (build/Release/spartan.node, from cmake-js or node-gyp).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+export interface NativeSoftTopKResult {
+  lambda: number;
+  mass: number;
+  totalCost: number;
+  iterations: number;
+  passes: number;
+  converged: boolean;
+}
+export interface NativeTopKResult {
+  kept: number;
+  keptCost: number;
+  threshold: number;
+}
+export interface NativeBackend {
+  cpu: true;
+  cudaCompiled: boolean;
+  cuda: boolean;
+  reason?: string;
+  threads: number;
+  build: string;
+  cudaRuntimeVersion?: number;
+  cudaDriverVersion?: number;
+  devices: { index: number; name: string; computeCapability: string; totalMemory: number }[];
+}
+
+type Costs = Float32Array | number | undefined;
+export interface NativeAddon {
+  softTopKForward(
+    segments: { values: unknown; costs: Costs; out: unknown }[],
+    groups: { first: number; count: number; k: unknown; beta: unknown; lambda?: unknown }[],
+    async: boolean,
+    segmented: boolean,
+  ): NativeSoftTopKResult[] | Promise<NativeSoftTopKResult[]>;
+  softTopKBackward(
+    segments: { mask: unknown; grad: unknown; costs: Costs; out: unknown }[],
+    groups: { first: number; count: number; beta: unknown }[],
+    async: boolean,
+    segmented: boolean,
+  ): undefined | Promise<undefined>;
+  topKMask(
+    segments: { values: unknown; costs: Costs; out: unknown }[],
+    groups: { first: number; count: number; k: unknown }[],
+    async: boolean,
+    segmented: boolean,
+  ): NativeTopKResult[] | Promise<NativeTopKResult[]>;
+  blockScores(theta: unknown, rows: unknown, cols: unknown, b0: unknown, b1: unknown, out: unknown, async: boolean): undefined | Promise<undefined>;
+  expandBlockMask(mask: unknown, rows: unknown, cols: unknown, b0: unknown, b1: unknown, out: unknown, async: boolean): undefined | Promise<undefined>;
+  applyMask(
+    theta: unknown, mask: unknown, hard: unknown, rows: unknown, cols: unknown, b0: unknown, b1: unknown,
+    perBlock: boolean, out: unknown, async: boolean,
+  ): undefined | Promise<undefined>;
+  backend(): NativeBackend;
+  setNumThreads(n: number): number;
+}
+
+function packageRoot(): string {
+  // dist/native.js and lib/native.ts both sit one level below the package root.
+  return path.resolve(__dirname, '..');
+}
+
+function load(): NativeAddon {
+  const root = packageRoot();
+  const candidates = [
+    process.env.SPARTAN_ADDON_PATH,
+    path.join(root, 'build', 'Release', 'spartan.node'),
+    path.join(root, 'build', 'Debug', 'spartan.node'),
+  ].filter((p): p is string => !!p);
+  for (const file of candidates) {
+    if (fs.existsSync(file)) return require(file) as NativeAddon;
+  }
+  const err = new Error(
+    `spartan-sparsity: the native addon is not built (looked in ${candidates.join(', ')}). ` +
+      'Run `npm install` (or `npm run build:addon`) in the package folder.',
+  ) as Error & { code: string };
+  err.code = 'ERR_SPARTAN_NOT_BUILT';
+  throw err;
+}
+
+export const native: NativeAddon = load();

@@ -1,0 +1,41 @@
+// Checks for option objects and shapes: the policy-level argument checks that the
+// native layer does not know about. Array contents are checked natively.
+import { rangeError, typeError } from './errors';
+
+export function optionsObject<T extends object>(opts: T | undefined, name = 'options'): Partial<T> {
+  if (opts === undefined || opts === null) return {};
+  if (typeof opts !== 'object' || Array.isArray(opts) || ArrayBuffer.isView(opts))
+    throw typeError('ERR_SPARTAN_OPTION', `${name} must be an object`);
+  return opts;
+}
+
+export type BlockDims = readonly [number, number];
+
+function positiveInt(x: unknown, name: string): number {
+  if (typeof x !== 'number') throw typeError('ERR_SPARTAN_TYPE', `${name} must be a number`);
+  if (!Number.isSafeInteger(x) || x < 1) throw rangeError('ERR_SPARTAN_SHAPE', `${name} must be a positive integer (got ${x})`);
+  return x;
+}
+
+export function blockDims(block: unknown, name = 'block'): [number, number] {
+  if (!Array.isArray(block) || block.length !== 2)
+    throw typeError('ERR_SPARTAN_TYPE', `${name} must be a pair [b0, b1]`);
+  return [positiveInt(block[0], `${name}[0]`), positiveInt(block[1], `${name}[1]`)];
+}
+
+export function matrixShape(rows: unknown, cols: unknown, block: [number, number]): [number, number] {
+  const r = positiveInt(rows, 'rows');
+  const c = positiveInt(cols, 'cols');
+  if (r % block[0] !== 0 || c % block[1] !== 0)
+    throw rangeError('ERR_SPARTAN_SHAPE', `a ${r}x${c} matrix does not divide into ${block[0]}x${block[1]} blocks`);
+  return [r, c];
+}
+
+// Length of a typed array, or 0 when `x` is not one (the native call then names the type error).
+export function lengthOf(x: unknown): number {
+  return ArrayBuffer.isView(x) && !(x instanceof DataView) ? (x as Float32Array).length : 0;
+}
+
+export function float32Out(out: unknown, n: number): Float32Array {
+  return out === undefined || out === null ? new Float32Array(n) : (out as Float32Array);
+}

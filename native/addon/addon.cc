@@ -1,0 +1,24 @@
+// Module entry: registers the native functions. Policy lives in lib/ (TypeScript).
+#include <napi.h>
+
+#include "ops.h"
+
+namespace spartan_addon {
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("softTopKForward", Napi::Function::New(env, SoftTopKForward));
+  exports.Set("softTopKBackward", Napi::Function::New(env, SoftTopKBackward));
+  exports.Set("topKMask", Napi::Function::New(env, TopKMask));
+  exports.Set("blockScores", Napi::Function::New(env, BlockScores));
+  exports.Set("expandBlockMask", Napi::Function::New(env, ExpandBlockMask));
+  exports.Set("applyMask", Napi::Function::New(env, ApplyMask));
+  exports.Set("backend", Napi::Function::New(env, Backend));
+  exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads));
+  return exports;
+}
+
+}  // namespace spartan_addon
+
+static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) { return spartan_addon::Init(env, exports); }
+
+NODE_API_MODULE(spartan, InitAddon)

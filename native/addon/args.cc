@@ -1,0 +1,123 @@
+#include "args.h"
+
+#include <cmath>
+
+#include "errors.h"
+
+namespace spartan_addon {
+
+static const char* TypeNameOf(const Napi::Value& v) {
+  if (v.IsTypedArray()) {
+    switch (v.As<Napi::TypedArray>().TypedArrayType()) {
+      case napi_int8_array: return "Int8Array";
+      case napi_uint8_array: return "Uint8Array";
+      case napi_uint8_clamped_array: return "Uint8ClampedArray";
+      case napi_int16_array: return "Int16Array";
+      case napi_uint16_array: return "Uint16Array";
+      case napi_int32_array: return "Int32Array";
+      case napi_uint32_array: return "Uint32Array";
+      case napi_float32_array: return "Float32Array";
+      case napi_float64_array: return "Float64Array";
+      case napi_bigint64_array: return "BigInt64Array";
+      case napi_biguint64_array: return "BigUint64Array";
+      default: return "a typed array";
+    }
+  }
+  if (v.IsArray()) return "an Array";
+  if (v.IsArrayBuffer()) return "an ArrayBuffer";
+  if (v.IsNull()) return "null";
+  if (v.IsUndefined()) return "undefined";
+  if (v.IsNumber()) return "a number";
+  if (v.IsString()) return "a string";
+  if (v.IsBoolean()) return "a boolean";
+  return "an object";
+}
+
+Napi::TypedArray Args::Typed(const Napi::Value& v, const std::string& name, napi_typedarray_type type, const char* type_name) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type)
+    Throw(env_, ErrorKind::kType, "ERR_SPARTAN_TYPE", name + " must be a " + type_name + " (got " + TypeNameOf(v) + ")");
+  Napi::TypedArray t = v.As<Napi::TypedArray>();
+  if (t.ArrayBuffer().IsDetached())
+    Throw(env_, ErrorKind::kType, "ERR_SPARTAN_DETACHED", name + " is backed by a detached ArrayBuffer");
+  arrays_.push_back(t);
+  return t;
+}
+
+const float* Args::Float32(const Napi::Value& v, const std::string& name, size_t* len) {
+  Napi::Float32Array t = Typed(v, name, napi_float32_array, "Float32Array").As<Napi::Float32Array>();
+  *len = t.ElementLength();
+  return t.Data();
+}
+
+float* Args::Float32Out(const Napi::Value& v, const std::string& name, size_t expected) {
+  Napi::Float32Array t = Typed(v, name, napi_float32_array, "Float32Array").As<Napi::Float32Array>();
+  ExpectLength(t.ElementLength(), expected, name);
+  return t.Data();
+}
+
+const uint8_t* Args::Uint8(const Napi::Value& v, const std::string& name, size_t* len) {
+  Napi::Uint8Array t = Typed(v, name, napi_uint8_array, "Uint8Array").As<Napi::Uint8Array>();
+  *len = t.ElementLength();
+  return t.Data();
+}
+
+uint8_t* Args::Uint8Out(const Napi::Value& v, const std::string& name, size_t expected) {
+  Napi::Uint8Array t = Typed(v, name, napi_uint8_array, "Uint8Array").As<Napi::Uint8Array>();
+  ExpectLength(t.ElementLength(), expected, name);
+  return t.Data();
+}
+
+void Args::ExpectLength(size_t got, size_t expected, const std::string& name) {
+  if (got != expected)
+    Throw(env_, ErrorKind::kRange, "ERR_SPARTAN_LENGTH",
+          name + " has length " + std::to_string(got) + "; expected " + std::to_string(expected));
+}
+
+spartan::Costs Args::Costs(const Napi::Value& v, const std::string& name, size_t n) {
+  spartan::Costs c;
+  if (v.IsUndefined() || v.IsNull()) return c;
+  if (v.IsNumber()) {
+    c.uniform = v.As<Napi::Number>().DoubleValue();
+    if (!(c.uniform > 0) || !std::isfinite(c.uniform))
+      Throw(env_, ErrorKind::kRange, "ERR_SPARTAN_COST", name + " is " + std::to_string(c.uniform) + "; costs must be finite and > 0");
+    return c;
+  }
+  size_t len = 0;
+  if (!v.IsTypedArray())
+    Throw(env_, ErrorKind::kType, "ERR_SPARTAN_TYPE", name + " must be a Float32Array or a number (got " + TypeNameOf(v) + ")");
+  c.data = Float32(v, name, &len);
+  ExpectLength(len, n, name);
+  return c;
+}
+
+double Args::Number(const Napi::Value& v, const std::string& name) {
+  if (!v.IsNumber()) Throw(env_, ErrorKind::kType, "ERR_SPARTAN_TYPE", name + " must be a number (got " + TypeNameOf(v) + ")");
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+size_t Args::Size(const Napi::Value& v, const std::string& name) {
+  double d = Number(v, name);
+  if (!(d >= 1) || d != std::floor(d) || d > 9007199254740991.0)
+    Throw(env_, ErrorKind::kRange, "ERR_SPARTAN_SHAPE", name + " must be a positive integer (got " + std::to_string(d) + ")");
+  return size_t(d);
+}
+
+size_t Args::Index(const Napi::Value& v, const std::string& name) {
+  double d = Number(v, name);
+  if (!(d >= 0) || d != std::floor(d) || d > 9007199254740991.0)
+    Throw(env_, ErrorKind::kRange, "ERR_SPARTAN_SHAPE", name + " must be an integer >= 0 (got " + std::to_string(d) + ")");
+  return size_t(d);
+}
+
+Napi::Array Args::Array(const Napi::Value& v, const std::string& name) {
+  if (!v.IsArray()) Throw(env_, ErrorKind::kType, "ERR_SPARTAN_TYPE", name + " must be an Array (got " + TypeNameOf(v) + ")");
+  return v.As<Napi::Array>();
+}
+
+Napi::Object Args::Object(const Napi::Value& v, const std::string& name) {
+  if (!v.IsObject() || v.IsTypedArray() || v.IsArray())
+    Throw(env_, ErrorKind::kType, "ERR_SPARTAN_TYPE", name + " must be an object (got " + TypeNameOf(v) + ")");
+  return v.As<Napi::Object>();
+}
+
+}  // namespace spartan_addon

@@ -1,0 +1,39 @@
+// Reading JS arguments into plain views, with coded errors. The arrays read here
+// are remembered so an async call can keep them alive until it settles.
+#pragma once
+#include <napi.h>
+
+#include <string>
+#include <vector>
+
+#include "spartan/segments.h"
+
+namespace spartan_addon {
+
+class Args {
+ public:
+  explicit Args(Napi::Env env) : env_(env) {}
+
+  const float* Float32(const Napi::Value& v, const std::string& name, size_t* len);
+  float* Float32Out(const Napi::Value& v, const std::string& name, size_t expected_len);
+  const uint8_t* Uint8(const Napi::Value& v, const std::string& name, size_t* len);
+  uint8_t* Uint8Out(const Napi::Value& v, const std::string& name, size_t expected_len);
+  // A Float32Array of n costs, or a number (the cost of every entry).
+  spartan::Costs Costs(const Napi::Value& v, const std::string& name, size_t n);
+  double Number(const Napi::Value& v, const std::string& name);
+  size_t Size(const Napi::Value& v, const std::string& name);   // integer >= 1
+  size_t Index(const Napi::Value& v, const std::string& name);  // integer >= 0
+  Napi::Array Array(const Napi::Value& v, const std::string& name);
+  Napi::Object Object(const Napi::Value& v, const std::string& name);
+  void ExpectLength(size_t got, size_t expected, const std::string& name);
+
+  // Typed arrays seen so far (to keep alive across an async call).
+  std::vector<Napi::Object>& arrays() { return arrays_; }
+
+ private:
+  Napi::TypedArray Typed(const Napi::Value& v, const std::string& name, napi_typedarray_type type, const char* type_name);
+  Napi::Env env_;
+  std::vector<Napi::Object> arrays_;
+};
+
+}  // namespace spartan_addon

@@ -1,0 +1,90 @@
+// blockScores(theta, rows, cols, b0, b1, out, async)
+// expandBlockMask(mask, rows, cols, b0, b1, out, async)   mask/out: Float32Array or Uint8Array
+// applyMask(theta, mask, hard, rows, cols, b0, b1, perBlock, out, async)
+#include <memory>
+
+#include "args.h"
+#include "errors.h"
+#include "ops.h"
+#include "run.h"
+#include "spartan/block_ops.h"
+
+namespace spartan_addon {
+namespace {
+
+spartan::BlockShape ReadShape(Args& args, Napi::Env env, const Napi::CallbackInfo& info, size_t at) {
+  spartan::BlockShape s;
+  s.rows = args.Size(info[at], "rows");
+  s.cols = args.Size(info[at + 1], "cols");
+  s.b0 = args.Size(info[at + 2], "block[0]");
+  s.b1 = args.Size(info[at + 3], "block[1]");
+  if (s.rows % s.b0 || s.cols % s.b1)
+    Throw(env, ErrorKind::kRange, "ERR_SPARTAN_SHAPE",
+          "a " + std::to_string(s.rows) + "x" + std::to_string(s.cols) + " matrix does not divide into " +
+              std::to_string(s.b0) + "x" + std::to_string(s.b1) + " blocks");
+  if (s.rows > (size_t(1) << 53) / s.cols) Throw(env, ErrorKind::kRange, "ERR_SPARTAN_SHAPE", "rows * cols is too large");
+  return s;
+}
+
+}  // namespace
+
+Napi::Value BlockScores(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Args args(env);
+  size_t n = 0;
+  const float* theta = args.Float32(info[0], "theta", &n);
+  spartan::BlockShape s = ReadShape(args, env, info, 1);
+  args.ExpectLength(n, s.size(), "theta");
+  float* out = args.Float32Out(info[5], "out", s.num_blocks());
+  return Run(env, info[6].ToBoolean(), args.arrays(), ArgNames{}, [=] { return spartan::block_scores(theta, s, out); },
+             [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
+}
+
+Napi::Value ExpandBlockMask(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Args args(env);
+  spartan::BlockShape s = ReadShape(args, env, info, 1);
+  size_t n = 0;
+  Work work;
+  if (info[0].IsTypedArray() && info[0].As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array) {
+    const uint8_t* m = args.Uint8(info[0], "blockMask", &n);
+    args.ExpectLength(n, s.num_blocks(), "blockMask");
+    uint8_t* out = args.Uint8Out(info[5], "out", s.size());
+    work = [=] { spartan::expand_block_mask(m, s, out); return spartan::Status::Ok(); };
+  } else {
+    const float* m = args.Float32(info[0], "blockMask", &n);
+    args.ExpectLength(n, s.num_blocks(), "blockMask");
+    float* out = args.Float32Out(info[5], "out", s.size());
+    work = [=] { spartan::expand_block_mask(m, s, out); return spartan::Status::Ok(); };
+  }
+  return Run(env, info[6].ToBoolean(), args.arrays(), ArgNames{}, work,
+             [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
+}
+
+Napi::Value ApplyMask(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Args args(env);
+  size_t n = 0, nm = 0, nh = 0;
+  const float* theta = args.Float32(info[0], "theta", &n);
+  spartan::BlockShape s = ReadShape(args, env, info, 3);
+  args.ExpectLength(n, s.size(), "theta");
+  spartan::MaskView mask;
+  mask.per_block = info[7].ToBoolean();
+  const size_t expected = mask.per_block ? s.num_blocks() : s.size();
+  if (info[1].IsTypedArray() && info[1].As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array)
+    mask.hard_only = args.Uint8(info[1], "mask", &nm);
+  else
+    mask.soft = args.Float32(info[1], "mask", &nm);
+  args.ExpectLength(nm, expected, "mask");
+  const uint8_t* hard = nullptr;
+  if (!info[2].IsUndefined() && !info[2].IsNull()) {
+    hard = args.Uint8(info[2], "hard", &nh);
+    args.ExpectLength(nh, expected, "hard");
+  }
+  float* out = args.Float32Out(info[8], "out", s.size());
+  return Run(env, info[9].ToBoolean(), args.arrays(), ArgNames{},
+             [=] { return spartan::apply_mask(theta, mask, hard, s, out); },
+             [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
+}
+
+}  // namespace spartan_addon

@@ -1,0 +1,16 @@
+// The exported functions, one family per file.
+#pragma once
+#include <napi.h>
+
+namespace spartan_addon {
+
+Napi::Value SoftTopKForward(const Napi::CallbackInfo& info);
+Napi::Value SoftTopKBackward(const Napi::CallbackInfo& info);
+Napi::Value TopKMask(const Napi::CallbackInfo& info);
+Napi::Value BlockScores(const Napi::CallbackInfo& info);
+Napi::Value ExpandBlockMask(const Napi::CallbackInfo& info);
+Napi::Value ApplyMask(const Napi::CallbackInfo& info);
+Napi::Value Backend(const Napi::CallbackInfo& info);
+Napi::Value SetNumThreads(const Napi::CallbackInfo& info);
+
+}  // namespace spartan_addon

@@ -1,0 +1,56 @@
+// topKMask(segments, groups, async, segmented)
+//   segments: [{ values, costs?: Float32Array | number, out: Uint8Array }]
+//   groups:   [{ first, count, k }]
+#include <memory>
+#include <vector>
+
+#include "args.h"
+#include "ops.h"
+#include "run.h"
+#include "spartan/hard_topk.h"
+
+namespace spartan_addon {
+
+Napi::Value TopKMask(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Args args(env);
+  const bool async = info[2].ToBoolean(), segmented = info[3].ToBoolean();
+  Napi::Array js_segs = args.Array(info[0], "segments");
+  Napi::Array js_groups = args.Array(info[1], "groups");
+  auto segs = std::make_shared<std::vector<spartan::TopKSegment>>(js_segs.Length());
+  for (uint32_t i = 0; i < js_segs.Length(); ++i) {
+    Napi::Object o = args.Object(js_segs.Get(i), "segments[" + std::to_string(i) + "]");
+    const std::string p = segmented ? "segments[" + std::to_string(i) + "]." : "";
+    spartan::TopKSegment& s = (*segs)[i];
+    s.values = args.Float32(o.Get("values"), p + "values", &s.n);
+    s.costs = args.Costs(o.Get("costs"), p + "costs", s.n);
+    s.out = args.Uint8Out(o.Get("out"), p + "out", s.n);
+  }
+  auto groups = std::make_shared<std::vector<spartan::TopKGroup>>(js_groups.Length());
+  for (uint32_t i = 0; i < js_groups.Length(); ++i) {
+    Napi::Object o = args.Object(js_groups.Get(i), "groups[" + std::to_string(i) + "]");
+    spartan::TopKGroup& g = (*groups)[i];
+    g.first = args.Index(o.Get("first"), "first");
+    g.count = args.Size(o.Get("count"), "count");
+    g.k = args.Number(o.Get("k"), "k");
+  }
+  auto results = std::make_shared<std::vector<spartan::TopKResult>>(groups->size());
+  return Run(
+      env, async, args.arrays(), ArgNames{segmented},
+      [segs, groups, results] {
+        return spartan::topk_mask(segs->data(), segs->size(), groups->data(), groups->size(), results->data());
+      },
+      [results](Napi::Env env) -> Napi::Value {
+        Napi::Array arr = Napi::Array::New(env, results->size());
+        for (size_t i = 0; i < results->size(); ++i) {
+          Napi::Object o = Napi::Object::New(env);
+          o.Set("kept", double((*results)[i].kept));
+          o.Set("keptCost", (*results)[i].kept_cost);
+          o.Set("threshold", (*results)[i].threshold);
+          arr.Set(uint32_t(i), o);
+        }
+        return arr;
+      });
+}
+
+}  // namespace spartan_addon

@@ -1,0 +1,128 @@
+// Block scores, block-mask expansion and the fused masked weight, parallel over
+// block rows (each task owns b0 whole rows, so writes never collide).
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "chunks.h"
+#include "spartan/block_ops.h"
+#include "spartan/parallel.h"
+
+namespace spartan {
+namespace {
+
+struct Scratch {
+  std::vector<float> scores;
+  std::vector<Status> errs;
+};
+thread_local Scratch scratch;
+
+}  // namespace
+
+Status block_scores(const float* theta, const BlockShape& s, float* scores) {
+  Scratch& sc = scratch;
+  const size_t nbr = s.block_rows(), nbc = s.block_cols();
+  sc.scores.resize(s.num_blocks());  // staged: `scores` stays untouched on error
+  sc.errs.assign(nbr, Status::Ok());
+  auto task = [&](size_t br, size_t) {
+    for (size_t bc = 0; bc < nbc; ++bc) {
+      double acc = 0;
+      for (size_t r = br * s.b0; r < (br + 1) * s.b0; ++r) {
+        const float* row = theta + r * s.cols + bc * s.b1;
+        float bad = 0.0f;
+        double racc = 0;
+        for (size_t j = 0; j < s.b1; ++j) {
+          racc += std::fabs(double(row[j]));
+          bad += row[j] * 0.0f;  // NaN for NaN or Inf
+        }
+        if (bad != 0.0f) {
+          for (size_t j = 0; j < s.b1; ++j)
+            if (!std::isfinite(row[j])) {
+              sc.errs[br] = {Code::kNonFinite, Arg::kTheta, 0, r * s.cols + bc * s.b1 + j, row[j], 0};
+              return;
+            }
+        }
+        acc += racc;
+      }
+      sc.scores[br * nbc + bc] = float(acc);
+    }
+  };
+  parallel_for(nbr, task);
+  for (const Status& e : sc.errs)
+    if (!e.ok()) return e;
+  std::copy(sc.scores.begin(), sc.scores.end(), scores);
+  return Status::Ok();
+}
+
+template <class T>
+void expand_block_mask(const T* m, const BlockShape& s, T* out) {
+  const size_t nbc = s.block_cols();
+  auto task = [&](size_t r, size_t) {
+    const T* mrow = m + (r / s.b0) * nbc;
+    T* orow = out + r * s.cols;
+    for (size_t bc = 0; bc < nbc; ++bc) {
+      T v = mrow[bc];
+      for (size_t j = 0; j < s.b1; ++j) orow[bc * s.b1 + j] = v;
+    }
+  };
+  parallel_for(s.rows, task);
+}
+template void expand_block_mask<float>(const float*, const BlockShape&, float*);
+template void expand_block_mask<uint8_t>(const uint8_t*, const BlockShape&, uint8_t*);
+
+Status apply_mask(const float* theta, const MaskView& mask, const uint8_t* hard, const BlockShape& s, float* out) {
+  Scratch& sc = scratch;
+  const size_t n = s.size(), nm = mask.per_block ? s.num_blocks() : n;
+  // out may be theta itself (in place); it must not overlap the masks or part of theta.
+  const void* m = mask.soft ? static_cast<const void*>(mask.soft) : static_cast<const void*>(mask.hard_only);
+  if (overlaps(out, n * 4, m, mask.soft ? nm * 4 : nm) || (hard && overlaps(out, n * 4, hard, nm)) ||
+      (out != theta && overlaps(out, n * 4, theta, n * 4)))
+    return Status{Code::kAlias, Arg::kOut, 0, 0, 0, 0};
+  // Validate everything first (out may alias theta, so no partial writes).
+  const size_t chunk = size_t(1) << 16, nchunks = (n + chunk - 1) / chunk;
+  sc.errs.assign(nchunks, Status::Ok());
+  auto check = [&](size_t ci, size_t) {
+    size_t b = ci * chunk, e = std::min(n, b + chunk);
+    for (size_t i = b; i < e; ++i)
+      if (!std::isfinite(theta[i])) { sc.errs[ci] = {Code::kNonFinite, Arg::kTheta, 0, i, theta[i], 0}; return; }
+    if (!mask.soft) return;
+    size_t mb = ci * chunk, me = std::min(nm, mb + chunk);
+    for (size_t i = mb; i < me; ++i) {
+      float m = mask.soft[i];
+      if (!std::isfinite(m)) { sc.errs[ci] = {Code::kNonFinite, Arg::kMask, 0, i, m, 0}; return; }
+      if (m < 0.0f || m > 1.0f) { sc.errs[ci] = {Code::kMaskRange, Arg::kMask, 0, i, m, 0}; return; }
+    }
+  };
+  parallel_for(nchunks, check);
+  for (const Status& e : sc.errs)
+    if (!e.ok()) return e;
+
+  if (!mask.per_block) {  // elementwise: flat chunks, whatever the shape
+    auto flat_task = [&](size_t ci, size_t) {
+      size_t b = ci * chunk, e = std::min(n, b + chunk);
+      for (size_t i = b; i < e; ++i) {
+        float m = mask.soft ? mask.soft[i] : float(mask.hard_only[i] != 0);
+        if (hard && !hard[i]) m = 0.0f;
+        out[i] = theta[i] * m;
+      }
+    };
+    parallel_for(nchunks, flat_task);
+    return Status::Ok();
+  }
+  const size_t nbc = s.block_cols();
+  auto row_task = [&](size_t r, size_t) {  // block mask broadcast over each tile row
+    const float* t = theta + r * s.cols;
+    float* o = out + r * s.cols;
+    const size_t mrow = (r / s.b0) * nbc;
+    for (size_t bc = 0; bc < nbc; ++bc) {
+      size_t mi = mrow + bc;
+      float m = mask.soft ? mask.soft[mi] : float(mask.hard_only[mi] != 0);
+      if (hard && !hard[mi]) m = 0.0f;
+      for (size_t j = bc * s.b1; j < (bc + 1) * s.b1; ++j) o[j] = t[j] * m;
+    }
+  };
+  parallel_for(s.rows, row_task);
+  return Status::Ok();
+}
+
+}  // namespace spartan

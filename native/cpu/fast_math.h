@@ -1,0 +1,53 @@
+// Branch-free float math that GCC and Clang auto-vectorise (no libm calls in hot loops).
+#pragma once
+#include <cstdint>
+#include <cstring>
+
+namespace spartan {
+
+inline float bits_to_float(uint32_t b) {
+  float f;
+  std::memcpy(&f, &b, sizeof f);
+  return f;
+}
+
+inline float clampf(float x, float lo, float hi) {
+  x = x < lo ? lo : x;  // minss / maxss patterns: vectorise without fast-math
+  return x > hi ? hi : x;
+}
+
+// e^x in float for x in [-87.3, 88] (clamped there, so the result is always a
+// finite normal float); relative error about 2 ulp.
+inline float fast_exp(float x) {
+  x = clampf(x, -87.3f, 88.0f);
+  const float kRound = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
+  float t = x * 1.44269504088896341f + kRound;
+  float r = t - kRound;              // round(x / ln 2)
+  int32_t i = int32_t(r);
+  float f = x - r * 0.693145751953125f;  // Cody-Waite: ln2 = hi + lo
+  f = f - r * 1.42860682030941723212e-6f;
+  // exp(f) on |f| <= 0.347 (Taylor to degree 7: error < 1e-8 relative)
+  float p = 1.98412698e-4f;
+  p = p * f + 1.38888889e-3f;
+  p = p * f + 8.33333333e-3f;
+  p = p * f + 4.16666667e-2f;
+  p = p * f + 1.66666667e-1f;
+  p = p * f + 0.5f;
+  p = p * f + 1.0f;
+  p = p * f + 1.0f;
+  return p * bits_to_float(uint32_t(i + 127) << 23);  // times 2^i
+}
+
+// sigmoid(z) and sigmoid'(z) = s (1 - s), accurate in both tails; branch-free.
+struct Sigmoid {
+  float s, ds;
+};
+inline Sigmoid fast_sigmoid(float z) {
+  float e = fast_exp(-z);
+  float inv = 1.0f / (1.0f + e);
+  float s = z < -88.0f ? 0.0f : inv;  // exactly 0 far below the threshold
+  float ds = (e * inv) * inv;         // e / (1 + e)^2, finite because e is
+  return {s, ds};
+}
+
+}  // namespace spartan

@@ -1,0 +1,120 @@
+// Implicit-gradient backward of the soft top-k: one reduction pass (which also
+// validates) and one elementwise pass. Saturated entries (m = 0 or 1 in float32)
+// carry no gradient; a fully saturated group gets s = 0 and a zero gradient.
+#include <cmath>
+#include <vector>
+
+#include "chunks.h"
+#include "spartan/parallel.h"
+#include "spartan/soft_topk.h"
+
+namespace spartan {
+namespace {
+
+struct ChunkSums {
+  double num, den;  // sum g m(1-m), sum c m(1-m)
+  Status err;
+};
+
+struct Scratch {
+  std::vector<Chunk> chunks;
+  std::vector<ChunkSums> sums;
+  std::vector<double> s;
+};
+thread_local Scratch scratch;
+
+void reduce_chunk(const SoftTopKBackwardSegment& seg, const Chunk& c, ChunkSums& out) {
+  out = ChunkSums{0, 0, Status::Ok()};
+  double num = 0, den = 0;
+  for (size_t i = c.begin; i < c.end; ++i) {
+    float m = seg.mask[i], g = seg.grad[i];
+    if (!std::isfinite(m)) { out.err = {Code::kNonFinite, Arg::kMask, c.segment, i, m, 0}; return; }
+    if (m < 0.0f || m > 1.0f) { out.err = {Code::kMaskRange, Arg::kMask, c.segment, i, m, 0}; return; }
+    if (!std::isfinite(g)) { out.err = {Code::kNonFinite, Arg::kGrad, c.segment, i, g, 0}; return; }
+    double cost = seg.costs.uniform;
+    if (seg.costs.data) {
+      float cf = seg.costs.data[i];
+      if (!std::isfinite(cf)) { out.err = {Code::kNonFinite, Arg::kCosts, c.segment, i, cf, 0}; return; }
+      if (!(cf > 0.0f)) { out.err = {Code::kBadCost, Arg::kCosts, c.segment, i, cf, 0}; return; }
+      cost = cf;
+    }
+    double w = double(m) * (1.0 - double(m));
+    num += double(g) * w;
+    den += cost * w;
+  }
+  out.num = num;
+  out.den = den;
+}
+
+void apply_chunk(const SoftTopKBackwardSegment& seg, const Chunk& c, double beta, double s) {
+  const float* m = seg.mask;
+  const float* g = seg.grad;
+  float* out = seg.out;
+  if (seg.costs.data) {
+    const float* cs = seg.costs.data;
+    for (size_t i = c.begin; i < c.end; ++i) {
+      double w = double(m[i]) * (1.0 - double(m[i]));
+      out[i] = float(beta * w * (double(g[i]) / double(cs[i]) - s));
+    }
+  } else {
+    const double inv_c = 1.0 / seg.costs.uniform;
+    for (size_t i = c.begin; i < c.end; ++i) {
+      double w = double(m[i]) * (1.0 - double(m[i]));
+      out[i] = float(beta * w * (double(g[i]) * inv_c - s));
+    }
+  }
+}
+
+}  // namespace
+
+Status soft_topk_backward(const SoftTopKBackwardSegment* segs, size_t num_segs,
+                          const SoftTopKBackwardGroup* groups, size_t num_groups) {
+  Scratch& sc = scratch;
+  for (size_t gi = 0; gi < num_groups; ++gi) {
+    const SoftTopKBackwardGroup& g = groups[gi];
+    if (!(g.beta > 0) || !std::isfinite(g.beta)) return {Code::kBetaRange, Arg::kNone, g.first, 0, g.beta, 0};
+    if (g.first + g.count > num_segs) return {Code::kInternal};
+    for (size_t s = g.first; s < g.first + g.count; ++s) {
+      const SoftTopKBackwardSegment& seg = segs[s];
+      if (!seg.costs.data && !(seg.costs.uniform > 0 && std::isfinite(seg.costs.uniform)))
+        return {Code::kBadCost, Arg::kCosts, s, 0, seg.costs.uniform, 0};
+      // The output may replace this segment's own mask or grad elementwise, but
+      // must not overlap anything else that is still to be read.
+      for (size_t t = 0; t < num_segs; ++t) {
+        const SoftTopKBackwardSegment& o = segs[t];
+        bool same = t == s;
+        if ((!same && (overlaps(seg.out, seg.n * 4, o.mask, o.n * 4) || overlaps(seg.out, seg.n * 4, o.grad, o.n * 4) ||
+                       overlaps(seg.out, seg.n * 4, o.out, o.n * 4))) ||
+            (o.costs.data && overlaps(seg.out, seg.n * 4, o.costs.data, o.n * 4)) ||
+            (same && ((overlaps(seg.out, seg.n * 4, o.mask, o.n * 4) && seg.out != o.mask) ||
+                      (overlaps(seg.out, seg.n * 4, o.grad, o.n * 4) && seg.out != o.grad))))
+          return {Code::kAlias, Arg::kOut, s, 0, 0, 0};
+      }
+    }
+  }
+  auto seg_len = [&](size_t s) { return segs[s].n; };
+  plan_chunks(groups, num_groups, seg_len, [](size_t) { return true; }, sc.chunks);
+  sc.sums.resize(sc.chunks.size());
+  auto reduce = [&](size_t ci, size_t) { reduce_chunk(segs[sc.chunks[ci].segment], sc.chunks[ci], sc.sums[ci]); };
+  parallel_for(sc.chunks.size(), reduce);
+
+  std::vector<double>& num = sc.s;
+  num.assign(2 * num_groups, 0.0);
+  for (size_t ci = 0; ci < sc.chunks.size(); ++ci) {
+    if (!sc.sums[ci].err.ok()) return sc.sums[ci].err;
+    num[2 * sc.chunks[ci].group] += sc.sums[ci].num;
+    num[2 * sc.chunks[ci].group + 1] += sc.sums[ci].den;
+  }
+  for (size_t gi = 0; gi < num_groups; ++gi) {
+    double den = num[2 * gi + 1];
+    num[2 * gi] = den > 0 ? num[2 * gi] / den : 0.0;  // s: a weighted mean of g / c
+  }
+  auto apply = [&](size_t ci, size_t) {
+    const Chunk& c = sc.chunks[ci];
+    apply_chunk(segs[c.segment], c, groups[c.group].beta, num[2 * c.group]);
+  };
+  parallel_for(sc.chunks.size(), apply);
+  return Status::Ok();
+}
+
+}  // namespace spartan

@@ -1,0 +1,409 @@
+// Exact soft top-k forward. Per group (one budget, one lambda):
+//   pass 1    validate, total cost, min/max unit value, histogram of unit values
+//             (radix bins of their float bits, so no range is needed up front);
+//   host      solve the histogram's piecewise-uniform model for a first lambda and
+//             derive a rigorous bracket from the bin masses;
+//   pass 2..  safeguarded Newton: one fused pass computes F, F' (float64 sums) and
+//             writes the mask at the current lambda, so an accepted lambda needs no
+//             extra write pass.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "chunks.h"
+#include "fast_math.h"
+#include "float_keys.h"
+#include "spartan/parallel.h"
+#include "spartan/soft_topk.h"
+
+namespace spartan {
+namespace {
+
+constexpr int kMaxIterations = 100;
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+struct ChunkStats {
+  double sum_c, c_min, u_min, u_max;  // pass 1
+  double f, df;                       // Newton passes
+  Status err;
+};
+
+struct GroupState {
+  double total_cost = 0, c_min = kInf, u_min = kInf, u_max = -kInf, k = 0, beta = 1;
+  double lambda = 0, lo = -kInf, hi = kInf, f = 0, df = 0, prev_abs_f = kInf, eps = 0;
+  size_t n = 0, hist_offset = 0;
+  int hist_bits = 0, iterations = 0, passes = 0;
+  bool fixed = false;  // lambda known in closed form: one write pass, no Newton
+  bool done = false, converged = false;
+};
+
+struct Scratch {
+  std::vector<Chunk> chunks;
+  std::vector<ChunkStats> stats;
+  std::vector<GroupState> groups;
+  std::vector<double> hist;  // [thread][group bins]
+  std::vector<double> merged;
+  std::vector<double> bin_lo, bin_hi, bin_mass;
+};
+thread_local Scratch scratch;
+
+inline bool finite_float(float x) { return std::isfinite(x); }
+
+int hist_bits_for(size_t n) {
+  if (n < (size_t(1) << 12)) return 0;  // small groups: Newton from the bracket is cheap
+  int b = 0;
+  while ((size_t(1) << (b + 1)) <= n) ++b;
+  return std::min(16, std::max(8, b - 5));
+}
+
+// ---- pass 1 -------------------------------------------------------------------
+
+void scan_chunk(const SoftTopKSegment& seg, const Chunk& c, const GroupState& g, double* hist,
+                ChunkStats& st) {
+  st = ChunkStats{0.0, kInf, kInf, -kInf, 0.0, 0.0, Status::Ok()};
+  const float* v = seg.values;
+  const float* cs = seg.costs.data;
+  const int shift = 32 - g.hist_bits;
+  double sum_c = 0, c_min = kInf, u_min = kInf, u_max = -kInf;
+  for (size_t i = c.begin; i < c.end; ++i) {
+    float x = v[i];
+    if (!finite_float(x)) {
+      st.err = Status{Code::kNonFinite, Arg::kValues, c.segment, i, double(x), 0};
+      return;
+    }
+    double cost = seg.costs.uniform;
+    if (cs) {
+      float cf = cs[i];
+      if (!finite_float(cf)) {
+        st.err = Status{Code::kNonFinite, Arg::kCosts, c.segment, i, double(cf), 0};
+        return;
+      }
+      if (!(cf > 0.0f)) {
+        st.err = Status{Code::kBadCost, Arg::kCosts, c.segment, i, double(cf), 0};
+        return;
+      }
+      cost = cf;
+    }
+    double u = double(x) / cost;
+    sum_c += cost;
+    c_min = std::min(c_min, cost);
+    u_min = std::min(u_min, u);
+    u_max = std::max(u_max, u);
+    if (hist) hist[float_key(float(u)) >> shift] += cost;
+  }
+  if (!cs) c_min = seg.costs.uniform;
+  st.sum_c = sum_c;
+  st.c_min = c_min;
+  st.u_min = u_min;
+  st.u_max = u_max;
+}
+
+// ---- Newton evaluation pass ---------------------------------------------------
+
+// Sums sigma(z) and sigma'(z) over a chunk (costs applied by the caller for
+// uniform costs), optionally writing the mask. Eight double lanes keep the loop
+// vectorisable without reassociating float64 sums.
+template <bool kCosts>
+void eval_chunk(const SoftTopKSegment& seg, const Chunk& c, double beta, double lambda,
+                ChunkStats& st) {
+  const float* v = seg.values;
+  const float* cs = seg.costs.data;
+  float* out = seg.out;
+  const double a = kCosts ? beta : beta / seg.costs.uniform;
+  double acc_s[8] = {0}, acc_d[8] = {0};
+  size_t i = c.begin;
+  for (; i + 8 <= c.end; i += 8) {
+    float s[8], d[8];
+    for (int j = 0; j < 8; ++j) {
+      double z = kCosts ? a * (double(v[i + j]) / double(cs[i + j])) + lambda : a * double(v[i + j]) + lambda;
+      Sigmoid sg = fast_sigmoid(float(z));
+      s[j] = sg.s;
+      d[j] = sg.ds;
+      out[i + j] = sg.s;
+    }
+    for (int j = 0; j < 8; ++j) {
+      double w = kCosts ? double(cs[i + j]) : 1.0;
+      acc_s[j] += w * double(s[j]);
+      acc_d[j] += w * double(d[j]);
+    }
+  }
+  for (; i < c.end; ++i) {
+    double z = kCosts ? a * (double(v[i]) / double(cs[i])) + lambda : a * double(v[i]) + lambda;
+    Sigmoid sg = fast_sigmoid(float(z));
+    out[i] = sg.s;
+    double w = kCosts ? double(cs[i]) : 1.0;
+    acc_s[0] += w * double(sg.s);
+    acc_d[0] += w * double(sg.ds);
+  }
+  double fs = 0, fd = 0;
+  for (int j = 0; j < 8; ++j) {
+    fs += acc_s[j];
+    fd += acc_d[j];
+  }
+  const double scale = kCosts ? 1.0 : seg.costs.uniform;
+  st.f = fs * scale;
+  st.df = fd * scale;
+}
+
+// ---- histogram model ------------------------------------------------------------
+
+inline double softplus(double x) { return x > 0 ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x)); }
+inline double sigmoid(double x) { return x >= 0 ? 1.0 / (1.0 + std::exp(-x)) : std::exp(x) / (1.0 + std::exp(x)); }
+inline double logit(double p) { return std::log(p) - std::log1p(-p); }
+
+// Mass-weighted mean of sigmoid(beta u + lambda) for u uniform on [lo, hi], and its
+// derivative in lambda.
+inline void bin_model(double lo, double hi, double beta, double lambda, double& s, double& ds) {
+  double w = beta * (hi - lo);
+  if (w < 1e-6) {
+    double x = beta * 0.5 * (lo + hi) + lambda;
+    s = sigmoid(x);
+    ds = s * (1 - s);
+    return;
+  }
+  double xl = beta * lo + lambda, xh = beta * hi + lambda;
+  s = (softplus(xh) - softplus(xl)) / w;
+  ds = (sigmoid(xh) - sigmoid(xl)) / w;
+}
+
+// Uses the group's histogram to pick a first lambda and tighten the bracket.
+void guess_from_histogram(GroupState& g, const double* hist, Scratch& sc) {
+  const size_t bins = size_t(1) << g.hist_bits;
+  const int shift = 32 - g.hist_bits;
+  sc.bin_lo.clear();
+  sc.bin_hi.clear();
+  sc.bin_mass.clear();
+  for (size_t b = bins; b-- > 0;) {  // descending unit value
+    if (hist[b] <= 0) continue;
+    double lo = key_to_float(uint32_t(b) << shift);
+    double hi = key_to_float(uint32_t(((uint64_t(b) + 1) << shift) - 1));
+    lo = std::isnan(lo) ? g.u_min : std::max(lo, g.u_min);
+    hi = std::isnan(hi) ? g.u_max : std::min(hi, g.u_max);
+    if (hi < lo) hi = lo;  // float(u) rounding can put u just outside its bin
+    sc.bin_lo.push_back(lo);
+    sc.bin_hi.push_back(hi);
+    sc.bin_mass.push_back(hist[b]);
+  }
+  const size_t m = sc.bin_mass.size();
+  const double k = g.k, total = g.total_cost, beta = g.beta;
+  // Rigorous bounds from the mass above each bin edge e:
+  //   mass(u >= e) = A > k  =>  F(logit(k/A) - beta e) >= 0
+  //   A < k                 =>  F(logit((k-A)/(total-A)) - beta e) <= 0
+  // widened for float(u) binning and rounding.
+  const double slack = 1.0 + 1e-6 * beta * std::max(std::fabs(g.u_min), std::fabs(g.u_max));
+  double above = 0;
+  for (size_t j = 0; j < m; ++j) {
+    double e = sc.bin_lo[j];  // every entry in bins 0..j has u >= e
+    above += sc.bin_mass[j];
+    if (above > k) g.hi = std::min(g.hi, logit(k / above) - beta * e + slack);
+    double e_top = sc.bin_hi[j];  // every entry in bins j.. has u <= e_top
+    double above_excl = above - sc.bin_mass[j];
+    if (above_excl < k) g.lo = std::max(g.lo, logit((k - above_excl) / (total - above_excl)) - beta * e_top - slack);
+  }
+  // Start at the crossing bin, interpolated, then Newton on the model.
+  double lambda = 0.5 * (g.lo + g.hi);
+  above = 0;
+  for (size_t j = 0; j < m; ++j) {
+    if (above + sc.bin_mass[j] >= k) {
+      double frac = (k - above) / sc.bin_mass[j];
+      double u = sc.bin_hi[j] - frac * (sc.bin_hi[j] - sc.bin_lo[j]);
+      lambda = -beta * u;
+      break;
+    }
+    above += sc.bin_mass[j];
+  }
+  double lo = g.lo, hi = g.hi;
+  for (int it = 0; it < 60; ++it) {
+    lambda = std::min(std::max(lambda, lo), hi);
+    double f = -k, df = 0;
+    for (size_t j = 0; j < m; ++j) {
+      double s, ds;
+      bin_model(sc.bin_lo[j], sc.bin_hi[j], beta, lambda, s, ds);
+      f += sc.bin_mass[j] * s;
+      df += sc.bin_mass[j] * ds;
+    }
+    if (f < 0) lo = lambda; else hi = lambda;
+    double next = df > 0 ? lambda - f / df : 0.5 * (lo + hi);
+    if (!(next > lo && next < hi)) next = 0.5 * (lo + hi);
+    if (std::fabs(next - lambda) <= 1e-9 * (1 + std::fabs(lambda)) || std::fabs(f) <= 1e-9 * total) {
+      lambda = next;
+      break;
+    }
+    lambda = next;
+  }
+  g.lambda = std::min(std::max(lambda, g.lo), g.hi);
+}
+
+// ---- Newton update ----------------------------------------------------------------
+
+void newton_update(GroupState& g) {
+  g.iterations++;
+  const double abs_f = std::fabs(g.f);
+  if (g.fixed || abs_f <= g.eps) {
+    g.done = g.converged = true;
+    return;
+  }
+  if (g.df > 0 && abs_f / g.df <= 1e-7) {  // step below any visible change of the mask
+    g.done = g.converged = true;
+    return;
+  }
+  if (g.f < 0) g.lo = g.lambda; else g.hi = g.lambda;
+  double next = g.df > 0 ? g.lambda - g.f / g.df : 0.5 * (g.lo + g.hi);
+  bool slow = abs_f > 0.5 * g.prev_abs_f;  // Newton is not converging fast: bisect
+  if (!(next > g.lo && next < g.hi) || (slow && g.iterations > 2)) next = 0.5 * (g.lo + g.hi);
+  g.prev_abs_f = abs_f;
+  if (next == g.lambda || g.iterations >= kMaxIterations ||
+      g.hi - g.lo <= 4 * std::numeric_limits<double>::epsilon() * std::max(std::fabs(g.lo), std::fabs(g.hi))) {
+    g.done = true;  // bracket exhausted: keep the mask written at this lambda
+    g.converged = abs_f <= 1e-3 + 1e-6 * g.total_cost;
+    return;
+  }
+  g.lambda = next;
+}
+
+}  // namespace
+
+Status soft_topk_forward(const SoftTopKSegment* segs, size_t num_segs, const SoftTopKGroup* groups,
+                         size_t num_groups, SoftTopKResult* results) {
+  Scratch& sc = scratch;
+  sc.groups.assign(num_groups, GroupState{});
+  const size_t threads = num_threads();
+
+  // Scalars, aliasing and histogram layout first: cheap checks before any pass.
+  size_t hist_size = 0;
+  for (size_t gi = 0; gi < num_groups; ++gi) {
+    const SoftTopKGroup& in = groups[gi];
+    GroupState& g = sc.groups[gi];
+    if (!(in.k >= 0) || !std::isfinite(in.k)) return Status{Code::kBudgetRange, Arg::kNone, in.first, 0, in.k, 0};
+    if (!(in.beta > 0) || !std::isfinite(in.beta)) return Status{Code::kBetaRange, Arg::kNone, in.first, 0, in.beta, 0};
+    if (in.first + in.count > num_segs) return Status{Code::kInternal};
+    g.k = in.k;
+    g.beta = in.beta;
+    for (size_t s = in.first; s < in.first + in.count; ++s) {
+      const SoftTopKSegment& seg = segs[s];
+      if (!seg.costs.data && !(seg.costs.uniform > 0 && std::isfinite(seg.costs.uniform)))
+        return Status{Code::kBadCost, Arg::kCosts, s, 0, seg.costs.uniform, 0};
+      for (size_t t = 0; t < num_segs; ++t) {
+        if (overlaps(seg.out, seg.n * 4, segs[t].values, segs[t].n * 4) ||
+            (segs[t].costs.data && overlaps(seg.out, seg.n * 4, segs[t].costs.data, segs[t].n * 4)) ||
+            (t != s && overlaps(seg.out, seg.n * 4, segs[t].out, segs[t].n * 4)))
+          return Status{Code::kAlias, Arg::kOut, s, 0, 0, 0};
+      }
+      g.n += seg.n;
+    }
+    g.hist_bits = in.warm ? 0 : hist_bits_for(g.n);
+    g.hist_offset = hist_size;
+    if (g.hist_bits) hist_size += size_t(1) << g.hist_bits;
+  }
+
+  // Pass 1: validate and summarise.
+  auto seg_len = [&](size_t s) { return segs[s].n; };
+  plan_chunks(groups, num_groups, seg_len, [](size_t) { return true; }, sc.chunks);
+  sc.stats.resize(sc.chunks.size());
+  sc.hist.assign(hist_size * threads, 0.0);
+  {
+    auto task = [&](size_t ci, size_t t) {
+      const Chunk& c = sc.chunks[ci];
+      GroupState& g = sc.groups[c.group];
+      double* hist = g.hist_bits ? sc.hist.data() + t * hist_size + g.hist_offset : nullptr;
+      scan_chunk(segs[c.segment], c, g, hist, sc.stats[ci]);
+    };
+    parallel_for(sc.chunks.size(), task);
+  }
+  for (size_t ci = 0; ci < sc.chunks.size(); ++ci) {
+    const ChunkStats& st = sc.stats[ci];
+    if (!st.err.ok()) return st.err;  // first error in input order
+    GroupState& g = sc.groups[sc.chunks[ci].group];
+    g.total_cost += st.sum_c;
+    g.c_min = std::min(g.c_min, st.c_min);
+    g.u_min = std::min(g.u_min, st.u_min);
+    g.u_max = std::max(g.u_max, st.u_max);
+  }
+  for (size_t gi = 0; gi < num_groups; ++gi) {
+    GroupState& g = sc.groups[gi];
+    const double tol = 1e-9 * g.total_cost;
+    if (g.k > g.total_cost + tol) return Status{Code::kBudgetRange, Arg::kNone, groups[gi].first, 0, g.k, g.total_cost};
+  }
+
+  // Per group: closed forms, or a starting point and bracket for Newton.
+  for (size_t gi = 0; gi < num_groups; ++gi) {
+    GroupState& g = sc.groups[gi];
+    g.passes = 1;
+    g.eps = std::max(1e-6 * g.c_min, 4e-14 * g.total_cost);
+    if (g.n == 0) {
+      g.done = g.converged = true;
+      continue;
+    }
+    const double rho = g.k / g.total_cost;
+    if (g.k <= 0) {
+      g.fixed = true;
+      g.lambda = -kInf;
+    } else if (g.k >= g.total_cost) {
+      g.fixed = true;
+      g.lambda = kInf;
+    } else if (g.u_min == g.u_max) {
+      g.fixed = true;  // every entry gets k / total
+      g.lambda = logit(rho) - g.beta * g.u_min;
+    } else {
+      g.lo = logit(rho) - g.beta * g.u_max;
+      g.hi = logit(rho) - g.beta * g.u_min;
+      if (groups[gi].warm && std::isfinite(groups[gi].warm_lambda)) {
+        g.lambda = std::min(std::max(groups[gi].warm_lambda, g.lo), g.hi);
+      } else if (g.hist_bits) {
+        double* merged = sc.hist.data() + g.hist_offset;  // thread 0's copy gathers the rest
+        for (size_t t = 1; t < threads; ++t) {
+          const double* h = sc.hist.data() + t * hist_size + g.hist_offset;
+          for (size_t b = 0; b < (size_t(1) << g.hist_bits); ++b) merged[b] += h[b];
+        }
+        guess_from_histogram(g, merged, sc);
+      } else {
+        g.lambda = 0.5 * (g.lo + g.hi);
+        if (!std::isfinite(g.lambda)) g.lambda = 0;
+      }
+    }
+  }
+
+  // Newton passes over the groups still solving, all groups in one pass.
+  for (;;) {
+    plan_chunks(groups, num_groups, seg_len, [&](size_t gi) { return !sc.groups[gi].done; }, sc.chunks);
+    if (sc.chunks.empty()) break;
+    sc.stats.resize(sc.chunks.size());
+    auto task = [&](size_t ci, size_t) {
+      const Chunk& c = sc.chunks[ci];
+      const GroupState& g = sc.groups[c.group];
+      if (segs[c.segment].costs.data)
+        eval_chunk<true>(segs[c.segment], c, g.beta, g.lambda, sc.stats[ci]);
+      else
+        eval_chunk<false>(segs[c.segment], c, g.beta, g.lambda, sc.stats[ci]);
+    };
+    parallel_for(sc.chunks.size(), task);
+    for (size_t gi = 0; gi < num_groups; ++gi)
+      if (!sc.groups[gi].done) {
+        sc.groups[gi].f = -sc.groups[gi].k;
+        sc.groups[gi].df = 0;
+        sc.groups[gi].passes++;
+      }
+    for (size_t ci = 0; ci < sc.chunks.size(); ++ci) {
+      GroupState& g = sc.groups[sc.chunks[ci].group];
+      g.f += sc.stats[ci].f;
+      g.df += sc.stats[ci].df;
+    }
+    for (GroupState& g : sc.groups)
+      if (!g.done && g.passes > 1) newton_update(g);
+  }
+
+  for (size_t gi = 0; gi < num_groups; ++gi) {
+    const GroupState& g = sc.groups[gi];
+    SoftTopKResult& r = results[gi];
+    r.lambda = g.lambda;
+    r.mass = g.f + g.k;
+    r.total_cost = g.total_cost;
+    r.iterations = g.fixed ? 0 : g.iterations;
+    r.passes = g.passes;
+    r.converged = g.converged;
+  }
+  return Status::Ok();
+}
+
+}  // namespace spartan

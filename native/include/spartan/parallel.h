@@ -1,0 +1,25 @@
+// The process-wide CPU thread pool used by every kernel.
+#pragma once
+#include <cstddef>
+
+namespace spartan {
+
+// Number of threads a parallel loop uses (workers plus the calling thread).
+size_t num_threads();
+// Resizes the pool. 0 means "hardware concurrency" (or SPARTAN_NUM_THREADS when set).
+void set_num_threads(size_t n);
+
+// Runs fn(task, thread) for task in [0, ntasks). Tasks are split into contiguous
+// runs, one per thread, in a fixed way for a given (ntasks, num_threads()): thread t
+// always gets the same tasks, so per-thread partial results merge deterministically.
+// Concurrent callers (several async ops) are serialised.
+using TaskFn = void (*)(void* ctx, size_t task, size_t thread);
+void parallel_for(size_t ntasks, TaskFn fn, void* ctx);
+
+template <class F>
+void parallel_for(size_t ntasks, F& f) {
+  parallel_for(
+      ntasks, [](void* c, size_t task, size_t thread) { (*static_cast<F*>(c))(task, thread); }, &f);
+}
+
+}  // namespace spartan

@@ -1,0 +1,32 @@
+import { expect } from 'chai';
+
+/** Asserts that fn throws an error of `type` whose `code` is `code`. */
+export function expectCode(fn: () => unknown, type: ErrorConstructor | TypeErrorConstructor | RangeErrorConstructor, code: string): void {
+  let caught: unknown;
+  try {
+    fn();
+  } catch (e) {
+    caught = e;
+  }
+  expect(caught, `expected ${code}`).to.be.instanceOf(type);
+  expect((caught as { code?: string }).code).to.equal(code);
+}
+
+export async function expectRejectCode(p: Promise<unknown>, type: ErrorConstructor | TypeErrorConstructor | RangeErrorConstructor, code: string): Promise<void> {
+  let caught: unknown;
+  try {
+    await p;
+  } catch (e) {
+    caught = e;
+  }
+  expect(caught, `expected rejection ${code}`).to.be.instanceOf(type);
+  expect((caught as { code?: string }).code).to.equal(code);
+}
+
+export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: number, what = 'value'): void {
+  expect(actual.length, `${what} length`).to.equal(expected.length);
+  for (let i = 0; i < expected.length; i++) {
+    const d = Math.abs(actual[i] - expected[i]);
+    if (!(d <= tol)) expect.fail(`${what}[${i}] = ${actual[i]}, expected ${expected[i]} (|diff| ${d} > ${tol})`);
+  }
+}
