@@ -32,7 +32,9 @@ class Pool {
     std::lock_guard<std::mutex> job(job_mutex_);
     stop_workers();
     stopping_ = false;
-    for (size_t t = 1; t < std::max<size_t>(n, 1); ++t) workers_.emplace_back([this, t] { work(t); });
+    // New workers start at the current generation: an older job is not theirs to run.
+    const size_t now = generation_;
+    for (size_t t = 1; t < std::max<size_t>(n, 1); ++t) workers_.emplace_back([this, t, now] { work(t, now); });
   }
 
   void run(size_t ntasks, TaskFn fn, void* ctx) {
@@ -64,8 +66,7 @@ class Pool {
     for (size_t i = begin; i < end; ++i) fn_(ctx_, i, t);
   }
 
-  void work(size_t t) {
-    size_t seen = 0;
+  void work(size_t t, size_t seen) {
     for (;;) {
       {
         std::unique_lock<std::mutex> lk(m_);

@@ -1,0 +1,35 @@
+// The published entry points: compiled JS plus the addon, from CommonJS, ESM and TypeScript.
+import { expect } from 'chai';
+import { execFileSync } from 'node:child_process';
+import * as path from 'node:path';
+
+const root = path.resolve(__dirname, '..');
+const node = (args: string[]) => execFileSync(process.execPath, args, { cwd: root, encoding: 'utf8' });
+
+describe('package entry points', () => {
+  it('require("spartan-sparsity") loads the compiled CommonJS build', () => {
+    const out = node(['-e', `const s = require('spartan-sparsity'); const r = s.softTopK(Float32Array.of(1,2,3,4), 2, 1); console.log(require.resolve('spartan-sparsity'), r.lambda)`]);
+    expect(out).to.match(/dist[\\/]index\.js -2\.5/);
+  });
+
+  it('import from plain Node ESM exposes the same names, the same classes and a default export', () => {
+    const out = node([
+      '--input-type=module',
+      '-e',
+      `import * as s from 'spartan-sparsity'; import d from 'spartan-sparsity'; import { createRequire } from 'node:module';
+       const c = createRequire(process.cwd() + '/x.js')('spartan-sparsity');
+       const names = Object.keys(s).filter((k) => !['default', 'module.exports', '__esModule'].includes(k)).sort();
+       console.log(JSON.stringify({ same: JSON.stringify(names) === JSON.stringify(Object.keys(c).sort()), n: names.length,
+         shared: s.SpartanError === c.SpartanError && d.softTopK === c.softTopK, lambda: s.softTopK(Float32Array.of(1,2,3,4), 2, 1).lambda }));`,
+    ]);
+    const r = JSON.parse(out);
+    expect(r).to.deep.equal({ same: true, n: r.n, shared: true, lambda: -2.5 });
+    expect(r.n).to.be.at.least(20);
+  });
+
+  it('ships type declarations that type-check from ESM and CommonJS consumers', function () {
+    this.timeout(120000);
+    const tsc = require.resolve('typescript/bin/tsc');
+    execFileSync(process.execPath, [tsc, '-p', path.join(root, 'test', 'fixtures', 'tsconfig.json')], { cwd: root, encoding: 'utf8' });
+  });
+});
