@@ -153,7 +153,7 @@ Status topk_mask(const TopKSegment* segs, size_t num_segs, const TopKGroup* grou
       const GroupSel& g = sc.groups[c.group];
       level_chunk(segs[c.segment], c, g, sc.hist.data() + t * hist_size + g.hist_offset, sc.outs[ci], first_level);
     };
-    parallel_for(sc.chunks.size(), task);
+    parallel_for(sc.chunks.size(), task, threads);
     if (first_level) {
       for (size_t ci = 0; ci < sc.chunks.size(); ++ci) {
         if (!sc.outs[ci].err.ok()) return sc.outs[ci].err;

@@ -32,6 +32,8 @@ struct ChunkStats {
 struct GroupState {
   double total_cost = 0, c_min = kInf, u_min = kInf, u_max = -kInf, k = 0, beta = 1;
   double lambda = 0, lo = -kInf, hi = kInf, f = 0, df = 0, prev_abs_f = kInf, eps = 0;
+  double center = 0, mu = 0;  // centred groups evaluate z = beta (u - center) + mu
+  bool centered = false;
   size_t n = 0, hist_offset = 0;
   int hist_bits = 0, iterations = 0, passes = 0;
   bool fixed = false;  // lambda known in closed form: one write pass, no Newton
@@ -50,8 +52,8 @@ thread_local Scratch scratch;
 
 inline bool finite_float(float x) { return std::isfinite(x); }
 
+// Histogram resolution: about 32+ entries a bin, 256 to 65536 bins.
 int hist_bits_for(size_t n) {
-  if (n < (size_t(1) << 12)) return 0;  // small groups: Newton from the bracket is cheap
   int b = 0;
   while ((size_t(1) << (b + 1)) <= n) ++b;
   return std::min(16, std::max(8, b - 5));
@@ -104,19 +106,23 @@ void scan_chunk(const SoftTopKSegment& seg, const Chunk& c, const GroupState& g,
 // Sums sigma(z) and sigma'(z) over a chunk (costs applied by the caller for
 // uniform costs), optionally writing the mask. Eight double lanes keep the loop
 // vectorisable without reassociating float64 sums.
+// The argument is z = beta (u - center) + mu with mu = lambda + beta center: centring
+// at a value near the threshold keeps z exact where lambda alone would not be
+// representable (|beta u| beyond ~1e13).
 template <bool kCosts>
-void eval_chunk(const SoftTopKSegment& seg, const Chunk& c, double beta, double lambda,
+void eval_chunk(const SoftTopKSegment& seg, const Chunk& c, double beta, double center, double mu,
                 ChunkStats& st) {
   const float* v = seg.values;
   const float* cs = seg.costs.data;
   float* out = seg.out;
-  const double a = kCosts ? beta : beta / seg.costs.uniform;
+  const double inv_c = 1.0 / seg.costs.uniform;
   double acc_s[8] = {0}, acc_d[8] = {0};
   size_t i = c.begin;
   for (; i + 8 <= c.end; i += 8) {
     float s[8], d[8];
     for (int j = 0; j < 8; ++j) {
-      double z = kCosts ? a * (double(v[i + j]) / double(cs[i + j])) + lambda : a * double(v[i + j]) + lambda;
+      double u = kCosts ? double(v[i + j]) / double(cs[i + j]) : double(v[i + j]) * inv_c;
+      double z = beta * (u - center) + mu;
       Sigmoid sg = fast_sigmoid(float(z));
       s[j] = sg.s;
       d[j] = sg.ds;
@@ -129,7 +135,8 @@ void eval_chunk(const SoftTopKSegment& seg, const Chunk& c, double beta, double 
     }
   }
   for (; i < c.end; ++i) {
-    double z = kCosts ? a * (double(v[i]) / double(cs[i])) + lambda : a * double(v[i]) + lambda;
+    double u = kCosts ? double(v[i]) / double(cs[i]) : double(v[i]) * inv_c;
+    double z = beta * (u - center) + mu;
     Sigmoid sg = fast_sigmoid(float(z));
     out[i] = sg.s;
     double w = kCosts ? double(cs[i]) : 1.0;
@@ -190,16 +197,17 @@ void guess_from_histogram(GroupState& g, const double* hist, Scratch& sc) {
   // Rigorous bounds from the mass above each bin edge e:
   //   mass(u >= e) = A > k  =>  F(logit(k/A) - beta e) >= 0
   //   A < k                 =>  F(logit((k-A)/(total-A)) - beta e) <= 0
-  // widened for float(u) binning and rounding.
-  const double slack = 1.0 + 1e-6 * beta * std::max(std::fabs(g.u_min), std::fabs(g.u_max));
+  // each widened for float(u) binning and rounding at that edge's magnitude.
+  auto slack = [&](double e) { return 1.0 + 1e-6 * beta * std::fabs(e); };
   double above = 0;
   for (size_t j = 0; j < m; ++j) {
     double e = sc.bin_lo[j];  // every entry in bins 0..j has u >= e
     above += sc.bin_mass[j];
-    if (above > k) g.hi = std::min(g.hi, logit(k / above) - beta * e + slack);
+    if (above > k) g.hi = std::min(g.hi, logit(k / above) - beta * e + slack(e));
     double e_top = sc.bin_hi[j];  // every entry in bins j.. has u <= e_top
     double above_excl = above - sc.bin_mass[j];
-    if (above_excl < k) g.lo = std::max(g.lo, logit((k - above_excl) / (total - above_excl)) - beta * e_top - slack);
+    if (above_excl < k)
+      g.lo = std::max(g.lo, logit((k - above_excl) / (total - above_excl)) - beta * e_top - slack(e_top));
   }
   // Start at the crossing bin, interpolated, then Newton on the model.
   double lambda = 0.5 * (g.lo + g.hi);
@@ -240,7 +248,12 @@ void guess_from_histogram(GroupState& g, const double* hist, Scratch& sc) {
 void newton_update(GroupState& g) {
   g.iterations++;
   const double abs_f = std::fabs(g.f);
-  if (g.fixed || abs_f <= g.eps) {
+  if (g.fixed) {  // closed form: one pass; say whether float64 could represent it
+    g.done = true;
+    g.converged = abs_f <= 1e-3 + 1e-6 * g.total_cost;
+    return;
+  }
+  if (abs_f <= g.eps) {
     g.done = g.converged = true;
     return;
   }
@@ -309,7 +322,7 @@ Status soft_topk_forward(const SoftTopKSegment* segs, size_t num_segs, const Sof
       double* hist = g.hist_bits ? sc.hist.data() + t * hist_size + g.hist_offset : nullptr;
       scan_chunk(segs[c.segment], c, g, hist, sc.stats[ci]);
     };
-    parallel_for(sc.chunks.size(), task);
+    parallel_for(sc.chunks.size(), task, threads);
   }
   for (size_t ci = 0; ci < sc.chunks.size(); ++ci) {
     const ChunkStats& st = sc.stats[ci];
@@ -343,8 +356,11 @@ Status soft_topk_forward(const SoftTopKSegment* segs, size_t num_segs, const Sof
       g.fixed = true;
       g.lambda = kInf;
     } else if (g.u_min == g.u_max) {
-      g.fixed = true;  // every entry gets k / total
-      g.lambda = logit(rho) - g.beta * g.u_min;
+      g.fixed = true;  // every entry gets k / total, exactly: centred at the common value
+      g.centered = true;
+      g.center = g.u_min;
+      g.mu = logit(rho);
+      g.lambda = g.mu - g.beta * g.u_min;  // as reported; may round where z does not
     } else {
       g.lo = logit(rho) - g.beta * g.u_max;
       g.hi = logit(rho) - g.beta * g.u_min;
@@ -372,10 +388,11 @@ Status soft_topk_forward(const SoftTopKSegment* segs, size_t num_segs, const Sof
     auto task = [&](size_t ci, size_t) {
       const Chunk& c = sc.chunks[ci];
       const GroupState& g = sc.groups[c.group];
+      const double mu = g.centered ? g.mu : g.lambda;
       if (segs[c.segment].costs.data)
-        eval_chunk<true>(segs[c.segment], c, g.beta, g.lambda, sc.stats[ci]);
+        eval_chunk<true>(segs[c.segment], c, g.beta, g.center, mu, sc.stats[ci]);
       else
-        eval_chunk<false>(segs[c.segment], c, g.beta, g.lambda, sc.stats[ci]);
+        eval_chunk<false>(segs[c.segment], c, g.beta, g.center, mu, sc.stats[ci]);
     };
     parallel_for(sc.chunks.size(), task);
     for (size_t gi = 0; gi < num_groups; ++gi)

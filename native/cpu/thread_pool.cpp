@@ -37,10 +37,10 @@ class Pool {
     for (size_t t = 1; t < std::max<size_t>(n, 1); ++t) workers_.emplace_back([this, t, now] { work(t, now); });
   }
 
-  void run(size_t ntasks, TaskFn fn, void* ctx) {
+  void run(size_t ntasks, TaskFn fn, void* ctx, size_t max_threads) {
     if (ntasks == 0) return;
     std::lock_guard<std::mutex> job(job_mutex_);  // one job at a time
-    size_t nthreads = size();
+    size_t nthreads = std::max<size_t>(1, std::min(size(), max_threads));
     if (nthreads == 1 || ntasks == 1) {
       for (size_t i = 0; i < ntasks; ++i) fn(ctx, i, 0);
       return;
@@ -50,7 +50,8 @@ class Pool {
       fn_ = fn;
       ctx_ = ctx;
       ntasks_ = ntasks;
-      pending_ = nthreads - 1;
+      used_ = nthreads;
+      pending_ = workers_.size();
       ++generation_;
     }
     cv_.notify_all();
@@ -61,7 +62,8 @@ class Pool {
 
  private:
   void run_share(size_t t) {
-    size_t nthreads = size();
+    if (t >= used_) return;  // not needed for this job
+    const size_t nthreads = used_;
     size_t begin = ntasks_ * t / nthreads, end = ntasks_ * (t + 1) / nthreads;
     for (size_t i = begin; i < end; ++i) fn_(ctx_, i, t);
   }
@@ -96,7 +98,7 @@ class Pool {
   std::vector<std::thread> workers_;
   TaskFn fn_ = nullptr;
   void* ctx_ = nullptr;
-  size_t ntasks_ = 0, pending_ = 0, generation_ = 0;
+  size_t ntasks_ = 0, used_ = 1, pending_ = 0, generation_ = 0;
   bool stopping_ = false;
 };
 
@@ -111,6 +113,6 @@ Pool& pool() {
 
 size_t num_threads() { return pool().size(); }
 void set_num_threads(size_t n) { pool().resize(n ? n : default_threads()); }
-void parallel_for(size_t ntasks, TaskFn fn, void* ctx) { pool().run(ntasks, fn, ctx); }
+void parallel_for(size_t ntasks, TaskFn fn, void* ctx, size_t max_threads) { pool().run(ntasks, fn, ctx, max_threads); }
 
 }  // namespace spartan

@@ -12,14 +12,16 @@ void set_num_threads(size_t n);
 // Runs fn(task, thread) for task in [0, ntasks). Tasks are split into contiguous
 // runs, one per thread, in a fixed way for a given (ntasks, num_threads()): thread t
 // always gets the same tasks, so per-thread partial results merge deterministically.
-// Concurrent callers (several async ops) are serialised.
+// Concurrent callers (several async ops) are serialised. At most `max_threads`
+// threads take part: a caller that sized per-thread scratch with num_threads()
+// passes that count, so a concurrent resize can never hand it a larger index.
 using TaskFn = void (*)(void* ctx, size_t task, size_t thread);
-void parallel_for(size_t ntasks, TaskFn fn, void* ctx);
+void parallel_for(size_t ntasks, TaskFn fn, void* ctx, size_t max_threads);
 
 template <class F>
-void parallel_for(size_t ntasks, F& f) {
+void parallel_for(size_t ntasks, F& f, size_t max_threads = ~size_t(0)) {
   parallel_for(
-      ntasks, [](void* c, size_t task, size_t thread) { (*static_cast<F*>(c))(task, thread); }, &f);
+      ntasks, [](void* c, size_t task, size_t thread) { (*static_cast<F*>(c))(task, thread); }, &f, max_threads);
 }
 
 }  // namespace spartan

@@ -1,0 +1,203 @@
+// Drives every CPU kernel through random segmented configurations (sizes around
+// chunk boundaries, many groups, costs, ties, saturation, invalid data, aliasing,
+// concurrent callers and pool resizes) under ASan/UBSan. Checks invariants that
+// need no reference: sum(c m) = k, exact counts, finite outputs, error codes.
+#include <atomic>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "spartan/block_ops.h"
+#include "spartan/hard_topk.h"
+#include "spartan/parallel.h"
+#include "spartan/soft_topk.h"
+
+using namespace spartan;
+
+static int failures = 0;
+#define CHECK(cond, ...)                                  \
+  do {                                                    \
+    if (!(cond)) {                                        \
+      std::fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
+      std::fprintf(stderr, __VA_ARGS__);                  \
+      std::fprintf(stderr, "\n");                         \
+      ++failures;                                         \
+    }                                                     \
+  } while (0)
+
+struct Case {
+  std::vector<std::vector<float>> values, costs, out, grad, gout;
+  std::vector<std::vector<uint8_t>> hard;
+};
+
+static size_t pick_size(std::mt19937& rng) {
+  static const size_t sizes[] = {1, 2, 7, 8, 9, 31, 4095, 4096, 4097, 32767, 32768, 32769, 100000};
+  return sizes[rng() % (sizeof sizes / sizeof sizes[0])];
+}
+
+static void run_case(std::mt19937& rng, bool global) {
+  const size_t nseg = 1 + rng() % 5;
+  Case c;
+  std::normal_distribution<float> nd;
+  std::vector<SoftTopKSegment> segs(nseg);
+  std::vector<TopKSegment> tsegs(nseg);
+  std::vector<SoftTopKBackwardSegment> bsegs(nseg);
+  std::vector<double> totals(nseg, 0);
+  std::vector<bool> huge(nseg, false);
+  for (size_t s = 0; s < nseg; ++s) {
+    size_t n = pick_size(rng);
+    int kind = rng() % 4;  // 0 normal, 1 ties, 2 all equal, 3 huge spread
+    std::vector<float> v(n);
+    for (auto& x : v) x = kind == 1 ? float(rng() % 3) : kind == 2 ? 0.5f : kind == 3 ? nd(rng) * 1e20f : nd(rng);
+    c.values.push_back(v);
+    huge[s] = kind == 3;
+    bool per_entry = rng() % 3 == 0;
+    std::vector<float> cs;
+    if (per_entry) { cs.resize(n); for (auto& x : cs) x = 1 + rng() % 4; }
+    c.costs.push_back(cs);
+    c.out.emplace_back(n, -7.0f);
+    c.grad.emplace_back(n);
+    for (auto& x : c.grad.back()) x = nd(rng);
+    c.gout.emplace_back(n);
+    c.hard.emplace_back(n, 7);
+  }
+  for (size_t s = 0; s < nseg; ++s) {
+    size_t n = c.values[s].size();
+    Costs costs;
+    if (!c.costs[s].empty()) costs.data = c.costs[s].data();
+    else costs.uniform = double(1 + rng() % 3);
+    for (size_t i = 0; i < n; ++i) totals[s] += costs.at(i);
+    segs[s] = {c.values[s].data(), n, costs, c.out[s].data()};
+    tsegs[s] = {c.values[s].data(), n, costs, c.hard[s].data()};
+  }
+  std::vector<SoftTopKGroup> groups;
+  std::vector<TopKGroup> tgroups;
+  std::vector<SoftTopKBackwardGroup> bgroups;
+  const double betas[] = {1e-3, 1, 30, 1e4, 1e8};
+  auto budget = [&](double total) {
+    int r = rng() % 6;
+    return r == 0 ? 0.0 : r == 1 ? total : total * std::uniform_real_distribution<double>(0, 1)(rng);
+  };
+  if (global) {
+    double total = 0;
+    for (double t : totals) total += t;
+    SoftTopKGroup g;
+    g.first = 0; g.count = nseg; g.k = budget(total); g.beta = betas[rng() % 5];
+    groups.push_back(g);
+    tgroups.push_back({{0, nseg}, g.k});
+    bgroups.push_back({{0, nseg}, g.beta});
+  } else {
+    for (size_t s = 0; s < nseg; ++s) {
+      SoftTopKGroup g;
+      g.first = s; g.count = 1; g.k = budget(totals[s]); g.beta = betas[rng() % 5];
+      groups.push_back(g);
+      tgroups.push_back({{s, 1}, g.k});
+      bgroups.push_back({{s, 1}, g.beta});
+    }
+  }
+  std::vector<SoftTopKResult> res(groups.size());
+  Status st = soft_topk_forward(segs.data(), nseg, groups.data(), groups.size(), res.data());
+  CHECK(st.ok(), "forward status %d", int(st.code));
+  for (size_t gi = 0; gi < groups.size(); ++gi) {
+    double mass = 0, total = 0;
+    for (size_t s = groups[gi].first; s < groups[gi].first + groups[gi].count; ++s)
+      for (size_t i = 0; i < segs[s].n; ++i) {
+        float m = segs[s].out[i];
+        CHECK(m >= 0.0f && m <= 1.0f, "mask out of range: %g", m);
+        mass += segs[s].costs.at(i) * m;
+        total += segs[s].costs.at(i);
+      }
+    bool any_huge = false;
+    for (size_t s = groups[gi].first; s < groups[gi].first + groups[gi].count; ++s) any_huge = any_huge || huge[s];
+    bool mass_ok = std::fabs(mass - groups[gi].k) <= 1e-3 + 1e-6 * total;
+    CHECK(std::fabs(mass - res[gi].mass) <= 1e-6 * (1 + total), "reported mass %.9g vs %.9g", res[gi].mass, mass);
+    // |beta u| ~ 1e20 is beyond what a float64 lambda can resolve: the solver must say so.
+    if (any_huge) CHECK(mass_ok || !res[gi].converged, "claims convergence with mass %.9g vs k %.9g", mass, groups[gi].k);
+    else CHECK(mass_ok && res[gi].converged, "mass %.9g vs k %.9g (beta %g, converged %d, iterations %d)", mass, groups[gi].k, groups[gi].beta, int(res[gi].converged), res[gi].iterations);
+  }
+  for (size_t s = 0; s < nseg; ++s) bsegs[s] = {c.out[s].data(), c.grad[s].data(), segs[s].n, segs[s].costs, c.gout[s].data()};
+  st = soft_topk_backward(bsegs.data(), nseg, bgroups.data(), bgroups.size());
+  CHECK(st.ok(), "backward status %d", int(st.code));
+  for (auto& g : c.gout) for (float x : g) CHECK(std::isfinite(x), "non-finite gradient");
+  std::vector<TopKResult> tres(tgroups.size());
+  st = topk_mask(tsegs.data(), nseg, tgroups.data(), tgroups.size(), tres.data());
+  CHECK(st.ok(), "topk status %d", int(st.code));
+  for (size_t gi = 0; gi < tgroups.size(); ++gi) {
+    double kept = 0, before_last = 0;
+    for (size_t s = tgroups[gi].first; s < tgroups[gi].first + tgroups[gi].count; ++s)
+      for (size_t i = 0; i < tsegs[s].n; ++i) {
+        CHECK(tsegs[s].out[i] <= 1, "hard mask value %d", tsegs[s].out[i]);
+        if (tsegs[s].out[i]) kept += tsegs[s].costs.at(i);
+      }
+    (void)before_last;
+    CHECK(kept >= tgroups[gi].k - 1e-6 * (1 + tgroups[gi].k), "kept cost %.9g < k %.9g", kept, tgroups[gi].k);
+    CHECK(std::fabs(kept - tres[gi].kept_cost) <= 1e-6 * (1 + kept), "kept cost report");
+  }
+  // Invalid data: a NaN in the last segment must be reported and nothing written.
+  size_t last = nseg - 1;
+  std::vector<float> before = c.out[last];
+  c.values[last][c.values[last].size() - 1] = NAN;
+  st = soft_topk_forward(segs.data(), nseg, groups.data(), groups.size(), res.data());
+  CHECK(st.code == Code::kNonFinite && st.segment == last, "NaN not reported");
+  CHECK(before == c.out[last], "out written on error");
+  // Aliasing: out over values.
+  SoftTopKSegment alias = segs[0];
+  alias.out = const_cast<float*>(alias.values);
+  SoftTopKGroup one;
+  one.first = 0; one.count = 1; one.k = 0; one.beta = 1;
+  st = soft_topk_forward(&alias, 1, &one, 1, res.data());
+  CHECK(st.code == Code::kAlias || (st.code == Code::kNonFinite && nseg == 1), "alias not reported");
+}
+
+static void run_blocks(std::mt19937& rng) {
+  BlockShape s;
+  s.b0 = 1 + rng() % 33; s.b1 = 1 + rng() % 33;
+  s.rows = s.b0 * (1 + rng() % 9); s.cols = s.b1 * (1 + rng() % 9);
+  std::vector<float> theta(s.size()), scores(s.num_blocks()), out(s.size()), full(s.size());
+  std::normal_distribution<float> nd;
+  for (auto& x : theta) x = nd(rng);
+  CHECK(block_scores(theta.data(), s, scores.data()).ok(), "scores");
+  std::vector<float> m(s.num_blocks());
+  for (size_t i = 0; i < m.size(); ++i) m[i] = float(rng() % 100) / 99.0f;
+  std::vector<uint8_t> h(s.num_blocks());
+  for (auto& x : h) x = rng() % 2;
+  expand_block_mask(m.data(), s, full.data());
+  MaskView mv;
+  mv.soft = m.data(); mv.per_block = true;
+  CHECK(apply_mask(theta.data(), mv, h.data(), s, out.data()).ok(), "apply");
+  for (size_t r = 0; r < s.rows; ++r)
+    for (size_t col = 0; col < s.cols; ++col) {
+      size_t bi = (r / s.b0) * s.block_cols() + col / s.b1;
+      CHECK(full[r * s.cols + col] == m[bi], "expand");
+      CHECK(out[r * s.cols + col] == theta[r * s.cols + col] * (h[bi] ? m[bi] : 0.0f), "apply value");
+    }
+  CHECK(apply_mask(theta.data(), mv, h.data(), s, theta.data()).ok(), "apply in place");
+}
+
+int main() {
+  // A fresh seed each run (printed, so a failure can be replayed with SPARTAN_FUZZ_SEED).
+  const char* env = std::getenv("SPARTAN_FUZZ_SEED");
+  const unsigned seed = env ? unsigned(std::strtoul(env, nullptr, 10)) : std::random_device{}();
+  std::printf("sanitize_test: seed %u\n", seed);
+  std::mt19937 rng(seed);
+  for (int i = 0; i < 300; ++i) run_case(rng, i % 2 == 0);
+  for (int i = 0; i < 200; ++i) run_blocks(rng);
+  // Concurrent callers share the pool; a resize in the middle must not run stale jobs.
+  std::atomic<int> done{0};
+  std::vector<std::thread> callers;
+  for (int t = 0; t < 3; ++t)
+    callers.emplace_back([&, t] {
+      std::mt19937 r(seed + 777 + t);
+      for (int i = 0; i < 40; ++i) run_case(r, i % 2 == 0);
+      done++;
+    });
+  for (int i = 0; i < 20; ++i) set_num_threads(1 + i % 4);
+  for (auto& c : callers) c.join();
+  set_num_threads(0);
+  std::printf("sanitize_test: %d cases, %d failures\n", 300 + 200 + 3 * 40, failures);
+  std::printf("%d passed, %d failed\n", failures ? 0 : 1, failures ? 1 : 0);
+  return failures ? 1 : 0;
+}
