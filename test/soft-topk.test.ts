@@ -239,3 +239,29 @@ describe('async variants', () => {
     expect(Math.max(...gaps)).to.be.below(Math.max(50, elapsed / 2));
   });
 });
+
+describe('views into one buffer', () => {
+  it('accepts subarray views (byte offsets) as segments and outputs, and detects overlapping views', () => {
+    const flat = Float32Array.from({ length: 3000 }, (_, i) => Math.abs(Math.sin(i * 1.7)));
+    const outFlat = new Float32Array(3000);
+    const segs = [0, 1000, 2500].map((start, i, a) => ({
+      values: flat.subarray(start, a[i + 1] ?? 3000),
+      out: outFlat.subarray(start, a[i + 1] ?? 3000),
+    }));
+    const r = spartan.softTopKSegmented(segs, 300, 8);
+    const one = spartan.softTopK(flat.slice(), 300, 8);
+    expect(maxAbsDiff(outFlat, one.mask)).to.be.at.most(1e-6);
+    expect(r.masks[1]).to.equal(segs[1].out);
+    // an output view overlapping a values view of another segment is rejected, nothing written
+    const shared = new Float32Array(2000).fill(0.5);
+    const before = shared.slice();
+    let code: string | undefined;
+    try {
+      spartan.softTopKSegmented([{ values: shared.subarray(0, 1000) }, { values: new Float32Array(10), out: shared.subarray(990, 1000) }], 5, 1);
+    } catch (e) {
+      code = (e as { code?: string }).code;
+    }
+    expect(code).to.equal('ERR_SPARTAN_ALIAS');
+    expect(Array.from(shared)).to.deep.equal(Array.from(before));
+  });
+});
