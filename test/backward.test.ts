@@ -1,7 +1,7 @@
 // softTopKBackward against the closed form and against central finite differences.
 import { expect } from 'chai';
 import * as spartan from '../lib/index';
-import { freshSeed, maxAbsDiff, normal, rng, softTopKBackwardRef, softTopKRef, sum } from './reference';
+import { centralDifferences, freshSeed, maxAbsDiff, normal, rng, softTopKBackwardRef, softTopKRef, sum } from './reference';
 
 const seed = freshSeed();
 const rand = rng(seed);
@@ -36,13 +36,7 @@ describe(`softTopKBackward (seed ${seed})`, () => {
       const beta = 0.3 + 3 * rand();
       const g = Array.from({ length: n }, () => normal(rand));
       const L = (x: number[]) => sum(softTopKRef(x, k, beta, c).mask, g);
-      const h = 1e-5;
-      const fd = v.map((_, i) => {
-        const p = v.slice(), m = v.slice();
-        p[i] += h;
-        m[i] -= h;
-        return (L(p) - L(m)) / (2 * h);
-      });
+      const fd = centralDifferences(L, v, 1e-5);
       const { mask } = spartan.softTopK(Float32Array.from(v), k, beta, { costs: Float32Array.from(c) });
       const got = spartan.softTopKBackward(mask, Float32Array.from(g), beta, { costs: Float32Array.from(c) });
       // float32 inputs and mask: agreement to float32 precision of the mask

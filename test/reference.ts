@@ -103,3 +103,13 @@ export function sum(a: ArrayLike<number>, w?: ArrayLike<number>): number {
   for (let i = 0; i < a.length; i++) s += a[i] * (w ? w[i] : 1);
   return s;
 }
+
+/** Central finite differences of L at x, one coordinate at a time. */
+export function centralDifferences(L: (x: number[]) => number, x: readonly number[], h: number): number[] {
+  return x.map((_, i) => {
+    const p = x.slice(), m = x.slice();
+    p[i] += h;
+    m[i] -= h;
+    return (L(p) - L(m)) / (2 * h);
+  });
+}
