@@ -53,6 +53,14 @@ export interface NativeAddon {
     theta: unknown, mask: unknown, hard: unknown, rows: unknown, cols: unknown, b0: unknown, b1: unknown,
     perBlock: boolean, out: unknown, async: boolean,
   ): undefined | Promise<undefined>;
+  maskUpstream(gradW: Float32Array, theta: Float32Array, rows: number, cols: number, b0: number, b1: number, out: Float32Array): undefined;
+  spartanParamGrad(
+    gradW: Float32Array, theta: Float32Array, mask: Float32Array, vjp: Float32Array,
+    rows: number, cols: number, b0: number, b1: number, out: Float32Array,
+  ): undefined;
+  sumSquares(x: Float32Array): number;
+  sgdStep(theta: Float32Array, grad: Float32Array, buf: Float32Array | null, config: object): undefined;
+  adamwStep(theta: Float32Array, grad: Float32Array, m: Float32Array, v: Float32Array, config: object): undefined;
   backend(): NativeBackend;
   setNumThreads(n: number): number;
 }

@@ -12,6 +12,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("blockScores", Napi::Function::New(env, BlockScores));
   exports.Set("expandBlockMask", Napi::Function::New(env, ExpandBlockMask));
   exports.Set("applyMask", Napi::Function::New(env, ApplyMask));
+  exports.Set("maskUpstream", Napi::Function::New(env, MaskUpstream));
+  exports.Set("spartanParamGrad", Napi::Function::New(env, SpartanParamGrad));
+  exports.Set("sumSquares", Napi::Function::New(env, SumSquares));
+  exports.Set("sgdStep", Napi::Function::New(env, SgdStep));
+  exports.Set("adamwStep", Napi::Function::New(env, AdamWStep));
   exports.Set("backend", Napi::Function::New(env, Backend));
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads));
   return exports;

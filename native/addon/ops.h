@@ -10,6 +10,11 @@ Napi::Value TopKMask(const Napi::CallbackInfo& info);
 Napi::Value BlockScores(const Napi::CallbackInfo& info);
 Napi::Value ExpandBlockMask(const Napi::CallbackInfo& info);
 Napi::Value ApplyMask(const Napi::CallbackInfo& info);
+Napi::Value MaskUpstream(const Napi::CallbackInfo& info);
+Napi::Value SpartanParamGrad(const Napi::CallbackInfo& info);
+Napi::Value SumSquares(const Napi::CallbackInfo& info);
+Napi::Value SgdStep(const Napi::CallbackInfo& info);
+Napi::Value AdamWStep(const Napi::CallbackInfo& info);
 Napi::Value Backend(const Napi::CallbackInfo& info);
 Napi::Value SetNumThreads(const Napi::CallbackInfo& info);
 

@@ -1,0 +1,43 @@
+import { native } from '../native';
+import { Optimizer, positive, type NamedParam } from './optimizer';
+
+export interface AdamWOptions {
+  lr: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  weightDecay?: number;
+  clipNorm?: number;
+  noDecay?: readonly string[];
+}
+
+/** AdamW (decoupled weight decay, bias-corrected moments), one fused native pass per tensor. */
+export class AdamW extends Optimizer {
+  protected kind = 'adamw';
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly eps: number;
+  readonly weightDecay: number;
+  private readonly moments = new Map<string, [Float32Array, Float32Array]>();
+
+  constructor(params: readonly NamedParam[], opts: AdamWOptions) {
+    super(params, opts?.lr, opts?.clipNorm, opts?.noDecay);
+    this.beta1 = positive(opts.beta1 ?? 0.9, 'beta1', true);
+    this.beta2 = positive(opts.beta2 ?? 0.999, 'beta2', true);
+    this.eps = positive(opts.eps ?? 1e-8, 'eps');
+    this.weightDecay = positive(opts.weightDecay ?? 0.01, 'weightDecay', true);
+    for (const p of this.params) this.moments.set(p.name, [new Float32Array(p.data.length), new Float32Array(p.data.length)]);
+  }
+
+  protected buffersOf(name: string): Float32Array[] {
+    return this.moments.get(name)!;
+  }
+
+  protected update(p: NamedParam, grad: Float32Array, scale: number): void {
+    const [m, v] = this.moments.get(p.name)!;
+    native.adamwStep(p.data, grad, m, v, {
+      lr: this.lr, beta1: this.beta1, beta2: this.beta2, eps: this.eps,
+      weightDecay: this.decays(p.name) ? this.weightDecay : 0, step: this.t, gradScale: scale,
+    });
+  }
+}

@@ -1,0 +1,43 @@
+import { native } from '../native';
+import { Optimizer, positive, type NamedParam } from './optimizer';
+
+export interface SgdOptions {
+  lr: number;
+  momentum?: number;
+  dampening?: number;
+  nesterov?: boolean;
+  weightDecay?: number;
+  clipNorm?: number;
+  /** Parameter names that get no weight decay (e.g. biases, norms). */
+  noDecay?: readonly string[];
+}
+
+/** SGD with momentum / Nesterov and L2 weight decay, PyTorch semantics, one fused native pass per tensor. */
+export class SGD extends Optimizer {
+  protected kind = 'sgd';
+  readonly momentum: number;
+  readonly dampening: number;
+  readonly nesterov: boolean;
+  readonly weightDecay: number;
+  private readonly bufs = new Map<string, Float32Array>();
+
+  constructor(params: readonly NamedParam[], opts: SgdOptions) {
+    super(params, opts?.lr, opts?.clipNorm, opts?.noDecay);
+    this.momentum = positive(opts.momentum ?? 0, 'momentum', true);
+    this.dampening = positive(opts.dampening ?? 0, 'dampening', true);
+    this.nesterov = opts.nesterov ?? false;
+    this.weightDecay = positive(opts.weightDecay ?? 0, 'weightDecay', true);
+    for (const p of this.params) this.bufs.set(p.name, new Float32Array(this.momentum > 0 ? p.data.length : 0));
+  }
+
+  protected buffersOf(name: string): Float32Array[] {
+    return [this.bufs.get(name)!];
+  }
+
+  protected update(p: NamedParam, grad: Float32Array, scale: number): void {
+    native.sgdStep(p.data, grad, this.momentum > 0 ? this.bufs.get(p.name)! : null, {
+      lr: this.lr, momentum: this.momentum, dampening: this.dampening, nesterov: this.nesterov,
+      weightDecay: this.decays(p.name) ? this.weightDecay : 0, firstStep: this.t === 1, gradScale: scale,
+    });
+  }
+}

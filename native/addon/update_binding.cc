@@ -1,0 +1,123 @@
+// maskUpstream(gradW, theta, rows, cols, b0, b1, out)
+// spartanParamGrad(gradW, theta, mask, vjp, rows, cols, b0, b1, out)
+// sumSquares(x, name) -> number
+// sgdStep(theta, grad, buf | null, config) / adamwStep(theta, grad, m, v, config)
+#include <cmath>
+
+#include "args.h"
+#include "errors.h"
+#include "ops.h"
+#include "spartan/sparse_update.h"
+
+namespace spartan_addon {
+namespace {
+
+spartan::BlockShape Shape(Args& args, Napi::Env env, const Napi::CallbackInfo& info, size_t at) {
+  spartan::BlockShape s;
+  s.rows = args.Size(info[at], "rows");
+  s.cols = args.Size(info[at + 1], "cols");
+  s.b0 = args.Size(info[at + 2], "block[0]");
+  s.b1 = args.Size(info[at + 3], "block[1]");
+  if (s.rows % s.b0 || s.cols % s.b1 || s.rows > (size_t(1) << 53) / s.cols)
+    Throw(env, ErrorKind::kRange, "ERR_SPARTAN_SHAPE", "the matrix does not divide into its blocks");
+  return s;
+}
+
+double Field(Args& args, const Napi::Object& o, const char* name, double fallback) {
+  Napi::Value v = o.Get(name);
+  return v.IsUndefined() ? fallback : args.Number(v, name);
+}
+
+}  // namespace
+
+Napi::Value MaskUpstream(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Args args(env);
+  size_t n = 0, nt = 0;
+  const float* gw = args.Float32(info[0], "gradW", &n);
+  const float* theta = args.Float32(info[1], "theta", &nt);
+  spartan::BlockShape s = Shape(args, env, info, 2);
+  args.ExpectLength(n, s.size(), "gradW");
+  args.ExpectLength(nt, s.size(), "theta");
+  float* out = args.Float32Out(info[6], "out", s.num_blocks());
+  spartan::Status st = spartan::mask_upstream(gw, theta, s, out);
+  if (!st.ok()) throw StatusError(env, st, ArgNames{});
+  return env.Undefined();
+}
+
+Napi::Value SpartanParamGrad(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Args args(env);
+  size_t n = 0, nt = 0, nm = 0, nv = 0;
+  const float* gw = args.Float32(info[0], "gradW", &n);
+  const float* theta = args.Float32(info[1], "theta", &nt);
+  const float* m = args.Float32(info[2], "mask", &nm);
+  const float* vjp = args.Float32(info[3], "vjp", &nv);
+  spartan::BlockShape s = Shape(args, env, info, 4);
+  args.ExpectLength(n, s.size(), "gradW");
+  args.ExpectLength(nt, s.size(), "theta");
+  args.ExpectLength(nm, s.num_blocks(), "mask");
+  args.ExpectLength(nv, s.num_blocks(), "vjp");
+  float* out = args.Float32Out(info[8], "out", s.size());
+  spartan::spartan_param_grad(gw, theta, m, vjp, s, out);
+  return env.Undefined();
+}
+
+Napi::Value SumSquares(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Args args(env);
+  size_t n = 0;
+  const float* x = args.Float32(info[0], "x", &n);
+  double r = 0;
+  spartan::Status st = spartan::sum_squares(x, n, &r, spartan::Arg::kGrad);
+  if (!st.ok()) throw StatusError(env, st, ArgNames{});
+  return Napi::Number::New(env, r);
+}
+
+Napi::Value SgdStep(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Args args(env);
+  size_t n = 0, ng = 0;
+  float* theta = const_cast<float*>(args.Float32(info[0], "theta", &n));  // updated in place
+  const float* g = args.Float32(info[1], "grad", &ng);
+  args.ExpectLength(ng, n, "grad");
+  Napi::Object o = args.Object(info[3], "config");
+  spartan::SgdConfig c;
+  c.lr = Field(args, o, "lr", c.lr);
+  c.momentum = Field(args, o, "momentum", 0);
+  c.dampening = Field(args, o, "dampening", 0);
+  c.weight_decay = Field(args, o, "weightDecay", 0);
+  c.grad_scale = Field(args, o, "gradScale", 1);
+  c.nesterov = o.Get("nesterov").ToBoolean();
+  c.first_step = o.Get("firstStep").ToBoolean();
+  float* buf = nullptr;
+  if (c.momentum != 0) {
+    buf = args.Float32Out(info[2], "momentumBuffer", n);
+  }
+  spartan::sgd_step(theta, g, buf, n, c);
+  return env.Undefined();
+}
+
+Napi::Value AdamWStep(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Args args(env);
+  size_t n = 0, ng = 0;
+  float* theta = const_cast<float*>(args.Float32(info[0], "theta", &n));  // updated in place
+  const float* g = args.Float32(info[1], "grad", &ng);
+  args.ExpectLength(ng, n, "grad");
+  float* m = args.Float32Out(info[2], "exp_avg", n);
+  float* v = args.Float32Out(info[3], "exp_avg_sq", n);
+  Napi::Object o = args.Object(info[4], "config");
+  spartan::AdamWConfig c;
+  c.lr = Field(args, o, "lr", c.lr);
+  c.beta1 = Field(args, o, "beta1", c.beta1);
+  c.beta2 = Field(args, o, "beta2", c.beta2);
+  c.eps = Field(args, o, "eps", c.eps);
+  c.weight_decay = Field(args, o, "weightDecay", c.weight_decay);
+  c.grad_scale = Field(args, o, "gradScale", 1);
+  c.step = int64_t(Field(args, o, "step", 1));
+  spartan::adamw_step(theta, g, m, v, n, c);
+  return env.Undefined();
+}
+
+}  // namespace spartan_addon

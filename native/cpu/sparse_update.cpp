@@ -1,0 +1,153 @@
+// Mask-path gradients and fused optimizer steps, parallel over fixed chunks (or
+// block rows), float64 where a reduction is involved.
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "spartan/parallel.h"
+#include "spartan/sparse_update.h"
+
+namespace spartan {
+namespace {
+
+constexpr size_t kChunk = size_t(1) << 15;
+
+struct Scratch {
+  std::vector<float> g;
+  std::vector<Status> errs;
+  std::vector<double> sums;
+};
+thread_local Scratch scratch;
+
+Status first_error(const std::vector<Status>& errs) {
+  for (const Status& e : errs)
+    if (!e.ok()) return e;
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status mask_upstream(const float* gw, const float* theta, const BlockShape& s, float* g) {
+  Scratch& sc = scratch;
+  const size_t nbr = s.block_rows(), nbc = s.block_cols();
+  sc.g.resize(s.num_blocks());  // staged so `g` is untouched on error
+  sc.errs.assign(nbr, Status::Ok());
+  auto task = [&](size_t br, size_t) {
+    for (size_t bc = 0; bc < nbc; ++bc) {
+      double acc = 0;
+      for (size_t r = br * s.b0; r < (br + 1) * s.b0; ++r) {
+        const size_t off = r * s.cols + bc * s.b1;
+        double racc = 0;
+        for (size_t j = 0; j < s.b1; ++j) racc += double(gw[off + j]) * double(theta[off + j]);
+        if (!std::isfinite(racc)) {
+          for (size_t j = 0; j < s.b1; ++j)
+            if (!std::isfinite(gw[off + j])) {
+              sc.errs[br] = {Code::kNonFinite, Arg::kGrad, 0, off + j, gw[off + j], 0};
+              return;
+            }
+        }
+        acc += racc;
+      }
+      sc.g[br * nbc + bc] = float(acc);
+    }
+  };
+  parallel_for(nbr, task);
+  Status st = first_error(sc.errs);
+  if (!st.ok()) return st;
+  std::copy(sc.g.begin(), sc.g.end(), g);
+  return Status::Ok();
+}
+
+void spartan_param_grad(const float* gw, const float* theta, const float* m, const float* vjp, const BlockShape& s,
+                        float* out) {
+  const size_t nbc = s.block_cols();
+  if (s.b0 == 1 && s.b1 == 1) {  // element masks: flat
+    const size_t n = s.size(), nchunks = (n + kChunk - 1) / kChunk;
+    auto task = [&](size_t ci, size_t) {
+      for (size_t i = ci * kChunk; i < std::min(n, (ci + 1) * kChunk); ++i) {
+        float sg = theta[i] > 0 ? 1.0f : (theta[i] < 0 ? -1.0f : 0.0f);
+        out[i] = gw[i] * m[i] + sg * vjp[i];
+      }
+    };
+    parallel_for(nchunks, task);
+    return;
+  }
+  auto task = [&](size_t r, size_t) {
+    const size_t brow = (r / s.b0) * nbc;
+    for (size_t bc = 0; bc < nbc; ++bc) {
+      const float mb = m[brow + bc], vb = vjp[brow + bc];
+      for (size_t j = r * s.cols + bc * s.b1; j < r * s.cols + (bc + 1) * s.b1; ++j) {
+        float sg = theta[j] > 0 ? 1.0f : (theta[j] < 0 ? -1.0f : 0.0f);
+        out[j] = gw[j] * mb + sg * vb;
+      }
+    }
+  };
+  parallel_for(s.rows, task);
+}
+
+Status sum_squares(const float* x, size_t n, double* result, Arg arg) {
+  Scratch& sc = scratch;
+  const size_t nchunks = (n + kChunk - 1) / kChunk;
+  sc.sums.assign(nchunks, 0.0);
+  sc.errs.assign(nchunks, Status::Ok());
+  auto task = [&](size_t ci, size_t) {
+    double acc[8] = {0};
+    const size_t b = ci * kChunk, e = std::min(n, b + kChunk);
+    size_t i = b;
+    for (; i + 8 <= e; i += 8)
+      for (int j = 0; j < 8; ++j) acc[j] += double(x[i + j]) * double(x[i + j]);
+    for (; i < e; ++i) acc[0] += double(x[i]) * double(x[i]);
+    double t = 0;
+    for (double a : acc) t += a;
+    if (!std::isfinite(t)) {
+      for (size_t k = b; k < e; ++k)
+        if (!std::isfinite(x[k])) {
+          sc.errs[ci] = {Code::kNonFinite, arg, 0, k, x[k], 0};
+          return;
+        }
+    }
+    sc.sums[ci] = t;
+  };
+  parallel_for(nchunks, task);
+  Status st = first_error(sc.errs);
+  if (!st.ok()) return st;
+  double total = 0;
+  for (double v : sc.sums) total += v;  // chunk order: deterministic
+  *result = total;
+  return Status::Ok();
+}
+
+void sgd_step(float* theta, const float* grad, float* buf, size_t n, const SgdConfig& c) {
+  const size_t nchunks = (n + kChunk - 1) / kChunk;
+  auto task = [&](size_t ci, size_t) {
+    for (size_t i = ci * kChunk; i < std::min(n, (ci + 1) * kChunk); ++i) {
+      double d = c.grad_scale * double(grad[i]) + c.weight_decay * double(theta[i]);
+      if (c.momentum != 0) {
+        double b = c.first_step ? d : c.momentum * double(buf[i]) + (1 - c.dampening) * d;
+        buf[i] = float(b);
+        d = c.nesterov ? d + c.momentum * b : b;
+      }
+      theta[i] = float(double(theta[i]) - c.lr * d);
+    }
+  };
+  parallel_for(nchunks, task);
+}
+
+void adamw_step(float* theta, const float* grad, float* m, float* v, size_t n, const AdamWConfig& c) {
+  const double bc1 = 1 - std::pow(c.beta1, double(c.step)), bc2 = 1 - std::pow(c.beta2, double(c.step));
+  const size_t nchunks = (n + kChunk - 1) / kChunk;
+  auto task = [&](size_t ci, size_t) {
+    for (size_t i = ci * kChunk; i < std::min(n, (ci + 1) * kChunk); ++i) {
+      double g = c.grad_scale * double(grad[i]);
+      double t = double(theta[i]) * (1 - c.lr * c.weight_decay);
+      double mi = c.beta1 * double(m[i]) + (1 - c.beta1) * g;
+      double vi = c.beta2 * double(v[i]) + (1 - c.beta2) * g * g;
+      m[i] = float(mi);
+      v[i] = float(vi);
+      theta[i] = float(t - c.lr * (mi / bc1) / (std::sqrt(vi / bc2) + c.eps));
+    }
+  };
+  parallel_for(nchunks, task);
+}
+
+}  // namespace spartan
