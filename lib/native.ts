@@ -59,6 +59,7 @@ export interface NativeAddon {
     rows: number, cols: number, b0: number, b1: number, out: Float32Array,
   ): undefined;
   sumSquares(x: Float32Array): number;
+  countChanges(a: Uint8Array, b: Uint8Array): number;
   sgdStep(theta: Float32Array, grad: Float32Array, buf: Float32Array | null, config: object): undefined;
   adamwStep(theta: Float32Array, grad: Float32Array, m: Float32Array, v: Float32Array, config: object): undefined;
   backend(): NativeBackend;

@@ -69,7 +69,10 @@ describe(`Sparsifier: exact budgets at every step (seed ${seed})`, () => {
           const sparse = sp.layers.filter((l) => l.sparsify);
           for (let s = 0; s < 40; s++) {
             for (const p of params) for (let i = 0; i < p.data.length; i++) p.data[i] += 0.01 * normal(rand);
+            const before = sparse.map((l) => l.hard.slice());
             sp.step();
+            const flips = sparse.reduce((a, l, j) => a + l.hard.reduce((f, x, i) => f + (x !== before[j][i] ? 1 : 0), 0), 0);
+            expect(sp.stats().flips, `flips at step ${s + 1}`).to.equal(flips);
             const st = sp.stats();
             const maskDensity = st.maskDensity;
             const counts = kept(sp);

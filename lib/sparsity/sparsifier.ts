@@ -296,11 +296,7 @@ export class Sparsifier {
       if (this.method === 'topkast') this.backwardSets(ks);
     }
     if (this.s >= this.phases.finetuneStart) this.freeze();
-    this.flips = this.sparse.reduce((a, l) => {
-      let f = 0;
-      for (let i = 0; i < l.entries; i++) f += l.hard[i] !== l.prevHard[i] ? 1 : 0;
-      return a + f;
-    }, 0);
+    this.flips = this.sparse.reduce((a, l) => a + native.countChanges(l.hard, l.prevHard), 0);
   }
 
   private softMasks(ks: number[]): void {

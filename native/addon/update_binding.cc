@@ -74,6 +74,16 @@ Napi::Value SumSquares(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, r);
 }
 
+Napi::Value CountChanges(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Args args(env);
+  size_t n = 0, nb = 0;
+  const uint8_t* a = args.Uint8(info[0], "a", &n);
+  const uint8_t* b = args.Uint8(info[1], "b", &nb);
+  args.ExpectLength(nb, n, "b");
+  return Napi::Number::New(env, double(spartan::count_changes(a, b, n)));
+}
+
 Napi::Value SgdStep(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Args args(env);

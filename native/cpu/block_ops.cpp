@@ -19,7 +19,33 @@ thread_local Scratch scratch;
 
 }  // namespace
 
+// Unstructured (1 x 1 tiles): |theta| in flat chunks, validated first so `scores`
+// (which may be a caller's buffer) is untouched on error.
+static Status element_scores(const float* theta, size_t n, float* scores) {
+  Scratch& sc = scratch;
+  const size_t chunk = size_t(1) << 15, nchunks = (n + chunk - 1) / chunk;
+  sc.errs.assign(nchunks, Status::Ok());
+  auto check = [&](size_t ci, size_t) {
+    const size_t b = ci * chunk, e = std::min(n, b + chunk);
+    float bad = 0.0f;
+    for (size_t i = b; i < e; ++i) bad += theta[i] * 0.0f;  // NaN for NaN or Inf
+    if (bad != 0.0f || bad != bad)
+      for (size_t i = b; i < e; ++i)
+        if (!std::isfinite(theta[i])) { sc.errs[ci] = {Code::kNonFinite, Arg::kTheta, 0, i, theta[i], 0}; return; }
+  };
+  parallel_for(nchunks, check);
+  for (const Status& e : sc.errs)
+    if (!e.ok()) return e;
+  auto abs_task = [&](size_t ci, size_t) {
+    const size_t b = ci * chunk, e = std::min(n, b + chunk);
+    for (size_t i = b; i < e; ++i) scores[i] = std::fabs(theta[i]);
+  };
+  parallel_for(nchunks, abs_task);
+  return Status::Ok();
+}
+
 Status block_scores(const float* theta, const BlockShape& s, float* scores) {
+  if (s.b0 == 1 && s.b1 == 1) return element_scores(theta, s.size(), scores);
   Scratch& sc = scratch;
   const size_t nbr = s.block_rows(), nbc = s.block_cols();
   sc.scores.resize(s.num_blocks());  // staged: `scores` stays untouched on error

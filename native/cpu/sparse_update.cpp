@@ -29,6 +29,27 @@ Status first_error(const std::vector<Status>& errs) {
 
 Status mask_upstream(const float* gw, const float* theta, const BlockShape& s, float* g) {
   Scratch& sc = scratch;
+  if (s.b0 == 1 && s.b1 == 1) {  // unstructured: g = gw * theta, validated first
+    const size_t n = s.size(), nchunks = (n + kChunk - 1) / kChunk;
+    sc.errs.assign(nchunks, Status::Ok());
+    auto check = [&](size_t ci, size_t) {
+      const size_t b = ci * kChunk, e = std::min(n, b + kChunk);
+      float bad = 0.0f;
+      for (size_t i = b; i < e; ++i) bad += gw[i] * 0.0f;
+      if (bad != 0.0f || bad != bad)
+        for (size_t i = b; i < e; ++i)
+          if (!std::isfinite(gw[i])) { sc.errs[ci] = {Code::kNonFinite, Arg::kGrad, 0, i, gw[i], 0}; return; }
+    };
+    parallel_for(nchunks, check);
+    Status st = first_error(sc.errs);
+    if (!st.ok()) return st;
+    auto mul = [&](size_t ci, size_t) {
+      const size_t b = ci * kChunk, e = std::min(n, b + kChunk);
+      for (size_t i = b; i < e; ++i) g[i] = gw[i] * theta[i];
+    };
+    parallel_for(nchunks, mul);
+    return Status::Ok();
+  }
   const size_t nbr = s.block_rows(), nbc = s.block_cols();
   sc.g.resize(s.num_blocks());  // staged so `g` is untouched on error
   sc.errs.assign(nbr, Status::Ok());
@@ -83,6 +104,21 @@ void spartan_param_grad(const float* gw, const float* theta, const float* m, con
     }
   };
   parallel_for(s.rows, task);
+}
+
+size_t count_changes(const uint8_t* a, const uint8_t* b, size_t n) {
+  Scratch& sc = scratch;
+  const size_t nchunks = (n + kChunk - 1) / kChunk;
+  sc.sums.assign(nchunks, 0.0);
+  auto task = [&](size_t ci, size_t) {
+    uint32_t c = 0;
+    for (size_t i = ci * kChunk; i < std::min(n, (ci + 1) * kChunk); ++i) c += a[i] != b[i];
+    sc.sums[ci] = c;
+  };
+  parallel_for(nchunks, task);
+  size_t total = 0;
+  for (double v : sc.sums) total += size_t(v);
+  return total;
 }
 
 Status sum_squares(const float* x, size_t n, double* result, Arg arg) {

@@ -17,6 +17,9 @@ Status mask_upstream(const float* grad_w, const float* theta, const BlockShape& 
 void spartan_param_grad(const float* grad_w, const float* theta, const float* mask, const float* vjp,
                         const BlockShape& shape, float* out);
 
+// Number of positions where a and b differ (mask flips between two steps).
+size_t count_changes(const uint8_t* a, const uint8_t* b, size_t n);
+
 // sum of squares (float64) of x, for gradient-norm clipping; validates x.
 Status sum_squares(const float* x, size_t n, double* result, Arg arg);
 
