@@ -364,3 +364,93 @@ describe('Sparsifier: bad input', () => {
     expectCode(() => new spartan.SGD(params, { lr: -1 }), RangeError, 'ERR_SPARTAN_OPTION');
   });
 });
+
+describe('Sparsifier: phases and method details', () => {
+  const G = (sp: Sparsifier, v = 1) => Object.fromEntries(sp.layers.map((l) => [l.name, new Float32Array(l.numel).fill(v)]));
+
+  it('Spartan freezes at the fine-tune start: soft values kept (or rounded), no flips, gradient G * m', () => {
+    for (const roundFrozen of [false, true]) {
+      const params = makeParams(21);
+      const sp = new Sparsifier({ params, method: 'spartan', density: 0.3, totalSteps: 10, roundFrozen });
+      for (let i = 0; i < 8; i++) sp.step(); // finetuneStart = 8
+      const st = sp.stats();
+      expect(st.frozen).to.equal(true);
+      expect(st.phase).to.equal('finetune');
+      const l = sp.layers[0];
+      const frozen = l.mask.slice();
+      for (let i = 0; i < l.entries; i++) {
+        if (!l.hard[i]) expect(frozen[i]).to.equal(0);
+        else if (roundFrozen) expect(frozen[i]).to.equal(1);
+      }
+      if (!roundFrozen) expect(Array.from(frozen).some((m, i) => l.hard[i] && m < 1)).to.equal(true);
+      for (const p of params) p.data.reverse(); // big changes no longer move the mask
+      sp.step();
+      expect(sp.stats().flips).to.equal(0);
+      expect(Buffer.from(l.mask.buffer).equals(Buffer.from(frozen.buffer))).to.equal(true);
+      const g = sp.backward(G(sp, 2))[l.name];
+      for (let i = 0; i < l.numel; i++) expect(g[i]).to.equal(Math.fround(2 * frozen[i]));
+    }
+  });
+
+  it('IMP masks the gradient (G * h), updates every `interval` steps, and rewinds theta', () => {
+    const params = makeParams(22);
+    const sp = new Sparsifier({ params, method: 'imp', density: 0.2, totalSteps: 100, imp: { interval: 3, rewindStep: 2 } });
+    sp.step();
+    sp.step(); // snapshot taken here
+    const snap = params.map((p) => p.data.slice());
+    const hardAt2 = sp.layers[0].hard.slice();
+    params[0].data.reverse();
+    sp.step(); // step 3: no update (interval 3 updates at steps 1, 4, 7, ...)
+    expect(Buffer.from(sp.layers[0].hard.buffer).equals(Buffer.from(hardAt2.buffer))).to.equal(true);
+    sp.step(); // step 4: update
+    expect(Buffer.from(sp.layers[0].hard.buffer).equals(Buffer.from(hardAt2.buffer))).to.equal(false);
+    const g = sp.backward(G(sp))[sp.layers[0].name];
+    sp.layers[0].hard.forEach((h, i) => expect(g[i]).to.equal(h));
+    sp.rewind();
+    params.forEach((p, i) => expect(Buffer.from(p.data.buffer).equals(Buffer.from(snap[i].buffer))).to.equal(true));
+  });
+
+  it('Top-KAST: dense straight-through by default; with backward sparsity, G on B only, plus the exploration penalty', () => {
+    const dense = new Sparsifier({ params: makeParams(23), method: 'topkast', density: 0.2, totalSteps: 100 });
+    dense.step();
+    expect(Array.from(dense.backward(G(dense, 3))['fc1.weight']).every((x) => x === 3)).to.equal(true);
+    const params = makeParams(23);
+    const sp = new Sparsifier({ params, method: 'topkast', density: 0.2, totalSteps: 100, topkast: { backwardExtra: 0.5, explorationPenalty: 0.1 } });
+    sp.step();
+    const l = sp.layers[0];
+    const A = l.hard.reduce((a, x) => a + x, 0), B = l.backwardSet.reduce((a, x) => a + x, 0);
+    expect(B).to.be.above(A);
+    l.hard.forEach((h, i) => h && expect(l.backwardSet[i]).to.equal(1)); // A within B
+    const g = sp.backward(G(sp))[l.name];
+    const inv = 1 / sp.stats().maskDensity;
+    for (let i = 0; i < l.numel; i++) {
+      const expected = l.hard[i] ? 1 + 0.1 * l.theta[i] : l.backwardSet[i] ? 1 + 0.1 * inv * l.theta[i] : 0;
+      expect(g[i]).to.be.closeTo(expected, 1e-5);
+    }
+  });
+
+  it('Dense hands theta and G through untouched (no copies)', () => {
+    const params = makeParams(24);
+    const sp = new Sparsifier({ params, method: 'dense', totalSteps: 10 });
+    sp.step();
+    const W = sp.weights();
+    params.forEach((p) => expect(W[p.name]).to.equal(p.data));
+    const grads = G(sp, 0.5);
+    const out = sp.backward(grads);
+    params.forEach((p) => expect(Array.from(out[p.name]).every((x) => x === 0.5)).to.equal(true));
+    expect(sp.stats().density.global).to.equal(1);
+  });
+
+  it('finalize() folds the masks: theta is exactly sparse and weights() returns it', () => {
+    const params = makeParams(25, { block: true });
+    const sp = new Sparsifier({ params, method: 'spartan', density: 0.25, totalSteps: 10 });
+    for (let i = 0; i < 10; i++) sp.step();
+    const W = Object.fromEntries(Object.entries(sp.weights()).map(([k, w]) => [k, w.slice()]));
+    sp.finalize();
+    params.forEach((p) => expect(Array.from(p.data)).to.deep.equal(Array.from(W[p.name])));
+    const st = sp.stats();
+    expect(st.finalized).to.equal(true);
+    expect(st.density.perLayer['fc1.weight']).to.be.at.most(0.25 + 1e-9);
+    expectCode(() => sp.step(), RangeError, 'ERR_SPARTAN_OPTION');
+  });
+});
