@@ -1,0 +1,215 @@
+// Derives a training graph from a forward ONNX model: chosen initializers become
+// inputs, a loss is appended, and reverse-mode differentiation adds one output
+// grad.<param> per parameter, all in standard ONNX operators.
+import { rangeError, typeError } from '../errors';
+import { GraphBuilder } from './builder';
+import { DataType } from './schema';
+import type { Dim, Model, Node, TensorValue } from './model';
+import { broadcast, inferShapes, type Shapes } from './shapes';
+
+export interface DeriveOptions {
+  /** Name of the logits output (cross-entropy) or prediction (mse). */
+  logits: string;
+  /** Name of the new labels input (int64 [N] for cross-entropy; like logits for mse). Default "labels". */
+  labels?: string;
+  /** Parameters to train. Default: every float initializer of rank >= 1. */
+  params?: string[];
+  loss?: 'cross-entropy' | 'mse';
+  labelSmoothing?: number;
+}
+
+const attrI = (n: Node, k: string, d: number) => (n.attrs[k] && 'i' in n.attrs[k] ? (n.attrs[k] as { i: number }).i : d);
+const attrF = (n: Node, k: string, d: number) => (n.attrs[k] && 'f' in n.attrs[k] ? (n.attrs[k] as { f: number }).f : d);
+
+export function deriveTrainingGraph(forward: Model, opts: DeriveOptions): Model {
+  if (typeof opts?.logits !== 'string') throw typeError('ERR_SPARTAN_OPTION', 'logits must name an output of the model');
+  const g = forward.graph;
+  if (!g.outputs.some((o) => o.name === opts.logits) && !g.nodes.some((n) => n.outputs.includes(opts.logits)))
+    throw rangeError('ERR_SPARTAN_ONNX', `the model has no output or tensor named "${opts.logits}" (outputs: ${g.outputs.map((o) => o.name).join(', ')})`);
+  const labels = opts.labels ?? 'labels';
+  const lossKind = opts.loss ?? 'cross-entropy';
+  const eps = opts.labelSmoothing ?? 0;
+  if (!(eps >= 0 && eps < 1)) throw rangeError('ERR_SPARTAN_OPTION', `labelSmoothing must be in [0, 1) (got ${eps})`);
+  const floatInits = g.initializers.filter((t) => (t.dataType === DataType.FLOAT || t.dataType === DataType.DOUBLE) && t.dims.length >= 1);
+  const params = opts.params ?? floatInits.map((t) => t.name);
+  for (const p of params) if (!floatInits.some((t) => t.name === p)) throw rangeError('ERR_SPARTAN_ONNX', `parameter "${p}" is not a float initializer of the model`);
+  const elemType = floatInits.find((t) => params.includes(t.name))?.dataType ?? DataType.FLOAT;
+
+  // constant int64 tensors (Reshape targets)
+  const consts = new Map<string, number[]>();
+  for (const t of g.initializers) if (t.dataType === DataType.INT64) consts.set(t.name, Array.from(t.data as BigInt64Array, Number));
+  for (const n of g.nodes)
+    if (n.opType === 'Constant' && n.attrs.value && 't' in n.attrs.value && n.attrs.value.t.dataType === DataType.INT64)
+      consts.set(n.outputs[0], Array.from(n.attrs.value.t.data as BigInt64Array, Number));
+  const nodes = g.nodes.filter((n) => n.opType !== 'Constant');
+  const constantNodes = g.nodes.filter((n) => n.opType === 'Constant');
+  const shapes = inferShapes({ ...forward, graph: { ...g, nodes } }, consts);
+
+  const taken = new Set<string>([...g.nodes.flatMap((n) => [...n.inputs, ...n.outputs]), ...g.inputs.map((v) => v.name), ...g.initializers.map((t) => t.name)]);
+  const b = new GraphBuilder('grad', taken);
+  const fconst = (values: number[], dims: number[]) =>
+    b.constant(elemType === DataType.DOUBLE ? Float64Array.from(values) : Float32Array.from(values), dims, elemType);
+
+  // ---- loss --------------------------------------------------------------------
+  const logitsShape = shapes.get(opts.logits)!;
+  let dLogits: string;
+  if (lossKind === 'cross-entropy') {
+    if (logitsShape.length !== 2 || typeof logitsShape[1] !== 'number') throw rangeError('ERR_SPARTAN_ONNX', `cross-entropy needs logits of shape [N, C] with C known (got [${logitsShape}])`);
+    const C = logitsShape[1] as number;
+    b.input(labels, DataType.INT64, [logitsShape[0]]);
+    // OneHot in float32 (onnxruntime has no float64 OneHot kernel), then cast
+    const onehot = b.op('OneHot', [labels, b.int64s([C]), b.constant(Float32Array.of(eps / C, 1 - eps + eps / C), [2], DataType.FLOAT)], { axis: { i: -1 } });
+    const target = elemType === DataType.FLOAT ? onehot : b.op('Cast', [onehot], { to: { i: elemType } });
+    const logp = b.op('LogSoftmax', [opts.logits], { axis: { i: 1 } });
+    const per = b.op('ReduceSum', [b.op('Mul', [target, logp]), b.int64s([1])], { keepdims: { i: 0 } });
+    b.op('Neg', [reduceMean(b, forward.opset, per, [0])], {}, ['loss']);
+    const n = b.op('Cast', [b.op('Gather', [b.op('Shape', [opts.logits]), b.int64s([0])])], { to: { i: elemType } });
+    dLogits = b.op('Div', [b.op('Sub', [b.op('Softmax', [opts.logits], { axis: { i: 1 } }), target]), n]);
+  } else {
+    b.input(labels, elemType, logitsShape.slice());
+    const diff = b.op('Sub', [opts.logits, labels]);
+    b.op('ReduceMean', [b.op('Mul', [diff, diff])], { keepdims: { i: 0 } }, ['loss']); // all axes, any opset
+    const size = b.op('Cast', [b.op('Size', [opts.logits])], { to: { i: elemType } });
+    dLogits = b.op('Div', [b.op('Mul', [diff, fconst([2], [])]), size]);
+  }
+
+  // ---- reverse mode --------------------------------------------------------------
+  const needs = new Set<string>(params); // tensors that depend on a parameter
+  for (const n of nodes) if (n.inputs.some((i) => needs.has(i))) n.outputs.forEach((o) => needs.add(o));
+  if (!needs.has(opts.logits)) throw rangeError('ERR_SPARTAN_ONNX', `"${opts.logits}" does not depend on any parameter`);
+  const contributions = new Map<string, string[]>([[opts.logits, [dLogits]]]);
+  const add = (name: string, grad: string) => {
+    if (!needs.has(name)) return;
+    contributions.set(name, [...(contributions.get(name) ?? []), grad]);
+  };
+  const gradOf = (name: string): string | undefined => {
+    const c = contributions.get(name);
+    if (!c) return undefined;
+    if (c.length === 1) return c[0];
+    const sum = b.op('Sum', c);
+    contributions.set(name, [sum]);
+    return sum;
+  };
+  const shape = (x: string): Dim[] => shapes.get(x)!;
+  /** Sums a broadcast gradient back to the shape of `x`. */
+  const sumTo = (grad: string, outShape: Dim[], x: string): string => {
+    const xs = shape(x);
+    const lead = outShape.length - xs.length;
+    const axes: number[] = [];
+    for (let i = 0; i < outShape.length; i++) if (i < lead || (xs[i - lead] === 1 && outShape[i] !== 1)) axes.push(i);
+    if (axes.length === 0) return grad;
+    const r = b.op('ReduceSum', [grad, b.int64s(axes)], { keepdims: { i: 1 } });
+    return b.op('Reshape', [r, b.op('Shape', [x])]);
+  };
+
+  for (let ni = nodes.length - 1; ni >= 0; ni--) {
+    const n = nodes[ni];
+    if (!n.outputs.some((o) => needs.has(o))) continue;
+    const dy = gradOf(n.outputs[0]);
+    if (!dy) continue;
+    const [a, c] = n.inputs;
+    const y = n.outputs[0];
+    switch (n.opType) {
+      case 'Gemm': {
+        const alpha = attrF(n, 'alpha', 1), beta = attrF(n, 'beta', 1);
+        const tA = attrI(n, 'transA', 0), tB = attrI(n, 'transB', 0);
+        const al = { alpha: { f: alpha } };
+        if (needs.has(a)) {
+          const dA = !tA ? b.op('Gemm', [dy, c], { ...al, transB: { i: tB ? 0 : 1 } }) : b.op('Gemm', [c, dy], { ...al, transA: { i: tB }, transB: { i: 1 } });
+          add(a, dA);
+        }
+        if (needs.has(c)) {
+          const dB = !tB ? b.op('Gemm', [a, dy], { ...al, transA: { i: tA ? 0 : 1 } }) : b.op('Gemm', [dy, a], { ...al, transA: { i: 1 }, transB: { i: tA } });
+          add(c, dB);
+        }
+        if (n.inputs[2] && needs.has(n.inputs[2])) {
+          const scaled = beta === 1 ? dy : b.op('Mul', [dy, fconst([beta], [])]);
+          add(n.inputs[2], sumTo(scaled, shape(y), n.inputs[2]));
+        }
+        break;
+      }
+      case 'MatMul':
+        if (needs.has(a)) add(a, b.op('Gemm', [dy, c], { transB: { i: 1 } }));
+        if (needs.has(c)) add(c, b.op('Gemm', [a, dy], { transA: { i: 1 } }));
+        break;
+      case 'Add': case 'Sub': {
+        add(a, sumTo(dy, shape(y), a));
+        add(c, sumTo(n.opType === 'Add' ? dy : b.op('Neg', [dy]), shape(y), c));
+        break;
+      }
+      case 'Mul':
+        add(a, sumTo(b.op('Mul', [dy, c]), shape(y), a));
+        add(c, sumTo(b.op('Mul', [dy, a]), shape(y), c));
+        break;
+      case 'Div': {
+        const da = b.op('Div', [dy, c]);
+        add(a, sumTo(da, shape(y), a));
+        if (needs.has(c)) add(c, sumTo(b.op('Neg', [b.op('Mul', [da, y])]), shape(y), c)); // -dy a / c^2 = -(dy / c) y
+        break;
+      }
+      case 'Neg':
+        add(a, b.op('Neg', [dy]));
+        break;
+      case 'Identity': case 'Dropout':
+        add(a, dy);
+        break;
+      case 'Relu':
+        add(a, b.op('Mul', [dy, b.op('Cast', [b.op('Greater', [a, fconst([0], [])])], { to: { i: elemType } })]));
+        break;
+      case 'LeakyRelu': {
+        const alpha = attrF(n, 'alpha', 0.01);
+        const pos = b.op('Greater', [a, fconst([0], [])]);
+        add(a, b.op('Mul', [dy, b.op('Where', [pos, fconst([1], []), fconst([alpha], [])])]));
+        break;
+      }
+      case 'Sigmoid':
+        add(a, b.op('Mul', [dy, b.op('Mul', [y, b.op('Sub', [fconst([1], []), y])])]));
+        break;
+      case 'Tanh':
+        add(a, b.op('Mul', [dy, b.op('Sub', [fconst([1], []), b.op('Mul', [y, y])])]));
+        break;
+      case 'Flatten': case 'Reshape':
+        add(a, b.op('Reshape', [dy, b.op('Shape', [a])]));
+        break;
+      case 'Transpose': {
+        const perm = n.attrs.perm && 'ints' in n.attrs.perm ? n.attrs.perm.ints : shape(a).map((_, i, arr) => arr.length - 1 - i);
+        const inv = perm.map((_, i) => perm.indexOf(i));
+        add(a, b.op('Transpose', [dy], { perm: { ints: inv } }));
+        break;
+      }
+      default:
+        throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${n.name || y}": no gradient for operator ${n.opType}`);
+    }
+  }
+
+  const paramInits = new Map(g.initializers.filter((t) => params.includes(t.name)).map((t) => [t.name, t]));
+  const gradOutputs = params.map((p) => {
+    const gname = `grad.${p}`;
+    const src = gradOf(p);
+    const t = paramInits.get(p)!;
+    if (src) b.op('Identity', [src], {}, [gname]);
+    else b.op('Mul', [p, fconst([0], [])], {}, [gname]); // unused parameter: zero gradient
+    return { name: gname, elemType: t.dataType, shape: t.dims.slice() as Dim[] };
+  });
+
+  return {
+    ...forward,
+    producerName: 'spartan-sparsity',
+    graph: {
+      name: `${g.name}-training`,
+      nodes: [...constantNodes, ...nodes, ...b.nodes],
+      inputs: [...g.inputs, ...b.inputs, ...params.map((p) => ({ name: p, elemType: paramInits.get(p)!.dataType, shape: paramInits.get(p)!.dims.slice() as Dim[] }))],
+      outputs: [{ name: 'loss', elemType, shape: [] }, ...gradOutputs, ...g.outputs],
+      initializers: [...g.initializers.filter((t) => !params.includes(t.name)), ...b.initializers],
+      valueInfo: [],
+    },
+  };
+}
+
+function reduceMean(b: GraphBuilder, opset: number, x: string, axes: number[]): string {
+  return opset >= 18 ? b.op('ReduceMean', [x, b.int64s(axes)], { keepdims: { i: 0 } }) : b.op('ReduceMean', [x], { axes: { ints: axes }, keepdims: { i: 0 } });
+}
+
+export type { TensorValue };
+export { broadcast };
+export type { Shapes };

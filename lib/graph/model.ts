@@ -1,0 +1,160 @@
+// ONNX models as plain objects, encoded and decoded with protobufjs.
+import { rangeError } from '../errors';
+import { AttributeType, DataType, ModelProto } from './schema';
+
+export type TensorData = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array;
+export interface TensorValue {
+  name: string;
+  dims: number[];
+  dataType: number;
+  data: TensorData;
+}
+/** Attributes carry their ONNX type explicitly (1.0 is a float, 1 an int). */
+export type Attr = { f: number } | { i: number } | { s: string } | { floats: number[] } | { ints: number[] } | { t: TensorValue };
+export interface Node {
+  opType: string;
+  inputs: string[];
+  outputs: string[];
+  name?: string;
+  domain?: string;
+  attrs: Record<string, Attr>;
+}
+export type Dim = number | string;
+export interface ValueInfo {
+  name: string;
+  elemType: number;
+  shape?: Dim[];
+}
+export interface Graph {
+  name: string;
+  nodes: Node[];
+  inputs: ValueInfo[];
+  outputs: ValueInfo[];
+  initializers: TensorValue[];
+  valueInfo: ValueInfo[];
+}
+export interface Model {
+  irVersion: number;
+  opset: number;
+  producerName: string;
+  graph: Graph;
+}
+
+const num = (x: unknown): number => (typeof x === 'number' ? x : x && typeof (x as { toNumber?: () => number }).toNumber === 'function' ? (x as { toNumber: () => number }).toNumber() : Number(x));
+
+function typedFromBytes(dataType: number, bytes: Uint8Array, count: number): TensorData {
+  // an aligned copy: protobufjs returns a Buffer view into a shared pool (Buffer#slice would share it)
+  const copy = new Uint8Array(bytes.byteLength);
+  copy.set(bytes);
+  switch (dataType) {
+    case DataType.FLOAT: return new Float32Array(copy.buffer, 0, count);
+    case DataType.DOUBLE: return new Float64Array(copy.buffer, 0, count);
+    case DataType.INT64: return new BigInt64Array(copy.buffer, 0, count);
+    case DataType.INT32: return new Int32Array(copy.buffer, 0, count);
+    case DataType.UINT8: case DataType.BOOL: return new Uint8Array(copy.buffer, 0, count);
+    default: throw rangeError('ERR_SPARTAN_ONNX', `unsupported tensor data type ${dataType}`);
+  }
+}
+
+function decodeTensor(t: Record<string, unknown>): TensorValue {
+  const dims = ((t.dims as unknown[]) ?? []).map(num);
+  const count = dims.reduce((a, b) => a * b, 1);
+  const dataType = num(t.dataType);
+  let data: TensorData;
+  const raw = t.rawData as Uint8Array | undefined;
+  if (raw && raw.length) data = typedFromBytes(dataType, raw, count);
+  else if (dataType === DataType.FLOAT) data = Float32Array.from((t.floatData as number[]) ?? []);
+  else if (dataType === DataType.DOUBLE) data = Float64Array.from((t.doubleData as number[]) ?? []);
+  else if (dataType === DataType.INT64) data = BigInt64Array.from(((t.int64Data as unknown[]) ?? []).map((x) => BigInt(String(x))));
+  else if (dataType === DataType.INT32 || dataType === DataType.UINT8 || dataType === DataType.BOOL) data = (dataType === DataType.INT32 ? Int32Array : Uint8Array).from(((t.int32Data as number[]) ?? []));
+  else throw rangeError('ERR_SPARTAN_ONNX', `unsupported tensor data type ${dataType} in ${t.name}`);
+  return { name: String(t.name ?? ''), dims, dataType, data };
+}
+
+function encodeTensor(t: TensorValue): object {
+  const bytes = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+  return { name: t.name, dims: t.dims, dataType: t.dataType, rawData: bytes };
+}
+
+function decodeAttr(a: Record<string, unknown>): [string, Attr] {
+  const name = String(a.name);
+  switch (num(a.type)) {
+    case AttributeType.FLOAT: return [name, { f: num(a.f) }];
+    case AttributeType.INT: return [name, { i: num(a.i) }];
+    case AttributeType.STRING: return [name, { s: Buffer.from(a.s as Uint8Array).toString('utf8') }];
+    case AttributeType.FLOATS: return [name, { floats: ((a.floats as number[]) ?? []).slice() }];
+    case AttributeType.INTS: return [name, { ints: ((a.ints as unknown[]) ?? []).map(num) }];
+    case AttributeType.TENSOR: return [name, { t: decodeTensor(a.t as Record<string, unknown>) }];
+    default: throw rangeError('ERR_SPARTAN_ONNX', `unsupported attribute type ${a.type} (${name})`);
+  }
+}
+
+function encodeAttr(name: string, a: Attr): object {
+  if ('f' in a) return { name, type: AttributeType.FLOAT, f: a.f };
+  if ('i' in a) return { name, type: AttributeType.INT, i: a.i };
+  if ('s' in a) return { name, type: AttributeType.STRING, s: Buffer.from(a.s, 'utf8') };
+  if ('floats' in a) return { name, type: AttributeType.FLOATS, floats: a.floats };
+  if ('ints' in a) return { name, type: AttributeType.INTS, ints: a.ints };
+  return { name, type: AttributeType.TENSOR, t: encodeTensor(a.t) };
+}
+
+function decodeValueInfo(v: Record<string, unknown>): ValueInfo {
+  const tt = (v.type as { tensorType?: { elemType?: number; shape?: { dim?: Record<string, unknown>[] } } } | undefined)?.tensorType;
+  const shape = tt?.shape ? (tt.shape.dim ?? []).map((d) => (d.dimValue !== undefined && d.dimValue !== null ? num(d.dimValue) : String(d.dimParam ?? '?'))) : undefined;
+  return { name: String(v.name), elemType: num(tt?.elemType ?? 0), shape };
+}
+
+function encodeValueInfo(v: ValueInfo): object {
+  const shape = v.shape ? { dim: v.shape.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } : undefined;
+  return { name: v.name, type: { tensorType: { elemType: v.elemType, shape } } };
+}
+
+export function decodeModel(bytes: Uint8Array): Model {
+  let m: Record<string, unknown>;
+  try {
+    m = ModelProto.toObject(ModelProto.decode(bytes), { defaults: false }) as Record<string, unknown>;
+  } catch (e) {
+    throw rangeError('ERR_SPARTAN_ONNX', `not an ONNX model: ${(e as Error).message}`);
+  }
+  const g = m.graph as Record<string, unknown> | undefined;
+  if (!g) throw rangeError('ERR_SPARTAN_ONNX', 'not an ONNX model: no graph');
+  const opsets = ((m.opsetImport as Record<string, unknown>[]) ?? []).filter((o) => !o.domain || o.domain === 'ai.onnx');
+  return {
+    irVersion: num(m.irVersion ?? 8),
+    opset: opsets.length ? num(opsets[0].version) : 17,
+    producerName: String(m.producerName ?? ''),
+    graph: {
+      name: String(g.name ?? 'graph'),
+      nodes: ((g.node as Record<string, unknown>[]) ?? []).map((n) => ({
+        opType: String(n.opType),
+        inputs: ((n.input as string[]) ?? []).slice(),
+        outputs: ((n.output as string[]) ?? []).slice(),
+        name: n.name ? String(n.name) : undefined,
+        domain: n.domain ? String(n.domain) : undefined,
+        attrs: Object.fromEntries(((n.attribute as Record<string, unknown>[]) ?? []).map(decodeAttr)),
+      })),
+      inputs: ((g.input as Record<string, unknown>[]) ?? []).map(decodeValueInfo),
+      outputs: ((g.output as Record<string, unknown>[]) ?? []).map(decodeValueInfo),
+      initializers: ((g.initializer as Record<string, unknown>[]) ?? []).map(decodeTensor),
+      valueInfo: ((g.valueInfo as Record<string, unknown>[]) ?? []).map(decodeValueInfo),
+    },
+  };
+}
+
+export function encodeModel(model: Model): Uint8Array {
+  const g = model.graph;
+  const msg = ModelProto.fromObject({
+    irVersion: model.irVersion,
+    producerName: model.producerName,
+    opsetImport: [{ domain: '', version: model.opset }],
+    graph: {
+      name: g.name,
+      node: g.nodes.map((n) => ({ input: n.inputs, output: n.outputs, name: n.name ?? '', opType: n.opType, domain: n.domain ?? '', attribute: Object.entries(n.attrs).map(([k, a]) => encodeAttr(k, a)) })),
+      initializer: g.initializers.map(encodeTensor),
+      input: g.inputs.map(encodeValueInfo),
+      output: g.outputs.map(encodeValueInfo),
+      valueInfo: g.valueInfo.map(encodeValueInfo),
+    },
+  });
+  return ModelProto.encode(msg).finish();
+}

@@ -1,0 +1,37 @@
+// Runs ONNX models with onnxruntime-node (CPU execution provider by default).
+import * as ort from 'onnxruntime-node';
+import { encodeModel, type Model } from './model';
+
+export type Feed = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array;
+const ortType = (a: Feed): 'float32' | 'float64' | 'int64' | 'int32' | 'uint8' =>
+  a instanceof Float32Array ? 'float32' : a instanceof Float64Array ? 'float64' : a instanceof BigInt64Array ? 'int64' : a instanceof Int32Array ? 'int32' : 'uint8';
+
+export class GraphRunner {
+  private constructor(private readonly session: ort.InferenceSession) {}
+
+  static async create(model: Model | Uint8Array, options: ort.InferenceSession.SessionOptions = {}): Promise<GraphRunner> {
+    const bytes = model instanceof Uint8Array ? model : encodeModel(model);
+    return new GraphRunner(await ort.InferenceSession.create(bytes, { executionProviders: ['cpu'], ...options }));
+  }
+
+  get inputNames(): readonly string[] {
+    return this.session.inputNames;
+  }
+  get outputNames(): readonly string[] {
+    return this.session.outputNames;
+  }
+
+  /** Runs with feeds given as (data, dims); returns each output's data. */
+  async run(feeds: Record<string, { data: Feed; dims: readonly number[] }>, outputs?: string[]): Promise<Record<string, Feed>> {
+    const t: Record<string, ort.Tensor> = {};
+    for (const [k, v] of Object.entries(feeds)) t[k] = new ort.Tensor(ortType(v.data), v.data as never, v.dims);
+    const r = await this.session.run(t, outputs);
+    const out: Record<string, Feed> = {};
+    for (const [k, v] of Object.entries(r)) out[k] = v.data as Feed;
+    return out;
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}

@@ -1,0 +1,41 @@
+// Built-in demo models as forward ONNX graphs (input "x", output "logits").
+import { GraphBuilder, model } from '../graph/builder';
+import { DataType } from '../graph/schema';
+import type { Model } from '../graph/model';
+
+function uniformInit(n: number, bound: number, seed: number): Float32Array {
+  let s = seed >>> 0;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(s ^ (s >>> 15), s | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    out[i] = (((t ^ (t >>> 14)) >>> 0) / 4294967296 * 2 - 1) * bound;
+  }
+  return out;
+}
+
+/** Gemm + bias with PyTorch's default Linear init (uniform, bound 1 / sqrt(fan_in)). */
+function linear(b: GraphBuilder, x: string, name: string, inF: number, outF: number, seed: number): string {
+  const bound = 1 / Math.sqrt(inF);
+  const w = b.initializer(`${name}.weight`, [outF, inF], uniformInit(outF * inF, bound, seed));
+  const bias = b.initializer(`${name}.bias`, [outF], uniformInit(outF, bound, seed + 1));
+  return b.op('Gemm', [x, w, bias], { transB: { i: 1 } });
+}
+
+/** LeNet-300-100: 784-300-100-10 with ReLU. Input x [N, 784] (or [N, 1, 28, 28], flattened). */
+export function lenet300100(seed = 1): Model {
+  const b = new GraphBuilder();
+  const x = b.input('x', DataType.FLOAT, ['N', 1, 28, 28]);
+  const flat = b.op('Flatten', [x], { axis: { i: 1 } });
+  const h1 = b.op('Relu', [linear(b, flat, 'fc1', 784, 300, seed)]);
+  const h2 = b.op('Relu', [linear(b, h1, 'fc2', 300, 100, seed + 10)]);
+  b.op('Gemm', [h2, ...addLinearParams(b, 'fc3', 100, 10, seed + 20)], { transB: { i: 1 } }, ['logits']);
+  b.output('logits', DataType.FLOAT, ['N', 10]);
+  return model(b.graph('lenet-300-100'));
+}
+
+function addLinearParams(b: GraphBuilder, name: string, inF: number, outF: number, seed: number): [string, string] {
+  const bound = 1 / Math.sqrt(inF);
+  return [b.initializer(`${name}.weight`, [outF, inF], uniformInit(outF * inF, bound, seed)), b.initializer(`${name}.bias`, [outF], uniformInit(outF, bound, seed + 1))];
+}
