@@ -25,7 +25,7 @@ export class GraphRunner {
   async run(feeds: Record<string, { data: Feed; dims: readonly number[] }>, outputs?: string[]): Promise<Record<string, Feed>> {
     const t: Record<string, ort.Tensor> = {};
     for (const [k, v] of Object.entries(feeds)) t[k] = new ort.Tensor(ortType(v.data), v.data as never, v.dims);
-    const r = await this.session.run(t, outputs);
+    const r = outputs ? await this.session.run(t, outputs) : await this.session.run(t);
     const out: Record<string, Feed> = {};
     for (const [k, v] of Object.entries(r)) out[k] = v.data as Feed;
     return out;

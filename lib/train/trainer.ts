@@ -1,0 +1,149 @@
+// Trains a forward ONNX model's parameters with a sparsity method: the training
+// graph (loss + gradients) runs in onnxruntime-node, the sparsifier and optimizer natively.
+import { deriveTrainingGraph, type DeriveOptions } from '../graph/autodiff';
+import type { Model } from '../graph/model';
+import { GraphRunner } from '../graph/runner';
+import { DataType } from '../graph/schema';
+import { batches, type Dataset } from '../data/dataset';
+import { Sparsifier, type SparsifierOptions } from '../sparsity/sparsifier';
+import { SGD, type SgdOptions } from '../optim/sgd';
+import { AdamW, type AdamWOptions } from '../optim/adamw';
+import type { Optimizer } from '../optim/optimizer';
+
+export interface TrainerOptions {
+  forward: Model;
+  logits: string;
+  input?: string;
+  labelSmoothing?: number;
+  epochs: number;
+  batchSize: number;
+  trainCount: number;
+  sparsity: Omit<SparsifierOptions, 'params' | 'totalSteps'> & { block?: [number, number] };
+  optimizer: ({ kind: 'sgd' } & SgdOptions) | ({ kind: 'adamw' } & AdamWOptions);
+  /** Learning-rate schedule: cosine decay to 0 over training (default true). */
+  cosine?: boolean;
+  seed?: number;
+}
+
+export interface EpochMetrics {
+  epoch: number;
+  loss: number;
+  trainAccuracy: number;
+  testAccuracy?: number;
+  density: number;
+  beta: number;
+  seconds: number;
+}
+
+export class Trainer {
+  readonly sparsifier: Sparsifier;
+  readonly optimizer: Optimizer;
+  readonly params: { name: string; data: Float32Array; shape: number[] }[];
+  private readonly input: string;
+  private readonly baseLr: number;
+  private readonly totalSteps: number;
+
+  private constructor(
+    private readonly opts: TrainerOptions,
+    private readonly train: GraphRunner,
+    private readonly evaluate_: GraphRunner,
+    private readonly forward: Model,
+  ) {
+    const floatInits = forward.graph.initializers.filter((t) => t.dataType === DataType.FLOAT && t.dims.length >= 1);
+    this.params = floatInits.map((t) => ({ name: t.name, data: Float32Array.from(t.data as Float32Array), shape: t.dims.slice() }));
+    this.input = opts.input ?? forward.graph.inputs[0].name;
+    this.totalSteps = opts.epochs * Math.ceil(opts.trainCount / opts.batchSize);
+    const block = opts.sparsity.block;
+    this.sparsifier = new Sparsifier({
+      ...opts.sparsity,
+      params: this.params.map((p) => ({ ...p, block: block && p.shape.length >= 2 ? block : undefined })),
+      totalSteps: this.totalSteps,
+    });
+    const o = opts.optimizer;
+    this.optimizer = o.kind === 'sgd' ? new SGD(this.params, o) : new AdamW(this.params, o);
+    this.baseLr = o.lr;
+  }
+
+  static async create(opts: TrainerOptions): Promise<Trainer> {
+    const derive: DeriveOptions = { logits: opts.logits, labelSmoothing: opts.labelSmoothing };
+    const training = deriveTrainingGraph(opts.forward, derive);
+    // evaluation: the forward graph with the parameters as inputs (fed the sparse weights)
+    const paramNames = new Set(opts.forward.graph.initializers.filter((t) => t.dataType === DataType.FLOAT && t.dims.length >= 1).map((t) => t.name));
+    const g = opts.forward.graph;
+    const evalModel: Model = {
+      ...opts.forward,
+      graph: {
+        ...g,
+        inputs: [...g.inputs, ...g.initializers.filter((t) => paramNames.has(t.name)).map((t) => ({ name: t.name, elemType: t.dataType, shape: t.dims.slice() }))],
+        initializers: g.initializers.filter((t) => !paramNames.has(t.name)),
+      },
+    };
+    return new Trainer(opts, await GraphRunner.create(training), await GraphRunner.create(evalModel), opts.forward);
+  }
+
+  private feedsFor(x: Float32Array, size: number, weights: Record<string, Float32Array>) {
+    const imageDims = this.forward.graph.inputs.find((v) => v.name === this.input)!.shape!.slice(1).map((d) => (typeof d === 'number' ? d : 1));
+    const feeds: Record<string, { data: Float32Array | BigInt64Array; dims: number[] }> = { [this.input]: { data: x, dims: [size, ...imageDims] } };
+    for (const p of this.params) feeds[p.name] = { data: weights[p.name], dims: p.shape };
+    return feeds;
+  }
+
+  async trainEpoch(data: Dataset, epoch: number, onBatch?: (step: number, loss: number) => void): Promise<EpochMetrics> {
+    const t0 = performance.now();
+    let lossSum = 0, correct = 0, seen = 0;
+    for (const batch of batches(data, this.opts.batchSize, (this.opts.seed ?? 1) * 1000 + epoch)) {
+      const step = this.sparsifier.stepCount;
+      if (this.opts.cosine ?? true) this.optimizer.lr = (this.baseLr * (1 + Math.cos((Math.PI * step) / this.totalSteps))) / 2;
+      const feeds = { ...this.feedsFor(batch.x, batch.size, this.sparsifier.weights()), labels: { data: batch.labels, dims: [batch.size] } };
+      const out = await this.train.run(feeds);
+      const grads: Record<string, Float32Array> = {};
+      for (const p of this.params) grads[p.name] = out[`grad.${p.name}`] as Float32Array;
+      this.optimizer.step(this.sparsifier.backward(grads));
+      this.sparsifier.step();
+      const loss = (out.loss as Float32Array)[0];
+      lossSum += loss * batch.size;
+      correct += countCorrect(out[this.opts.logits] as Float32Array, batch.labels);
+      seen += batch.size;
+      onBatch?.(step + 1, loss);
+    }
+    const st = this.sparsifier.stats();
+    return { epoch, loss: lossSum / seen, trainAccuracy: correct / seen, density: st.density.global, beta: st.beta, seconds: (performance.now() - t0) / 1000 };
+  }
+
+  /**
+   * Folds the masks into the parameters (exactly sparse; training ends) and returns the
+   * forward model with them as initializers: an ordinary ONNX model any runtime can run.
+   */
+  exportSparse(): Model {
+    this.sparsifier.finalize();
+    const byName = new Map(this.params.map((p) => [p.name, p.data]));
+    const g = this.forward.graph;
+    return {
+      ...this.forward,
+      producerName: 'spartan-sparsity',
+      graph: { ...g, initializers: g.initializers.map((t) => (byName.has(t.name) ? { ...t, data: byName.get(t.name)!.slice() } : t)) },
+    };
+  }
+
+  /** Accuracy of the current forward weights (what the sparse model computes). */
+  async accuracy(data: Dataset, batchSize = 1000): Promise<number> {
+    let correct = 0;
+    const weights = this.sparsifier.weights();
+    for (const batch of batches(data, batchSize, null)) {
+      const out = await this.evaluate_.run(this.feedsFor(batch.x, batch.size, weights));
+      correct += countCorrect(out[this.opts.logits] as Float32Array, batch.labels);
+    }
+    return correct / data.count;
+  }
+}
+
+function countCorrect(logits: Float32Array, labels: BigInt64Array): number {
+  const C = logits.length / labels.length;
+  let correct = 0;
+  for (let i = 0; i < labels.length; i++) {
+    let best = 0;
+    for (let c = 1; c < C; c++) if (logits[i * C + c] > logits[i * C + best]) best = c;
+    if (BigInt(best) === labels[i]) correct++;
+  }
+  return correct;
+}

@@ -1,0 +1,58 @@
+// End to end on real data: LeNet-300-100 trained on MNIST through the derived
+// training graph in onnxruntime-node, sparsified, exported, and re-run.
+import { expect } from 'chai';
+import { head, loadMnist } from '../lib/data/dataset';
+import { GraphRunner } from '../lib/graph/runner';
+import { lenet300100 } from '../lib/models/lenet';
+import { Trainer } from '../lib/train/trainer';
+import { batches } from '../lib/data/dataset';
+
+describe('Trainer on MNIST (LeNet-300-100)', () => {
+  const train = head(loadMnist('train'), 20000);
+  const test = loadMnist('test');
+
+  it('reads the MNIST IDX files (60,000 / 10,000 images of 28x28, labels 0-9)', () => {
+    const full = loadMnist('train');
+    expect(full.count).to.equal(60000);
+    expect(test.count).to.equal(10000);
+    expect(full.images.length).to.equal(60000 * 784);
+    expect(Math.max(...full.labels.subarray(0, 1000))).to.equal(9);
+    let max = 0;
+    for (let i = 0; i < 784 * 100; i++) max = Math.max(max, full.images[i]);
+    expect(max).to.equal(1);
+  });
+
+  for (const [method, betaMax, floor] of [['dense', 10, 0.93], ['spartan', 300, 0.9]] as const) {
+    it(`${method} at ${method === 'dense' ? 'full density' : '95 % sparsity'}: >= ${floor * 100} % test accuracy after 2 epochs on 20k images; the exported sparse model scores the same`, async function () {
+      this.timeout(120000);
+      const t = await Trainer.create({
+        forward: lenet300100(1), logits: 'logits', epochs: 2, batchSize: 128, trainCount: train.count, seed: 1,
+        sparsity: { method, density: method === 'dense' ? 1 : 0.05, betaMax },
+        optimizer: { kind: 'sgd', lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 1e-4 },
+      });
+      let last;
+      for (let e = 0; e < 2; e++) last = await t.trainEpoch(train, e);
+      const acc = await t.accuracy(test);
+      console.log(`      ${method}: train loss ${last!.loss.toFixed(3)}, test accuracy ${(acc * 100).toFixed(2)} %, density ${last!.density.toFixed(4)}`);
+      expect(acc).to.be.at.least(floor);
+      if (method !== 'dense') expect(last!.density).to.be.closeTo(0.05, 1e-3);
+      // export: an ordinary forward model, exactly sparse, same predictions
+      const exported = t.exportSparse();
+      const weights = exported.graph.initializers.filter((w) => w.dims.length === 2);
+      const nonzero = weights.reduce((a, w) => a + (w.data as Float32Array).filter((x) => x !== 0).length, 0);
+      const total = exported.graph.initializers.reduce((a, w) => a + w.data.length, 0);
+      if (method !== 'dense') expect((nonzero + 410) / total).to.be.at.most(0.0501); // + the dense biases
+      const runner = await GraphRunner.create(exported);
+      let correct = 0;
+      for (const b of batches(test, 1000, null)) {
+        const out = (await runner.run({ x: { data: b.x, dims: [b.size, 1, 28, 28] } })).logits as Float32Array;
+        for (let i = 0; i < b.size; i++) {
+          let best = 0;
+          for (let c = 1; c < 10; c++) if (out[i * 10 + c] > out[i * 10 + best]) best = c;
+          if (BigInt(best) === b.labels[i]) correct++;
+        }
+      }
+      expect(correct / test.count).to.be.closeTo(acc, 1e-9);
+    });
+  }
+});
