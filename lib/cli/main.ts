@@ -1,0 +1,27 @@
+#!/usr/bin/env node
+// The `spartan` command line: `spartan graph derive ...` and `spartan train ...`.
+import { runDerive } from './derive';
+import { runTrain } from './train';
+
+const USAGE = `usage:
+  spartan graph derive <forward.onnx> -o <train.onnx> --logits <output> [--labels labels] [--params a,b,...]
+                       [--loss cross-entropy|mse] [--label-smoothing 0.1]
+  spartan train --dataset mnist --model lenet-300-100|<forward.onnx> [--logits <output>]
+                --method spartan|imp|topkast|dense --density 0.05 --epochs 20 [--block 16] [--beta-max 300]
+                [--seed 1] [--batch-size 128] [--lr 0.1] [--train-count N] [--json out.json] [--export sparse.onnx]
+                [--checkpoint dir] [--resume]`;
+
+async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'graph' && argv[1] === 'derive') return runDerive(argv.slice(2));
+  if (argv[0] === 'train') return runTrain(argv.slice(1));
+  console.error(argv.length && argv[0] !== '--help' && argv[0] !== '-h' ? `spartan: unknown command "${argv.join(' ')}"\n${USAGE}` : USAGE);
+  return argv.length && argv[0] !== '--help' && argv[0] !== '-h' ? 2 : 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: Error & { code?: string }) => {
+    console.error(`spartan: ${e.message}${e.code ? ` (${e.code})` : ''}`);
+    process.exit(1);
+  },
+);

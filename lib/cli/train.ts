@@ -1,0 +1,119 @@
+// spartan train --dataset mnist --model lenet-300-100 --method spartan --density 0.05 --epochs 20 ...
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as v8 from 'node:v8';
+import { parseArgs } from 'node:util';
+import { rangeError } from '../errors';
+import { loadMnist, head } from '../data/dataset';
+import { decodeModel, encodeModel, type Model } from '../graph/model';
+import { lenet300100 } from '../models/lenet';
+import { Trainer, type EpochMetrics } from '../train/trainer';
+import type { Method } from '../sparsity/sparsifier';
+import { writeFileAtomic } from '../util/atomic';
+
+const MODELS: Record<string, () => Model> = { 'lenet-300-100': () => lenet300100(1) };
+
+function number(v: string | undefined, name: string, ok: (x: number) => boolean, what: string): number {
+  const x = Number(v);
+  if (v === undefined || !Number.isFinite(x) || !ok(x)) throw rangeError('ERR_SPARTAN_OPTION', `--${name} must be ${what} (got ${v})`);
+  return x;
+}
+
+export async function runTrain(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      dataset: { type: 'string', default: 'mnist' },
+      'data-dir': { type: 'string' },
+      model: { type: 'string', default: 'lenet-300-100' },
+      logits: { type: 'string' },
+      method: { type: 'string', default: 'spartan' },
+      density: { type: 'string', default: '0.05' },
+      epochs: { type: 'string', default: '20' },
+      block: { type: 'string' },
+      'beta-max': { type: 'string', default: '300' },
+      seed: { type: 'string', default: '1' },
+      'batch-size': { type: 'string', default: '128' },
+      lr: { type: 'string', default: '0.1' },
+      'train-count': { type: 'string' },
+      json: { type: 'string' },
+      export: { type: 'string' },
+      checkpoint: { type: 'string' },
+      resume: { type: 'boolean', default: false },
+    },
+  });
+  const method = values.method as Method;
+  if (!['spartan', 'imp', 'topkast', 'dense'].includes(method)) throw rangeError('ERR_SPARTAN_OPTION', `--method must be spartan, imp, topkast or dense (got ${values.method})`);
+  if (values.dataset !== 'mnist') throw rangeError('ERR_SPARTAN_OPTION', `--dataset ${values.dataset} is not available (mnist)`);
+  const density = number(values.density, 'density', (x) => x > 0 && x <= 1, 'in (0, 1]');
+  const epochs = number(values.epochs, 'epochs', (x) => Number.isInteger(x) && x >= 1, 'a positive integer');
+  const batchSize = number(values['batch-size'], 'batch-size', (x) => Number.isInteger(x) && x >= 1, 'a positive integer');
+  const seed = number(values.seed, 'seed', Number.isInteger, 'an integer');
+  const block = values.block ? number(values.block, 'block', (x) => Number.isInteger(x) && x >= 1, 'a positive integer') : undefined;
+  if (values.resume && !values.checkpoint) throw rangeError('ERR_SPARTAN_OPTION', '--resume needs --checkpoint <dir>');
+
+  let forward: Model, logits: string;
+  if (MODELS[values.model!]) {
+    forward = MODELS[values.model!]();
+    logits = values.logits ?? 'logits';
+  } else {
+    if (!values.logits) throw rangeError('ERR_SPARTAN_OPTION', '--model <file.onnx> needs --logits <output name>');
+    let bytes: Buffer;
+    try {
+      bytes = fs.readFileSync(values.model!);
+    } catch (e) {
+      throw rangeError('ERR_SPARTAN_ONNX', `cannot read ${values.model}: ${(e as Error).message}`);
+    }
+    forward = decodeModel(bytes);
+    logits = values.logits;
+  }
+  const train = loadMnist('train', values['data-dir']);
+  const trainSet = values['train-count'] ? head(train, number(values['train-count'], 'train-count', (x) => Number.isInteger(x) && x >= 1, 'a positive integer')) : train;
+  const test = loadMnist('test', values['data-dir']);
+  const config = { dataset: values.dataset, model: values.model, method, density, epochs, batchSize, block, betaMax: Number(values['beta-max']), seed, lr: Number(values.lr), trainCount: trainSet.count };
+  const trainer = await Trainer.create({
+    forward, logits, epochs, batchSize, trainCount: trainSet.count, seed,
+    sparsity: { method, density, betaMax: config.betaMax, block: block ? [block, block] : undefined },
+    optimizer: { kind: 'sgd', lr: config.lr, momentum: 0.9, nesterov: true, weightDecay: 1e-4 },
+  });
+
+  const ckFile = values.checkpoint ? path.join(values.checkpoint, 'checkpoint.bin') : undefined;
+  const history: (EpochMetrics & { testAccuracy: number })[] = [];
+  let start = 0;
+  if (values.resume && ckFile && fs.existsSync(ckFile)) {
+    const ck = v8.deserialize(fs.readFileSync(ckFile));
+    if (JSON.stringify(ck.config) !== JSON.stringify(config)) throw rangeError('ERR_SPARTAN_STATE', `${ckFile} was written with another configuration`);
+    trainer.params.forEach((p, i) => p.data.set(ck.params[i]));
+    trainer.sparsifier.load(ck.sparsifier);
+    trainer.optimizer.load(ck.optimizer);
+    history.push(...ck.history);
+    start = ck.epoch + 1;
+    console.error(`resumed from ${ckFile} after epoch ${ck.epoch + 1}`);
+  }
+  const tty = process.stderr.isTTY;
+  const batchesPerEpoch = Math.ceil(trainSet.count / batchSize);
+  for (let epoch = start; epoch < epochs; epoch++) {
+    const m = await trainer.trainEpoch(trainSet, epoch, (step, loss) => {
+      if (!tty || step % 10) return;
+      const done = (step - epoch * batchesPerEpoch) / batchesPerEpoch;
+      const bar = '#'.repeat(Math.round(done * 30)).padEnd(30, '.');
+      const st = trainer.sparsifier.stats();
+      process.stderr.write(`\repoch ${epoch + 1}/${epochs} [${bar}] loss ${loss.toFixed(4)} density ${st.density.global.toFixed(4)} beta ${Number.isFinite(st.beta) ? st.beta.toFixed(1) : '-'}   `);
+    });
+    const testAccuracy = await trainer.accuracy(test);
+    history.push({ ...m, testAccuracy });
+    if (tty) process.stderr.write('\r'.padEnd(100) + '\r');
+    // the checkpoint is durable before the epoch is reported
+    if (ckFile) {
+      fs.mkdirSync(values.checkpoint!, { recursive: true });
+      writeFileAtomic(ckFile, v8.serialize({ config, epoch, params: trainer.params.map((p) => p.data), sparsifier: trainer.sparsifier.state(), optimizer: trainer.optimizer.state(), history }));
+    }
+    console.error(`epoch ${epoch + 1}/${epochs}: loss ${m.loss.toFixed(4)}, train ${(m.trainAccuracy * 100).toFixed(2)} %, test ${(testAccuracy * 100).toFixed(2)} %, density ${m.density.toFixed(4)}, ${m.seconds.toFixed(1)} s`);
+  }
+  const st = trainer.sparsifier.stats();
+  const final = { testAccuracy: history[history.length - 1]?.testAccuracy ?? (await trainer.accuracy(test)), density: { global: st.density.global, perLayer: st.density.perLayer } };
+  if (values.export) writeFileAtomic(values.export, encodeModel(trainer.exportSparse()));
+  if (values.json) writeFileAtomic(values.json, JSON.stringify({ config, epochs: history, final }, null, 2) + '\n');
+  console.log(JSON.stringify(final));
+  return 0;
+}

@@ -1,0 +1,112 @@
+// The `spartan` command line, run as a user would (compiled dist/cli/main.js).
+import { expect } from 'chai';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { decodeModel, encodeModel } from '../lib/graph/model';
+import { GraphRunner } from '../lib/graph/runner';
+import { lenet300100 } from '../lib/models/lenet';
+import { batches, loadMnist } from '../lib/data/dataset';
+
+const root = path.resolve(__dirname, '..');
+const cli = path.join(root, 'dist', 'cli', 'main.js');
+const run = (args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
+const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'spartan-cli-'));
+const SMALL = ['--train-count', '3000', '--batch-size', '100', '--epochs', '2', '--density', '0.1', '--seed', '3'];
+
+describe('spartan CLI', function () {
+  this.timeout(180000);
+
+  it('graph derive writes a training graph with loss and one gradient per parameter', () => {
+    const dir = tmp();
+    fs.writeFileSync(path.join(dir, 'fwd.onnx'), encodeModel(lenet300100(2)));
+    const r = run(['graph', 'derive', path.join(dir, 'fwd.onnx'), '-o', path.join(dir, 'train.onnx'), '--logits', 'logits']);
+    expect(r.status, r.stderr).to.equal(0);
+    const m = decodeModel(fs.readFileSync(path.join(dir, 'train.onnx')));
+    expect(m.graph.outputs.map((o) => o.name)).to.deep.equal(['loss', ...['fc1', 'fc2', 'fc3'].flatMap((l) => [`grad.${l}.weight`, `grad.${l}.bias`]), 'logits']);
+    expect(m.graph.inputs.map((i) => i.name)).to.include.members(['x', 'labels', 'fc1.weight']);
+  });
+
+  it('graph derive: not an ONNX file, a missing logits name -> one message, exit 1, no output file', () => {
+    const dir = tmp();
+    fs.writeFileSync(path.join(dir, 'junk.onnx'), 'definitely not protobuf \u0000\u0001');
+    fs.writeFileSync(path.join(dir, 'fwd.onnx'), encodeModel(lenet300100(2)));
+    for (const [file, logits, pattern] of [['junk.onnx', 'logits', /not an ONNX model/], ['fwd.onnx', 'nope', /no output or tensor named "nope"/], ['missing.onnx', 'logits', /cannot read/]] as const) {
+      const r = run(['graph', 'derive', path.join(dir, file), '-o', path.join(dir, 'out.onnx'), '--logits', logits]);
+      expect(r.status).to.equal(1);
+      expect(r.stderr).to.match(pattern);
+      expect(r.stderr.trim().split('\n')).to.have.length(1);
+      expect(fs.existsSync(path.join(dir, 'out.onnx'))).to.equal(false);
+    }
+  });
+
+  it('train writes --json and --export; the exported sparse model scores the reported accuracy', async () => {
+    const dir = tmp();
+    const r = run(['train', '--method', 'spartan', ...SMALL, '--json', path.join(dir, 'out.json'), '--export', path.join(dir, 'sparse.onnx')]);
+    expect(r.status, r.stderr).to.equal(0);
+    const out = JSON.parse(fs.readFileSync(path.join(dir, 'out.json'), 'utf8'));
+    expect(out.config.method).to.equal('spartan');
+    expect(out.epochs).to.have.length(2);
+    expect(out.final.density.global).to.be.closeTo(0.1, 1e-3);
+    const runner = await GraphRunner.create(new Uint8Array(fs.readFileSync(path.join(dir, 'sparse.onnx'))));
+    const test = loadMnist('test');
+    let correct = 0;
+    for (const b of batches(test, 1000, null)) {
+      const logits = (await runner.run({ x: { data: b.x, dims: [b.size, 1, 28, 28] } })).logits as Float32Array;
+      for (let i = 0; i < b.size; i++) {
+        let best = 0;
+        for (let c = 1; c < 10; c++) if (logits[i * 10 + c] > logits[i * 10 + best]) best = c;
+        if (BigInt(best) === b.labels[i]) correct++;
+      }
+    }
+    expect(correct / test.count).to.be.closeTo(out.final.testAccuracy, 1e-9);
+  });
+
+  it('a run killed after its first epoch resumes from the checkpoint to the same result as a straight run', async () => {
+    const dir = tmp();
+    const args = ['train', '--method', 'imp', ...SMALL, '--export'];
+    const straight = run([...args, path.join(dir, 'straight.onnx'), '--json', path.join(dir, 'straight.json')]);
+    expect(straight.status, straight.stderr).to.equal(0);
+    // crash: kill the process as soon as epoch 1 is reported (its checkpoint is written first)
+    const ck = path.join(dir, 'ck');
+    await new Promise<void>((resolve) => {
+      const p = spawn(process.execPath, [cli, ...args, path.join(dir, 'resumed.onnx'), '--json', path.join(dir, 'resumed.json'), '--checkpoint', ck]);
+      p.stderr.on('data', (d: Buffer) => { if (d.toString().includes('epoch 1/2')) p.kill('SIGKILL'); });
+      p.on('exit', () => resolve());
+    });
+    expect(fs.existsSync(path.join(dir, 'resumed.onnx'))).to.equal(false);
+    expect(fs.readdirSync(ck).filter((f) => f.endsWith('.tmp'))).to.deep.equal([]);
+    const resumed = run([...args, path.join(dir, 'resumed.onnx'), '--json', path.join(dir, 'resumed.json'), '--checkpoint', ck, '--resume']);
+    expect(resumed.status, resumed.stderr).to.equal(0);
+    expect(resumed.stderr).to.match(/resumed from .* after epoch 1/);
+    expect(Buffer.from(fs.readFileSync(path.join(dir, 'resumed.onnx'))).equals(fs.readFileSync(path.join(dir, 'straight.onnx')))).to.equal(true);
+    const a = JSON.parse(fs.readFileSync(path.join(dir, 'straight.json'), 'utf8')), b = JSON.parse(fs.readFileSync(path.join(dir, 'resumed.json'), 'utf8'));
+    expect(b.final).to.deep.equal(a.final);
+  });
+
+  it('bad arguments: one clear message, non-zero exit, nothing written', () => {
+    const dir = tmp();
+    const cases: [string[], RegExp][] = [
+      [['train', '--method', 'magic'], /--method must be/],
+      [['train', '--density', '0'], /--density must be in \(0, 1\]/],
+      [['train', '--epochs', '1.5'], /--epochs must be a positive integer/],
+      [['train', '--data-dir', path.join(dir, 'nowhere')], /cannot read .*nowhere/],
+      [['train', '--model', path.join(dir, 'none.onnx'), '--logits', 'y'], /cannot read/],
+      [['train', '--model', path.join(dir, 'none.onnx')], /needs --logits/],
+      [['train', '--resume'], /--resume needs --checkpoint/],
+      [['frobnicate'], /unknown command/],
+    ];
+    for (const [args, pattern] of cases) {
+      const r = run([...args, '--json', path.join(dir, 'o.json')].filter((a) => !(args[0] === 'frobnicate' && a.startsWith('--json'))));
+      expect(r.status, args.join(' ')).to.not.equal(0);
+      expect(r.stderr, args.join(' ')).to.match(pattern);
+      expect(fs.existsSync(path.join(dir, 'o.json'))).to.equal(false);
+    }
+  });
+});
+
+// keep the compiled CLI in step with the sources when this file runs alone
+before(() => {
+  if (!fs.existsSync(cli)) execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', root]);
+});
