@@ -45,7 +45,7 @@ export { deriveTrainingGraph } from './graph/autodiff';
 export type { DeriveOptions } from './graph/autodiff';
 export { GraphBuilder } from './graph/builder';
 export { GraphRunner } from './graph/runner';
-export { lenet300100 } from './models/lenet';
+export { lenet300100, lenet5 } from './models/lenet';
 export { loadMnist, batches, head } from './data/dataset';
 export type { Dataset, Batch } from './data/dataset';
 export { Trainer } from './train/trainer';

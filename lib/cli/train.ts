@@ -1,4 +1,4 @@
-// spartan train --dataset mnist --model lenet-300-100 --method spartan --density 0.05 --epochs 20 ...
+// spartan train --dataset mnist --model lenet-300-100|lenet-5 --method spartan --density 0.05 --epochs 20 ...
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as v8 from 'node:v8';
@@ -6,12 +6,12 @@ import { parseArgs } from 'node:util';
 import { rangeError } from '../errors';
 import { loadMnist, head } from '../data/dataset';
 import { decodeModel, encodeModel, type Model } from '../graph/model';
-import { lenet300100 } from '../models/lenet';
+import { lenet300100, lenet5 } from '../models/lenet';
 import { Trainer, type EpochMetrics } from '../train/trainer';
 import type { Method } from '../sparsity/sparsifier';
 import { writeFileAtomic } from '../util/atomic';
 
-const MODELS: Record<string, () => Model> = { 'lenet-300-100': () => lenet300100(1) };
+const MODELS: Record<string, () => Model> = { 'lenet-300-100': () => lenet300100(1), 'lenet-5': () => lenet5(1) };
 
 function number(v: string | undefined, name: string, ok: (x: number) => boolean, what: string): number {
   const x = Number(v);

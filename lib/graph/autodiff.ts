@@ -5,7 +5,7 @@ import { rangeError, typeError } from '../errors';
 import { GraphBuilder } from './builder';
 import { DataType } from './schema';
 import type { Dim, Model, Node, TensorValue } from './model';
-import { broadcast, inferShapes, type Shapes } from './shapes';
+import { broadcast, convGeometry, inferShapes, type Shapes } from './shapes';
 
 export interface DeriveOptions {
   /** Name of the logits output (cross-entropy) or prediction (mse). */
@@ -41,7 +41,8 @@ export function deriveTrainingGraph(forward: Model, opts: DeriveOptions): Model 
   for (const n of g.nodes)
     if (n.opType === 'Constant' && n.attrs.value && 't' in n.attrs.value && n.attrs.value.t.dataType === DataType.INT64)
       consts.set(n.outputs[0], Array.from(n.attrs.value.t.data as BigInt64Array, Number));
-  const nodes = g.nodes.filter((n) => n.opType !== 'Constant');
+  // cloned: the derivation may add outputs (MaxPool indices) and must not touch the caller's model
+  const nodes = g.nodes.filter((n) => n.opType !== 'Constant').map((n) => ({ ...n, inputs: n.inputs.slice(), outputs: n.outputs.slice() }));
   const constantNodes = g.nodes.filter((n) => n.opType === 'Constant');
   const shapes = inferShapes({ ...forward, graph: { ...g, nodes } }, consts);
 
@@ -177,6 +178,35 @@ export function deriveTrainingGraph(forward: Model, opts: DeriveOptions): Model 
         add(a, b.op('Transpose', [dy], { perm: { ints: inv } }));
         break;
       }
+      case 'Conv':
+        convBackward(b, n, dy, shape, needs, add);
+        break;
+      case 'MaxPool': {
+        // scatter dY onto the argmax positions (the forward node is given an Indices output)
+        const idx = n.outputs[1] ?? (n.outputs[1] = b.fresh('maxpool_indices'));
+        const flatLen = b.int64s([-1]);
+        const zeros = b.op('Mul', [b.op('Reshape', [a, flatLen]), fconst([0], [])]);
+        const scattered = b.op('ScatterElements', [zeros, b.op('Reshape', [idx, flatLen]), b.op('Reshape', [dy, flatLen])], { axis: { i: 0 }, reduction: { s: 'add' } });
+        add(a, b.op('Reshape', [scattered, b.op('Shape', [a])]));
+        break;
+      }
+      case 'AveragePool': {
+        const k = (n.attrs.kernel_shape as { ints: number[] }).ints;
+        const xs = shape(a), spatial = xs.length - 2;
+        const g = convGeometry(n, spatial);
+        const includePad = attrI(n, 'count_include_pad', 0);
+        if (!includePad && g.pads.some((p) => p !== 0)) throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${n.name || y}": AveragePool with padding needs count_include_pad = 1`);
+        const C = xs[1] as number, area = k.reduce((p, q) => p * q, 1);
+        const w = fconst(new Array(C * area).fill(1 / area), [C, 1, ...k]);
+        add(a, b.op('ConvTranspose', [dy, w], transposeAttrs(g, k, C, xs, shape(y))));
+        break;
+      }
+      case 'GlobalAveragePool': {
+        const xs = shape(a);
+        const area = xs.slice(2).reduce((p: number, q) => p * (q as number), 1);
+        add(a, b.op('Expand', [b.op('Div', [dy, fconst([area], [])]), b.op('Shape', [a])]));
+        break;
+      }
       default:
         throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${n.name || y}": no gradient for operator ${n.opType}`);
     }
@@ -204,6 +234,46 @@ export function deriveTrainingGraph(forward: Model, opts: DeriveOptions): Model 
       valueInfo: [],
     },
   };
+}
+
+/** ConvTranspose attributes that undo a Conv/pool of geometry g from input shape xs to output shape ys. */
+function transposeAttrs(g: ReturnType<typeof convGeometry>, k: number[], group: number, xs: Dim[], ys: Dim[]): Record<string, import('./model').Attr> {
+  const spatial = k.length;
+  const outputPadding = k.map((kk, i) => {
+    const produced = ((ys[2 + i] as number) - 1) * g.strides[i] - g.pads[i] - g.pads[i + spatial] + g.dilations[i] * (kk - 1) + 1;
+    return (xs[2 + i] as number) - produced;
+  });
+  return { strides: { ints: g.strides }, pads: { ints: g.pads }, dilations: { ints: g.dilations }, group: { i: group }, output_padding: { ints: outputPadding } };
+}
+
+function convBackward(
+  b: GraphBuilder, n: Node, dy: string, shape: (x: string) => Dim[], needs: Set<string>,
+  add: (name: string, grad: string) => void,
+) {
+  const [x, w, bias] = n.inputs;
+  const xs = shape(x), ws = shape(w), ys = shape(n.outputs[0]);
+  const spatial = xs.length - 2;
+  const k = ws.slice(2) as number[];
+  const g = convGeometry(n, spatial);
+  if (needs.has(x)) add(x, b.op('ConvTranspose', [dy, w], transposeAttrs(g, k, g.group, xs, ys)));
+  if (bias && needs.has(bias)) add(bias, b.op('ReduceSum', [dy, b.int64s([0, ...k.map((_, i) => 2 + i)])], { keepdims: { i: 0 } }));
+  if (needs.has(w)) {
+    // dW[m, c] = conv over the batch: X^T (C, N, H, W) with kernel dY^T (M, N, Ho, Wo),
+    // stride <- the forward dilation, dilation <- the forward stride; per group.
+    const perm = [1, 0, ...k.map((_, i) => 2 + i)];
+    const C = xs[1] as number, M = ws[0] as number, G = g.group;
+    const parts: string[] = [];
+    for (let gi = 0; gi < G; gi++) {
+      const xg = G === 1 ? x : b.op('Slice', [x, b.int64s([(gi * C) / G]), b.int64s([((gi + 1) * C) / G]), b.int64s([1])]);
+      const dyg = G === 1 ? dy : b.op('Slice', [dy, b.int64s([(gi * M) / G]), b.int64s([((gi + 1) * M) / G]), b.int64s([1])]);
+      const conv = b.op('Conv', [b.op('Transpose', [xg], { perm: { ints: perm } }), b.op('Transpose', [dyg], { perm: { ints: perm } })], {
+        strides: { ints: g.dilations }, dilations: { ints: g.strides }, pads: { ints: g.pads },
+      });
+      const cut = b.op('Slice', [conv, b.int64s(k.map(() => 0)), b.int64s(k), b.int64s(k.map((_, i) => 2 + i))]);
+      parts.push(b.op('Transpose', [cut], { perm: { ints: perm } }));
+    }
+    add(w, parts.length === 1 ? parts[0] : b.op('Concat', parts, { axis: { i: 0 } }));
+  }
 }
 
 function reduceMean(b: GraphBuilder, opset: number, x: string, axes: number[]): string {

@@ -74,9 +74,52 @@ export function inferShapes(model: Model, consts: Map<string, number[]>): Shapes
         s.set(o, perm.map((p) => x[p]));
         break;
       }
+      case 'Conv': case 'MaxPool': case 'AveragePool': {
+        const x = get(n, 0);
+        const spatial = x.length - 2;
+        const k = n.opType === 'Conv' ? get(n, 1).slice(2) : ints(n, 'kernel_shape')!;
+        const g = convGeometry(n, spatial);
+        const out: Dim[] = [x[0], n.opType === 'Conv' ? get(n, 1)[0] : x[1]];
+        for (let i = 0; i < spatial; i++) {
+          const h = x[2 + i];
+          if (typeof h !== 'number') throw rangeError('ERR_SPARTAN_ONNX', `node ${n.name ?? n.opType}: spatial dims must be known`);
+          const eff = g.dilations[i] * ((k[i] as number) - 1) + 1;
+          out.push(Math.floor((h + g.pads[i] + g.pads[i + spatial] - eff) / g.strides[i]) + 1);
+        }
+        s.set(o, out);
+        if (n.outputs[1]) s.set(n.outputs[1], out);
+        break;
+      }
+      case 'GlobalAveragePool': {
+        const x = get(n, 0);
+        s.set(o, [x[0], x[1], ...x.slice(2).map(() => 1)]);
+        break;
+      }
       default:
         throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${n.name || n.outputs[0]}": operator ${n.opType} is not supported by the training-graph derivation`);
     }
   }
   return s;
+}
+
+export interface ConvGeometry {
+  strides: number[];
+  pads: number[]; // [begin..., end...]
+  dilations: number[];
+  group: number;
+}
+
+/** Strides, explicit pads, dilations and group of a Conv/pool node (auto_pad NOTSET or VALID only). */
+export function convGeometry(n: Node, spatial: number): ConvGeometry {
+  const autoPad = n.attrs.auto_pad && 's' in n.attrs.auto_pad ? n.attrs.auto_pad.s : 'NOTSET';
+  if (autoPad !== 'NOTSET' && autoPad !== 'VALID')
+    throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${n.name || n.outputs[0]}": auto_pad ${autoPad} is not supported (export with explicit pads)`);
+  if (n.attrs.ceil_mode && 'i' in n.attrs.ceil_mode && n.attrs.ceil_mode.i)
+    throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${n.name || n.outputs[0]}": ceil_mode is not supported`);
+  return {
+    strides: ints(n, 'strides') ?? new Array(spatial).fill(1),
+    pads: ints(n, 'pads') ?? new Array(2 * spatial).fill(0),
+    dilations: ints(n, 'dilations') ?? new Array(spatial).fill(1),
+    group: int(n, 'group', 1),
+  };
 }

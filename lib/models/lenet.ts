@@ -39,3 +39,27 @@ function addLinearParams(b: GraphBuilder, name: string, inF: number, outF: numbe
   const bound = 1 / Math.sqrt(inF);
   return [b.initializer(`${name}.weight`, [outF, inF], uniformInit(outF * inF, bound, seed)), b.initializer(`${name}.bias`, [outF], uniformInit(outF, bound, seed + 1))];
 }
+
+/** A conv weight [out, in, k, k] with PyTorch's default init, plus its bias. */
+function convParams(b: GraphBuilder, name: string, inC: number, outC: number, k: number, seed: number): [string, string] {
+  const bound = 1 / Math.sqrt(inC * k * k);
+  return [
+    b.initializer(`${name}.weight`, [outC, inC, k, k], uniformInit(outC * inC * k * k, bound, seed)),
+    b.initializer(`${name}.bias`, [outC], uniformInit(outC, bound, seed + 1)),
+  ];
+}
+
+/** LeNet-5 (ReLU and max-pooling): conv 6@5x5 (pad 2) - pool - conv 16@5x5 - pool - 120 - 84 - 10. */
+export function lenet5(seed = 1): Model {
+  const b = new GraphBuilder();
+  const x = b.input('x', DataType.FLOAT, ['N', 1, 28, 28]);
+  const pool = (t: string) => b.op('MaxPool', [t], { kernel_shape: { ints: [2, 2] }, strides: { ints: [2, 2] } });
+  const c1 = pool(b.op('Relu', [b.op('Conv', [x, ...convParams(b, 'conv1', 1, 6, 5, seed)], { pads: { ints: [2, 2, 2, 2] } })]));
+  const c2 = pool(b.op('Relu', [b.op('Conv', [c1, ...convParams(b, 'conv2', 6, 16, 5, seed + 10)])]));
+  const flat = b.op('Flatten', [c2], { axis: { i: 1 } });
+  const f1 = b.op('Relu', [linear(b, flat, 'fc1', 400, 120, seed + 20)]);
+  const f2 = b.op('Relu', [linear(b, f1, 'fc2', 120, 84, seed + 30)]);
+  b.op('Gemm', [f2, ...addLinearParams(b, 'fc3', 84, 10, seed + 40)], { transB: { i: 1 } }, ['logits']);
+  b.output('logits', DataType.FLOAT, ['N', 10]);
+  return model(b.graph('lenet-5'));
+}
