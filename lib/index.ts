@@ -46,7 +46,7 @@ export type { DeriveOptions } from './graph/autodiff';
 export { GraphBuilder } from './graph/builder';
 export { GraphRunner } from './graph/runner';
 export { lenet300100, lenet5 } from './models/lenet';
-export { loadMnist, batches, head } from './data/dataset';
+export { loadMnist, loadFashionMnist, batches, head } from './data/dataset';
 export type { Dataset, Batch } from './data/dataset';
 export { Trainer } from './train/trainer';
 export type { TrainerOptions, EpochMetrics } from './train/trainer';

