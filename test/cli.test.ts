@@ -8,6 +8,7 @@ import { decodeModel, encodeModel } from '../lib/graph/model';
 import { GraphRunner } from '../lib/graph/runner';
 import { lenet300100 } from '../lib/models/lenet';
 import { batches, loadMnist } from '../lib/data/dataset';
+import { countCorrect } from '../lib/train/trainer';
 
 const root = path.resolve(__dirname, '..');
 const cli = path.join(root, 'dist', 'cli', 'main.js');
@@ -54,11 +55,7 @@ describe('spartan CLI', function () {
     let correct = 0;
     for (const b of batches(test, 1000, null)) {
       const logits = (await runner.run({ x: { data: b.x, dims: [b.size, 1, 28, 28] } })).logits as Float32Array;
-      for (let i = 0; i < b.size; i++) {
-        let best = 0;
-        for (let c = 1; c < 10; c++) if (logits[i * 10 + c] > logits[i * 10 + best]) best = c;
-        if (BigInt(best) === b.labels[i]) correct++;
-      }
+      correct += countCorrect(logits, b.labels);
     }
     expect(correct / test.count).to.be.closeTo(out.final.testAccuracy, 1e-9);
   });

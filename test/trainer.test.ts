@@ -4,7 +4,7 @@ import { expect } from 'chai';
 import { head, loadMnist } from '../lib/data/dataset';
 import { GraphRunner } from '../lib/graph/runner';
 import { lenet300100, lenet5 } from '../lib/models/lenet';
-import { Trainer } from '../lib/train/trainer';
+import { Trainer, countCorrect } from '../lib/train/trainer';
 import { batches } from '../lib/data/dataset';
 
 describe('Trainer on MNIST (LeNet-300-100, LeNet-5)', () => {
@@ -49,11 +49,7 @@ describe('Trainer on MNIST (LeNet-300-100, LeNet-5)', () => {
       let correct = 0;
       for (const b of batches(test, 1000, null)) {
         const out = (await runner.run({ x: { data: b.x, dims: [b.size, 1, 28, 28] } })).logits as Float32Array;
-        for (let i = 0; i < b.size; i++) {
-          let best = 0;
-          for (let c = 1; c < 10; c++) if (out[i * 10 + c] > out[i * 10 + best]) best = c;
-          if (BigInt(best) === b.labels[i]) correct++;
-        }
+        correct += countCorrect(out, b.labels);
       }
       expect(correct / test.count).to.be.closeTo(acc, 1e-9);
     });

@@ -137,7 +137,8 @@ export class Trainer {
   }
 }
 
-function countCorrect(logits: Float32Array, labels: BigInt64Array): number {
+/** How many rows of logits [n, C] have their argmax at the label. */
+export function countCorrect(logits: Float32Array, labels: BigInt64Array): number {
   const C = logits.length / labels.length;
   let correct = 0;
   for (let i = 0; i < labels.length; i++) {

@@ -102,6 +102,20 @@ size_t Args::Size(const Napi::Value& v, const std::string& name) {
   return size_t(d);
 }
 
+spartan::BlockShape Args::Shape(const Napi::CallbackInfo& info, size_t at) {
+  spartan::BlockShape s;
+  s.rows = Size(info[at], "rows");
+  s.cols = Size(info[at + 1], "cols");
+  s.b0 = Size(info[at + 2], "block[0]");
+  s.b1 = Size(info[at + 3], "block[1]");
+  if (s.rows % s.b0 || s.cols % s.b1)
+    Throw(env_, ErrorKind::kRange, "ERR_SPARTAN_SHAPE",
+          "a " + std::to_string(s.rows) + "x" + std::to_string(s.cols) + " matrix does not divide into " +
+              std::to_string(s.b0) + "x" + std::to_string(s.b1) + " blocks");
+  if (s.rows > (size_t(1) << 53) / s.cols) Throw(env_, ErrorKind::kRange, "ERR_SPARTAN_SHAPE", "rows * cols is too large");
+  return s;
+}
+
 size_t Args::Index(const Napi::Value& v, const std::string& name) {
   double d = Number(v, name);
   if (!(d >= 0) || d != std::floor(d) || d > 9007199254740991.0)

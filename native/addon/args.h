@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "spartan/block_ops.h"
 #include "spartan/segments.h"
 
 namespace spartan_addon {
@@ -26,6 +27,8 @@ class Args {
   Napi::Array Array(const Napi::Value& v, const std::string& name);
   Napi::Object Object(const Napi::Value& v, const std::string& name);
   void ExpectLength(size_t got, size_t expected, const std::string& name);
+  // rows, cols, b0, b1 from info[at..at+3]; the tiles must divide the matrix.
+  spartan::BlockShape Shape(const Napi::CallbackInfo& info, size_t at);
 
   // Typed arrays seen so far (to keep alive across an async call).
   std::vector<Napi::Object>& arrays() { return arrays_; }

@@ -10,30 +10,13 @@
 #include "spartan/block_ops.h"
 
 namespace spartan_addon {
-namespace {
-
-spartan::BlockShape ReadShape(Args& args, Napi::Env env, const Napi::CallbackInfo& info, size_t at) {
-  spartan::BlockShape s;
-  s.rows = args.Size(info[at], "rows");
-  s.cols = args.Size(info[at + 1], "cols");
-  s.b0 = args.Size(info[at + 2], "block[0]");
-  s.b1 = args.Size(info[at + 3], "block[1]");
-  if (s.rows % s.b0 || s.cols % s.b1)
-    Throw(env, ErrorKind::kRange, "ERR_SPARTAN_SHAPE",
-          "a " + std::to_string(s.rows) + "x" + std::to_string(s.cols) + " matrix does not divide into " +
-              std::to_string(s.b0) + "x" + std::to_string(s.b1) + " blocks");
-  if (s.rows > (size_t(1) << 53) / s.cols) Throw(env, ErrorKind::kRange, "ERR_SPARTAN_SHAPE", "rows * cols is too large");
-  return s;
-}
-
-}  // namespace
 
 Napi::Value BlockScores(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Args args(env);
   size_t n = 0;
   const float* theta = args.Float32(info[0], "theta", &n);
-  spartan::BlockShape s = ReadShape(args, env, info, 1);
+  spartan::BlockShape s = args.Shape(info, 1);
   args.ExpectLength(n, s.size(), "theta");
   float* out = args.Float32Out(info[5], "out", s.num_blocks());
   return Run(env, info[6].ToBoolean(), args.arrays(), ArgNames{}, [=] { return spartan::block_scores(theta, s, out); },
@@ -43,7 +26,7 @@ Napi::Value BlockScores(const Napi::CallbackInfo& info) {
 Napi::Value ExpandBlockMask(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Args args(env);
-  spartan::BlockShape s = ReadShape(args, env, info, 1);
+  spartan::BlockShape s = args.Shape(info, 1);
   size_t n = 0;
   Work work;
   if (info[0].IsTypedArray() && info[0].As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array) {
@@ -66,7 +49,7 @@ Napi::Value ApplyMask(const Napi::CallbackInfo& info) {
   Args args(env);
   size_t n = 0, nm = 0, nh = 0;
   const float* theta = args.Float32(info[0], "theta", &n);
-  spartan::BlockShape s = ReadShape(args, env, info, 3);
+  spartan::BlockShape s = args.Shape(info, 3);
   args.ExpectLength(n, s.size(), "theta");
   spartan::MaskView mask;
   mask.per_block = info[7].ToBoolean();

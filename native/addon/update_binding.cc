@@ -12,17 +12,6 @@
 namespace spartan_addon {
 namespace {
 
-spartan::BlockShape Shape(Args& args, Napi::Env env, const Napi::CallbackInfo& info, size_t at) {
-  spartan::BlockShape s;
-  s.rows = args.Size(info[at], "rows");
-  s.cols = args.Size(info[at + 1], "cols");
-  s.b0 = args.Size(info[at + 2], "block[0]");
-  s.b1 = args.Size(info[at + 3], "block[1]");
-  if (s.rows % s.b0 || s.cols % s.b1 || s.rows > (size_t(1) << 53) / s.cols)
-    Throw(env, ErrorKind::kRange, "ERR_SPARTAN_SHAPE", "the matrix does not divide into its blocks");
-  return s;
-}
-
 double Field(Args& args, const Napi::Object& o, const char* name, double fallback) {
   Napi::Value v = o.Get(name);
   return v.IsUndefined() ? fallback : args.Number(v, name);
@@ -36,7 +25,7 @@ Napi::Value MaskUpstream(const Napi::CallbackInfo& info) {
   size_t n = 0, nt = 0;
   const float* gw = args.Float32(info[0], "gradW", &n);
   const float* theta = args.Float32(info[1], "theta", &nt);
-  spartan::BlockShape s = Shape(args, env, info, 2);
+  spartan::BlockShape s = args.Shape(info, 2);
   args.ExpectLength(n, s.size(), "gradW");
   args.ExpectLength(nt, s.size(), "theta");
   float* out = args.Float32Out(info[6], "out", s.num_blocks());
@@ -53,7 +42,7 @@ Napi::Value SpartanParamGrad(const Napi::CallbackInfo& info) {
   const float* theta = args.Float32(info[1], "theta", &nt);
   const float* m = args.Float32(info[2], "mask", &nm);
   const float* vjp = args.Float32(info[3], "vjp", &nv);
-  spartan::BlockShape s = Shape(args, env, info, 4);
+  spartan::BlockShape s = args.Shape(info, 4);
   args.ExpectLength(n, s.size(), "gradW");
   args.ExpectLength(nt, s.size(), "theta");
   args.ExpectLength(nm, s.num_blocks(), "mask");
