@@ -1,7 +1,7 @@
 // End to end on real data: LeNet-300-100 trained on MNIST through the derived
 // training graph in onnxruntime-node, sparsified, exported, and re-run.
 import { expect } from 'chai';
-import { head, loadMnist } from '../lib/data/dataset';
+import { head, loadFashionMnist, loadMnist } from '../lib/data/dataset';
 import { GraphRunner } from '../lib/graph/runner';
 import { lenet300100, lenet5 } from '../lib/models/lenet';
 import { Trainer, countCorrect } from '../lib/train/trainer';
@@ -20,6 +20,21 @@ describe('Trainer on MNIST (LeNet-300-100, LeNet-5)', () => {
     let max = 0;
     for (let i = 0; i < 784 * 100; i++) max = Math.max(max, full.images[i]);
     expect(max).to.equal(1);
+  });
+
+  it('reads Fashion-MNIST with the fixed split: 60,000 / 10,000, 6,000 / 1,000 per class, disjoint', function () {
+    this.timeout(60000);
+    const tr = loadFashionMnist('train'), te = loadFashionMnist('test');
+    expect([tr.count, te.count]).to.deep.equal([60000, 10000]);
+    for (let c = 0; c < 10; c++) {
+      expect(tr.labels.filter((l) => l === c).length).to.equal(6000);
+      expect(te.labels.filter((l) => l === c).length).to.equal(1000);
+    }
+    for (const d of [tr, te]) for (let i = 0; i < d.images.length; i += 997) expect(d.images[i]).to.be.within(0, 1);
+    // no test image appears in the training set (checked on a sample of 200 test images)
+    const key = (d: typeof tr, i: number) => Buffer.from(d.images.buffer, d.images.byteOffset + i * 784 * 4, 784 * 4).toString('base64');
+    const train = new Set(Array.from({ length: tr.count }, (_, i) => key(tr, i)));
+    for (let i = 0; i < te.count; i += 50) expect(train.has(key(te, i))).to.equal(false);
   });
 
   for (const [name, make, method, betaMax, floor] of [['LeNet-300-100', lenet300100, 'dense', 10, 0.93], ['LeNet-300-100', lenet300100, 'spartan', 300, 0.9], ['LeNet-5', lenet5, 'spartan', 300, 0.9]] as const) {
