@@ -79,6 +79,7 @@ export async function runTrain(argv: string[]): Promise<number> {
     optimizer: { kind: 'sgd', lr: config.lr, momentum: 0.9, nesterov: true, weightDecay: 1e-4 },
   });
 
+  for (const [name, why] of Object.entries(trainer.sparsifier.stats().blockFallbacks)) console.error(`note: ${name}: ${why}`);
   const ckFile = values.checkpoint ? path.join(values.checkpoint, 'checkpoint.bin') : undefined;
   const history: (EpochMetrics & { testAccuracy: number })[] = [];
   let start = 0;
