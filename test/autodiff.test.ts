@@ -152,3 +152,39 @@ describe(`training-graph derivation: convolutions and pooling (seed ${seed})`, (
     expect(await checkGradients(model(b.graph('pool')), feeds, { logits: 'logits' }, 1e-3, 1e-2)).to.equal(3 + 3 + 144);
   });
 });
+
+describe(`training-graph derivation: softmax, reductions, shape ops, BatchNormalization (seed ${seed})`, () => {
+  // float64 where onnxruntime has every kernel (it has no float64 Erf: Tanh stands in), float32 with Erf
+  for (const [F, act, tol, step] of [[D, 'Tanh', 1e-6, 1e-5], [DataType.FLOAT, 'Erf', 1e-3, 1e-2]] as const)
+  it(`${F === D ? 'float64' : 'float32'}: Softmax, LogSoftmax, ${act}, ReduceSum, ReduceMean, Unsqueeze, Squeeze, Cast, Concat, Slice, BatchNormalization`, async function () {
+    this.timeout(120000);
+    const T = F === D ? Float64Array : Float32Array;
+    const r32 = (n: number, s = 0.5) => T.from(randn(n, s));
+    const b = new GraphBuilder();
+    const x = b.input('x', F, ['N', 6]);
+    const h = b.op('Gemm', [x, b.initializer('w1', [6, 8], r32(48), F)]);
+    const u = b.op('Unsqueeze', [h, b.int64s([2, 3])]);
+    const bn = b.op('BatchNormalization', [u, b.initializer('bn.scale', [8], r32(8), F), b.initializer('bn.bias', [8], r32(8), F),
+      b.initializer('bn.mean', [8], r32(8), F), b.initializer('bn.var', [8], T.from({ length: 8 }, () => 0.5 + rand()), F)], { epsilon: { f: 1e-3 } });
+    const q = b.op('Squeeze', [bn, b.int64s([2, 3])]);
+    const e = b.op(act, [b.op('Mul', [q, b.constant(T.of(0.5), [], F)])]);
+    const sl = b.op('Slice', [e, b.int64s([1]), b.int64s([7]), b.int64s([1])]);
+    const sm = b.op('Softmax', [b.op('Gemm', [x, b.initializer('w2', [6, 6], r32(36), F)])], { axis: { i: 1 } });
+    const ls = b.op('LogSoftmax', [b.op('Gemm', [x, b.initializer('w3', [6, 6], r32(36), F)])], { axis: { i: 1 } });
+    const c = b.op('Concat', [sl, sm, ls], { axis: { i: 1 } });
+    const rs = b.op('ReduceSum', [c, b.int64s([1])], { keepdims: { i: 1 } });
+    const rm = b.op('Unsqueeze', [b.op('ReduceMean', [b.op('Mul', [c, c])], { axes: { ints: [1] }, keepdims: { i: 0 } }), b.int64s([1])]);
+    // z = c + 0.05 rs rm: O(1) values keep the loss mildly curved, so float32 central differences are accurate
+    const z = b.op('Add', [c, b.op('Mul', [b.op('Mul', [b.op('Cast', [rs], { to: { i: F } }), rm]), b.constant(T.of(0.05), [], F)])]);
+    b.op('Gemm', [z, b.initializer('w4', [18, 5], r32(90), F)], {}, ['logits']);
+    b.output('logits', F, ['N', 5]);
+    const fwd = model(b.graph('ops'));
+    const train = deriveTrainingGraph(fwd, { logits: 'logits' });
+    const grads = train.graph.outputs.map((o) => o.name).filter((n) => n.startsWith('grad.'));
+    expect(grads).to.deep.equal(['grad.w1', 'grad.bn.scale', 'grad.bn.bias', 'grad.w2', 'grad.w3', 'grad.w4']); // running stats are not parameters
+    const N = 3;
+    const feeds = { x: { data: r32(N * 6, 1), dims: [N, 6] }, labels: { data: BigInt64Array.from({ length: N }, () => BigInt(Math.floor(rand() * 5))), dims: [N] } };
+    const params = ['w1', 'bn.scale', 'bn.bias', 'w2', 'w3', 'w4'];
+    expect(await checkGradients(fwd, feeds, { logits: 'logits', params }, tol, step)).to.equal(48 + 8 + 8 + 36 + 36 + 90);
+  });
+});

@@ -5,7 +5,7 @@ import { rangeError, typeError } from '../errors';
 import { GraphBuilder } from './builder';
 import { DataType } from './schema';
 import type { Dim, Model, Node, TensorValue } from './model';
-import { broadcast, convGeometry, inferShapes, type Shapes } from './shapes';
+import { broadcast, constInts, convGeometry, inferShapes, reduceAxes, type Shapes } from './shapes';
 
 export interface DeriveOptions {
   /** Name of the logits output (cross-entropy) or prediction (mse). */
@@ -31,7 +31,9 @@ export function deriveTrainingGraph(forward: Model, opts: DeriveOptions): Model 
   const eps = opts.labelSmoothing ?? 0;
   if (!(eps >= 0 && eps < 1)) throw rangeError('ERR_SPARTAN_OPTION', `labelSmoothing must be in [0, 1) (got ${eps})`);
   const floatInits = g.initializers.filter((t) => (t.dataType === DataType.FLOAT || t.dataType === DataType.DOUBLE) && t.dims.length >= 1);
-  const params = opts.params ?? floatInits.map((t) => t.name);
+  // running statistics of BatchNormalization are state, not parameters
+  const bnStats = new Set(g.nodes.filter((n) => n.opType === 'BatchNormalization').flatMap((n) => n.inputs.slice(3, 5)));
+  const params = opts.params ?? floatInits.filter((t) => !bnStats.has(t.name)).map((t) => t.name);
   for (const p of params) if (!floatInits.some((t) => t.name === p)) throw rangeError('ERR_SPARTAN_ONNX', `parameter "${p}" is not a float initializer of the model`);
   const elemType = floatInits.find((t) => params.includes(t.name))?.dataType ?? DataType.FLOAT;
 
@@ -181,6 +183,77 @@ export function deriveTrainingGraph(forward: Model, opts: DeriveOptions): Model 
       case 'Conv':
         convBackward(b, n, dy, shape, needs, add);
         break;
+      case 'Softmax': { // dx = y (dy - sum(dy y, axis))
+        const axis = attrI(n, 'axis', -1);
+        const dot = b.op('ReduceSum', [b.op('Mul', [dy, y]), b.int64s([axis])], { keepdims: { i: 1 } });
+        add(a, b.op('Mul', [y, b.op('Sub', [dy, dot])]));
+        break;
+      }
+      case 'LogSoftmax': { // dx = dy - exp(y) sum(dy, axis)
+        const axis = attrI(n, 'axis', -1);
+        add(a, b.op('Sub', [dy, b.op('Mul', [b.op('Exp', [y]), b.op('ReduceSum', [dy, b.int64s([axis])], { keepdims: { i: 1 } })])]));
+        break;
+      }
+      case 'Erf': // d erf(x) = 2 / sqrt(pi) exp(-x^2)
+        add(a, b.op('Mul', [dy, b.op('Mul', [fconst([2 / Math.sqrt(Math.PI)], []), b.op('Exp', [b.op('Neg', [b.op('Mul', [a, a])])])])]));
+        break;
+      case 'ReduceSum': case 'ReduceMean': {
+        const xs = shape(a), axes = reduceAxes(n, xs.length, consts);
+        let g0 = dy;
+        if (!attrI(n, 'keepdims', 1) && axes.length) g0 = b.op('Unsqueeze', [dy, b.int64s(axes)]);
+        if (n.opType === 'ReduceMean') {
+          const count = axes.reduce((p, ax) => p * (typeof xs[ax] === 'number' ? (xs[ax] as number) : NaN), 1);
+          if (!Number.isFinite(count)) throw rangeError('ERR_SPARTAN_ONNX', `node "${n.name || y}": ReduceMean over a dimension of unknown size`);
+          g0 = b.op('Div', [g0, fconst([count], [])]);
+        }
+        add(a, b.op('Expand', [g0, b.op('Shape', [a])]));
+        break;
+      }
+      case 'Unsqueeze': case 'Squeeze':
+        add(a, b.op('Reshape', [dy, b.op('Shape', [a])]));
+        break;
+      case 'Cast':
+        add(a, b.op('Cast', [dy], { to: { i: elemType } }));
+        break;
+      case 'Concat': {
+        const rank = shape(y).length, axis = (attrI(n, 'axis', 0) + rank) % rank;
+        let offset = 0;
+        for (const input of n.inputs) {
+          const size = shape(input)[axis] as number;
+          if (needs.has(input)) add(input, b.op('Slice', [dy, b.int64s([offset]), b.int64s([offset + size]), b.int64s([axis])]));
+          offset += size;
+        }
+        break;
+      }
+      case 'Slice': { // pad the gradient back to the input's extent
+        const xs = shape(a), rank = xs.length;
+        const starts = constInts(n, 1, consts, 'starts');
+        const axes = n.inputs[3] ? constInts(n, 3, consts, 'axes') : starts.map((_, i) => i);
+        const before = new Array<number>(rank).fill(0), after = new Array<number>(rank).fill(0);
+        axes.forEach((a0, i) => {
+          const ax = (a0 + rank) % rank, d = xs[ax] as number;
+          const st = Math.min(d, Math.max(0, starts[i] < 0 ? starts[i] + d : starts[i]));
+          before[ax] = st;
+          after[ax] = d - st - (shape(y)[ax] as number);
+        });
+        add(a, b.op('Pad', [dy, b.int64s([...before, ...after])]));
+        break;
+      }
+      case 'BatchNormalization': { // inference form: y = (x - mean) / sqrt(var + eps) * scale + bias
+        const [, scale, bias, mean, variance] = n.inputs;
+        const eps = attrF(n, 'epsilon', 1e-5);
+        const rank = shape(a).length;
+        const bshape = b.int64s([1, -1, ...new Array(rank - 2).fill(1)]);
+        const inv = b.op('Reshape', [b.op('Div', [fconst([1], []), b.op('Sqrt', [b.op('Add', [variance, fconst([eps], [])])])]), bshape]);
+        if (needs.has(a)) add(a, b.op('Mul', [dy, b.op('Mul', [inv, b.op('Reshape', [scale, bshape])])]));
+        const others = [0, ...Array.from({ length: rank - 2 }, (_, i) => 2 + i)];
+        if (needs.has(scale)) {
+          const xhat = b.op('Mul', [b.op('Sub', [a, b.op('Reshape', [mean, bshape])]), inv]);
+          add(scale, b.op('ReduceSum', [b.op('Mul', [dy, xhat]), b.int64s(others)], { keepdims: { i: 0 } }));
+        }
+        if (needs.has(bias)) add(bias, b.op('ReduceSum', [dy, b.int64s(others)], { keepdims: { i: 0 } }));
+        break;
+      }
       case 'MaxPool': {
         // scatter dY onto the argmax positions (the forward node is given an Indices output)
         const idx = n.outputs[1] ?? (n.outputs[1] = b.fresh('maxpool_indices'));

@@ -51,7 +51,7 @@ export function inferShapes(model: Model, consts: Map<string, number[]>): Shapes
         s.set(o, broadcast(get(n, 0), get(n, 1)));
         break;
       case 'Relu': case 'LeakyRelu': case 'Sigmoid': case 'Tanh': case 'Neg': case 'Identity': case 'Dropout':
-      case 'Softmax': case 'LogSoftmax': case 'Erf': case 'Gelu':
+      case 'Softmax': case 'LogSoftmax': case 'Erf':
         s.set(o, get(n, 0).slice());
         break;
       case 'Flatten': {
@@ -90,6 +90,53 @@ export function inferShapes(model: Model, consts: Map<string, number[]>): Shapes
         if (n.outputs[1]) s.set(n.outputs[1], out);
         break;
       }
+      case 'Cast': case 'BatchNormalization':
+        s.set(o, get(n, 0).slice());
+        break;
+      case 'ReduceSum': case 'ReduceMean': {
+        const x = get(n, 0);
+        const axes = reduceAxes(n, x.length, consts);
+        const keep = int(n, 'keepdims', 1);
+        s.set(o, keep ? x.map((d, i) => (axes.includes(i) ? 1 : d)) : x.filter((_, i) => !axes.includes(i)));
+        break;
+      }
+      case 'Unsqueeze': {
+        const x = get(n, 0), axes = constInts(n, 1, consts, 'axes');
+        const out: Dim[] = [];
+        const rank = x.length + axes.length, norm = axes.map((a) => (a + rank) % rank);
+        for (let i = 0, j = 0; i < rank; i++) out.push(norm.includes(i) ? 1 : x[j++]);
+        s.set(o, out);
+        break;
+      }
+      case 'Squeeze': {
+        const x = get(n, 0);
+        const axes = n.inputs[1] ? constInts(n, 1, consts, 'axes').map((a) => (a + x.length) % x.length) : x.map((d, i) => (d === 1 ? i : -1)).filter((i) => i >= 0);
+        s.set(o, x.filter((_, i) => !axes.includes(i)));
+        break;
+      }
+      case 'Concat': {
+        const xs = n.inputs.map((_, i) => get(n, i));
+        const axis = (int(n, 'axis', 0) + xs[0].length) % xs[0].length;
+        const total = xs.reduce((a, x) => (typeof a === 'number' && typeof x[axis] === 'number' ? a + (x[axis] as number) : '?'), 0 as Dim);
+        s.set(o, xs[0].map((d, i) => (i === axis ? total : d)));
+        break;
+      }
+      case 'Slice': {
+        const x = get(n, 0);
+        const starts = constInts(n, 1, consts, 'starts'), ends = constInts(n, 2, consts, 'ends');
+        const axes = n.inputs[3] ? constInts(n, 3, consts, 'axes') : starts.map((_, i) => i);
+        const steps = n.inputs[4] ? constInts(n, 4, consts, 'steps') : starts.map(() => 1);
+        if (steps.some((st) => st !== 1)) throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${n.name || o}": Slice with steps other than 1 is not supported`);
+        const out = x.slice();
+        axes.forEach((a0, i) => {
+          const a = (a0 + x.length) % x.length, d = x[a];
+          if (typeof d !== 'number') throw rangeError('ERR_SPARTAN_ONNX', `node "${n.name || o}": Slice needs a known size on axis ${a}`);
+          const clamp = (v: number) => Math.min(d, Math.max(0, v < 0 ? v + d : v));
+          out[a] = Math.max(0, clamp(ends[i]) - clamp(starts[i]));
+        });
+        s.set(o, out);
+        break;
+      }
       case 'GlobalAveragePool': {
         const x = get(n, 0);
         s.set(o, [x[0], x[1], ...x.slice(2).map(() => 1)]);
@@ -122,4 +169,19 @@ export function convGeometry(n: Node, spatial: number): ConvGeometry {
     dilations: ints(n, 'dilations') ?? new Array(spatial).fill(1),
     group: int(n, 'group', 1),
   };
+}
+
+/** The values of a constant int64 input (axes, starts, ...). */
+export function constInts(n: Node, input: number, consts: Map<string, number[]>, what: string): number[] {
+  const v = consts.get(n.inputs[input]);
+  if (!v) throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${n.name || n.outputs[0]}": ${n.opType} needs constant ${what}`);
+  return v;
+}
+
+/** Reduce axes (input since opset 13 for ReduceSum, 18 for ReduceMean; else attribute), normalised; all when absent. */
+export function reduceAxes(n: Node, rank: number, consts: Map<string, number[]>): number[] {
+  const raw = n.inputs[1] ? constInts(n, 1, consts, 'axes') : ints(n, 'axes');
+  const all = Array.from({ length: rank }, (_, i) => i);
+  if (!raw || raw.length === 0) return int(n, 'noop_with_empty_axes', 0) ? [] : all;
+  return raw.map((a) => (a + rank) % rank).sort((a, b) => a - b);
 }
