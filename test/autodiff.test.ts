@@ -188,3 +188,24 @@ describe(`training-graph derivation: softmax, reductions, shape ops, BatchNormal
     expect(await checkGradients(fwd, feeds, { logits: 'logits', params }, tol, step)).to.equal(48 + 8 + 8 + 36 + 36 + 90);
   });
 });
+
+describe(`training-graph derivation: Split, Gather, LayerNormalization (seed ${seed})`, () => {
+  it('float64: gradients match finite differences (a Split output left unused gets zeros)', async function () {
+    this.timeout(120000);
+    const b = new GraphBuilder();
+    const x = b.input('x', D, ['N', 4]);
+    const emb = b.initializer('emb', [7, 4], randn(28), D);
+    const rows = b.op('Gather', [emb, b.int64s([3, 0, 3, 6])]); // [4, 4], a repeated index accumulates
+    const h = b.op('Gemm', [x, rows]); // [N, 4]
+    const ln = b.op('LayerNormalization', [b.op('Gemm', [h, b.initializer('w', [4, 6], randn(24), D)]), b.initializer('ln.scale', [6], randn(6), D), b.initializer('ln.bias', [6], randn(6), D)], { axis: { i: -1 }, epsilon: { f: 1e-3 } });
+    const [p1, , p3] = [b.fresh('s'), b.fresh('s'), b.fresh('s')];
+    const parts = [p1, b.fresh('s_unused'), p3];
+    b.op('Split', [ln, b.int64s([2, 1, 3])], { axis: { i: 1 } }, parts);
+    const z = b.op('Concat', [b.op('Tanh', [parts[0]]), parts[2]], { axis: { i: 1 } }); // [N, 5]
+    b.op('Gemm', [z, b.initializer('out', [5, 3], randn(15), D)], {}, ['logits']);
+    b.output('logits', D, ['N', 3]);
+    const N = 4;
+    const feeds = { x: { data: randn(N * 4, 1), dims: [N, 4] }, labels: { data: BigInt64Array.from({ length: N }, () => BigInt(Math.floor(rand() * 3))), dims: [N] } };
+    expect(await checkGradients(model(b.graph('sgl')), feeds, { logits: 'logits' }, 1e-6, 1e-5)).to.equal(28 + 24 + 6 + 6 + 15);
+  });
+});

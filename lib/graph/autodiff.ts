@@ -108,6 +108,13 @@ export function deriveTrainingGraph(forward: Model, opts: DeriveOptions): Model 
   for (let ni = nodes.length - 1; ni >= 0; ni--) {
     const n = nodes[ni];
     if (!n.outputs.some((o) => needs.has(o))) continue;
+    if (n.opType === 'Split') { // dx = Concat of the output gradients (zeros where an output has none)
+      if (!n.outputs.some((o) => contributions.has(o))) continue;
+      const rank = shape(n.inputs[0]).length, axis = (attrI(n, 'axis', 0) + rank) % rank;
+      const parts = n.outputs.map((o) => gradOf(o) ?? b.op('Mul', [o, fconst([0], [])]));
+      add(n.inputs[0], b.op('Concat', parts, { axis: { i: axis } }));
+      continue;
+    }
     const dy = gradOf(n.outputs[0]);
     if (!dy) continue;
     const [a, c] = n.inputs;
@@ -239,6 +246,29 @@ export function deriveTrainingGraph(forward: Model, opts: DeriveOptions): Model 
         add(a, b.op('Pad', [dy, b.int64s([...before, ...after])]));
         break;
       }
+      case 'Gather': { // constant indices on axis 0: scatter-add dY into zeros shaped like the data
+        if (attrI(n, 'axis', 0) !== 0) throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${n.name || y}": Gather gradients are supported on axis 0 only`);
+        if (!consts.has(c)) throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${n.name || y}": Gather needs constant indices`);
+        const zeros = b.op('Mul', [a, fconst([0], [])]);
+        add(a, b.op('ScatterND', [zeros, b.op('Unsqueeze', [c, b.int64s([-1])]), dy], { reduction: { s: 'add' } }));
+        break;
+      }
+      case 'LayerNormalization': { // y = (x - mu) / sigma * scale + bias over the axes from `axis` on
+        const rank = shape(a).length, axis = (attrI(n, 'axis', -1) + rank) % rank, eps = attrF(n, 'epsilon', 1e-5);
+        const axes = Array.from({ length: rank - axis }, (_, i) => axis + i), lead = Array.from({ length: axis }, (_, i) => i);
+        const mean = (t: string) => reduceMeanKeep(b, forward.opset, t, axes);
+        const d = b.op('Sub', [a, mean(a)]);
+        const inv = b.op('Div', [fconst([1], []), b.op('Sqrt', [b.op('Add', [mean(b.op('Mul', [d, d])), fconst([eps], [])])])]);
+        const xhat = b.op('Mul', [d, inv]);
+        const [, scale, bias] = n.inputs;
+        if (needs.has(a)) {
+          const g = b.op('Mul', [dy, scale]);
+          add(a, b.op('Mul', [inv, b.op('Sub', [b.op('Sub', [g, mean(g)]), b.op('Mul', [xhat, mean(b.op('Mul', [g, xhat]))])])]));
+        }
+        if (needs.has(scale)) add(scale, lead.length ? b.op('ReduceSum', [b.op('Mul', [dy, xhat]), b.int64s(lead)], { keepdims: { i: 0 } }) : b.op('Mul', [dy, xhat]));
+        if (bias && needs.has(bias)) add(bias, lead.length ? b.op('ReduceSum', [dy, b.int64s(lead)], { keepdims: { i: 0 } }) : dy);
+        break;
+      }
       case 'BatchNormalization': { // inference form: y = (x - mean) / sqrt(var + eps) * scale + bias
         const [, scale, bias, mean, variance] = n.inputs;
         const eps = attrF(n, 'epsilon', 1e-5);
@@ -347,6 +377,10 @@ function convBackward(
     }
     add(w, parts.length === 1 ? parts[0] : b.op('Concat', parts, { axis: { i: 0 } }));
   }
+}
+
+function reduceMeanKeep(b: GraphBuilder, opset: number, x: string, axes: number[]): string {
+  return opset >= 18 ? b.op('ReduceMean', [x, b.int64s(axes)], { keepdims: { i: 1 } }) : b.op('ReduceMean', [x], { axes: { ints: axes }, keepdims: { i: 1 } });
 }
 
 function reduceMean(b: GraphBuilder, opset: number, x: string, axes: number[]): string {

@@ -90,7 +90,7 @@ export function inferShapes(model: Model, consts: Map<string, number[]>): Shapes
         if (n.outputs[1]) s.set(n.outputs[1], out);
         break;
       }
-      case 'Cast': case 'BatchNormalization':
+      case 'Cast': case 'BatchNormalization': case 'LayerNormalization':
         s.set(o, get(n, 0).slice());
         break;
       case 'ReduceSum': case 'ReduceMean': {
@@ -135,6 +135,19 @@ export function inferShapes(model: Model, consts: Map<string, number[]>): Shapes
           out[a] = Math.max(0, clamp(ends[i]) - clamp(starts[i]));
         });
         s.set(o, out);
+        break;
+      }
+      case 'Split': {
+        const x = get(n, 0), axis = (int(n, 'axis', 0) + x.length) % x.length;
+        const d = x[axis];
+        if (typeof d !== 'number') throw rangeError('ERR_SPARTAN_ONNX', `node "${n.name || o}": Split needs a known size on axis ${axis}`);
+        const sizes = n.inputs[1] ? constInts(n, 1, consts, 'split') : ints(n, 'split') ?? n.outputs.map((_, i, all) => Math.ceil(d / all.length) - (i === all.length - 1 ? Math.ceil(d / all.length) * all.length - d : 0));
+        n.outputs.forEach((out, i) => s.set(out, x.map((dim, j) => (j === axis ? sizes[i] : dim))));
+        break;
+      }
+      case 'Gather': {
+        const x = get(n, 0), idx = get(n, 1), axis = (int(n, 'axis', 0) + x.length) % x.length;
+        s.set(o, [...x.slice(0, axis), ...idx, ...x.slice(axis + 1)]);
         break;
       }
       case 'GlobalAveragePool': {
