@@ -17,6 +17,15 @@ double Field(Args& args, const Napi::Object& o, const char* name, double fallbac
   return v.IsUndefined() ? fallback : args.Number(v, name);
 }
 
+// theta (info[0], updated in place) and its gradient (info[1]) of the same length.
+float* ParamAndGrad(Args& args, const Napi::CallbackInfo& info, size_t* n, const float** grad) {
+  size_t ng = 0;
+  float* theta = const_cast<float*>(args.Float32(info[0], "theta", n));
+  *grad = args.Float32(info[1], "grad", &ng);
+  args.ExpectLength(ng, *n, "grad");
+  return theta;
+}
+
 }  // namespace
 
 Napi::Value MaskUpstream(const Napi::CallbackInfo& info) {
@@ -76,10 +85,9 @@ Napi::Value CountChanges(const Napi::CallbackInfo& info) {
 Napi::Value SgdStep(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Args args(env);
-  size_t n = 0, ng = 0;
-  float* theta = const_cast<float*>(args.Float32(info[0], "theta", &n));  // updated in place
-  const float* g = args.Float32(info[1], "grad", &ng);
-  args.ExpectLength(ng, n, "grad");
+  size_t n = 0;
+  const float* g = nullptr;
+  float* theta = ParamAndGrad(args, info, &n, &g);
   Napi::Object o = args.Object(info[3], "config");
   spartan::SgdConfig c;
   c.lr = Field(args, o, "lr", c.lr);
@@ -100,10 +108,9 @@ Napi::Value SgdStep(const Napi::CallbackInfo& info) {
 Napi::Value AdamWStep(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Args args(env);
-  size_t n = 0, ng = 0;
-  float* theta = const_cast<float*>(args.Float32(info[0], "theta", &n));  // updated in place
-  const float* g = args.Float32(info[1], "grad", &ng);
-  args.ExpectLength(ng, n, "grad");
+  size_t n = 0;
+  const float* g = nullptr;
+  float* theta = ParamAndGrad(args, info, &n, &g);
   float* m = args.Float32Out(info[2], "exp_avg", n);
   float* v = args.Float32Out(info[3], "exp_avg_sq", n);
   Napi::Object o = args.Object(info[4], "config");
