@@ -4,8 +4,8 @@
 import { rangeError, typeError } from '../errors';
 import { GraphBuilder } from './builder';
 import { DataType } from './schema';
-import type { Dim, Model, Node, TensorValue } from './model';
-import { broadcast, constInts, convGeometry, inferShapes, reduceAxes, type Shapes } from './shapes';
+import type { Dim, Model, Node } from './model';
+import { constInts, convGeometry, inferShapes, reduceAxes } from './shapes';
 
 export interface DeriveOptions {
   /** Name of the logits output (cross-entropy) or prediction (mse). */
@@ -256,7 +256,7 @@ export function deriveTrainingGraph(forward: Model, opts: DeriveOptions): Model 
       case 'LayerNormalization': { // y = (x - mu) / sigma * scale + bias over the axes from `axis` on
         const rank = shape(a).length, axis = (attrI(n, 'axis', -1) + rank) % rank, eps = attrF(n, 'epsilon', 1e-5);
         const axes = Array.from({ length: rank - axis }, (_, i) => axis + i), lead = Array.from({ length: axis }, (_, i) => i);
-        const mean = (t: string) => reduceMeanKeep(b, forward.opset, t, axes);
+        const mean = (t: string) => reduceMean(b, forward.opset, t, axes, 1);
         const d = b.op('Sub', [a, mean(a)]);
         const inv = b.op('Div', [fconst([1], []), b.op('Sqrt', [b.op('Add', [mean(b.op('Mul', [d, d])), fconst([eps], [])])])]);
         const xhat = b.op('Mul', [d, inv]);
@@ -379,14 +379,9 @@ function convBackward(
   }
 }
 
-function reduceMeanKeep(b: GraphBuilder, opset: number, x: string, axes: number[]): string {
-  return opset >= 18 ? b.op('ReduceMean', [x, b.int64s(axes)], { keepdims: { i: 1 } }) : b.op('ReduceMean', [x], { axes: { ints: axes }, keepdims: { i: 1 } });
+/** ReduceMean over `axes`: an input from opset 18 on, an attribute before. */
+function reduceMean(b: GraphBuilder, opset: number, x: string, axes: number[], keepdims = 0): string {
+  const keep = { keepdims: { i: keepdims } };
+  return opset >= 18 ? b.op('ReduceMean', [x, b.int64s(axes)], keep) : b.op('ReduceMean', [x], { axes: { ints: axes }, ...keep });
 }
 
-function reduceMean(b: GraphBuilder, opset: number, x: string, axes: number[]): string {
-  return opset >= 18 ? b.op('ReduceMean', [x, b.int64s(axes)], { keepdims: { i: 0 } }) : b.op('ReduceMean', [x], { axes: { ints: axes }, keepdims: { i: 0 } });
-}
-
-export type { TensorValue };
-export { broadcast };
-export type { Shapes };

@@ -126,13 +126,12 @@ static void run_case(std::mt19937& rng, bool global) {
   st = topk_mask(tsegs.data(), nseg, tgroups.data(), tgroups.size(), tres.data());
   CHECK(st.ok(), "topk status %d", int(st.code));
   for (size_t gi = 0; gi < tgroups.size(); ++gi) {
-    double kept = 0, before_last = 0;
+    double kept = 0;
     for (size_t s = tgroups[gi].first; s < tgroups[gi].first + tgroups[gi].count; ++s)
       for (size_t i = 0; i < tsegs[s].n; ++i) {
         CHECK(tsegs[s].out[i] <= 1, "hard mask value %d", tsegs[s].out[i]);
         if (tsegs[s].out[i]) kept += tsegs[s].costs.at(i);
       }
-    (void)before_last;
     CHECK(kept >= tgroups[gi].k - 1e-6 * (1 + tgroups[gi].k), "kept cost %.9g < k %.9g", kept, tgroups[gi].k);
     CHECK(std::fabs(kept - tres[gi].kept_cost) <= 1e-6 * (1 + kept), "kept cost report");
   }
