@@ -11,6 +11,8 @@
 #include <limits>
 #include <vector>
 
+#include "../common/soft_topk_newton.h"
+#include "../common/soft_topk_args.h"
 #include "chunks.h"
 #include "fast_math.h"
 #include "float_keys.h"
@@ -20,7 +22,6 @@
 namespace spartan {
 namespace {
 
-constexpr int kMaxIterations = 100;
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
 struct ChunkStats {
@@ -29,15 +30,9 @@ struct ChunkStats {
   Status err;
 };
 
-struct GroupState {
-  double total_cost = 0, c_min = kInf, u_min = kInf, u_max = -kInf, k = 0, beta = 1;
-  double lambda = 0, lo = -kInf, hi = kInf, f = 0, df = 0, prev_abs_f = kInf, eps = 0;
-  double center = 0, mu = 0;  // centred groups evaluate z = beta (u - center) + mu
-  bool centered = false;
+struct GroupState : SoftTopKGroupState {
   size_t n = 0, hist_offset = 0;
-  int hist_bits = 0, iterations = 0, passes = 0;
-  bool fixed = false;  // lambda known in closed form: one write pass, no Newton
-  bool done = false, converged = false;
+  int hist_bits = 0;
 };
 
 struct Scratch {
@@ -155,25 +150,6 @@ void eval_chunk(const SoftTopKSegment& seg, const Chunk& c, double beta, double 
 
 // ---- histogram model ------------------------------------------------------------
 
-inline double softplus(double x) { return x > 0 ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x)); }
-inline double sigmoid(double x) { return x >= 0 ? 1.0 / (1.0 + std::exp(-x)) : std::exp(x) / (1.0 + std::exp(x)); }
-inline double logit(double p) { return std::log(p) - std::log1p(-p); }
-
-// Mass-weighted mean of sigmoid(beta u + lambda) for u uniform on [lo, hi], and its
-// derivative in lambda.
-inline void bin_model(double lo, double hi, double beta, double lambda, double& s, double& ds) {
-  double w = beta * (hi - lo);
-  if (w < 1e-6) {
-    double x = beta * 0.5 * (lo + hi) + lambda;
-    s = sigmoid(x);
-    ds = s * (1 - s);
-    return;
-  }
-  double xl = beta * lo + lambda, xh = beta * hi + lambda;
-  s = (softplus(xh) - softplus(xl)) / w;
-  ds = (sigmoid(xh) - sigmoid(xl)) / w;
-}
-
 // Uses the group's histogram to pick a first lambda and tighten the bracket.
 void guess_from_histogram(GroupState& g, const double* hist, Scratch& sc) {
   const size_t bins = size_t(1) << g.hist_bits;
@@ -195,19 +171,19 @@ void guess_from_histogram(GroupState& g, const double* hist, Scratch& sc) {
   const size_t m = sc.bin_mass.size();
   const double k = g.k, total = g.total_cost, beta = g.beta;
   // Rigorous bounds from the mass above each bin edge e:
-  //   mass(u >= e) = A > k  =>  F(logit(k/A) - beta e) >= 0
-  //   A < k                 =>  F(logit((k-A)/(total-A)) - beta e) <= 0
+  //   mass(u >= e) = A > k  =>  F(stk_logit(k/A) - beta e) >= 0
+  //   A < k                 =>  F(stk_logit((k-A)/(total-A)) - beta e) <= 0
   // each widened for float(u) binning and rounding at that edge's magnitude.
-  auto slack = [&](double e) { return 1.0 + 1e-6 * beta * std::fabs(e); };
+  auto slack = [&](double e) { return stk_slack(beta, e); };
   double above = 0;
   for (size_t j = 0; j < m; ++j) {
     double e = sc.bin_lo[j];  // every entry in bins 0..j has u >= e
     above += sc.bin_mass[j];
-    if (above > k) g.hi = std::min(g.hi, logit(k / above) - beta * e + slack(e));
+    if (above > k) g.hi = std::min(g.hi, stk_logit(k / above) - beta * e + slack(e));
     double e_top = sc.bin_hi[j];  // every entry in bins j.. has u <= e_top
     double above_excl = above - sc.bin_mass[j];
     if (above_excl < k)
-      g.lo = std::max(g.lo, logit((k - above_excl) / (total - above_excl)) - beta * e_top - slack(e_top));
+      g.lo = std::max(g.lo, stk_logit((k - above_excl) / (total - above_excl)) - beta * e_top - slack(e_top));
   }
   // Start at the crossing bin, interpolated, then Newton on the model.
   double lambda = 0.5 * (g.lo + g.hi);
@@ -227,7 +203,7 @@ void guess_from_histogram(GroupState& g, const double* hist, Scratch& sc) {
     double f = -k, df = 0;
     for (size_t j = 0; j < m; ++j) {
       double s, ds;
-      bin_model(sc.bin_lo[j], sc.bin_hi[j], beta, lambda, s, ds);
+      stk_bin_model(sc.bin_lo[j], sc.bin_hi[j], beta, lambda, s, ds);
       f += sc.bin_mass[j] * s;
       df += sc.bin_mass[j] * ds;
     }
@@ -243,38 +219,6 @@ void guess_from_histogram(GroupState& g, const double* hist, Scratch& sc) {
   g.lambda = std::min(std::max(lambda, g.lo), g.hi);
 }
 
-// ---- Newton update ----------------------------------------------------------------
-
-void newton_update(GroupState& g) {
-  g.iterations++;
-  const double abs_f = std::fabs(g.f);
-  if (g.fixed) {  // closed form: one pass; say whether float64 could represent it
-    g.done = true;
-    g.converged = abs_f <= 1e-3 + 1e-6 * g.total_cost;
-    return;
-  }
-  if (abs_f <= g.eps) {
-    g.done = g.converged = true;
-    return;
-  }
-  if (g.df > 0 && abs_f / g.df <= 1e-7) {  // step below any visible change of the mask
-    g.done = g.converged = true;
-    return;
-  }
-  if (g.f < 0) g.lo = g.lambda; else g.hi = g.lambda;
-  double next = g.df > 0 ? g.lambda - g.f / g.df : 0.5 * (g.lo + g.hi);
-  bool slow = abs_f > 0.5 * g.prev_abs_f;  // Newton is not converging fast: bisect
-  if (!(next > g.lo && next < g.hi) || (slow && g.iterations > 2)) next = 0.5 * (g.lo + g.hi);
-  g.prev_abs_f = abs_f;
-  if (next == g.lambda || g.iterations >= kMaxIterations ||
-      g.hi - g.lo <= 4 * std::numeric_limits<double>::epsilon() * std::max(std::fabs(g.lo), std::fabs(g.hi))) {
-    g.done = true;  // bracket exhausted: keep the mask written at this lambda
-    g.converged = abs_f <= 1e-3 + 1e-6 * g.total_cost;
-    return;
-  }
-  g.lambda = next;
-}
-
 }  // namespace
 
 Status soft_topk_forward(const SoftTopKSegment* segs, size_t num_segs, const SoftTopKGroup* groups,
@@ -284,27 +228,14 @@ Status soft_topk_forward(const SoftTopKSegment* segs, size_t num_segs, const Sof
   const size_t threads = num_threads();
 
   // Scalars, aliasing and histogram layout first: cheap checks before any pass.
+  Status st = check_soft_topk_args(segs, num_segs, groups, num_groups);
+  if (!st.ok()) return st;
   size_t hist_size = 0;
   for (size_t gi = 0; gi < num_groups; ++gi) {
     const SoftTopKGroup& in = groups[gi];
     GroupState& g = sc.groups[gi];
-    if (!(in.k >= 0) || !std::isfinite(in.k)) return Status{Code::kBudgetRange, Arg::kNone, in.first, 0, in.k, 0};
-    if (!(in.beta > 0) || !std::isfinite(in.beta)) return Status{Code::kBetaRange, Arg::kNone, in.first, 0, in.beta, 0};
-    if (in.first + in.count > num_segs) return Status{Code::kInternal};
-    g.k = in.k;
-    g.beta = in.beta;
-    for (size_t s = in.first; s < in.first + in.count; ++s) {
-      const SoftTopKSegment& seg = segs[s];
-      if (!seg.costs.data && !(seg.costs.uniform > 0 && std::isfinite(seg.costs.uniform)))
-        return Status{Code::kBadCost, Arg::kCosts, s, 0, seg.costs.uniform, 0};
-      for (size_t t = 0; t < num_segs; ++t) {
-        if (overlaps(seg.out, seg.n * 4, segs[t].values, segs[t].n * 4) ||
-            (segs[t].costs.data && overlaps(seg.out, seg.n * 4, segs[t].costs.data, segs[t].n * 4)) ||
-            (t != s && overlaps(seg.out, seg.n * 4, segs[t].out, segs[t].n * 4)))
-          return Status{Code::kAlias, Arg::kOut, s, 0, 0, 0};
-      }
-      g.n += seg.n;
-    }
+    stk_reset(g, in.k, in.beta);
+    for (size_t s = in.first; s < in.first + in.count; ++s) g.n += segs[s].n;
     g.hist_bits = in.warm ? 0 : hist_bits_for(g.n);
     g.hist_offset = hist_size;
     if (g.hist_bits) hist_size += size_t(1) << g.hist_bits;
@@ -342,41 +273,16 @@ Status soft_topk_forward(const SoftTopKSegment* segs, size_t num_segs, const Sof
   // Per group: closed forms, or a starting point and bracket for Newton.
   for (size_t gi = 0; gi < num_groups; ++gi) {
     GroupState& g = sc.groups[gi];
-    g.passes = 1;
-    g.eps = std::max(1e-6 * g.c_min, 4e-14 * g.total_cost);
-    if (g.n == 0) {
-      g.done = g.converged = true;
-      continue;
-    }
-    const double rho = g.k / g.total_cost;
-    if (g.k <= 0) {
-      g.fixed = true;
-      g.lambda = -kInf;
-    } else if (g.k >= g.total_cost) {
-      g.fixed = true;
-      g.lambda = kInf;
-    } else if (g.u_min == g.u_max) {
-      g.fixed = true;  // every entry gets k / total, exactly: centred at the common value
-      g.centered = true;
-      g.center = g.u_min;
-      g.mu = logit(rho);
-      g.lambda = g.mu - g.beta * g.u_min;  // as reported; may round where z does not
-    } else {
-      g.lo = logit(rho) - g.beta * g.u_max;
-      g.hi = logit(rho) - g.beta * g.u_min;
-      if (groups[gi].warm && std::isfinite(groups[gi].warm_lambda)) {
-        g.lambda = std::min(std::max(groups[gi].warm_lambda, g.lo), g.hi);
-      } else if (g.hist_bits) {
-        double* merged = sc.hist.data() + g.hist_offset;  // thread 0's copy gathers the rest
-        for (size_t t = 1; t < threads; ++t) {
-          const double* h = sc.hist.data() + t * hist_size + g.hist_offset;
-          for (size_t b = 0; b < (size_t(1) << g.hist_bits); ++b) merged[b] += h[b];
-        }
-        guess_from_histogram(g, merged, sc);
-      } else {
-        g.lambda = 0.5 * (g.lo + g.hi);
-        if (!std::isfinite(g.lambda)) g.lambda = 0;
+    if (!stk_init(g, (long long)g.n)) continue;
+    if (!groups[gi].warm && g.hist_bits) {
+      double* merged = sc.hist.data() + g.hist_offset;  // thread 0's copy gathers the rest
+      for (size_t t = 1; t < threads; ++t) {
+        const double* h = sc.hist.data() + t * hist_size + g.hist_offset;
+        for (size_t b = 0; b < (size_t(1) << g.hist_bits); ++b) merged[b] += h[b];
       }
+      guess_from_histogram(g, merged, sc);
+    } else {
+      stk_start(g, groups[gi].warm, groups[gi].warm_lambda);
     }
   }
 
@@ -407,7 +313,7 @@ Status soft_topk_forward(const SoftTopKSegment* segs, size_t num_segs, const Sof
       g.df += sc.stats[ci].df;
     }
     for (GroupState& g : sc.groups)
-      if (!g.done && g.passes > 1) newton_update(g);
+      if (!g.done && g.passes > 1) stk_newton_update(g);
   }
 
   for (size_t gi = 0; gi < num_groups; ++gi) {
