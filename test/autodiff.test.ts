@@ -4,8 +4,8 @@ import { expect } from 'chai';
 import { deriveTrainingGraph } from '../lib/graph/autodiff';
 import { GraphBuilder, model } from '../lib/graph/builder';
 import { decodeModel, encodeModel, type Model } from '../lib/graph/model';
-import { GraphRunner } from '../lib/graph/runner';
 import { DataType } from '../lib/graph/schema';
+import { checkGradients } from './gradcheck';
 import { freshSeed, normal, rng } from './reference';
 
 const seed = freshSeed();
@@ -34,42 +34,6 @@ function zooModel(): Model {
   b.op('Gemm', [flat, w3, b.initializer('b3', [1, 4], randn(4), D)], { transA: { i: 0 } }, ['logits']);
   b.output('logits', D, ['N', 4]);
   return model(b.graph('zoo'));
-}
-
-async function checkGradients(fwd: Model, feeds: Record<string, { data: Float64Array | Float32Array | BigInt64Array; dims: number[] }>, opts: Parameters<typeof deriveTrainingGraph>[1], tol: number, h = 1e-6) {
-  const train = deriveTrainingGraph(fwd, opts);
-  const runner = await GraphRunner.create(train);
-  const params = fwd.graph.initializers.filter((t) => (t.dataType === D || t.dataType === DataType.FLOAT) && t.dims.length >= 1 && (!opts.params || opts.params.includes(t.name)));
-  const values = Object.fromEntries(params.map((p) => [p.name, { data: (p.data as Float64Array).slice(), dims: p.dims }]));
-  const run = async () => runner.run({ ...feeds, ...values });
-  const base = await run();
-  let checked = 0, kinks = 0;
-  for (const p of params) {
-    const grad = base[`grad.${p.name}`] as Float64Array | Float32Array;
-    expect(grad.length).to.equal(p.data.length);
-    for (let i = 0; i < grad.length; i++) {
-      const v = values[p.name].data, keep = v[i];
-      const central = async (step: number) => {
-        v[i] = keep + step;
-        const lp = (await run()).loss[0] as number;
-        v[i] = keep - step;
-        const lm = (await run()).loss[0] as number;
-        v[i] = keep;
-        return (lp - lm) / (2 * step);
-      };
-      const coarse = await central(h), fd = await central(h / 2);
-      // smooth points: the two agree to O(h^2); a ReLU / max-pool switch inside the window: they do not
-      if (Math.abs(coarse - fd) > tol * (1 + Math.abs(fd))) {
-        kinks++;
-        continue;
-      }
-      expect(Math.abs(grad[i] - fd), `grad.${p.name}[${i}]: ${grad[i]} vs ${fd}`).to.be.at.most(tol * (1 + Math.abs(fd)));
-      checked++;
-    }
-  }
-  await runner.release();
-  expect(kinks, 'entries at a kink (the test functions are smooth)').to.equal(0);
-  return checked + kinks;
 }
 
 describe(`training-graph derivation (seed ${seed})`, () => {
