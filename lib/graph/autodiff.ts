@@ -4,7 +4,8 @@
 import { rangeError, typeError } from '../errors';
 import { GraphBuilder } from './builder';
 import { DataType } from './schema';
-import type { Dim, Model, Node } from './model';
+import { isNumeric, knownFromTensor, tensorOf, type Consts } from './fold';
+import type { Dim, Model, Node, TensorValue } from './model';
 import { constInts, convGeometry, inferShapes, reduceAxes } from './shapes';
 
 export interface DeriveOptions {
@@ -37,16 +38,21 @@ export function deriveTrainingGraph(forward: Model, opts: DeriveOptions): Model 
   for (const p of params) if (!floatInits.some((t) => t.name === p)) throw rangeError('ERR_SPARTAN_ONNX', `parameter "${p}" is not a float initializer of the model`);
   const elemType = floatInits.find((t) => params.includes(t.name))?.dataType ?? DataType.FLOAT;
 
-  // constant int64 tensors (Reshape targets)
-  const consts = new Map<string, number[]>();
-  for (const t of g.initializers) if (t.dataType === DataType.INT64) consts.set(t.name, Array.from(t.data as BigInt64Array, Number));
-  for (const n of g.nodes)
-    if (n.opType === 'Constant' && n.attrs.value && 't' in n.attrs.value && n.attrs.value.t.dataType === DataType.INT64)
-      consts.set(n.outputs[0], Array.from(n.attrs.value.t.data as BigInt64Array, Number));
+  // statically known tensors: int initializers, then (during shape inference) Constant nodes,
+  // Shape and the shape arithmetic after it
+  const consts: Consts = new Map();
+  for (const t of g.initializers) if (t.dataType === DataType.INT64 || t.dataType === DataType.INT32) consts.set(t.name, knownFromTensor(t));
   // cloned: the derivation may add outputs (MaxPool indices) and must not touch the caller's model
-  const nodes = g.nodes.filter((n) => n.opType !== 'Constant').map((n) => ({ ...n, inputs: n.inputs.slice(), outputs: n.outputs.slice() }));
-  const constantNodes = g.nodes.filter((n) => n.opType === 'Constant');
-  const shapes = inferShapes({ ...forward, graph: { ...g, nodes } }, consts);
+  const allNodes = g.nodes.map((n) => ({ ...n, inputs: n.inputs.slice(), outputs: n.outputs.slice() }));
+  const shapes = inferShapes({ ...forward, graph: { ...g, nodes: allNodes } }, consts);
+  // Nodes whose every output was folded to numbers leave the graph; the folded tensors that a
+  // remaining node (or a graph output) reads become initializers. Nodes computing a value
+  // that depends on a dynamic dim (a symbol) stay, and no gradient flows through them.
+  const folded = (n: Node) => n.outputs.every((o) => isNumeric(consts.get(o)));
+  const nodes = allNodes.filter((n) => !folded(n));
+  const producedByFold = new Set(allNodes.filter(folded).flatMap((n) => n.outputs));
+  const read = new Set([...nodes.flatMap((n) => n.inputs), ...g.outputs.map((o) => o.name)]);
+  const foldedInits: TensorValue[] = [...producedByFold].filter((t) => read.has(t)).map((t) => tensorOf(t, consts.get(t)!));
 
   const taken = new Set<string>([...g.nodes.flatMap((n) => [...n.inputs, ...n.outputs]), ...g.inputs.map((v) => v.name), ...g.initializers.map((t) => t.name)]);
   const b = new GraphBuilder('grad', taken);
@@ -77,8 +83,8 @@ export function deriveTrainingGraph(forward: Model, opts: DeriveOptions): Model 
   }
 
   // ---- reverse mode --------------------------------------------------------------
-  const needs = new Set<string>(params); // tensors that depend on a parameter
-  for (const n of nodes) if (n.inputs.some((i) => needs.has(i))) n.outputs.forEach((o) => needs.add(o));
+  const needs = new Set<string>(params); // tensors that depend on a parameter (shape values never do)
+  for (const n of nodes) if (n.inputs.some((i) => needs.has(i))) n.outputs.forEach((o) => consts.has(o) || needs.add(o));
   if (!needs.has(opts.logits)) throw rangeError('ERR_SPARTAN_ONNX', `"${opts.logits}" does not depend on any parameter`);
   const contributions = new Map<string, string[]>([[opts.logits, [dLogits]]]);
   const add = (name: string, grad: string) => {
@@ -330,10 +336,10 @@ export function deriveTrainingGraph(forward: Model, opts: DeriveOptions): Model 
     producerName: 'spartan-sparsity',
     graph: {
       name: `${g.name}-training`,
-      nodes: [...constantNodes, ...nodes, ...b.nodes],
+      nodes: [...nodes, ...b.nodes],
       inputs: [...g.inputs, ...b.inputs, ...params.map((p) => ({ name: p, elemType: paramInits.get(p)!.dataType, shape: paramInits.get(p)!.dims.slice() as Dim[] }))],
       outputs: [{ name: 'loss', elemType, shape: [] }, ...gradOutputs, ...g.outputs],
-      initializers: [...g.initializers.filter((t) => !params.includes(t.name)), ...b.initializers],
+      initializers: [...g.initializers.filter((t) => !params.includes(t.name)), ...foldedInits, ...b.initializers],
       valueInfo: [],
     },
   };

@@ -1,6 +1,7 @@
 // Static shape inference for the operators the autodiff supports. Dims are numbers
 // or symbols ("N"); unknown dims are "?".
 import { rangeError } from '../errors';
+import { foldNode, isNumeric, type Consts } from './fold';
 import type { Dim, Model, Node } from './model';
 
 export type Shapes = Map<string, Dim[]>;
@@ -21,8 +22,12 @@ function prod(ds: Dim[]): Dim {
   return ds.every((d) => typeof d === 'number') ? (ds as number[]).reduce((a, b) => a * b, 1) : '?';
 }
 
-/** Infers every tensor's shape; `consts` gives the values of constant int64 tensors (for Reshape). */
-export function inferShapes(model: Model, consts: Map<string, number[]>): Shapes {
+/**
+ * Infers every tensor's shape. `consts` holds the statically known tensors (int initializers
+ * on entry); it is extended in place with every value folded on the way (Constant, Shape and
+ * the shape arithmetic after it, see fold.ts).
+ */
+export function inferShapes(model: Model, consts: Consts): Shapes {
   const g = model.graph;
   const s: Shapes = new Map();
   for (const v of g.inputs) if (v.shape) s.set(v.name, v.shape.slice());
@@ -34,6 +39,9 @@ export function inferShapes(model: Model, consts: Map<string, number[]>): Shapes
   };
   for (const n of g.nodes) {
     const o = n.outputs[0];
+    if (n.domain && n.domain !== 'ai.onnx')
+      throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${n.name || o}": operator ${n.domain}.${n.opType} is not supported by the training-graph derivation (standard ONNX operators only)`);
+    if (foldNode(n, consts, s, (i) => get(n, i))) continue;
     switch (n.opType) {
       case 'Gemm': {
         const a = get(n, 0), b = get(n, 1);
@@ -60,12 +68,11 @@ export function inferShapes(model: Model, consts: Map<string, number[]>): Shapes
         s.set(o, [prod(x.slice(0, axis)), prod(x.slice(axis))].map((d, i) => (d === '?' && i === 0 && axis === 1 ? x[0] : d)));
         break;
       }
-      case 'Reshape': {
+      case 'Reshape': { // the target may hold dim symbols (a shape computed from a dynamic dim)
         const x = get(n, 0), target = consts.get(n.inputs[1]);
-        if (!target) throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node ${n.name ?? ''} (Reshape): the target shape must be a constant`);
-        const known = target.map((d, i) => (d === 0 ? x[i] : d));
-        const total = prod(x), rest = prod(known.filter((d) => d !== -1));
-        s.set(o, known.map((d) => (d === -1 ? (typeof total === 'number' && typeof rest === 'number' ? total / rest : x[0]) : d)));
+        if (!target) throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${n.name || o}": Reshape needs a shape that is constant or computed from the input shapes (Shape, Gather, Concat, ...)`);
+        const known = target.values.map((d, i) => (d === 0 && !int(n, 'allowzero', 0) ? x[i] : d));
+        s.set(o, known.map((d) => (d === -1 ? inferredDim(x, known.filter((k) => k !== -1)) : d)));
         break;
       }
       case 'Transpose': {
@@ -184,15 +191,34 @@ export function convGeometry(n: Node, spatial: number): ConvGeometry {
   };
 }
 
-/** The values of a constant int64 input (axes, starts, ...). */
-export function constInts(n: Node, input: number, consts: Map<string, number[]>, what: string): number[] {
+/** The -1 of a Reshape: the elements of `x` over those of `rest`, cancelling dim symbols. */
+function inferredDim(x: Dim[], rest: Dim[]): Dim {
+  const syms = x.filter((d): d is string => typeof d === 'string');
+  let ratio = 1;
+  for (const d of x) if (typeof d === 'number') ratio *= d;
+  for (const d of rest) {
+    if (typeof d === 'number') ratio /= d;
+    else {
+      const at = d === '?' ? -1 : syms.indexOf(d);
+      if (at < 0) return '?';
+      syms.splice(at, 1);
+    }
+  }
+  if (syms.length === 0) return ratio;
+  return syms.length === 1 && ratio === 1 && syms[0] !== '?' ? syms[0] : '?';
+}
+
+/** The values of a constant int input (axes, starts, ...); names the node when they are not static. */
+export function constInts(n: Node, input: number, consts: Consts, what: string): number[] {
   const v = consts.get(n.inputs[input]);
   if (!v) throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${n.name || n.outputs[0]}": ${n.opType} needs constant ${what}`);
-  return v;
+  if (!isNumeric(v))
+    throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${n.name || n.outputs[0]}": ${n.opType} needs constant ${what}, but they depend on the dynamic dimension ${v.values.find((d) => typeof d === 'string')}`);
+  return v.values;
 }
 
 /** Reduce axes (input since opset 13 for ReduceSum, 18 for ReduceMean; else attribute), normalised; all when absent. */
-export function reduceAxes(n: Node, rank: number, consts: Map<string, number[]>): number[] {
+export function reduceAxes(n: Node, rank: number, consts: Consts): number[] {
   const raw = n.inputs[1] ? constInts(n, 1, consts, 'axes') : ints(n, 'axes');
   const all = Array.from({ length: rank }, (_, i) => i);
   if (!raw || raw.length === 0) return int(n, 'noop_with_empty_axes', 0) ? [] : all;
