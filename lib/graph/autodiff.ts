@@ -252,11 +252,47 @@ export function deriveTrainingGraph(forward: Model, opts: DeriveOptions): Model 
         add(a, b.op('Pad', [dy, b.int64s([...before, ...after])]));
         break;
       }
-      case 'Gather': { // constant indices on axis 0: scatter-add dY into zeros shaped like the data
-        if (attrI(n, 'axis', 0) !== 0) throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${n.name || y}": Gather gradients are supported on axis 0 only`);
-        if (!consts.has(c)) throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${n.name || y}": Gather needs constant indices`);
-        const zeros = b.op('Mul', [a, fconst([0], [])]);
-        add(a, b.op('ScatterND', [zeros, b.op('Unsqueeze', [c, b.int64s([-1])]), dy], { reduction: { s: 'add' } }));
+      case 'Gather': {
+        // constant indices (scalar or any shape), any axis: move the axis to the front, scatter-add
+        // dY (ScatterND, reduction add: repeated indices accumulate) into zeros, move it back
+        const idx = consts.get(c);
+        if (!idx) throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${n.name || y}": Gather gradients need constant indices`);
+        const xs = shape(a), rank = xs.length, axis = (attrI(n, 'axis', 0) + rank) % rank, d = xs[axis];
+        const ids = constInts(n, 1, consts, 'indices').map((v) => {
+          if (v >= 0 && (typeof d !== 'number' || v < d)) return v;
+          if (typeof d !== 'number') throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${n.name || y}": a negative Gather index on axis ${axis}, whose size is not static`);
+          if (v < -d || v >= d) throw rangeError('ERR_SPARTAN_ONNX', `node "${n.name || y}": Gather index ${v} is out of range for axis ${axis} of size ${d}`);
+          return v + d;
+        });
+        const q = idx.dims.length;
+        const where = b.constant(BigInt64Array.from(ids, BigInt), [...idx.dims, 1], DataType.INT64);
+        // data axes with `axis` first; dY axes with the q index axes first, then the others in order
+        const permX = [axis, ...Array.from({ length: rank }, (_, i) => i).filter((i) => i !== axis)];
+        const permY = [...Array.from({ length: q }, (_, i) => axis + i), ...Array.from({ length: axis }, (_, i) => i), ...Array.from({ length: rank - 1 - axis }, (_, i) => axis + q + i)];
+        const moved = (t: string, perm: number[]) => (perm.every((p, i) => p === i) ? t : b.op('Transpose', [t], { perm: { ints: perm } }));
+        const zeros = b.op('Mul', [moved(a, permX), fconst([0], [])]);
+        const scattered = b.op('ScatterND', [zeros, where, moved(dy, permY)], { reduction: { s: 'add' } });
+        add(a, moved(scattered, permX.map((_, i) => permX.indexOf(i))));
+        break;
+      }
+      case 'Gelu': {
+        if (forward.opset < 20) throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${n.name || y}": operator Gelu needs opset >= 20 (the model imports opset ${forward.opset})`);
+        const approx = n.attrs.approximate && 's' in n.attrs.approximate ? n.attrs.approximate.s : 'none';
+        const half = fconst([0.5], []), one = fconst([1], []);
+        let dgelu: string;
+        if (approx === 'none') { // d/dx x Phi(x) = Phi(x) + x phi(x)
+          const cdf = b.op('Mul', [half, b.op('Add', [one, b.op('Erf', [b.op('Mul', [a, fconst([Math.SQRT1_2], [])])])])]);
+          const pdf = b.op('Mul', [fconst([1 / Math.sqrt(2 * Math.PI)], []), b.op('Exp', [b.op('Mul', [b.op('Mul', [a, a]), fconst([-0.5], [])])])]);
+          dgelu = b.op('Add', [cdf, b.op('Mul', [a, pdf])]);
+        } else if (approx === 'tanh') { // y = x/2 (1 + tanh(u)), u = c (x + k x^3)
+          const c0 = Math.sqrt(2 / Math.PI), k = 0.044715;
+          const x2 = b.op('Mul', [a, a]);
+          const t = b.op('Tanh', [b.op('Mul', [fconst([c0], []), b.op('Add', [a, b.op('Mul', [fconst([k], []), b.op('Mul', [x2, a])])])])]);
+          const du = b.op('Add', [fconst([c0], []), b.op('Mul', [fconst([3 * k * c0], []), x2])]);
+          const sech2 = b.op('Sub', [one, b.op('Mul', [t, t])]);
+          dgelu = b.op('Mul', [half, b.op('Add', [b.op('Add', [one, t]), b.op('Mul', [b.op('Mul', [a, sech2]), du])])]);
+        } else throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${n.name || y}": Gelu approximate="${approx}" (expected "none" or "tanh")`);
+        add(a, b.op('Mul', [dy, dgelu]));
         break;
       }
       case 'LayerNormalization': { // y = (x - mu) / sigma * scale + bias over the axes from `axis` on

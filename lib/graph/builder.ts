@@ -56,6 +56,7 @@ export class GraphBuilder {
   }
 }
 
+/** A model importing `opset` of the default domain, with the IR version that opset needs (8 up to opset 18, 9 for 19-20, 10 from 21). */
 export function model(graph: Graph, opset = 17): Model {
-  return { irVersion: 8, opset, producerName: 'spartan-sparsity', graph };
+  return { irVersion: opset >= 21 ? 10 : opset >= 19 ? 9 : 8, opset, producerName: 'spartan-sparsity', graph };
 }

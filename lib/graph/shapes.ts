@@ -59,7 +59,7 @@ export function inferShapes(model: Model, consts: Consts): Shapes {
         s.set(o, broadcast(get(n, 0), get(n, 1)));
         break;
       case 'Relu': case 'LeakyRelu': case 'Sigmoid': case 'Tanh': case 'Neg': case 'Identity': case 'Dropout':
-      case 'Softmax': case 'LogSoftmax': case 'Erf':
+      case 'Softmax': case 'LogSoftmax': case 'Erf': case 'Gelu':
         s.set(o, get(n, 0).slice());
         break;
       case 'Flatten': {
