@@ -5,7 +5,7 @@
 import { expect } from 'chai';
 import { deriveTrainingGraph } from '../lib/graph/autodiff';
 import { GraphBuilder, model } from '../lib/graph/builder';
-import type { Model, TensorValue } from '../lib/graph/model';
+import { decodeModel, encodeModel, type Model, type TensorValue } from '../lib/graph/model';
 import { GraphRunner } from '../lib/graph/runner';
 import { DataType } from '../lib/graph/schema';
 import { checkGradients } from './gradcheck';
@@ -137,7 +137,7 @@ describe(`training-graph derivation: shape computations are folded (seed ${seed}
 
   it('a dynamic batch: the batch-independent parts fold to constants, x.view(N, -1) stays a shape computation; gradients match at two batch sizes', async function () {
     this.timeout(120000);
-    const fwd = torchStyle('N');
+    const fwd = decodeModel(encodeModel(torchStyle('N'))); // as read from an exported file
     const train = deriveTrainingGraph(fwd, { logits: 'logits' });
     // kept: Shape -> Gather(0) -> Unsqueeze -> Concat for the view's [N, 24]; everything else is an initializer
     const forwardOps = train.graph.nodes.slice(0, train.graph.nodes.findIndex((n) => n.outputs.includes('logits')) + 1).map((n) => n.opType);

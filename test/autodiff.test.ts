@@ -43,6 +43,13 @@ describe(`training-graph derivation (seed ${seed})`, () => {
     expect(back.graph.nodes.map((n) => [n.opType, n.inputs, n.outputs])).to.deep.equal(m.graph.nodes.map((n) => [n.opType, n.inputs, n.outputs]));
     expect(back.graph.initializers.map((t) => [t.name, t.dims, Array.from(t.data as Float64Array)])).to.deep.equal(m.graph.initializers.map((t) => [t.name, t.dims, Array.from(t.data as Float64Array)]));
     expect(back.opset).to.equal(17);
+    // attributes at their default value (0, 0.0, "") are left off the wire and read back as that value
+    const z = new GraphBuilder();
+    z.op('Concat', ['a', 'b'], { axis: { i: 0 } });
+    z.op('LeakyRelu', ['a'], { alpha: { f: 0 } });
+    z.op('Gelu', ['a'], { approximate: { s: '' } });
+    z.op('Constant', [], { value_int: { i: 0 } });
+    expect(decodeModel(encodeModel(model(z.graph('zeros')))).graph.nodes.map((n) => n.attrs)).to.deep.equal(z.nodes.map((n) => n.attrs));
   });
 
   it('cross-entropy (with label smoothing): every gradient of every supported operator matches finite differences', async function () {

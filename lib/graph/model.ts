@@ -78,10 +78,11 @@ function encodeTensor(t: TensorValue): object {
 
 function decodeAttr(a: Record<string, unknown>): [string, Attr] {
   const name = String(a.name);
+  // a scalar at its default (0, "") is absent from the wire (our encoder leaves it out too): read the default
   switch (num(a.type)) {
-    case AttributeType.FLOAT: return [name, { f: num(a.f) }];
-    case AttributeType.INT: return [name, { i: num(a.i) }];
-    case AttributeType.STRING: return [name, { s: Buffer.from(a.s as Uint8Array).toString('utf8') }];
+    case AttributeType.FLOAT: return [name, { f: num(a.f ?? 0) }];
+    case AttributeType.INT: return [name, { i: num(a.i ?? 0) }];
+    case AttributeType.STRING: return [name, { s: Buffer.from((a.s as Uint8Array | undefined) ?? []).toString('utf8') }];
     case AttributeType.FLOATS: return [name, { floats: ((a.floats as number[]) ?? []).slice() }];
     case AttributeType.INTS: return [name, { ints: ((a.ints as unknown[]) ?? []).map(num) }];
     case AttributeType.TENSOR: return [name, { t: decodeTensor(a.t as Record<string, unknown>) }];
