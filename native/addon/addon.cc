@@ -20,6 +20,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("adamwStep", Napi::Function::New(env, AdamWStep));
   exports.Set("backend", Napi::Function::New(env, Backend));
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads));
+  exports.Set("bsrMatmul", Napi::Function::New(env, BsrMatmul));
   return exports;
 }
 

@@ -26,6 +26,12 @@ static const char* ArgName(spartan::Arg a) {
     case spartan::Arg::kTheta: return "theta";
     case spartan::Arg::kHard: return "hard";
     case spartan::Arg::kOut: return "out";
+    case spartan::Arg::kRowPtr: return "rowPtr";
+    case spartan::Arg::kColIdx: return "colIdx";
+    case spartan::Arg::kX: return "x";
+    case spartan::Arg::kBias: return "bias";
+    case spartan::Arg::kBlock: return "block";
+    case spartan::Arg::kDtype: return "dtype";
     default: return "argument";
   }
 }
@@ -69,6 +75,16 @@ Napi::Error StatusError(Napi::Env env, const spartan::Status& st, const ArgNames
       return MakeError(env, ErrorKind::kRange, "ERR_SPARTAN_MASK_RANGE", where + " is " + Num(st.value) + "; mask entries must lie in [0, 1]");
     case Code::kAlias:
       return MakeError(env, ErrorKind::kRange, "ERR_SPARTAN_ALIAS", names.array(spartan::Arg::kOut, st.segment) + " overlaps an input that is read after it is written");
+    case Code::kShape:
+      return MakeError(env, ErrorKind::kRange, "ERR_SPARTAN_SHAPE",
+                       st.arg == spartan::Arg::kNone ? std::string("a shape the kernel does not support")
+                                                     : names.array(st.arg, st.segment) + " (" + Num(st.value) + ") is not supported here");
+    case Code::kBadIndex:
+      if (st.arg == spartan::Arg::kRowPtr)
+        return MakeError(env, ErrorKind::kRange, "ERR_SPARTAN_SHAPE",
+                         where + " is " + Num(st.value) + "; rowPtr must start at 0, never decrease and end at colIdx.length (bound " + Num(st.limit) + ")");
+      return MakeError(env, ErrorKind::kRange, "ERR_SPARTAN_SHAPE",
+                       where + " is " + Num(st.value) + "; block indices must lie in [0, " + Num(st.limit) + ")");
     default:
       return MakeError(env, ErrorKind::kRuntime, "ERR_SPARTAN_INTERNAL", "internal error in the spartan kernels");
   }

@@ -18,5 +18,6 @@ Napi::Value SgdStep(const Napi::CallbackInfo& info);
 Napi::Value AdamWStep(const Napi::CallbackInfo& info);
 Napi::Value Backend(const Napi::CallbackInfo& info);
 Napi::Value SetNumThreads(const Napi::CallbackInfo& info);
+Napi::Value BsrMatmul(const Napi::CallbackInfo& info);
 
 }  // namespace spartan_addon

@@ -14,11 +14,13 @@ enum class Code : int {
   kBetaRange,      // beta <= 0 or non-finite
   kMaskRange,      // a mask entry outside [0, 1]
   kAlias,          // an output overlaps an input it must not overlap
+  kShape,          // a size or block size the kernel does not support (value: the size)
+  kBadIndex,       // a malformed index array (BSR row_ptr / col_idx): index, value, limit
   kInternal,       // a bug: an invariant did not hold
 };
 
 // Which argument a Status is about, so the binding can name it.
-enum class Arg : int { kNone = 0, kValues, kCosts, kMask, kGrad, kTheta, kHard, kOut };
+enum class Arg : int { kNone = 0, kValues, kCosts, kMask, kGrad, kTheta, kHard, kOut, kRowPtr, kColIdx, kX, kBias, kBlock, kDtype };
 
 struct Status {
   Code code = Code::kOk;

@@ -1,0 +1,109 @@
+// bsrMatmul(linear, rows, cols, block, rowPtr, colIdx, values, dtype, x, n, bias, relu, out, async)
+//   linear false: out (rows x n) = A * x (cols x n);  true: out (n x rows) = x (n x cols) * A^T.
+//   rowPtr, colIdx: Int32Array. dtype: 0 float32 (values Float32Array), 1 float16,
+//   2 bfloat16 (values Uint16Array). x: Float32Array, or a Uint16Array of A's half type.
+//   bias: Float32Array(rows) or null. out: Float32Array.
+#include <string>
+
+#include "args.h"
+#include "errors.h"
+#include "ops.h"
+#include "run.h"
+#include "spartan/bsr.h"
+
+namespace spartan_addon {
+namespace {
+
+napi_typedarray_type TypeOf(const Napi::Value& v) {
+  return v.IsTypedArray() ? v.As<Napi::TypedArray>().TypedArrayType() : napi_int8_array;
+}
+
+const char* Describe(const Napi::Value& v) {
+  if (v.IsTypedArray()) {
+    switch (TypeOf(v)) {
+      case napi_uint16_array: return "Uint16Array";
+      case napi_int32_array: return "Int32Array";
+      case napi_float32_array: return "Float32Array";
+      case napi_float64_array: return "Float64Array";
+      case napi_uint8_array: return "Uint8Array";
+      default: return "another typed array";
+    }
+  }
+  if (v.IsArray()) return "an Array";
+  if (v.IsNull()) return "null";
+  if (v.IsUndefined()) return "undefined";
+  if (v.IsNumber()) return "a number";
+  return "a non-typed-array value";
+}
+
+// A typed array of one of the accepted types; its data pointer and length. Kept
+// alive (through args.arrays()) for an async call.
+const void* Typed(Napi::Env env, Args& args, const Napi::Value& v, const std::string& name, napi_typedarray_type want,
+                  const char* want_name, size_t* len) {
+  if (!v.IsTypedArray() || TypeOf(v) != want)
+    Throw(env, ErrorKind::kType, "ERR_SPARTAN_TYPE", name + " must be a " + want_name + " (got " + Describe(v) + ")");
+  Napi::TypedArray t = v.As<Napi::TypedArray>();
+  if (t.ArrayBuffer().IsDetached())
+    Throw(env, ErrorKind::kType, "ERR_SPARTAN_DETACHED", name + " is backed by a detached ArrayBuffer");
+  args.arrays().push_back(t);
+  *len = t.ElementLength();
+  return static_cast<const uint8_t*>(t.ArrayBuffer().Data()) + t.ByteOffset();
+}
+
+}  // namespace
+
+Napi::Value BsrMatmul(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Args args(env);
+  const bool linear = info[0].ToBoolean();
+  spartan::BsrView a;
+  a.rows = args.Size(info[1], "rows");
+  a.cols = args.Size(info[2], "cols");
+  a.block = args.Size(info[3], "block");
+  if (a.block != 16 && a.block != 32)
+    Throw(env, ErrorKind::kRange, "ERR_SPARTAN_SHAPE", "block must be 16 or 32 (got " + std::to_string(a.block) + ")");
+  if (a.rows > (size_t(1) << 40) || a.cols > (size_t(1) << 40))
+    Throw(env, ErrorKind::kRange, "ERR_SPARTAN_SHAPE", "rows and cols must be below 2^40");
+  const double dt = args.Number(info[7], "dtype");
+  if (dt != 0 && dt != 1 && dt != 2) Throw(env, ErrorKind::kRange, "ERR_SPARTAN_OPTION", "dtype must be 0, 1 or 2");
+  a.dtype = static_cast<spartan::DType>(int(dt));
+
+  size_t nrp = 0, nci = 0, nv = 0, nx = 0, nb = 0;
+  a.row_ptr = static_cast<const int32_t*>(Typed(env, args, info[4], "rowPtr", napi_int32_array, "Int32Array", &nrp));
+  args.ExpectLength(nrp, a.block_rows() + 1, "rowPtr");
+  a.col_idx = static_cast<const int32_t*>(Typed(env, args, info[5], "colIdx", napi_int32_array, "Int32Array", &nci));
+  a.nnz_blocks = nci;
+  const bool half = a.dtype != spartan::DType::kFloat32;
+  a.values = half ? Typed(env, args, info[6], "values", napi_uint16_array, "Uint16Array", &nv)
+                  : Typed(env, args, info[6], "values", napi_float32_array, "Float32Array", &nv);
+  if (nv / (a.block * a.block) != nci || nv % (a.block * a.block))
+    Throw(env, ErrorKind::kRange, "ERR_SPARTAN_LENGTH",
+          "values has length " + std::to_string(nv) + "; expected colIdx.length * block * block = " +
+              std::to_string(nci * a.block * a.block));
+
+  const size_t n = args.Size(info[9], linear ? "batch" : "n");
+  if (n > (size_t(1) << 53) / std::max(a.rows, a.cols)) Throw(env, ErrorKind::kRange, "ERR_SPARTAN_SHAPE", "the product is too large");
+  spartan::DType xt = spartan::DType::kFloat32;
+  const void* x = nullptr;
+  if (half && TypeOf(info[8]) == napi_uint16_array && info[8].IsTypedArray()) {
+    xt = a.dtype;
+    x = Typed(env, args, info[8], "x", napi_uint16_array, "Uint16Array", &nx);
+  } else {
+    x = Typed(env, args, info[8], "x", napi_float32_array, half ? "Float32Array or Uint16Array" : "Float32Array", &nx);
+  }
+  args.ExpectLength(nx, a.cols * n, "x");
+
+  spartan::BsrEpilogue ep;
+  if (!info[10].IsUndefined() && !info[10].IsNull()) {
+    ep.bias = static_cast<const float*>(Typed(env, args, info[10], "bias", napi_float32_array, "Float32Array", &nb));
+    args.ExpectLength(nb, a.rows, "bias");
+  }
+  ep.relu = info[11].ToBoolean();
+  float* out = args.Float32Out(info[12], "out", a.rows * n);
+
+  return Run(env, info[13].ToBoolean(), args.arrays(), ArgNames{},
+             [=] { return linear ? spartan::bsr_linear(a, x, xt, n, ep, out) : spartan::bsr_matmul(a, x, xt, n, ep, out); },
+             [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
+}
+
+}  // namespace spartan_addon
