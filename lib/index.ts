@@ -50,3 +50,5 @@ export { loadMnist, loadFashionMnist, batches, head } from './data/dataset';
 export type { Dataset, Batch } from './data/dataset';
 export { Trainer } from './train/trainer';
 export type { TrainerOptions, EpochMetrics } from './train/trainer';
+export * as bsr from './bsr/index';
+export { SparseLinear } from './bsr/index';

@@ -1,0 +1,82 @@
+// Y = A * X and Y = X * A^T with a BsrMatrix A (native, multi-threaded).
+import { native } from '../native';
+import { rangeError, typeError } from '../errors';
+import { optionsObject } from '../options';
+import { BsrMatrix } from './matrix';
+
+interface NativeBsr {
+  bsrMatmul(
+    linear: boolean, rows: number, cols: number, block: number, rowPtr: Int32Array, colIdx: Int32Array,
+    values: Float32Array | Uint16Array, dtype: number, x: unknown, n: number, bias: unknown, relu: boolean, out: unknown, async: boolean,
+  ): undefined | Promise<undefined>;
+}
+// The addon's BSR entry point (declared here so lib/native.ts stays as it is).
+const addon = native as unknown as NativeBsr;
+const DTYPE_CODE = { float32: 0, float16: 1, bfloat16: 2 } as const;
+
+export interface BsrMatmulOptions {
+  /** Columns of X and Y. Default: x.length / A.cols. */
+  n?: number;
+  /** One value per row of A (per output feature), added before the ReLU. */
+  bias?: Float32Array;
+  /** Apply max(·, 0) to the result. */
+  relu?: boolean;
+  /** Receives Y (exact length, must not overlap an input). */
+  out?: Float32Array;
+}
+
+export interface BsrLinearOptions {
+  /** Rows of X and Y. Default: x.length / A.cols. */
+  batch?: number;
+  /** One value per output feature (per row of A). */
+  bias?: Float32Array;
+  relu?: boolean;
+  out?: Float32Array;
+}
+
+function count(given: unknown, x: unknown, cols: number, name: string): number {
+  if (given !== undefined) {
+    if (typeof given !== 'number') throw typeError('ERR_SPARTAN_OPTION', `options.${name} must be a number`);
+    if (!Number.isSafeInteger(given) || given < 1) throw rangeError('ERR_SPARTAN_SHAPE', `options.${name} must be a positive integer (got ${given})`);
+    return given;
+  }
+  if (!(x instanceof Float32Array) && !(x instanceof Uint16Array)) throw typeError('ERR_SPARTAN_TYPE', 'x must be a Float32Array (or a Uint16Array for a half-precision matrix)');
+  const m = x.length / cols;
+  if (!Number.isInteger(m) || m < 1)
+    throw rangeError('ERR_SPARTAN_LENGTH', `x has length ${x.length}, not a positive multiple of A.cols = ${cols}`);
+  return m;
+}
+
+function call(linear: boolean, A: BsrMatrix, x: Float32Array | Uint16Array, opts: BsrMatmulOptions & BsrLinearOptions, async: boolean) {
+  if (!(A instanceof BsrMatrix)) throw typeError('ERR_SPARTAN_TYPE', 'A must be a BsrMatrix (see bsr.fromDense)');
+  const o = optionsObject(opts);
+  if (o.relu !== undefined && typeof o.relu !== 'boolean') throw typeError('ERR_SPARTAN_OPTION', 'options.relu must be a boolean');
+  const n = count(linear ? o.batch : o.n, x, A.cols, linear ? 'batch' : 'n');
+  const out = o.out ?? new Float32Array(A.rows * n);
+  const p = addon.bsrMatmul(linear, A.rows, A.cols, A.blockSize, A.rowPtr, A.colIdx, A.values, DTYPE_CODE[A.dtype], x, n, o.bias ?? null, o.relu === true, out, async);
+  return async ? (p as Promise<undefined>).then(() => out) : out;
+}
+
+/**
+ * Y = A * X: X is A.cols x n row-major, Y is A.rows x n. X is a Float32Array, or, for a
+ * float16 / bfloat16 matrix, a Uint16Array of the same type. Accumulates in float32.
+ */
+export function matmul(A: BsrMatrix, x: Float32Array | Uint16Array, opts?: BsrMatmulOptions): Float32Array {
+  return call(false, A, x, opts ?? {}, false) as Float32Array;
+}
+
+export async function matmulAsync(A: BsrMatrix, x: Float32Array | Uint16Array, opts?: BsrMatmulOptions): Promise<Float32Array> {
+  return call(false, A, x, opts ?? {}, true);
+}
+
+/**
+ * Y = X * A^T, a linear layer with weight A (out x in): X is batch x A.cols, Y is
+ * batch x A.rows. Same dtypes as `matmul`.
+ */
+export function linear(x: Float32Array | Uint16Array, A: BsrMatrix, opts?: BsrLinearOptions): Float32Array {
+  return call(true, A, x, opts ?? {}, false) as Float32Array;
+}
+
+export async function linearAsync(x: Float32Array | Uint16Array, A: BsrMatrix, opts?: BsrLinearOptions): Promise<Float32Array> {
+  return call(true, A, x, opts ?? {}, true);
+}
