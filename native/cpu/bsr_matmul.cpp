@@ -207,14 +207,19 @@ void linear_item(const Ctx& c, const Item& it) {
         for (size_t i = 0; i < size_t(B); ++i) bt[k * B + i] = blk[i * B + k];
       for (size_t n = 0; n < w; ++n) {
         const float* __restrict xs = c.x + (nt + n) * K + k0;
-        float r[B];
-        for (size_t i = 0; i < size_t(B); ++i) r[i] = acc[n * B + i];
-        for (size_t k = 0; k < kk; ++k) {
+        float* __restrict r = acc + n * B;
+        size_t k = 0;
+        for (; k + 2 <= kk; k += 2) {  // two k per pass over the accumulator row
+          const float x0 = xs[k], x1 = xs[k + 1];
+          const float* __restrict b0 = bt + k * B;
+          const float* __restrict b1 = b0 + B;
+          for (size_t i = 0; i < size_t(B); ++i) r[i] += x0 * b0[i] + x1 * b1[i];
+        }
+        for (; k < kk; ++k) {
           const float xv = xs[k];
           const float* __restrict bk = bt + k * B;
           for (size_t i = 0; i < size_t(B); ++i) r[i] += xv * bk[i];
         }
-        for (size_t i = 0; i < size_t(B); ++i) acc[n * B + i] = r[i];
       }
     }
     for (size_t n = 0; n < w; ++n) {
