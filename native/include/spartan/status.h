@@ -17,6 +17,7 @@ enum class Code : int {
   kShape,          // a size or block size the kernel does not support (value: the size)
   kBadIndex,       // a malformed index array (BSR row_ptr / col_idx): index, value, limit
   kInternal,       // a bug: an invariant did not hold
+  kCuda,           // a CUDA runtime call failed (cuda_error holds the cudaError_t)
 };
 
 // Which argument a Status is about, so the binding can name it.
@@ -29,6 +30,7 @@ struct Status {
   size_t index = 0;    // element index inside that segment
   double value = 0.0;  // the offending value (or the budget and total cost for kBudgetRange)
   double limit = 0.0;
+  int cuda_error = 0;  // kCuda: the cudaError_t value (-1: built without CUDA)
 
   bool ok() const { return code == Code::kOk; }
   static Status Ok() { return Status{}; }
