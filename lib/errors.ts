@@ -19,6 +19,8 @@ export type SpartanErrorCode =
   | 'ERR_SPARTAN_OUT_OF_MEMORY'
   | 'ERR_SPARTAN_NOT_BUILT'
   | 'ERR_SPARTAN_CUDA'
+  | 'ERR_SPARTAN_DEVICE'
+  | 'ERR_SPARTAN_DISPOSED'
   | 'ERR_SPARTAN_INTERNAL';
 
 export class SpartanError extends Error {

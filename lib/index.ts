@@ -2,6 +2,8 @@
 export { backend, setNumThreads } from './backend';
 export type { BackendInfo, CudaDeviceInfo } from './backend';
 export { SpartanError } from './errors';
+export { Tensor, tensor, empty, synchronize } from './tensor';
+export type { Device, DType, TensorOptions } from './tensor';
 export type { SpartanErrorCode } from './errors';
 export {
   softTopK,
@@ -23,7 +25,7 @@ export type {
   SegmentedSoftTopKResult,
 } from './ops/softTopK';
 export { topKMask, topKMaskAsync, topKMaskSegmented, topKMaskSegmentedAsync } from './ops/topK';
-export type { TopKOptions, TopKSegment } from './ops/topK';
+export type { TopKOptions, TopKSegment, HardMaskOf } from './ops/topK';
 export { blockScores, blockScoresAsync, expandBlockMask, expandBlockMaskAsync, applyMask, applyMaskAsync } from './ops/block';
 export type { ApplyMaskOptions } from './ops/block';
 export type { BlockDims } from './options';

@@ -27,6 +27,13 @@ export interface NativeBackend {
   devices: { index: number; name: string; computeCapability: string; totalMemory: number }[];
 }
 
+/** One CUDA allocation (native/addon/device_buffer.h); freed by free() or by the GC. */
+export interface DeviceBuffer {
+  readonly bytes: number;
+  readonly freed: boolean;
+  free(): void;
+}
+
 type Costs = Float32Array | number | undefined;
 export interface NativeAddon {
   softTopKForward(
@@ -63,6 +70,11 @@ export interface NativeAddon {
   sgdStep(theta: Float32Array, grad: Float32Array, buf: Float32Array | null, config: object): undefined;
   adamwStep(theta: Float32Array, grad: Float32Array, m: Float32Array, v: Float32Array, config: object): undefined;
   backend(): NativeBackend;
+  DeviceBuffer: new (bytes: number, kind: 'float32' | 'uint8') => DeviceBuffer;
+  cudaUpload(buffer: DeviceBuffer, data: Float32Array | Uint8Array, async: boolean): undefined | Promise<undefined>;
+  cudaDownload(buffer: DeviceBuffer, data: Float32Array | Uint8Array, async: boolean): undefined | Promise<undefined>;
+  cudaCopy(dst: DeviceBuffer, src: DeviceBuffer): undefined;
+  cudaSynchronize(): undefined;
   setNumThreads(n: number): number;
 }
 

@@ -1,41 +1,60 @@
 // Block sparsity on row-major rows x cols matrices cut into b0 x b1 tiles.
 import { native } from '../native';
 import { typeError } from '../errors';
-import { blockDims, float32Out, lengthOf, matrixShape, optionsObject, type BlockDims } from '../options';
+import { blockDims, matrixShape, optionsObject, type BlockDims } from '../options';
+import { Tensor, type Device } from '../tensor';
+import { Placement } from './placement';
 
-function scores(theta: Float32Array, rows: number, cols: number, block: BlockDims, opts: { out?: Float32Array } | undefined, async: boolean) {
-  const b = blockDims(block);
-  const [r, c] = matrixShape(rows, cols, b);
-  const out = float32Out(optionsObject(opts).out, (r / b[0]) * (c / b[1]));
-  const p = native.blockScores(theta, r, c, b[0], b[1], out, async);
-  return async ? (p as Promise<undefined>).then(() => out) : out;
+/** The output of an op on a theta operand: a Tensor when theta is one. */
+export type Like<V, H> = V extends Tensor ? Tensor : H;
+type Operand = Float32Array | Tensor;
+type DeviceOpts<T> = { out?: T | Tensor; device?: Device };
+
+function runOn<T>(p: Placement, async: boolean, call: () => T | Promise<T>) {
+  return p.mode === 'host' ? call() : async ? p.runAsync(call) : p.run(call as () => T);
 }
 
-/** Sum of |theta| over each tile: a (rows/b0) x (cols/b1) row-major Float32Array (float64 sums). */
-export function blockScores(theta: Float32Array, rows: number, cols: number, block: BlockDims, opts?: { out?: Float32Array }): Float32Array {
-  return scores(theta, rows, cols, block, opts, false) as Float32Array;
-}
-
-export async function blockScoresAsync(theta: Float32Array, rows: number, cols: number, block: BlockDims, opts?: { out?: Float32Array }): Promise<Float32Array> {
-  return scores(theta, rows, cols, block, opts, true);
-}
-
-function expand<T extends Float32Array | Uint8Array>(blockMask: T, rows: number, cols: number, block: BlockDims, opts: { out?: T } | undefined, async: boolean) {
+function scores(theta: Operand, rows: number, cols: number, block: BlockDims, opts: DeviceOpts<Float32Array> | undefined, async: boolean) {
   const b = blockDims(block);
   const [r, c] = matrixShape(rows, cols, b);
   const o = optionsObject(opts);
-  const out = (o.out ?? (blockMask instanceof Uint8Array ? new Uint8Array(r * c) : new Float32Array(r * c))) as T;
-  const p = native.expandBlockMask(blockMask, r, c, b[0], b[1], out, async);
-  return async ? (p as Promise<undefined>).then(() => out) : out;
+  const p = Placement.resolve([theta, o.out], o.device);
+  return runOn(p, async, () => {
+    const out = p.output(o.out, (r / b[0]) * (c / b[1]), 'float32', theta instanceof Tensor ? [r / b[0], c / b[1]] : undefined);
+    const q = native.blockScores(p.input(theta), r, c, b[0], b[1], out.handle, async);
+    return async ? (q as Promise<undefined>).then(() => out.result<Float32Array | Tensor>()) : out.result<Float32Array | Tensor>();
+  });
 }
 
-/** Broadcasts a (rows/b0) x (cols/b1) block mask to rows x cols. Float32Array or Uint8Array, output of the same type. */
-export function expandBlockMask<T extends Float32Array | Uint8Array>(blockMask: T, rows: number, cols: number, block: BlockDims, opts?: { out?: T }): T {
+/** Sum of |theta| over each tile: a (rows/b0) x (cols/b1) row-major Float32Array (float64 sums). */
+export function blockScores<V extends Operand>(theta: V, rows: number, cols: number, block: BlockDims, opts?: DeviceOpts<Float32Array>): Like<V, Float32Array> {
+  return scores(theta, rows, cols, block, opts, false) as Like<V, Float32Array>;
+}
+
+export async function blockScoresAsync<V extends Operand>(theta: V, rows: number, cols: number, block: BlockDims, opts?: DeviceOpts<Float32Array>): Promise<Like<V, Float32Array>> {
+  return scores(theta, rows, cols, block, opts, true) as Promise<Like<V, Float32Array>>;
+}
+
+function expand(blockMask: Float32Array | Uint8Array | Tensor, rows: number, cols: number, block: BlockDims, opts: DeviceOpts<Float32Array | Uint8Array> | undefined, async: boolean) {
+  const b = blockDims(block);
+  const [r, c] = matrixShape(rows, cols, b);
+  const o = optionsObject(opts);
+  const p = Placement.resolve([blockMask, o.out], o.device);
+  const dtype = blockMask instanceof Uint8Array || (blockMask instanceof Tensor && blockMask.dtype === 'uint8') ? 'uint8' : 'float32';
+  return runOn(p, async, () => {
+    const out = p.output(o.out, r * c, dtype, blockMask instanceof Tensor ? [r, c] : undefined);
+    const q = native.expandBlockMask(p.input(blockMask), r, c, b[0], b[1], out.handle, async);
+    return async ? (q as Promise<undefined>).then(() => out.result()) : out.result();
+  });
+}
+
+/** Broadcasts a (rows/b0) x (cols/b1) block mask to rows x cols. Float32Array or Uint8Array (or Tensor), output of the same type. */
+export function expandBlockMask<T extends Float32Array | Uint8Array | Tensor>(blockMask: T, rows: number, cols: number, block: BlockDims, opts?: DeviceOpts<Float32Array | Uint8Array>): T {
   return expand(blockMask, rows, cols, block, opts, false) as T;
 }
 
-export async function expandBlockMaskAsync<T extends Float32Array | Uint8Array>(blockMask: T, rows: number, cols: number, block: BlockDims, opts?: { out?: T }): Promise<T> {
-  return expand(blockMask, rows, cols, block, opts, true);
+export async function expandBlockMaskAsync<T extends Float32Array | Uint8Array | Tensor>(blockMask: T, rows: number, cols: number, block: BlockDims, opts?: DeviceOpts<Float32Array | Uint8Array>): Promise<T> {
+  return expand(blockMask, rows, cols, block, opts, true) as Promise<T>;
 }
 
 export interface ApplyMaskOptions {
@@ -44,14 +63,16 @@ export interface ApplyMaskOptions {
   /** Tile size when `mask` (and `hard`) hold one entry per block. */
   block?: BlockDims;
   /** A hard 0/1 mask at the same granularity as `mask`, multiplied in too. */
-  hard?: Uint8Array;
+  hard?: Uint8Array | Tensor;
   /** Receives the result; may be `theta` itself (in place). */
-  out?: Float32Array;
+  out?: Float32Array | Tensor;
+  /** Run plain arrays on this device ('cuda': copied in and out). */
+  device?: Device;
 }
 
-function apply(theta: Float32Array, mask: Float32Array | Uint8Array, opts: ApplyMaskOptions | undefined, async: boolean) {
+function apply(theta: Operand, mask: Float32Array | Uint8Array | Tensor, opts: ApplyMaskOptions | undefined, async: boolean) {
   const o = optionsObject(opts);
-  const n = lengthOf(theta);
+  const n = Placement.sizeOf(theta);
   let rows = 1, cols = Math.max(n, 1), b: [number, number] = [1, 1];
   if (o.block !== undefined) {
     if (o.shape === undefined) throw typeError('ERR_SPARTAN_OPTION', 'applyMask: a block mask needs options.shape = [rows, cols]');
@@ -61,16 +82,19 @@ function apply(theta: Float32Array, mask: Float32Array | Uint8Array, opts: Apply
     if (!Array.isArray(o.shape) || o.shape.length !== 2) throw typeError('ERR_SPARTAN_TYPE', 'options.shape must be a pair [rows, cols]');
     [rows, cols] = matrixShape(o.shape[0], o.shape[1], b);
   }
-  const out = float32Out(o.out, n);
-  const p = native.applyMask(theta, mask, o.hard, rows, cols, b[0], b[1], o.block !== undefined, out, async);
-  return async ? (p as Promise<undefined>).then(() => out) : out;
+  const p = Placement.resolve([theta, mask, o.hard, o.out], o.device);
+  return runOn(p, async, () => {
+    const out = p.output(o.out, n, 'float32', theta instanceof Tensor ? theta.shape : undefined);
+    const q = native.applyMask(p.input(theta), p.input(mask), p.input(o.hard), rows, cols, b[0], b[1], o.block !== undefined, out.handle, async);
+    return async ? (q as Promise<undefined>).then(() => out.result<Float32Array | Tensor>()) : out.result<Float32Array | Tensor>();
+  });
 }
 
 /** out = theta * mask (* hard), with block masks broadcast over their tiles; one fused pass after validation. */
-export function applyMask(theta: Float32Array, mask: Float32Array | Uint8Array, opts?: ApplyMaskOptions): Float32Array {
-  return apply(theta, mask, opts, false) as Float32Array;
+export function applyMask<V extends Operand>(theta: V, mask: Float32Array | Uint8Array | Tensor, opts?: ApplyMaskOptions): Like<V, Float32Array> {
+  return apply(theta, mask, opts, false) as Like<V, Float32Array>;
 }
 
-export async function applyMaskAsync(theta: Float32Array, mask: Float32Array | Uint8Array, opts?: ApplyMaskOptions): Promise<Float32Array> {
-  return apply(theta, mask, opts, true);
+export async function applyMaskAsync<V extends Operand>(theta: V, mask: Float32Array | Uint8Array | Tensor, opts?: ApplyMaskOptions): Promise<Like<V, Float32Array>> {
+  return apply(theta, mask, opts, true) as Promise<Like<V, Float32Array>>;
 }

@@ -2,21 +2,31 @@
 // one global budget or one budget per tensor) in one native call, sync or async.
 import { native, type NativeSoftTopKResult } from '../native';
 import { rangeError, typeError } from '../errors';
-import { float32Out, lengthOf, optionsObject } from '../options';
+import { optionsObject } from '../options';
+import { Tensor, type Device } from '../tensor';
+import { Placement } from './placement';
 
 /** Per-entry costs: a Float32Array (one per entry) or one number for every entry. Default 1. */
 export type Costs = Float32Array | number;
 
+/** Per-entry costs: a Float32Array (one per entry) or one number for every entry. Default 1. */
+export type TensorCosts = Tensor | number;
+
+/** An op's input: a host array, or a Tensor (the op then runs where the Tensor lives). */
+export type Operand = Float32Array | Tensor;
+
 export interface SoftTopKOptions {
-  costs?: Costs;
-  /** Receives the mask (length n). Must not overlap `values`. */
-  out?: Float32Array;
+  costs?: Costs | TensorCosts;
+  /** Receives the mask (length n). Must not overlap `values`. A Tensor when values is one. */
+  out?: Float32Array | Tensor;
+  /** Run plain arrays on this device ('cuda': copied in and out). Tensors run where they live. */
+  device?: Device;
   /** Warm start: the lambda of a previous, similar solve. */
   lambda?: number;
 }
 
-export interface SoftTopKResult {
-  mask: Float32Array;
+export interface SoftTopKResult<M = Float32Array> {
+  mask: M;
   /** The dual variable: mask = sigmoid(beta * v / c + lambda). -Infinity for k = 0, Infinity for k = total cost. */
   lambda: number;
   /** Newton evaluations over the data. */
@@ -29,68 +39,92 @@ export interface SoftTopKResult {
 }
 
 export interface SoftTopKBackwardOptions {
-  costs?: Costs;
+  costs?: Costs | TensorCosts;
   /** Receives dL/dvalues. May be `mask` or `gradMask` itself (computed in place). */
-  out?: Float32Array;
+  out?: Float32Array | Tensor;
+  device?: Device;
 }
 
-function single(values: Float32Array, k: number, beta: number, opts: SoftTopKOptions | undefined, async: boolean) {
+function single(values: Operand, k: number, beta: number, opts: SoftTopKOptions | undefined, async: boolean) {
   const o = optionsObject(opts);
-  const out = float32Out(o.out, lengthOf(values));
-  const r = native.softTopKForward([{ values, costs: o.costs, out }], [{ first: 0, count: 1, k, beta, lambda: o.lambda }], async, false);
-  const finish = (rs: NativeSoftTopKResult[]): SoftTopKResult => ({
-    mask: out,
-    lambda: rs[0].lambda,
-    iterations: rs[0].iterations,
-    passes: rs[0].passes,
-    mass: rs[0].mass,
-    converged: rs[0].converged,
-  });
-  return async ? (r as Promise<NativeSoftTopKResult[]>).then(finish) : finish(r as NativeSoftTopKResult[]);
+  const p = Placement.resolve([values, o.costs, o.out], o.device);
+  const call = () => {
+    const out = p.output(o.out, Placement.sizeOf(values), 'float32', values instanceof Tensor ? values.shape : undefined);
+    const r = native.softTopKForward([{ values: p.input(values), costs: p.input(o.costs) as Costs, out: out.handle }],
+      [{ first: 0, count: 1, k, beta, lambda: o.lambda }], async, false);
+    const finish = (rs: NativeSoftTopKResult[]): SoftTopKResult<Float32Array | Tensor> => ({
+      mask: out.result<Float32Array | Tensor>(),
+      lambda: rs[0].lambda,
+      iterations: rs[0].iterations,
+      passes: rs[0].passes,
+      mass: rs[0].mass,
+      converged: rs[0].converged,
+    });
+    return async ? (r as Promise<NativeSoftTopKResult[]>).then(finish) : finish(r as NativeSoftTopKResult[]);
+  };
+  return async ? p.runAsync(call) : p.run(call);
 }
 
 /**
  * The exact soft top-k mask m_i = sigmoid(beta * v_i / c_i + lambda) with sum(c * m) = k.
- * Inputs are validated before anything is written.
+ * Inputs are validated before anything is written. Tensor values give a Tensor mask
+ * on the same device.
  */
-export function softTopK(values: Float32Array, k: number, beta: number, opts?: SoftTopKOptions): SoftTopKResult {
-  return single(values, k, beta, opts, false) as SoftTopKResult;
+export function softTopK(values: Float32Array, k: number, beta: number, opts?: SoftTopKOptions): SoftTopKResult;
+export function softTopK(values: Tensor, k: number, beta: number, opts?: SoftTopKOptions): SoftTopKResult<Tensor>;
+export function softTopK(values: Operand, k: number, beta: number, opts?: SoftTopKOptions): SoftTopKResult<Float32Array | Tensor> {
+  return single(values, k, beta, opts, false) as SoftTopKResult<Float32Array | Tensor>;
 }
 
 /** softTopK on a worker thread: the event loop stays free. Rejects with the same coded errors. */
-export async function softTopKAsync(values: Float32Array, k: number, beta: number, opts?: SoftTopKOptions): Promise<SoftTopKResult> {
+export function softTopKAsync(values: Float32Array, k: number, beta: number, opts?: SoftTopKOptions): Promise<SoftTopKResult>;
+export function softTopKAsync(values: Tensor, k: number, beta: number, opts?: SoftTopKOptions): Promise<SoftTopKResult<Tensor>>;
+export async function softTopKAsync(values: Operand, k: number, beta: number, opts?: SoftTopKOptions): Promise<SoftTopKResult<Float32Array | Tensor>> {
   return single(values, k, beta, opts, true);
 }
 
-function backward(mask: Float32Array, gradMask: Float32Array, beta: number, opts: SoftTopKBackwardOptions | undefined, async: boolean) {
+function backward(mask: Operand, gradMask: Operand, beta: number, opts: SoftTopKBackwardOptions | undefined, async: boolean) {
   const o = optionsObject(opts);
-  const out = float32Out(o.out, lengthOf(mask));
-  const r = native.softTopKBackward([{ mask, grad: gradMask, costs: o.costs, out }], [{ first: 0, count: 1, beta }], async, false);
-  return async ? (r as Promise<undefined>).then(() => out) : out;
+  const p = Placement.resolve([mask, gradMask, o.costs, o.out], o.device);
+  const call = () => {
+    // In place (out === mask or gradMask) reaches the kernel as the same buffer, except
+    // in copy mode, where the result lands in a device temporary and is copied back.
+    const m = p.input(mask), grad = p.input(gradMask);
+    const slot = p.output(o.out, Placement.sizeOf(mask), 'float32', mask instanceof Tensor ? mask.shape : undefined);
+    const outHandle = slot.handle;
+    const result = () => slot.result<Float32Array | Tensor>();
+    const r = native.softTopKBackward([{ mask: m, grad, costs: p.input(o.costs) as Costs, out: outHandle }], [{ first: 0, count: 1, beta }], async, false);
+    return async ? (r as Promise<undefined>).then(result) : result();
+  };
+  return async ? p.runAsync(call) : p.run(call);
 }
 
 /**
  * Vector-Jacobian product of softTopK: dL/dv_i = beta m_i (1 - m_i) (g_i / c_i - s),
  * s = sum(g m (1-m)) / sum(c m (1-m)); zero where the mask is saturated.
  */
-export function softTopKBackward(mask: Float32Array, gradMask: Float32Array, beta: number, opts?: SoftTopKBackwardOptions): Float32Array {
-  return backward(mask, gradMask, beta, opts, false) as Float32Array;
+export function softTopKBackward(mask: Float32Array, gradMask: Float32Array, beta: number, opts?: SoftTopKBackwardOptions): Float32Array;
+export function softTopKBackward(mask: Tensor, gradMask: Tensor, beta: number, opts?: SoftTopKBackwardOptions): Tensor;
+export function softTopKBackward(mask: Operand, gradMask: Operand, beta: number, opts?: SoftTopKBackwardOptions): Float32Array | Tensor {
+  return backward(mask, gradMask, beta, opts, false) as Float32Array | Tensor;
 }
 
-export async function softTopKBackwardAsync(mask: Float32Array, gradMask: Float32Array, beta: number, opts?: SoftTopKBackwardOptions): Promise<Float32Array> {
+export function softTopKBackwardAsync(mask: Float32Array, gradMask: Float32Array, beta: number, opts?: SoftTopKBackwardOptions): Promise<Float32Array>;
+export function softTopKBackwardAsync(mask: Tensor, gradMask: Tensor, beta: number, opts?: SoftTopKBackwardOptions): Promise<Tensor>;
+export async function softTopKBackwardAsync(mask: Operand, gradMask: Operand, beta: number, opts?: SoftTopKBackwardOptions): Promise<Float32Array | Tensor> {
   return backward(mask, gradMask, beta, opts, true);
 }
 
 // ---- segmented ------------------------------------------------------------------
 
 export interface SoftTopKSegment {
-  values: Float32Array;
-  costs?: Costs;
-  out?: Float32Array;
+  values: Float32Array | Tensor;
+  costs?: Costs | TensorCosts;
+  out?: Float32Array | Tensor;
 }
 
-export interface SegmentedSoftTopKResult<L> {
-  masks: Float32Array[];
+export interface SegmentedSoftTopKResult<L, M = Float32Array> {
+  masks: M[];
   /** One lambda for a global budget, one per segment for per-segment budgets. */
   lambda: L;
   mass: L;
@@ -120,14 +154,28 @@ function segmented(
   segments: readonly SoftTopKSegment[],
   k: number | readonly number[],
   beta: number | readonly number[],
-  opts: { lambda?: number | readonly number[] } | undefined,
+  opts: { lambda?: number | readonly number[]; device?: Device } | undefined,
   async: boolean,
 ) {
   const segs = segmentList(segments);
   const o = optionsObject(opts);
   const global = !Array.isArray(k);
-  const outs = segs.map((s) => float32Out(s.out, lengthOf(s.values)));
-  const nativeSegs = segs.map((s, i) => ({ values: s.values, costs: s.costs, out: outs[i] }));
+  const p = Placement.resolve(segs.flatMap((s) => [s.values, s.costs, s.out]), o.device);
+  return p.mode === 'host' ? segmentedOn(p, segs, k, beta, o, global, async)
+    : async ? p.runAsync(() => segmentedOn(p, segs, k, beta, o, global, async)) : p.run(() => segmentedOn(p, segs, k, beta, o, global, async));
+}
+
+function segmentedOn(
+  p: Placement,
+  segs: readonly SoftTopKSegment[],
+  k: number | readonly number[],
+  beta: number | readonly number[],
+  o: { lambda?: number | readonly number[] },
+  global: boolean,
+  async: boolean,
+) {
+  const slots = segs.map((s) => p.output(s.out, Placement.sizeOf(s.values), 'float32', s.values instanceof Tensor ? s.values.shape : undefined));
+  const nativeSegs = segs.map((s, i) => ({ values: p.input(s.values), costs: p.input(s.costs) as Costs, out: slots[i].handle }));
   let groups;
   if (global) {
     if (Array.isArray(beta)) throw typeError('ERR_SPARTAN_TYPE', 'a global budget (k a number) takes one beta (a number)');
@@ -141,7 +189,7 @@ function segmented(
   }
   const r = native.softTopKForward(nativeSegs, groups, async, true);
   const finish = (rs: NativeSoftTopKResult[]) => ({
-    masks: outs,
+    masks: slots.map((x) => x.result<Float32Array | Tensor>()),
     lambda: global ? rs[0].lambda : rs.map((x) => x.lambda),
     mass: global ? rs[0].mass : rs.map((x) => x.mass),
     iterations: Math.max(...rs.map((x) => x.iterations)),
@@ -156,44 +204,55 @@ function segmented(
  * k a number: one global budget (one lambda) over all segments.
  * k an array: one budget per segment (beta may then be per segment too).
  */
-export function softTopKSegmented(segments: readonly SoftTopKSegment[], k: number, beta: number, opts?: { lambda?: number }): SegmentedSoftTopKResult<number>;
-export function softTopKSegmented(segments: readonly SoftTopKSegment[], k: readonly number[], beta: number | readonly number[], opts?: { lambda?: readonly number[] }): SegmentedSoftTopKResult<number[]>;
-export function softTopKSegmented(segments: readonly SoftTopKSegment[], k: number | readonly number[], beta: number | readonly number[], opts?: { lambda?: number | readonly number[] }) {
+/** A mask of a segment: a Tensor when the segment's values are one. */
+export type MaskOf<V> = V extends Tensor ? Tensor : Float32Array;
+type SegOpts<L> = { lambda?: L; device?: Device };
+
+export function softTopKSegmented<S extends SoftTopKSegment>(segments: readonly S[], k: number, beta: number, opts?: SegOpts<number>): SegmentedSoftTopKResult<number, MaskOf<S['values']>>;
+export function softTopKSegmented<S extends SoftTopKSegment>(segments: readonly S[], k: readonly number[], beta: number | readonly number[], opts?: SegOpts<readonly number[]>): SegmentedSoftTopKResult<number[], MaskOf<S['values']>>;
+export function softTopKSegmented(segments: readonly SoftTopKSegment[], k: number | readonly number[], beta: number | readonly number[], opts?: SegOpts<number | readonly number[]>) {
   return segmented(segments, k, beta, opts, false);
 }
 
-export function softTopKSegmentedAsync(segments: readonly SoftTopKSegment[], k: number, beta: number, opts?: { lambda?: number }): Promise<SegmentedSoftTopKResult<number>>;
-export function softTopKSegmentedAsync(segments: readonly SoftTopKSegment[], k: readonly number[], beta: number | readonly number[], opts?: { lambda?: readonly number[] }): Promise<SegmentedSoftTopKResult<number[]>>;
-export async function softTopKSegmentedAsync(segments: readonly SoftTopKSegment[], k: number | readonly number[], beta: number | readonly number[], opts?: { lambda?: number | readonly number[] }) {
+export function softTopKSegmentedAsync<S extends SoftTopKSegment>(segments: readonly S[], k: number, beta: number, opts?: SegOpts<number>): Promise<SegmentedSoftTopKResult<number, MaskOf<S['values']>>>;
+export function softTopKSegmentedAsync<S extends SoftTopKSegment>(segments: readonly S[], k: readonly number[], beta: number | readonly number[], opts?: SegOpts<readonly number[]>): Promise<SegmentedSoftTopKResult<number[], MaskOf<S['values']>>>;
+export async function softTopKSegmentedAsync(segments: readonly SoftTopKSegment[], k: number | readonly number[], beta: number | readonly number[], opts?: SegOpts<number | readonly number[]>) {
   return segmented(segments, k, beta, opts, true);
 }
 
 export interface SoftTopKBackwardSegment {
-  mask: Float32Array;
-  gradMask: Float32Array;
-  costs?: Costs;
-  out?: Float32Array;
+  mask: Float32Array | Tensor;
+  gradMask: Float32Array | Tensor;
+  costs?: Costs | TensorCosts;
+  out?: Float32Array | Tensor;
 }
 
-function segmentedBackward(segments: readonly SoftTopKBackwardSegment[], beta: number | readonly number[], async: boolean) {
+function segmentedBackward(segments: readonly SoftTopKBackwardSegment[], beta: number | readonly number[], async: boolean, device?: Device) {
   const segs = segmentList(segments);
-  const outs = segs.map((s) => float32Out(s.out, lengthOf(s.mask)));
-  const nativeSegs = segs.map((s, i) => ({ mask: s.mask, grad: s.gradMask, costs: s.costs, out: outs[i] }));
+  const p = Placement.resolve(segs.flatMap((s) => [s.mask, s.gradMask, s.costs, s.out]), device);
+  const call = () => segmentedBackwardOn(p, segs, beta, async);
+  return p.mode === 'host' ? call() : async ? p.runAsync(call) : p.run(call);
+}
+
+function segmentedBackwardOn(p: Placement, segs: readonly SoftTopKBackwardSegment[], beta: number | readonly number[], async: boolean) {
+  const slots = segs.map((s) => p.output(s.out, Placement.sizeOf(s.mask), 'float32', s.mask instanceof Tensor ? s.mask.shape : undefined));
+  const nativeSegs = segs.map((s, i) => ({ mask: p.input(s.mask), grad: p.input(s.gradMask), costs: p.input(s.costs) as Costs, out: slots[i].handle }));
+  const outs = () => slots.map((x) => x.result<Float32Array | Tensor>());
   const groups = Array.isArray(beta)
     ? perSegment(beta, segs.length, 'beta').map((b, i) => ({ first: i, count: 1, beta: b }))
     : [{ first: 0, count: segs.length, beta }];
   const r = native.softTopKBackward(nativeSegs, groups, async, true);
-  return async ? (r as Promise<undefined>).then(() => outs) : outs;
+  return async ? (r as Promise<undefined>).then(outs) : outs();
 }
 
 /**
  * Backward of softTopKSegmented. beta a number: the global budget's coupling (one s
  * over every segment). beta an array: per-segment budgets, each segment on its own.
  */
-export function softTopKBackwardSegmented(segments: readonly SoftTopKBackwardSegment[], beta: number | readonly number[]): Float32Array[] {
-  return segmentedBackward(segments, beta, false) as Float32Array[];
+export function softTopKBackwardSegmented<S extends SoftTopKBackwardSegment>(segments: readonly S[], beta: number | readonly number[], opts?: { device?: Device }): MaskOf<S['mask']>[] {
+  return segmentedBackward(segments, beta, false, optionsObject(opts).device) as MaskOf<S['mask']>[];
 }
 
-export async function softTopKBackwardSegmentedAsync(segments: readonly SoftTopKBackwardSegment[], beta: number | readonly number[]): Promise<Float32Array[]> {
-  return segmentedBackward(segments, beta, true);
+export async function softTopKBackwardSegmentedAsync<S extends SoftTopKBackwardSegment>(segments: readonly S[], beta: number | readonly number[], opts?: { device?: Device }): Promise<MaskOf<S['mask']>[]> {
+  return segmentedBackward(segments, beta, true, optionsObject(opts).device) as Promise<MaskOf<S['mask']>[]>;
 }

@@ -1,6 +1,7 @@
 // Module entry: registers the native functions. Policy lives in lib/ (TypeScript).
 #include <napi.h>
 
+#include "device_buffer.h"
 #include "ops.h"
 
 namespace spartan_addon {
@@ -20,6 +21,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("adamwStep", Napi::Function::New(env, AdamWStep));
   exports.Set("backend", Napi::Function::New(env, Backend));
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads));
+  DeviceBuffer::Register(env, exports);
+  exports.Set("cudaUpload", Napi::Function::New(env, CudaUpload));
+  exports.Set("cudaDownload", Napi::Function::New(env, CudaDownload));
+  exports.Set("cudaCopy", Napi::Function::New(env, CudaCopy));
+  exports.Set("cudaSynchronize", Napi::Function::New(env, CudaSynchronize));
   exports.Set("bsrMatmul", Napi::Function::New(env, BsrMatmul));
   return exports;
 }

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "device_buffer.h"
 #include "errors.h"
 
 namespace spartan_addon {
@@ -39,29 +40,72 @@ Napi::TypedArray Args::Typed(const Napi::Value& v, const std::string& name, napi
   Napi::TypedArray t = v.As<Napi::TypedArray>();
   if (t.ArrayBuffer().IsDetached())
     Throw(env_, ErrorKind::kType, "ERR_SPARTAN_DETACHED", name + " is backed by a detached ArrayBuffer");
+  Note(Place::kHost, name);
   arrays_.push_back(t);
   return t;
 }
 
+void Args::Note(Place p, const std::string& name) {
+  if (place_ != Place::kUnknown && place_ != p)
+    Throw(env_, ErrorKind::kType, "ERR_SPARTAN_DEVICE",
+          name + (p == Place::kDevice ? " is a CUDA tensor but earlier arguments are host arrays"
+                                      : " is a host array but earlier arguments are CUDA tensors") +
+              "; every tensor of one call must live on one device");
+  place_ = p;
+}
+
+DeviceBuffer* Args::Device(const Napi::Value& v, const std::string& name, bool want_float) {
+  DeviceBuffer* b = DeviceBuffer::From(v);
+  if (!b) return nullptr;
+  if (b->freed()) Throw(env_, ErrorKind::kType, "ERR_SPARTAN_DISPOSED", name + " is a disposed tensor");
+  if ((b->kind() == ElementKind::kFloat32) != want_float)
+    Throw(env_, ErrorKind::kType, "ERR_SPARTAN_TYPE", name + " must be a " + (want_float ? "float32" : "uint8") + " tensor");
+  Note(Place::kDevice, name);
+  arrays_.push_back(v.As<Napi::Object>());
+  return b;
+}
+
+bool Args::IsUint8(const Napi::Value& v) {
+  if (v.IsTypedArray()) return v.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array;
+  DeviceBuffer* b = DeviceBuffer::From(v);
+  return b && b->kind() == ElementKind::kUint8;
+}
+
 const float* Args::Float32(const Napi::Value& v, const std::string& name, size_t* len) {
+  if (DeviceBuffer* b = Device(v, name, true)) {
+    *len = b->length();
+    return static_cast<const float*>(b->data());
+  }
   Napi::Float32Array t = Typed(v, name, napi_float32_array, "Float32Array").As<Napi::Float32Array>();
   *len = t.ElementLength();
   return t.Data();
 }
 
 float* Args::Float32Out(const Napi::Value& v, const std::string& name, size_t expected) {
+  if (DeviceBuffer* b = Device(v, name, true)) {
+    ExpectLength(b->length(), expected, name);
+    return static_cast<float*>(b->data());
+  }
   Napi::Float32Array t = Typed(v, name, napi_float32_array, "Float32Array").As<Napi::Float32Array>();
   ExpectLength(t.ElementLength(), expected, name);
   return t.Data();
 }
 
 const uint8_t* Args::Uint8(const Napi::Value& v, const std::string& name, size_t* len) {
+  if (DeviceBuffer* b = Device(v, name, false)) {
+    *len = b->length();
+    return static_cast<const uint8_t*>(b->data());
+  }
   Napi::Uint8Array t = Typed(v, name, napi_uint8_array, "Uint8Array").As<Napi::Uint8Array>();
   *len = t.ElementLength();
   return t.Data();
 }
 
 uint8_t* Args::Uint8Out(const Napi::Value& v, const std::string& name, size_t expected) {
+  if (DeviceBuffer* b = Device(v, name, false)) {
+    ExpectLength(b->length(), expected, name);
+    return static_cast<uint8_t*>(b->data());
+  }
   Napi::Uint8Array t = Typed(v, name, napi_uint8_array, "Uint8Array").As<Napi::Uint8Array>();
   ExpectLength(t.ElementLength(), expected, name);
   return t.Data();
@@ -83,7 +127,7 @@ spartan::Costs Args::Costs(const Napi::Value& v, const std::string& name, size_t
     return c;
   }
   size_t len = 0;
-  if (!v.IsTypedArray())
+  if (!v.IsTypedArray() && !DeviceBuffer::From(v))
     Throw(env_, ErrorKind::kType, "ERR_SPARTAN_TYPE", name + " must be a Float32Array or a number (got " + TypeNameOf(v) + ")");
   c.data = Float32(v, name, &len);
   ExpectLength(len, n, name);

@@ -11,6 +11,8 @@
 
 namespace spartan_addon {
 
+class DeviceBuffer;
+
 class Args {
  public:
   explicit Args(Napi::Env env) : env_(env) {}
@@ -30,10 +32,20 @@ class Args {
   // rows, cols, b0, b1 from info[at..at+3]; the tiles must divide the matrix.
   spartan::BlockShape Shape(const Napi::CallbackInfo& info, size_t at);
 
-  // Typed arrays seen so far (to keep alive across an async call).
+  // Typed arrays and device buffers seen so far (to keep alive across an async call).
   std::vector<Napi::Object>& arrays() { return arrays_; }
+  // Whether the arrays read so far are device buffers (CUDA tensors). Mixing host
+  // arrays and device buffers in one call is an ERR_SPARTAN_DEVICE error.
+  bool on_device() const { return place_ == Place::kDevice; }
+  // True when v is a Uint8Array or a uint8 device buffer.
+  static bool IsUint8(const Napi::Value& v);
 
  private:
+  enum class Place { kUnknown, kHost, kDevice };
+  void Note(Place p, const std::string& name);
+  // The device buffer behind v (checked: live, right kind), or nullptr for anything else.
+  DeviceBuffer* Device(const Napi::Value& v, const std::string& name, bool want_float);
+  Place place_ = Place::kUnknown;
   Napi::TypedArray Typed(const Napi::Value& v, const std::string& name, napi_typedarray_type type, const char* type_name);
   Napi::Env env_;
   std::vector<Napi::Object> arrays_;

@@ -8,6 +8,7 @@
 #include "ops.h"
 #include "run.h"
 #include "spartan/block_ops.h"
+#include "spartan/cuda_ops.h"
 
 namespace spartan_addon {
 
@@ -19,7 +20,7 @@ Napi::Value BlockScores(const Napi::CallbackInfo& info) {
   spartan::BlockShape s = args.Shape(info, 1);
   args.ExpectLength(n, s.size(), "theta");
   float* out = args.Float32Out(info[5], "out", s.num_blocks());
-  return Run(env, info[6].ToBoolean(), args.arrays(), ArgNames{}, [=] { return spartan::block_scores(theta, s, out); },
+  return Run(env, info[6].ToBoolean(), args.arrays(), ArgNames{}, [=, dev = args.on_device()] { return dev ? spartan::cuda::block_scores(theta, s, out) : spartan::block_scores(theta, s, out); },
              [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
 }
 
@@ -29,16 +30,24 @@ Napi::Value ExpandBlockMask(const Napi::CallbackInfo& info) {
   spartan::BlockShape s = args.Shape(info, 1);
   size_t n = 0;
   Work work;
-  if (info[0].IsTypedArray() && info[0].As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array) {
+  if (Args::IsUint8(info[0])) {
     const uint8_t* m = args.Uint8(info[0], "blockMask", &n);
     args.ExpectLength(n, s.num_blocks(), "blockMask");
     uint8_t* out = args.Uint8Out(info[5], "out", s.size());
-    work = [=] { spartan::expand_block_mask(m, s, out); return spartan::Status::Ok(); };
+    work = [=, dev = args.on_device()] {
+      if (dev) return spartan::cuda::expand_block_mask(m, s, out);
+      spartan::expand_block_mask(m, s, out);
+      return spartan::Status::Ok();
+    };
   } else {
     const float* m = args.Float32(info[0], "blockMask", &n);
     args.ExpectLength(n, s.num_blocks(), "blockMask");
     float* out = args.Float32Out(info[5], "out", s.size());
-    work = [=] { spartan::expand_block_mask(m, s, out); return spartan::Status::Ok(); };
+    work = [=, dev = args.on_device()] {
+      if (dev) return spartan::cuda::expand_block_mask(m, s, out);
+      spartan::expand_block_mask(m, s, out);
+      return spartan::Status::Ok();
+    };
   }
   return Run(env, info[6].ToBoolean(), args.arrays(), ArgNames{}, work,
              [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
@@ -54,7 +63,7 @@ Napi::Value ApplyMask(const Napi::CallbackInfo& info) {
   spartan::MaskView mask;
   mask.per_block = info[7].ToBoolean();
   const size_t expected = mask.per_block ? s.num_blocks() : s.size();
-  if (info[1].IsTypedArray() && info[1].As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array)
+  if (Args::IsUint8(info[1]))
     mask.hard_only = args.Uint8(info[1], "mask", &nm);
   else
     mask.soft = args.Float32(info[1], "mask", &nm);
@@ -66,7 +75,9 @@ Napi::Value ApplyMask(const Napi::CallbackInfo& info) {
   }
   float* out = args.Float32Out(info[8], "out", s.size());
   return Run(env, info[9].ToBoolean(), args.arrays(), ArgNames{},
-             [=] { return spartan::apply_mask(theta, mask, hard, s, out); },
+             [=, dev = args.on_device()] {
+               return dev ? spartan::cuda::apply_mask(theta, mask, hard, s, out) : spartan::apply_mask(theta, mask, hard, s, out);
+             },
              [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
 }
 

@@ -1,5 +1,7 @@
 #include "errors.h"
 
+#include "spartan/cuda_memory.h"
+
 #include <cmath>
 #include <sstream>
 
@@ -85,6 +87,10 @@ Napi::Error StatusError(Napi::Env env, const spartan::Status& st, const ArgNames
                          where + " is " + Num(st.value) + "; rowPtr must start at 0, never decrease and end at colIdx.length (bound " + Num(st.limit) + ")");
       return MakeError(env, ErrorKind::kRange, "ERR_SPARTAN_SHAPE",
                        where + " is " + Num(st.value) + "; block indices must lie in [0, " + Num(st.limit) + ")");
+    case Code::kCuda:
+      return MakeError(env, ErrorKind::kRuntime, "ERR_SPARTAN_CUDA",
+                       std::string("CUDA error ") + spartan::cuda::error_name(st.cuda_error) + ": " +
+                           spartan::cuda::error_string(st.cuda_error));
     default:
       return MakeError(env, ErrorKind::kRuntime, "ERR_SPARTAN_INTERNAL", "internal error in the spartan kernels");
   }

@@ -18,6 +18,10 @@ Napi::Value SgdStep(const Napi::CallbackInfo& info);
 Napi::Value AdamWStep(const Napi::CallbackInfo& info);
 Napi::Value Backend(const Napi::CallbackInfo& info);
 Napi::Value SetNumThreads(const Napi::CallbackInfo& info);
+Napi::Value CudaUpload(const Napi::CallbackInfo& info);
+Napi::Value CudaDownload(const Napi::CallbackInfo& info);
+Napi::Value CudaCopy(const Napi::CallbackInfo& info);
+Napi::Value CudaSynchronize(const Napi::CallbackInfo& info);
 Napi::Value BsrMatmul(const Napi::CallbackInfo& info);
 
 }  // namespace spartan_addon

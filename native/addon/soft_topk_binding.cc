@@ -9,6 +9,7 @@
 #include "args.h"
 #include "ops.h"
 #include "run.h"
+#include "spartan/cuda_ops.h"
 #include "spartan/soft_topk.h"
 
 namespace spartan_addon {
@@ -49,8 +50,9 @@ Napi::Value SoftTopKForward(const Napi::CallbackInfo& info) {
   auto results = std::make_shared<std::vector<spartan::SoftTopKResult>>(groups->size());
   return Run(
       env, async, args.arrays(), ArgNames{segmented},
-      [segs, groups, results] {
-        return spartan::soft_topk_forward(segs->data(), segs->size(), groups->data(), groups->size(), results->data());
+      [segs, groups, results, dev = args.on_device()] {
+        auto op = dev ? spartan::cuda::soft_topk_forward : spartan::soft_topk_forward;
+        return op(segs->data(), segs->size(), groups->data(), groups->size(), results->data());
       },
       [results](Napi::Env env) -> Napi::Value {
         Napi::Array arr = Napi::Array::New(env, results->size());
@@ -97,7 +99,10 @@ Napi::Value SoftTopKBackward(const Napi::CallbackInfo& info) {
   }
   return Run(
       env, async, args.arrays(), ArgNames{segmented},
-      [segs, groups] { return spartan::soft_topk_backward(segs->data(), segs->size(), groups->data(), groups->size()); },
+      [segs, groups, dev = args.on_device()] {
+        auto op = dev ? spartan::cuda::soft_topk_backward : spartan::soft_topk_backward;
+        return op(segs->data(), segs->size(), groups->data(), groups->size());
+      },
       [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
 }
 

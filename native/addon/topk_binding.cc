@@ -7,6 +7,7 @@
 #include "args.h"
 #include "ops.h"
 #include "run.h"
+#include "spartan/cuda_ops.h"
 #include "spartan/hard_topk.h"
 
 namespace spartan_addon {
@@ -37,8 +38,9 @@ Napi::Value TopKMask(const Napi::CallbackInfo& info) {
   auto results = std::make_shared<std::vector<spartan::TopKResult>>(groups->size());
   return Run(
       env, async, args.arrays(), ArgNames{segmented},
-      [segs, groups, results] {
-        return spartan::topk_mask(segs->data(), segs->size(), groups->data(), groups->size(), results->data());
+      [segs, groups, results, dev = args.on_device()] {
+        auto op = dev ? spartan::cuda::topk_mask : spartan::topk_mask;
+        return op(segs->data(), segs->size(), groups->data(), groups->size(), results->data());
       },
       [results](Napi::Env env) -> Napi::Value {
         Napi::Array arr = Napi::Array::New(env, results->size());

@@ -1,5 +1,8 @@
-// Built when CUDA is off: the addon reports why CUDA is unavailable.
+// Built when CUDA is off: the addon reports why CUDA is unavailable, and every
+// device call fails with kCuda (cuda_error = -1) instead of touching memory.
 #include "spartan/cuda_info.h"
+#include "spartan/cuda_memory.h"
+#include "spartan/cuda_ops.h"
 
 namespace spartan {
 
@@ -9,4 +12,32 @@ CudaInfo cuda_info() {
   return info;
 }
 
+namespace cuda {
+namespace {
+Status not_compiled() {
+  Status s;
+  s.code = Code::kCuda;
+  s.cuda_error = -1;
+  return s;
+}
+}  // namespace
+
+Status malloc_device(size_t, void** out) { *out = nullptr; return not_compiled(); }
+void free_device(void*) {}
+Status copy_to_device(void*, const void*, size_t) { return not_compiled(); }
+Status copy_to_host(void*, const void*, size_t) { return not_compiled(); }
+Status copy_on_device(void*, const void*, size_t) { return not_compiled(); }
+Status synchronize() { return not_compiled(); }
+const char* error_name(int) { return "not compiled"; }
+const char* error_string(int) { return "the addon was built without CUDA"; }
+
+Status soft_topk_forward(const SoftTopKSegment*, size_t, const SoftTopKGroup*, size_t, SoftTopKResult*) { return not_compiled(); }
+Status soft_topk_backward(const SoftTopKBackwardSegment*, size_t, const SoftTopKBackwardGroup*, size_t) { return not_compiled(); }
+Status topk_mask(const TopKSegment*, size_t, const TopKGroup*, size_t, TopKResult*) { return not_compiled(); }
+Status block_scores(const float*, const BlockShape&, float*) { return not_compiled(); }
+Status expand_block_mask(const float*, const BlockShape&, float*) { return not_compiled(); }
+Status expand_block_mask(const uint8_t*, const BlockShape&, uint8_t*) { return not_compiled(); }
+Status apply_mask(const float*, const MaskView&, const uint8_t*, const BlockShape&, float*) { return not_compiled(); }
+
+}  // namespace cuda
 }  // namespace spartan

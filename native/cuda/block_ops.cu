@@ -1,0 +1,186 @@
+// Block (tile) ops on the GPU for a row-major rows x cols matrix cut into b0 x b1
+// tiles: scores (sum of |theta| per tile, float64), mask expansion, and the fused
+// apply theta * m * h. Inputs are validated on the device before any output is
+// written: scores go to a float64 scratch first; apply checks in one read-only
+// pass, then writes in a second.
+#include <algorithm>
+#include <cmath>
+
+#include "../cpu/chunks.h"
+#include "common.cuh"
+#include "spartan/cuda_ops.h"
+
+namespace spartan {
+namespace cuda {
+namespace {
+
+constexpr int kCols = 256;  // columns per block of the score kernel
+
+// Block (band of b0 rows) x (256 columns): each thread sums |theta| down its column
+// over the band (coalesced rows), then the columns of each tile are added in
+// shared memory; a tile cut by the 256-column chunk edge gets two atomic partials
+// (the sum of two terms does not depend on their order).
+__global__ void scores_kernel(const float* theta, long long rows, long long cols, int b0, int b1, double* acc,
+                              unsigned long long* first_bad) {
+  __shared__ double col[kCols];
+  const long long c0 = (long long)blockIdx.x * kCols;
+  const long long c = c0 + threadIdx.x;
+  for (long long br = blockIdx.y; br < rows / b0; br += gridDim.y) {  // grid.y is capped at 65535
+    double s = 0;
+    unsigned long long bad = kNoError;
+    if (c < cols)
+      for (int r = 0; r < b0; ++r) {
+        long long i = (br * b0 + r) * cols + c;
+        float x = theta[i];
+        if (!dev_finite(x)) bad = min(bad, (unsigned long long)i);
+        s += fabs(double(x));
+      }
+    if (bad != kNoError) atomicMin(first_bad, bad);
+    col[threadIdx.x] = s;
+    __syncthreads();
+    // The first column of each tile inside this chunk (or the chunk's first column) sums its run.
+    if (c < cols && (c % b1 == 0 || threadIdx.x == 0)) {
+      const long long tile_end = (c / b1 + 1) * b1;
+      double t = 0;
+      for (long long j = c; j < tile_end && j < c0 + kCols && j < cols; ++j) t += col[j - c0];
+      atomicAdd(&acc[br * (cols / b1) + c / b1], t);
+    }
+    __syncthreads();
+  }
+}
+
+__global__ void to_float_kernel(const double* acc, float* out, long long n, const unsigned long long* first_bad) {
+  if (*first_bad != kNoError) return;
+  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
+    out[i] = float(acc[i]);
+}
+
+template <class T>
+__global__ void expand_kernel(const T* mask, long long rows, long long cols, int b0, int b1, T* out) {
+  const long long n = rows * cols;
+  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+    long long r = i / cols, c = i - r * cols;
+    out[i] = mask[(r / b0) * (cols / b1) + c / b1];
+  }
+}
+
+struct ApplyArgs {
+  const float* theta;
+  const float* soft;
+  const uint8_t* hard_only;
+  const uint8_t* hard;
+  float* out;
+  long long rows, cols, n, nm;
+  int b0, b1, per_block;
+};
+
+__device__ inline long long mask_index(const ApplyArgs& a, long long i) {
+  if (!a.per_block) return i;
+  long long r = i / a.cols, c = i - r * a.cols;
+  return (r / a.b0) * (a.cols / a.b1) + c / a.b1;
+}
+
+// Read-only validation: theta's first bad entry, and the mask's (positions offset by n).
+__global__ void apply_check_kernel(ApplyArgs a, unsigned long long* first_bad) {
+  const long long stride = (long long)gridDim.x * blockDim.x;
+  unsigned long long bad = kNoError;
+  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < a.n; i += stride)
+    if (!dev_finite(a.theta[i])) bad = min(bad, (unsigned long long)i);
+  if (a.soft)
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < a.nm; i += stride) {
+      float m = a.soft[i];
+      if (!dev_finite(m) || m < 0.0f || m > 1.0f) bad = min(bad, (unsigned long long)(a.n + i));
+    }
+  if (bad != kNoError) atomicMin(first_bad, bad);
+}
+
+__global__ void apply_kernel(ApplyArgs a, const unsigned long long* first_bad) {
+  if (*first_bad != kNoError) return;
+  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < a.n; i += (long long)gridDim.x * blockDim.x) {
+    long long mi = mask_index(a, i);
+    float m = a.soft ? a.soft[mi] : float(a.hard_only[mi] != 0);
+    if (a.hard && !a.hard[mi]) m = 0.0f;
+    a.out[i] = a.theta[i] * m;
+  }
+}
+
+int grid_elems(long long n) { return grid_for((n + kThreads - 1) / kThreads); }
+
+}  // namespace
+
+Status block_scores(const float* theta, const BlockShape& s, float* scores) {
+  const long long nb = (long long)s.num_blocks();
+  Workspace ws;
+  const size_t o_bad = ws.stage(std::vector<unsigned long long>{kNoError});
+  const size_t o_acc = ws.reserve(sizeof(double) * size_t(nb));
+  Status st = ws.commit();
+  if (!st.ok()) return st;
+  unsigned long long* d_bad = ws.at<unsigned long long>(o_bad);
+  double* acc = ws.at<double>(o_acc);
+  if (s.size() > 0) {
+    dim3 grid(unsigned((s.cols + kCols - 1) / kCols), unsigned(std::min<size_t>(s.block_rows(), 65535)));
+    scores_kernel<<<grid, kCols>>>(theta, (long long)s.rows, (long long)s.cols, int(s.b0), int(s.b1), acc, d_bad);
+    SPARTAN_LAUNCH_CHECK();
+    to_float_kernel<<<grid_elems(nb), kThreads>>>(acc, scores, nb, d_bad);
+    SPARTAN_LAUNCH_CHECK();
+  }
+  unsigned long long bad = kNoError;
+  SPARTAN_CUDA_TRY(cudaMemcpy(&bad, d_bad, sizeof bad, cudaMemcpyDeviceToHost));
+  if (bad != kNoError) {
+    float v = 0;
+    SPARTAN_CUDA_TRY(cudaMemcpy(&v, theta + bad, 4, cudaMemcpyDeviceToHost));
+    return {Code::kNonFinite, Arg::kTheta, 0, size_t(bad), double(v), 0};
+  }
+  return Status::Ok();
+}
+
+template <class T>
+static Status expand(const T* mask, const BlockShape& s, T* out) {
+  if (s.size() == 0) return Status::Ok();
+  expand_kernel<T><<<grid_elems((long long)s.size()), kThreads>>>(mask, (long long)s.rows, (long long)s.cols, int(s.b0),
+                                                                   int(s.b1), out);
+  SPARTAN_LAUNCH_CHECK();
+  SPARTAN_CUDA_TRY(cudaStreamSynchronize(0));
+  return Status::Ok();
+}
+
+Status expand_block_mask(const float* m, const BlockShape& s, float* out) { return expand(m, s, out); }
+Status expand_block_mask(const uint8_t* m, const BlockShape& s, uint8_t* out) { return expand(m, s, out); }
+
+Status apply_mask(const float* theta, const MaskView& mask, const uint8_t* hard, const BlockShape& s, float* out) {
+  const size_t n = s.size();
+  const size_t nm = mask.per_block ? s.num_blocks() : n;
+  const void* m = mask.soft ? static_cast<const void*>(mask.soft) : static_cast<const void*>(mask.hard_only);
+  if (overlaps(out, n * 4, m, mask.soft ? nm * 4 : nm) || (hard && overlaps(out, n * 4, hard, nm)) ||
+      (out != theta && overlaps(out, n * 4, theta, n * 4)))
+    return Status{Code::kAlias, Arg::kOut, 0, 0, 0, 0};
+  ApplyArgs a{theta, mask.soft, mask.hard_only, hard, out, (long long)s.rows, (long long)s.cols, (long long)n,
+              (long long)nm, int(s.b0), int(s.b1), mask.per_block ? 1 : 0};
+  Workspace ws;
+  const size_t o_bad = ws.stage(std::vector<unsigned long long>{kNoError});
+  Status st = ws.commit();
+  if (!st.ok()) return st;
+  unsigned long long* d_bad = ws.at<unsigned long long>(o_bad);
+  if (n > 0) {
+    apply_check_kernel<<<grid_elems((long long)n), kThreads>>>(a, d_bad);
+    SPARTAN_LAUNCH_CHECK();
+    apply_kernel<<<grid_elems((long long)n), kThreads>>>(a, d_bad);
+    SPARTAN_LAUNCH_CHECK();
+  }
+  unsigned long long bad = kNoError;
+  SPARTAN_CUDA_TRY(cudaMemcpy(&bad, d_bad, sizeof bad, cudaMemcpyDeviceToHost));
+  if (bad == kNoError) return Status::Ok();
+  if (bad < n) {
+    float v = 0;
+    SPARTAN_CUDA_TRY(cudaMemcpy(&v, theta + bad, 4, cudaMemcpyDeviceToHost));
+    return {Code::kNonFinite, Arg::kTheta, 0, size_t(bad), double(v), 0};
+  }
+  const size_t i = size_t(bad - n);
+  float v = 0;
+  SPARTAN_CUDA_TRY(cudaMemcpy(&v, mask.soft + i, 4, cudaMemcpyDeviceToHost));
+  if (!std::isfinite(v)) return {Code::kNonFinite, Arg::kMask, 0, i, double(v), 0};
+  return {Code::kMaskRange, Arg::kMask, 0, i, double(v), 0};
+}
+
+}  // namespace cuda
+}  // namespace spartan

@@ -1,0 +1,185 @@
+// CUDA kernels against the CPU kernels (the oracle) and the spec's worked examples.
+// Runs in the normal `npm test`; on a machine without a usable GPU every test here
+// skips and prints the reason.
+import { expect } from 'chai';
+import * as spartan from '../lib/index';
+import { expectClose, expectCode, expectRejectCode } from './helpers';
+import { freshSeed, normal, rng, sum } from './reference';
+
+const info = spartan.backend();
+const SpartanError = spartan.SpartanError as unknown as ErrorConstructor;
+
+function randn(n: number, seed: number): Float32Array {
+  const r = rng(seed);
+  return Float32Array.from({ length: n }, () => normal(r));
+}
+const dev = (a: Float32Array | Uint8Array, shape?: number[]) => spartan.tensor(a, { device: 'cuda', shape });
+const f32 = (a: number[]) => Float32Array.from(a);
+
+// Sizes around the kernels' tile (4096) and block (256) edges, and a large one.
+const SIZES = [1, 7, 255, 256, 257, 4095, 4096, 4097, 65_537, 1_000_003];
+
+describe('CUDA kernels (parity with the CPU kernels)', function () {
+  this.timeout(120_000);
+  before(function () {
+    if (!info.cuda) {
+      console.log(`      CUDA parity tests skipped: ${info.reason}`);
+      this.skip();
+    }
+  });
+
+  it('lists the device, copies round-trip exactly, synchronize() works', () => {
+    expect(info.devices.length).to.be.at.least(1);
+    const x = randn(10_001, freshSeed());
+    const t = dev(x);
+    expect(t.device).to.equal('cuda');
+    expect(Buffer.from(t.toFloat32Array().buffer).equals(Buffer.from(x.buffer))).to.equal(true);
+    spartan.synchronize();
+    t.dispose();
+    expectCode(() => t.toArray(), TypeError, 'ERR_SPARTAN_DISPOSED');
+  });
+
+  it('spec examples A-D on the device', () => {
+    const a = spartan.softTopK(dev(f32([1, 2, 3, 4])), 2, 1);
+    expectClose(a.mask.toFloat32Array(), [0.182426, 0.377541, 0.622459, 0.817574], 1e-6, 'A mask');
+    expect(a.lambda).to.be.closeTo(-2.5, 1e-6);
+    expectClose(spartan.softTopKBackward(a.mask, dev(f32([0, 0, 0, 1])), 1).toFloat32Array(), [-0.028953, -0.04562, -0.04562, 0.120193], 2e-6, 'B VJP');
+    const costs = dev(f32([1, 1, 2, 2]));
+    const c = spartan.softTopK(dev(f32([4, 1, 6, 3])), 3, 2, { costs });
+    expectClose(c.mask.toFloat32Array(), [0.968718, 0.071289, 0.80736, 0.172637], 1e-6, 'C mask');
+    expect(c.lambda).to.be.closeTo(-4.567055, 1e-5);
+    const v = f32([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]);
+    const d = spartan.softTopK(dev(v), 3, 5);
+    expect(d.lambda).to.be.closeTo(-3.969798, 1e-5);
+    expect(Array.from(spartan.topKMask(dev(v), 3).toArray())).to.deep.equal([0, 0, 0, 0, 0, 0, 0, 1, 1, 1]);
+    expect(Array.from(spartan.topKMask(dev(v), 3.5).toArray())).to.deep.equal([0, 0, 0, 0, 0, 0, 1, 1, 1, 1]);
+    expectClose(spartan.softTopK(dev(v), 3.5, 1000).mask.toFloat32Array(), [0, 0, 0, 0, 0, 0, 0.5, 1, 1, 1], 1e-5, 'beta=1000');
+  });
+
+  for (const n of SIZES) {
+    it(`soft top-k forward and backward, n = ${n}: lambda, mass and mask agree with the CPU`, () => {
+      const seed = freshSeed();
+      const v = randn(n, seed);
+      const k = Math.max(1, Math.floor(n * 0.1));
+      for (const beta of [1, 30]) {
+        const cpu = spartan.softTopK(v, k, beta);
+        const gpu = spartan.softTopK(dev(v), k, beta);
+        expect(gpu.converged, `seed ${seed}`).to.equal(true);
+        expect(gpu.lambda, `lambda, seed ${seed}`).to.be.closeTo(cpu.lambda, 1e-6 * (1 + Math.abs(cpu.lambda)));
+        expect(gpu.mass, `mass, seed ${seed}`).to.be.closeTo(k, 1e-5 * k + 1e-6);
+        const m = gpu.mask.toFloat32Array();
+        expectClose(m, cpu.mask, 2e-6, `mask (seed ${seed})`);
+        expect(sum(m)).to.be.closeTo(k, 1e-4 * k + 1e-5);
+        const g = randn(n, seed + 1);
+        const gb = spartan.softTopKBackward(gpu.mask, dev(g), beta).toFloat32Array();
+        expectClose(gb, spartan.softTopKBackward(cpu.mask, g, beta), 1e-5 * beta, `VJP (seed ${seed})`);
+        // warm start from the converged lambda: at most 2 passes
+        const warm = spartan.softTopK(dev(v), k, beta, { lambda: gpu.lambda });
+        expect(warm.passes).to.be.at.most(2);
+        expect(warm.lambda).to.be.closeTo(gpu.lambda, 1e-6 * (1 + Math.abs(gpu.lambda)));
+      }
+    });
+  }
+
+  it('segmented soft top-k (global and per-segment budgets, per-entry costs) agrees with the CPU', () => {
+    const seed = freshSeed();
+    const sizes = [4097, 1, 300, 65_536, 2049];
+    const vs = sizes.map((n, i) => randn(n, seed + i));
+    const cs = sizes.map((n, i) => Float32Array.from({ length: n }, (_, j) => 1 + ((i * 7 + j) % 3)));
+    const total = sizes.reduce((a, b) => a + b, 0);
+    const cpuG = spartan.softTopKSegmented(vs.map((values) => ({ values })), total * 0.05, 10);
+    const gpuG = spartan.softTopKSegmented(vs.map((v) => ({ values: dev(v) })), total * 0.05, 10);
+    expect(gpuG.lambda).to.be.closeTo(cpuG.lambda, 1e-6 * (1 + Math.abs(cpuG.lambda)));
+    gpuG.masks.forEach((m, i) => expectClose(m.toFloat32Array(), cpuG.masks[i], 2e-6, `global mask ${i}`));
+    const ks = sizes.map((n) => n * 0.3);
+    const cpuP = spartan.softTopKSegmented(vs.map((values, i) => ({ values, costs: cs[i] })), ks.map((k, i) => k * 2 + (i === 1 ? 0 : 0)), 4);
+    const gpuP = spartan.softTopKSegmented(vs.map((v, i) => ({ values: dev(v), costs: dev(cs[i]) })), ks.map((k) => k * 2), 4);
+    gpuP.lambda.forEach((l, i) => expect(l).to.be.closeTo(cpuP.lambda[i], 1e-6 * (1 + Math.abs(cpuP.lambda[i]))));
+    gpuP.masks.forEach((m, i) => expectClose(m.toFloat32Array(), cpuP.masks[i], 2e-6, `per-segment mask ${i}`));
+    const gs = sizes.map((n, i) => randn(n, seed + 100 + i));
+    const cpuB = spartan.softTopKBackwardSegmented(cpuG.masks.map((mask, i) => ({ mask, gradMask: gs[i] })), 10);
+    const gpuB = spartan.softTopKBackwardSegmented(gpuG.masks.map((mask, i) => ({ mask, gradMask: dev(gs[i]) })), 10);
+    gpuB.forEach((g, i) => expectClose(g.toFloat32Array(), cpuB[i], 1e-4, `segmented VJP ${i}`));
+  });
+
+  for (const n of SIZES) {
+    it(`hard top-k mask, n = ${n}: exactly the CPU's mask (ties to the lower index)`, () => {
+      const seed = freshSeed();
+      const r = rng(seed);
+      // quantised values make many ties
+      const v = Float32Array.from({ length: n }, () => Math.round(normal(r) * 8) / 8);
+      for (const k of [0, 1, Math.floor(n / 3), n - 1, n].filter((x) => x >= 0 && x <= n)) {
+        const g = spartan.topKMask(dev(v), k).toArray();
+        const c = spartan.topKMask(v, k);
+        expect(Buffer.from(g).equals(Buffer.from(c)), `k = ${k}, seed ${seed}`).to.equal(true);
+      }
+    });
+  }
+
+  it('hard top-k with per-entry costs (host fallback) and per-segment budgets agrees with the CPU', () => {
+    const seed = freshSeed();
+    const v = randn(5000, seed), c = Float32Array.from({ length: 5000 }, (_, i) => 1 + (i % 4));
+    expect(Array.from(spartan.topKMask(dev(v), 1234.5, { costs: dev(c) }).toArray())).to.deep.equal(Array.from(spartan.topKMask(v, 1234.5, { costs: c })));
+    const vs = [randn(4100, seed + 1), randn(10, seed + 2)];
+    const gpu = spartan.topKMaskSegmented(vs.map((x) => ({ values: dev(x) })), [100, 3]);
+    const cpu = spartan.topKMaskSegmented(vs.map((values) => ({ values })), [100, 3]);
+    gpu.forEach((m, i) => expect(Array.from(m.toArray())).to.deep.equal(Array.from(cpu[i])));
+  });
+
+  for (const b of [16, 32]) {
+    for (const [rows, cols] of [[b, b], [4 * b, 9 * b], [64 * b, 3 * b]]) {
+      it(`block ops ${b}x${b} on ${rows}x${cols}: scores, expansion and apply match the CPU`, () => {
+        const seed = freshSeed();
+        const theta = randn(rows * cols, seed);
+        const t = dev(theta, [rows, cols]);
+        const s = spartan.blockScores(t, rows, cols, [b, b]).toFloat32Array();
+        expectClose(s, spartan.blockScores(theta, rows, cols, [b, b]), 1e-4, 'scores');
+        const nb = (rows / b) * (cols / b);
+        const soft = Float32Array.from({ length: nb }, (_, i) => (i * 0.37) % 1);
+        const hard = Uint8Array.from({ length: nb }, (_, i) => (i * 7) % 3 ? 1 : 0);
+        expect(Array.from(spartan.expandBlockMask(dev(hard), rows, cols, [b, b]).toArray())).to.deep.equal(Array.from(spartan.expandBlockMask(hard, rows, cols, [b, b])));
+        const got = spartan.applyMask(t, dev(soft), { shape: [rows, cols], block: [b, b], hard: dev(hard) }).toFloat32Array();
+        expect(Array.from(got)).to.deep.equal(Array.from(spartan.applyMask(theta, soft, { shape: [rows, cols], block: [b, b], hard })));
+      });
+    }
+  }
+
+  it('plain arrays with { device: "cuda" } are copied in and out', async () => {
+    const v = randn(9999, freshSeed());
+    const out = new Float32Array(9999);
+    const r = spartan.softTopK(v, 500, 8, { device: 'cuda', out });
+    expect(r.mask).to.equal(out);
+    expectClose(out, spartan.softTopK(v, 500, 8).mask, 2e-6, 'copy-mode mask');
+    const ra = await spartan.softTopKAsync(v, 500, 8, { device: 'cuda' });
+    expectClose(ra.mask, out, 0, 'async copy-mode mask');
+  });
+
+  it('bad input on device tensors: coded errors, outputs untouched, the process lives', async () => {
+    const v = dev(f32([1, NaN, 3, 4]));
+    const out = dev(f32([7, 7, 7, 7]));
+    expectCode(() => spartan.softTopK(v, 2, 1, { out }), RangeError, 'ERR_SPARTAN_NON_FINITE');
+    expect(Array.from(out.toFloat32Array())).to.deep.equal([7, 7, 7, 7]);
+    const good = dev(f32([1, 2, 3, 4]));
+    expectCode(() => spartan.softTopK(good, 5, 1, { out }), RangeError, 'ERR_SPARTAN_BUDGET');
+    expectCode(() => spartan.softTopK(good, 2, -1, { out }), RangeError, 'ERR_SPARTAN_BETA');
+    expect(Array.from(out.toFloat32Array())).to.deep.equal([7, 7, 7, 7]);
+    expectCode(() => spartan.softTopKBackward(dev(f32([0.5, 1.5])), dev(f32([1, 1])), 1), RangeError, 'ERR_SPARTAN_MASK_RANGE');
+    expectCode(() => spartan.topKMask(v, 1), RangeError, 'ERR_SPARTAN_NON_FINITE');
+    expectCode(() => spartan.blockScores(dev(f32([1, 2, NaN, 4])), 2, 2, [1, 1]), RangeError, 'ERR_SPARTAN_NON_FINITE');
+    expectCode(() => spartan.softTopK(good, 2, 1, { out: spartan.empty([3], { device: 'cuda' }) }), RangeError, 'ERR_SPARTAN_LENGTH');
+    expectCode(() => spartan.softTopK(good, 2, 1, { out: spartan.empty([4]) }), TypeError, 'ERR_SPARTAN_DEVICE');
+    expectCode(() => spartan.softTopKBackward(good, spartan.tensor(f32([1, 1, 1, 1])), 1), TypeError, 'ERR_SPARTAN_DEVICE');
+    await expectRejectCode(spartan.softTopKAsync(v, 2, 1), RangeError, 'ERR_SPARTAN_NON_FINITE');
+    // An allocation far beyond the device: ERR_SPARTAN_CUDA, and the device still works.
+    expectCode(() => spartan.empty([2 ** 40], { device: 'cuda' }), SpartanError, 'ERR_SPARTAN_CUDA');
+    expectClose(spartan.softTopK(good, 2, 1).mask.toFloat32Array(), [0.182426, 0.377541, 0.622459, 0.817574], 1e-6, 'after errors');
+  });
+
+  it('results are the same on every run (deterministic reductions)', () => {
+    const v = randn(2_000_003, freshSeed());
+    const t = dev(v);
+    const a = spartan.softTopK(t, 100_000, 20), b = spartan.softTopK(t, 100_000, 20);
+    expect(b.lambda).to.equal(a.lambda);
+    expect(Buffer.from(b.mask.toFloat32Array().buffer).equals(Buffer.from(a.mask.toFloat32Array().buffer))).to.equal(true);
+  });
+});
