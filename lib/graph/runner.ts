@@ -1,17 +1,26 @@
 // Runs ONNX models with onnxruntime-node (CPU execution provider by default).
-import * as ort from 'onnxruntime-node';
+// onnxruntime-node loads on first use, so the kernels and tensors work (and load
+// fast) without it, e.g. on a GPU box that only runs the CUDA suite.
+import type * as ortTypes from 'onnxruntime-node';
 import { encodeModel, type Model } from './model';
+
+let ortModule: typeof ortTypes | undefined;
+function ort(): typeof ortTypes {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  ortModule ??= require('onnxruntime-node') as typeof ortTypes;
+  return ortModule;
+}
 
 export type Feed = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array;
 const ortType = (a: Feed): 'float32' | 'float64' | 'int64' | 'int32' | 'uint8' =>
   a instanceof Float32Array ? 'float32' : a instanceof Float64Array ? 'float64' : a instanceof BigInt64Array ? 'int64' : a instanceof Int32Array ? 'int32' : 'uint8';
 
 export class GraphRunner {
-  private constructor(private readonly session: ort.InferenceSession) {}
+  private constructor(private readonly session: ortTypes.InferenceSession) {}
 
-  static async create(model: Model | Uint8Array, options: ort.InferenceSession.SessionOptions = {}): Promise<GraphRunner> {
+  static async create(model: Model | Uint8Array, options: ortTypes.InferenceSession.SessionOptions = {}): Promise<GraphRunner> {
     const bytes = model instanceof Uint8Array ? model : encodeModel(model);
-    return new GraphRunner(await ort.InferenceSession.create(bytes, { executionProviders: ['cpu'], ...options }));
+    return new GraphRunner(await ort().InferenceSession.create(bytes, { executionProviders: ['cpu'], ...options }));
   }
 
   get inputNames(): readonly string[] {
@@ -23,8 +32,8 @@ export class GraphRunner {
 
   /** Runs with feeds given as (data, dims); returns each output's data. */
   async run(feeds: Record<string, { data: Feed; dims: readonly number[] }>, outputs?: string[]): Promise<Record<string, Feed>> {
-    const t: Record<string, ort.Tensor> = {};
-    for (const [k, v] of Object.entries(feeds)) t[k] = new ort.Tensor(ortType(v.data), v.data as never, v.dims);
+    const t: Record<string, ortTypes.Tensor> = {};
+    for (const [k, v] of Object.entries(feeds)) t[k] = new (ort().Tensor)(ortType(v.data), v.data as never, v.dims);
     const r = outputs ? await this.session.run(t, outputs) : await this.session.run(t);
     const out: Record<string, Feed> = {};
     for (const [k, v] of Object.entries(r)) out[k] = v.data as Feed;
