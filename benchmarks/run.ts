@@ -117,13 +117,36 @@ for (const n of sizes) {
   record('applyMask element+hard', n, time(() => spartan.applyMask(v, mask, { hard, out: gout })), 2 * n * 4 + n * 4 + n);
 }
 
+// CUDA rows (when a GPU is usable): device Tensors, wall time around each call with
+// synchronize(); the kernel-level event timings with rotating inputs are in
+// benchmarks/gpu/kernels_bench.cu (scripts/gpu-run.sh).
+const cudaRows: Row[] = [];
+if (spartan.backend().cuda) {
+  const first = rows.length;
+  console.log(`CUDA: ${spartan.backend().devices[0]?.name}`);
+  for (const log2 of quick ? [20, 22] : [20, 22, 24, 26]) {
+    const n = 2 ** log2, k = Math.round(0.1 * n);
+    const v = spartan.tensor(halfNormal(n), { device: 'cuda' }), g = spartan.tensor(halfNormal(n, 7), { device: 'cuda' });
+    const out = spartan.empty([n], { device: 'cuda' }), gout = spartan.empty([n], { device: 'cuda' }), hard = spartan.empty([n], { device: 'cuda', dtype: 'uint8' });
+    const sync = (f: () => void) => () => { f(); spartan.synchronize(); };
+    let res = spartan.softTopK(v, k, 10, { out });
+    record('cuda softTopK', n, time(sync(() => { res = spartan.softTopK(v, k, 10, { out }); })), 2 * n * 4, { beta: 10, passes: res.passes });
+    record('cuda softTopK warm', n, time(sync(() => { spartan.softTopK(v, k, 10, { out, lambda: res.lambda }); })), 2 * n * 4, { beta: 10 });
+    record('cuda softTopKBackward', n, time(sync(() => spartan.softTopKBackward(out, g, 10, { out: gout }))), 3 * n * 4);
+    record('cuda topKMask', n, time(sync(() => spartan.topKMask(v, k, { out: hard }))), n * 4 + n);
+    [v, g, out, gout, hard].forEach((t) => t.dispose());
+  }
+  cudaRows.push(...rows.splice(first));
+}
+
 const result = {
   date: new Date().toISOString(),
   machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length, threads: spartan.backend().threads, memGiB: Math.round(os.totalmem() / 2 ** 30), platform: `${os.platform()} ${os.arch()}`, node: process.version },
   backend: spartan.backend(),
   memcpyGBs: bw,
-  notes: 'ms: median wall time; bytes: the model of what the op must move (reads and writes, validation pass included); xcopy: ms / (bytes / memcpy bandwidth); vs TS: plain-TypeScript time / native time on the same input.',
+  notes: 'cudaRows: wall time with synchronize() per call; their xcopy is against the host memcpy, so read the GB/s column (device-copy ratios come from benchmarks/gpu/kernels_bench.cu). ms: median wall time; bytes: the model of what the op must move (reads and writes, validation pass included); xcopy: ms / (bytes / memcpy bandwidth); vs TS: plain-TypeScript time / native time on the same input.',
   rows,
+  cudaRows,
 };
 const dir = path.join(__dirname, 'results');
 fs.mkdirSync(dir, { recursive: true });
