@@ -170,6 +170,9 @@ describe('CUDA kernels (parity with the CPU kernels)', function () {
     expectCode(() => spartan.softTopK(good, 2, 1, { out: spartan.empty([4]) }), TypeError, 'ERR_SPARTAN_DEVICE');
     expectCode(() => spartan.softTopKBackward(good, spartan.tensor(f32([1, 1, 1, 1])), 1), TypeError, 'ERR_SPARTAN_DEVICE');
     await expectRejectCode(spartan.softTopKAsync(v, 2, 1), RangeError, 'ERR_SPARTAN_NON_FINITE');
+    // A CPU-only native op never receives a device pointer.
+    const { native } = await import('../lib/native');
+    expectCode(() => native.sumSquares(good.handle as unknown as Float32Array), TypeError, 'ERR_SPARTAN_DEVICE');
     // An allocation far beyond the device: ERR_SPARTAN_CUDA, and the device still works.
     expectCode(() => spartan.empty([2 ** 40], { device: 'cuda' }), SpartanError, 'ERR_SPARTAN_CUDA');
     expectClose(spartan.softTopK(good, 2, 1).mask.toFloat32Array(), [0.182426, 0.377541, 0.622459, 0.817574], 1e-6, 'after errors');

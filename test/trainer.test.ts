@@ -1,5 +1,7 @@
 // End to end on real data: LeNet-300-100 trained on MNIST through the derived
 // training graph in onnxruntime-node, sparsified, exported, and re-run.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { expect } from 'chai';
 import { head, loadFashionMnist, loadMnist } from '../lib/data/dataset';
 import { GraphRunner } from '../lib/graph/runner';
@@ -69,4 +71,38 @@ describe('Trainer on MNIST (LeNet-300-100, LeNet-5)', () => {
       expect(correct / test.count).to.be.closeTo(acc, 1e-9);
     });
   }
+});
+
+describe('Trainer execution providers', () => {
+  const base = {
+    forward: lenet300100(), logits: 'logits', epochs: 1, batchSize: 8, trainCount: 8,
+    sparsity: { method: 'dense' as const, density: 1 }, optimizer: { kind: 'sgd' as const, lr: 0.1 },
+  };
+  it('rejects an unknown provider list with ERR_SPARTAN_OPTION', async () => {
+    let caught: unknown;
+    try {
+      await Trainer.create({ ...base, executionProviders: ['tpu' as 'cpu'] });
+    } catch (e) {
+      caught = e;
+    }
+    expect((caught as { code?: string }).code).to.equal('ERR_SPARTAN_OPTION');
+  });
+
+  it("'cuda' without onnxruntime's CUDA providers is ERR_SPARTAN_CUDA; with them it opens", async function () {
+    const dir = path.dirname(require.resolve('onnxruntime-node/package.json'));
+    const hasCudaEp = fs.readdirSync(path.join(dir, 'bin'), { recursive: true }).some((f) => String(f).includes('providers_cuda'));
+    let caught: unknown;
+    try {
+      await Trainer.create({ ...base, executionProviders: ['cuda', 'cpu'] });
+    } catch (e) {
+      caught = e;
+    }
+    if (hasCudaEp) {
+      console.log("      onnxruntime-node's CUDA providers are installed here: the session opened");
+      expect(caught).to.equal(undefined);
+    } else {
+      expect((caught as { code?: string }).code).to.equal('ERR_SPARTAN_CUDA');
+      expect((caught as Error).message).to.match(/CUDA execution provider/);
+    }
+  });
 });

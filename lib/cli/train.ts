@@ -40,6 +40,7 @@ export async function runTrain(argv: string[]): Promise<number> {
       export: { type: 'string' },
       checkpoint: { type: 'string' },
       resume: { type: 'boolean', default: false },
+      ep: { type: 'string', default: 'cpu' },
     },
   });
   const method = values.method as Method;
@@ -73,8 +74,10 @@ export async function runTrain(argv: string[]): Promise<number> {
   const trainSet = values['train-count'] ? head(train, number(values['train-count'], 'train-count', (x) => Number.isInteger(x) && x >= 1, 'a positive integer')) : train;
   const test = load('test', values['data-dir']);
   const config = { dataset: values.dataset, model: values.model, method, density, epochs, batchSize, block, betaMax: Number(values['beta-max']), seed, lr: Number(values.lr), trainCount: trainSet.count };
+  if (values.ep !== 'cpu' && values.ep !== 'cuda') throw rangeError('ERR_SPARTAN_OPTION', `--ep must be cpu or cuda (got ${values.ep})`);
   const trainer = await Trainer.create({
     forward, logits, epochs, batchSize, trainCount: trainSet.count, seed,
+    executionProviders: values.ep === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
     sparsity: { method, density, betaMax: config.betaMax, block: block ? [block, block] : undefined },
     optimizer: { kind: 'sgd', lr: config.lr, momentum: 0.9, nesterov: true, weightDecay: 1e-4 },
   });

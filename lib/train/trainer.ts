@@ -9,6 +9,7 @@ import { Sparsifier, type SparsifierOptions } from '../sparsity/sparsifier';
 import { SGD, type SgdOptions } from '../optim/sgd';
 import { AdamW, type AdamWOptions } from '../optim/adamw';
 import type { Optimizer } from '../optim/optimizer';
+import { rangeError, SpartanError } from '../errors';
 
 export interface TrainerOptions {
   forward: Model;
@@ -23,6 +24,9 @@ export interface TrainerOptions {
   /** Learning-rate schedule: cosine decay to 0 over training (default true). */
   cosine?: boolean;
   seed?: number;
+  /** onnxruntime execution providers for the training and evaluation graphs, in order of
+   * preference (default ['cpu']). 'cuda' needs onnxruntime-node's CUDA providers installed. */
+  executionProviders?: ('cpu' | 'cuda')[];
 }
 
 export interface EpochMetrics {
@@ -78,7 +82,19 @@ export class Trainer {
         initializers: g.initializers.filter((t) => !paramNames.has(t.name)),
       },
     };
-    return new Trainer(opts, await GraphRunner.create(training), await GraphRunner.create(evalModel), opts.forward);
+    const eps = opts.executionProviders ?? ['cpu'];
+    if (!Array.isArray(eps) || eps.length === 0 || eps.some((e) => e !== 'cpu' && e !== 'cuda'))
+      throw rangeError('ERR_SPARTAN_OPTION', `executionProviders must be a non-empty list of 'cpu' and 'cuda' (got ${JSON.stringify(eps)})`);
+    const open = async (m: Model) => {
+      try {
+        return await GraphRunner.create(m, { executionProviders: eps });
+      } catch (e) {
+        if (!eps.includes('cuda')) throw e;
+        throw new SpartanError('ERR_SPARTAN_CUDA', `onnxruntime could not use the CUDA execution provider (${(e as Error).message.split('\n')[0]}); ` +
+          "install onnxruntime-node's CUDA providers (see its README) or train with the CPU provider");
+      }
+    };
+    return new Trainer(opts, await open(training), await open(evalModel), opts.forward);
   }
 
   private feedsFor(x: Float32Array, size: number, weights: Record<string, Float32Array>) {

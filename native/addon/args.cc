@@ -57,6 +57,8 @@ void Args::Note(Place p, const std::string& name) {
 DeviceBuffer* Args::Device(const Napi::Value& v, const std::string& name, bool want_float) {
   DeviceBuffer* b = DeviceBuffer::From(v);
   if (!b) return nullptr;
+  if (!allow_device_)
+    Throw(env_, ErrorKind::kType, "ERR_SPARTAN_DEVICE", name + " is a CUDA tensor, but this operation runs on the CPU only");
   if (b->freed()) Throw(env_, ErrorKind::kType, "ERR_SPARTAN_DISPOSED", name + " is a disposed tensor");
   if ((b->kind() == ElementKind::kFloat32) != want_float)
     Throw(env_, ErrorKind::kType, "ERR_SPARTAN_TYPE", name + " must be a " + (want_float ? "float32" : "uint8") + " tensor");

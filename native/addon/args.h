@@ -15,7 +15,9 @@ class DeviceBuffer;
 
 class Args {
  public:
-  explicit Args(Napi::Env env) : env_(env) {}
+  // allow_device: the op has CUDA kernels, so device buffers are accepted; otherwise a
+  // device buffer is an ERR_SPARTAN_DEVICE error (never a device pointer handed to a CPU kernel).
+  explicit Args(Napi::Env env, bool allow_device = false) : env_(env), allow_device_(allow_device) {}
 
   const float* Float32(const Napi::Value& v, const std::string& name, size_t* len);
   float* Float32Out(const Napi::Value& v, const std::string& name, size_t expected_len);
@@ -45,9 +47,10 @@ class Args {
   void Note(Place p, const std::string& name);
   // The device buffer behind v (checked: live, right kind), or nullptr for anything else.
   DeviceBuffer* Device(const Napi::Value& v, const std::string& name, bool want_float);
-  Place place_ = Place::kUnknown;
   Napi::TypedArray Typed(const Napi::Value& v, const std::string& name, napi_typedarray_type type, const char* type_name);
   Napi::Env env_;
+  bool allow_device_ = false;
+  Place place_ = Place::kUnknown;
   std::vector<Napi::Object> arrays_;
 };
 

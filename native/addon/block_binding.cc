@@ -14,7 +14,7 @@ namespace spartan_addon {
 
 Napi::Value BlockScores(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Args args(env);
+  Args args(env, /*allow_device=*/true);
   size_t n = 0;
   const float* theta = args.Float32(info[0], "theta", &n);
   spartan::BlockShape s = args.Shape(info, 1);
@@ -26,7 +26,7 @@ Napi::Value BlockScores(const Napi::CallbackInfo& info) {
 
 Napi::Value ExpandBlockMask(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Args args(env);
+  Args args(env, /*allow_device=*/true);
   spartan::BlockShape s = args.Shape(info, 1);
   size_t n = 0;
   Work work;
@@ -55,7 +55,7 @@ Napi::Value ExpandBlockMask(const Napi::CallbackInfo& info) {
 
 Napi::Value ApplyMask(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Args args(env);
+  Args args(env, /*allow_device=*/true);
   size_t n = 0, nm = 0, nh = 0;
   const float* theta = args.Float32(info[0], "theta", &n);
   spartan::BlockShape s = args.Shape(info, 3);

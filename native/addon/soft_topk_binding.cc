@@ -20,7 +20,7 @@ static std::string Prefix(bool segmented, uint32_t i) {
 
 Napi::Value SoftTopKForward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Args args(env);
+  Args args(env, /*allow_device=*/true);
   const bool async = info[2].ToBoolean(), segmented = info[3].ToBoolean();
   Napi::Array js_segs = args.Array(info[0], "segments");
   Napi::Array js_groups = args.Array(info[1], "groups");
@@ -73,7 +73,7 @@ Napi::Value SoftTopKForward(const Napi::CallbackInfo& info) {
 
 Napi::Value SoftTopKBackward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Args args(env);
+  Args args(env, /*allow_device=*/true);
   const bool async = info[2].ToBoolean(), segmented = info[3].ToBoolean();
   Napi::Array js_segs = args.Array(info[0], "segments");
   Napi::Array js_groups = args.Array(info[1], "groups");

@@ -14,7 +14,7 @@ namespace spartan_addon {
 
 Napi::Value TopKMask(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Args args(env);
+  Args args(env, /*allow_device=*/true);
   const bool async = info[2].ToBoolean(), segmented = info[3].ToBoolean();
   Napi::Array js_segs = args.Array(info[0], "segments");
   Napi::Array js_groups = args.Array(info[1], "groups");
