@@ -77,7 +77,7 @@ async function one(model: string, method: Method, sparsity: number, seed: number
   }
   const table = lines.join('\n');
   const dir = path.join(__dirname, 'results');
-  const stem = `accuracy-${os.hostname().replace(/[^\w.-]/g, '_')}-${date.slice(0, 10)}`;
+  const stem = `accuracy-${os.hostname().replace(/[^\w.-]/g, '_')}-${date.slice(0, 10)}-${epochs}ep`;
   fs.writeFileSync(path.join(dir, `${stem}.json`), JSON.stringify({ date, epochs, seeds, machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length }, wallSeconds: wall, runs }, null, 2) + '\n');
   fs.writeFileSync(path.join(dir, `${stem}.svg`), svg(summary, runs.find((r) => r.trace)?.trace ?? []));
   console.log(table);
