@@ -70,8 +70,8 @@ export interface NativeAddon {
   sgdStep(theta: Float32Array, grad: Float32Array, buf: Float32Array | null, config: object): undefined;
   adamwStep(theta: Float32Array, grad: Float32Array, m: Float32Array, v: Float32Array, config: object): undefined;
   backend(): NativeBackend;
-  DeviceBuffer: new (bytes: number, kind: 'float32' | 'uint8') => DeviceBuffer;
-  cudaUpload(buffer: DeviceBuffer, data: Float32Array | Uint8Array, async: boolean): undefined | Promise<undefined>;
+  DeviceBuffer: new (bytes: number, kind: 'float32' | 'uint8' | 'int32' | 'uint16') => DeviceBuffer;
+  cudaUpload(buffer: DeviceBuffer, data: Float32Array | Uint8Array | Int32Array | Uint16Array, async: boolean): undefined | Promise<undefined>;
   cudaDownload(buffer: DeviceBuffer, data: Float32Array | Uint8Array, async: boolean): undefined | Promise<undefined>;
   cudaCopy(dst: DeviceBuffer, src: DeviceBuffer): undefined;
   cudaSynchronize(): undefined;

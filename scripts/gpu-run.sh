@@ -24,7 +24,7 @@ log "GPU test suite (tensor, CUDA parity) and the CPU op suites"
 # (tests that need onnxruntime-node, which is not carried, are left out by --grep)
 node_modules/.bin/mocha --no-config --node-option import=tsx --timeout 600000 --reporter spec --grep onnxruntime --invert \
   test/cuda.test.ts test/tensor.test.ts test/spec-examples.test.ts test/soft-topk.test.ts test/backward.test.ts \
-  test/topk.test.ts test/block.test.ts test/errors.test.ts test/bsr.test.ts > "$OUT/mocha.txt" 2>&1
+  test/topk.test.ts test/block.test.ts test/errors.test.ts test/bsr.test.ts test/bsr-cuda.test.ts > "$OUT/mocha.txt" 2>&1
 echo "mocha rc=$?" | tee -a "$OUT/summary.txt"
 grep -E "passing|failing|pending" "$OUT/mocha.txt" | tee -a "$OUT/summary.txt"
 

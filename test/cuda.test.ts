@@ -3,6 +3,7 @@
 // skips and prints the reason.
 import { expect } from 'chai';
 import * as spartan from '../lib/index';
+import { native } from '../lib/native';
 import { expectClose, expectCode, expectRejectCode } from './helpers';
 import { freshSeed, normal, rng, sum } from './reference';
 
@@ -171,11 +172,24 @@ describe('CUDA kernels (parity with the CPU kernels)', function () {
     expectCode(() => spartan.softTopKBackward(good, spartan.tensor(f32([1, 1, 1, 1])), 1), TypeError, 'ERR_SPARTAN_DEVICE');
     await expectRejectCode(spartan.softTopKAsync(v, 2, 1), RangeError, 'ERR_SPARTAN_NON_FINITE');
     // A CPU-only native op never receives a device pointer.
-    const { native } = await import('../lib/native');
     expectCode(() => native.sumSquares(good.handle as unknown as Float32Array), TypeError, 'ERR_SPARTAN_DEVICE');
     // An allocation far beyond the device: ERR_SPARTAN_CUDA, and the device still works.
     expectCode(() => spartan.empty([2 ** 40], { device: 'cuda' }), SpartanError, 'ERR_SPARTAN_CUDA');
     expectClose(spartan.softTopK(good, 2, 1).mask.toFloat32Array(), [0.182426, 0.377541, 0.622459, 0.817574], 1e-6, 'after errors');
+  });
+
+  it('with several bad entries, the error named is the one the CPU names', () => {
+    const n = 70_001;
+    const theta = Float32Array.from({ length: n }, (_, i) => (i % 7) - 3);
+    theta[70_000] = NaN;
+    const mask = new Float32Array(n).fill(0.5);
+    mask[10] = 2;
+    const name = (f: () => unknown) => { try { f(); } catch (e) { return `${(e as { code: string }).code}: ${(e as Error).message}`; } return 'no error'; };
+    expect(name(() => spartan.applyMask(dev(theta), dev(mask)))).to.equal(name(() => spartan.applyMask(theta, mask)));
+    const t2 = new Float32Array(64 * 64).fill(1);
+    t2[1 * 64 + 3] = NaN;   // tile (0,0), row 1
+    t2[0 * 64 + 40] = Infinity;  // tile (0,1), row 0: later in the CPU's tile order
+    expect(name(() => spartan.blockScores(dev(t2), 64, 64, [32, 32]))).to.equal(name(() => spartan.blockScores(t2, 64, 64, [32, 32])));
   });
 
   it('results are the same on every run (deterministic reductions)', () => {

@@ -6,6 +6,7 @@ export { encodeHalf, decodeHalf } from './half';
 export { fromDense } from './fromDense';
 export type { FromDenseOptions } from './fromDense';
 export { matmul, matmulAsync, linear, linearAsync } from './matmul';
+export { toDevice, DeviceBsrMatrix } from './device';
 export type { BsrMatmulOptions, BsrLinearOptions } from './matmul';
 export { SparseLinear } from './sparseLinear';
 export type { SparseLinearOptions, SparseLinearFromDenseOptions } from './sparseLinear';

@@ -3,6 +3,8 @@ import { native } from '../native';
 import { rangeError, typeError } from '../errors';
 import { optionsObject } from '../options';
 import { BsrMatrix } from './matrix';
+import { Tensor } from '../tensor';
+import { DeviceBsrMatrix, deviceProduct } from './device';
 
 interface NativeBsr {
   bsrMatmul(
@@ -18,20 +20,20 @@ export interface BsrMatmulOptions {
   /** Columns of X and Y. Default: x.length / A.cols. */
   n?: number;
   /** One value per row of A (per output feature), added before the ReLU. */
-  bias?: Float32Array;
+  bias?: Float32Array | Tensor;
   /** Apply max(·, 0) to the result. */
   relu?: boolean;
-  /** Receives Y (exact length, must not overlap an input). */
-  out?: Float32Array;
+  /** Receives Y (exact length, must not overlap an input). A CUDA Tensor for a device matrix. */
+  out?: Float32Array | Tensor;
 }
 
 export interface BsrLinearOptions {
   /** Rows of X and Y. Default: x.length / A.cols. */
   batch?: number;
   /** One value per output feature (per row of A). */
-  bias?: Float32Array;
+  bias?: Float32Array | Tensor;
   relu?: boolean;
-  out?: Float32Array;
+  out?: Float32Array | Tensor;
 }
 
 function count(given: unknown, x: unknown, cols: number, name: string): number {
@@ -47,9 +49,12 @@ function count(given: unknown, x: unknown, cols: number, name: string): number {
   return m;
 }
 
-function call(linear: boolean, A: BsrMatrix, x: Float32Array | Uint16Array, opts: BsrMatmulOptions & BsrLinearOptions, async: boolean) {
-  if (!(A instanceof BsrMatrix)) throw typeError('ERR_SPARTAN_TYPE', 'A must be a BsrMatrix (see bsr.fromDense)');
+function call(linear: boolean, A: BsrMatrix | DeviceBsrMatrix, x: Float32Array | Uint16Array | Tensor, opts: BsrMatmulOptions & BsrLinearOptions, async: boolean) {
   const o = optionsObject(opts);
+  if (A instanceof DeviceBsrMatrix) return deviceProduct(linear, A, x, o, async);
+  if (!(A instanceof BsrMatrix)) throw typeError('ERR_SPARTAN_TYPE', 'A must be a BsrMatrix (see bsr.fromDense)');
+  if (x instanceof Tensor || o.out instanceof Tensor || o.bias instanceof Tensor)
+    throw typeError('ERR_SPARTAN_DEVICE', 'a host BsrMatrix takes host arrays; use bsr.toDevice(A) for CUDA tensors');
   if (o.relu !== undefined && typeof o.relu !== 'boolean') throw typeError('ERR_SPARTAN_OPTION', 'options.relu must be a boolean');
   const n = count(linear ? o.batch : o.n, x, A.cols, linear ? 'batch' : 'n');
   const out = o.out ?? new Float32Array(A.rows * n);
@@ -57,26 +62,31 @@ function call(linear: boolean, A: BsrMatrix, x: Float32Array | Uint16Array, opts
   return async ? (p as Promise<undefined>).then(() => out) : out;
 }
 
+/** Host or device: a Tensor result for a device matrix with a Tensor x, else a Float32Array. */
+type Result<A, X> = A extends DeviceBsrMatrix ? (X extends Tensor ? Tensor : Float32Array) : Float32Array;
+
 /**
  * Y = A * X: X is A.cols x n row-major, Y is A.rows x n. X is a Float32Array, or, for a
  * float16 / bfloat16 matrix, a Uint16Array of the same type. Accumulates in float32.
+ * With a device matrix (bsr.toDevice), X is a float32 CUDA Tensor (Y is one too) or a
+ * Float32Array (copied in and out); half matrices convert X on the device.
  */
-export function matmul(A: BsrMatrix, x: Float32Array | Uint16Array, opts?: BsrMatmulOptions): Float32Array {
-  return call(false, A, x, opts ?? {}, false) as Float32Array;
+export function matmul<A extends BsrMatrix | DeviceBsrMatrix, X extends Float32Array | Uint16Array | Tensor>(A: A, x: X, opts?: BsrMatmulOptions): Result<A, X> {
+  return call(false, A, x, opts ?? {}, false) as Result<A, X>;
 }
 
-export async function matmulAsync(A: BsrMatrix, x: Float32Array | Uint16Array, opts?: BsrMatmulOptions): Promise<Float32Array> {
-  return call(false, A, x, opts ?? {}, true);
+export async function matmulAsync<A extends BsrMatrix | DeviceBsrMatrix, X extends Float32Array | Uint16Array | Tensor>(A: A, x: X, opts?: BsrMatmulOptions): Promise<Result<A, X>> {
+  return call(false, A, x, opts ?? {}, true) as Promise<Result<A, X>>;
 }
 
 /**
  * Y = X * A^T, a linear layer with weight A (out x in): X is batch x A.cols, Y is
- * batch x A.rows. Same dtypes as `matmul`.
+ * batch x A.rows. Same dtypes and devices as `matmul`.
  */
-export function linear(x: Float32Array | Uint16Array, A: BsrMatrix, opts?: BsrLinearOptions): Float32Array {
-  return call(true, A, x, opts ?? {}, false) as Float32Array;
+export function linear<A extends BsrMatrix | DeviceBsrMatrix, X extends Float32Array | Uint16Array | Tensor>(x: X, A: A, opts?: BsrLinearOptions): Result<A, X> {
+  return call(true, A, x, opts ?? {}, false) as Result<A, X>;
 }
 
-export async function linearAsync(x: Float32Array | Uint16Array, A: BsrMatrix, opts?: BsrLinearOptions): Promise<Float32Array> {
-  return call(true, A, x, opts ?? {}, true);
+export async function linearAsync<A extends BsrMatrix | DeviceBsrMatrix, X extends Float32Array | Uint16Array | Tensor>(x: X, A: A, opts?: BsrLinearOptions): Promise<Result<A, X>> {
+  return call(true, A, x, opts ?? {}, true) as Promise<Result<A, X>>;
 }

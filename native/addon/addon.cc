@@ -26,6 +26,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("cudaDownload", Napi::Function::New(env, CudaDownload));
   exports.Set("cudaCopy", Napi::Function::New(env, CudaCopy));
   exports.Set("cudaSynchronize", Napi::Function::New(env, CudaSynchronize));
+  exports.Set("bsrMatmulCuda", Napi::Function::New(env, BsrMatmulCuda));
   exports.Set("bsrMatmul", Napi::Function::New(env, BsrMatmul));
   return exports;
 }

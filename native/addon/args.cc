@@ -54,14 +54,14 @@ void Args::Note(Place p, const std::string& name) {
   place_ = p;
 }
 
-DeviceBuffer* Args::Device(const Napi::Value& v, const std::string& name, bool want_float) {
+DeviceBuffer* Args::Device(const Napi::Value& v, const std::string& name, ElementKind kind) {
   DeviceBuffer* b = DeviceBuffer::From(v);
   if (!b) return nullptr;
   if (!allow_device_)
     Throw(env_, ErrorKind::kType, "ERR_SPARTAN_DEVICE", name + " is a CUDA tensor, but this operation runs on the CPU only");
   if (b->freed()) Throw(env_, ErrorKind::kType, "ERR_SPARTAN_DISPOSED", name + " is a disposed tensor");
-  if ((b->kind() == ElementKind::kFloat32) != want_float)
-    Throw(env_, ErrorKind::kType, "ERR_SPARTAN_TYPE", name + " must be a " + (want_float ? "float32" : "uint8") + " tensor");
+  if (b->kind() != kind)
+    Throw(env_, ErrorKind::kType, "ERR_SPARTAN_TYPE", name + " must be a " + ElementName(kind) + " tensor (got " + ElementName(b->kind()) + ")");
   Note(Place::kDevice, name);
   arrays_.push_back(v.As<Napi::Object>());
   return b;
@@ -74,7 +74,7 @@ bool Args::IsUint8(const Napi::Value& v) {
 }
 
 const float* Args::Float32(const Napi::Value& v, const std::string& name, size_t* len) {
-  if (DeviceBuffer* b = Device(v, name, true)) {
+  if (DeviceBuffer* b = Device(v, name, ElementKind::kFloat32)) {
     *len = b->length();
     return static_cast<const float*>(b->data());
   }
@@ -84,7 +84,7 @@ const float* Args::Float32(const Napi::Value& v, const std::string& name, size_t
 }
 
 float* Args::Float32Out(const Napi::Value& v, const std::string& name, size_t expected) {
-  if (DeviceBuffer* b = Device(v, name, true)) {
+  if (DeviceBuffer* b = Device(v, name, ElementKind::kFloat32)) {
     ExpectLength(b->length(), expected, name);
     return static_cast<float*>(b->data());
   }
@@ -94,7 +94,7 @@ float* Args::Float32Out(const Napi::Value& v, const std::string& name, size_t ex
 }
 
 const uint8_t* Args::Uint8(const Napi::Value& v, const std::string& name, size_t* len) {
-  if (DeviceBuffer* b = Device(v, name, false)) {
+  if (DeviceBuffer* b = Device(v, name, ElementKind::kUint8)) {
     *len = b->length();
     return static_cast<const uint8_t*>(b->data());
   }
@@ -104,7 +104,7 @@ const uint8_t* Args::Uint8(const Napi::Value& v, const std::string& name, size_t
 }
 
 uint8_t* Args::Uint8Out(const Napi::Value& v, const std::string& name, size_t expected) {
-  if (DeviceBuffer* b = Device(v, name, false)) {
+  if (DeviceBuffer* b = Device(v, name, ElementKind::kUint8)) {
     ExpectLength(b->length(), expected, name);
     return static_cast<uint8_t*>(b->data());
   }

@@ -12,6 +12,7 @@
 namespace spartan_addon {
 
 class DeviceBuffer;
+enum class ElementKind;
 
 class Args {
  public:
@@ -41,12 +42,12 @@ class Args {
   bool on_device() const { return place_ == Place::kDevice; }
   // True when v is a Uint8Array or a uint8 device buffer.
   static bool IsUint8(const Napi::Value& v);
+  // The device buffer behind v, checked (allowed here, live, of `kind`), or nullptr when v is not one.
+  DeviceBuffer* Device(const Napi::Value& v, const std::string& name, ElementKind kind);
 
  private:
   enum class Place { kUnknown, kHost, kDevice };
   void Note(Place p, const std::string& name);
-  // The device buffer behind v (checked: live, right kind), or nullptr for anything else.
-  DeviceBuffer* Device(const Napi::Value& v, const std::string& name, bool want_float);
   Napi::TypedArray Typed(const Napi::Value& v, const std::string& name, napi_typedarray_type type, const char* type_name);
   Napi::Env env_;
   bool allow_device_ = false;

@@ -1,5 +1,5 @@
 // DeviceBuffer and the copies between host arrays and device memory:
-//   new DeviceBuffer(bytes, kind)            kind "float32" | "uint8"
+//   new DeviceBuffer(bytes, kind)            kind "float32" | "uint8" | "int32" | "uint16"
 //   cudaUpload(buffer, typedArray, async)    host -> device (lengths must match)
 //   cudaDownload(buffer, typedArray, async)  device -> host
 //   cudaCopy(dst, src)                        device -> device
@@ -15,6 +15,18 @@
 #include "spartan/cuda_memory.h"
 
 namespace spartan_addon {
+
+size_t ElementSize(ElementKind k) {
+  return k == ElementKind::kUint8 ? 1 : k == ElementKind::kUint16 ? 2 : 4;
+}
+const char* ElementName(ElementKind k) {
+  switch (k) {
+    case ElementKind::kFloat32: return "float32";
+    case ElementKind::kUint8: return "uint8";
+    case ElementKind::kInt32: return "int32";
+    default: return "uint16";
+  }
+}
 
 namespace {
 struct Constructors {
@@ -45,7 +57,10 @@ DeviceBuffer::DeviceBuffer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<De
   std::string kind = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "";
   if (kind == "float32") kind_ = ElementKind::kFloat32;
   else if (kind == "uint8") kind_ = ElementKind::kUint8;
-  else Throw(info.Env(), ErrorKind::kType, "ERR_SPARTAN_TYPE", "kind must be \"float32\" or \"uint8\"");
+  else if (kind == "int32") kind_ = ElementKind::kInt32;
+  else if (kind == "uint16") kind_ = ElementKind::kUint16;
+  else Throw(info.Env(), ErrorKind::kType, "ERR_SPARTAN_TYPE", "kind must be \"float32\", \"uint8\", \"int32\" or \"uint16\"");
+  if (bytes_ % ElementSize(kind_)) Throw(info.Env(), ErrorKind::kRange, "ERR_SPARTAN_LENGTH", "bytes must be a multiple of the element size");
   spartan::Status st = spartan::cuda::malloc_device(bytes_, &ptr_);
   if (!st.ok()) throw StatusError(info.Env(), st, ArgNames{});
   Napi::MemoryManagement::AdjustExternalMemory(info.Env(), int64_t(bytes_));  // lets GC see the device memory

@@ -8,7 +8,10 @@
 
 namespace spartan_addon {
 
-enum class ElementKind { kFloat32, kUint8 };
+enum class ElementKind { kFloat32, kUint8, kInt32, kUint16 };
+
+size_t ElementSize(ElementKind k);
+const char* ElementName(ElementKind k);
 
 class DeviceBuffer : public Napi::ObjectWrap<DeviceBuffer> {
  public:
@@ -22,7 +25,7 @@ class DeviceBuffer : public Napi::ObjectWrap<DeviceBuffer> {
   void* data() const { return ptr_; }
   size_t bytes() const { return bytes_; }
   ElementKind kind() const { return kind_; }
-  size_t length() const { return kind_ == ElementKind::kFloat32 ? bytes_ / 4 : bytes_; }
+  size_t length() const { return bytes_ / ElementSize(kind_); }
   bool freed() const { return ptr_ == nullptr; }
 
  private:

@@ -22,6 +22,7 @@ Napi::Value CudaUpload(const Napi::CallbackInfo& info);
 Napi::Value CudaDownload(const Napi::CallbackInfo& info);
 Napi::Value CudaCopy(const Napi::CallbackInfo& info);
 Napi::Value CudaSynchronize(const Napi::CallbackInfo& info);
+Napi::Value BsrMatmulCuda(const Napi::CallbackInfo& info);
 Napi::Value BsrMatmul(const Napi::CallbackInfo& info);
 
 }  // namespace spartan_addon

@@ -29,6 +29,7 @@ void bsr_row_order(const int32_t* row_ptr, size_t num_block_rows, int32_t* perm)
 
 Status bsr_matmul(const BsrView&, const int32_t*, const void*, size_t, const BsrEpilogue&, float*, void*) { return not_compiled(); }
 Status bsr_linear(const BsrView&, const int32_t*, const void*, size_t, const BsrEpilogue&, float*, void*) { return not_compiled(); }
+Status bsr_product(bool, const BsrView&, const int32_t*, const float*, size_t, const BsrEpilogue&, float*) { return not_compiled(); }
 
 }  // namespace cuda
 }  // namespace spartan

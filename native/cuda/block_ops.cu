@@ -20,7 +20,7 @@ constexpr int kCols = 256;  // columns per block of the score kernel
 // over the band (coalesced rows), then the columns of each tile are added in
 // shared memory; a tile cut by the 256-column chunk edge gets two atomic partials
 // (the sum of two terms does not depend on their order).
-__global__ void scores_kernel(const float* theta, long long rows, long long cols, int b0, int b1, double* acc,
+__global__ void scores_kernel(const float* theta, long long rows, long long cols, long long b0, long long b1, double* acc,
                               unsigned long long* first_bad) {
   __shared__ double col[kCols];
   const long long c0 = (long long)blockIdx.x * kCols;
@@ -29,10 +29,12 @@ __global__ void scores_kernel(const float* theta, long long rows, long long cols
     double s = 0;
     unsigned long long bad = kNoError;
     if (c < cols)
-      for (int r = 0; r < b0; ++r) {
+      for (long long r = 0; r < b0; ++r) {
         long long i = (br * b0 + r) * cols + c;
         float x = theta[i];
-        if (!dev_finite(x)) bad = min(bad, (unsigned long long)i);
+        // Keyed in the CPU kernel's scan order (block row, block column, row, column), so
+        // the smallest key is the error the CPU reports.
+        if (!dev_finite(x)) bad = min(bad, (unsigned long long)(((br * (cols / b1) + c / b1) * b0 + r) * b1 + c % b1));
         s += fabs(double(x));
       }
     if (bad != kNoError) atomicMin(first_bad, bad);
@@ -56,7 +58,7 @@ __global__ void to_float_kernel(const double* acc, float* out, long long n, cons
 }
 
 template <class T>
-__global__ void expand_kernel(const T* mask, long long rows, long long cols, int b0, int b1, T* out) {
+__global__ void expand_kernel(const T* mask, long long rows, long long cols, long long b0, long long b1, T* out) {
   const long long n = rows * cols;
   for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
     long long r = i / cols, c = i - r * cols;
@@ -70,8 +72,8 @@ struct ApplyArgs {
   const uint8_t* hard_only;
   const uint8_t* hard;
   float* out;
-  long long rows, cols, n, nm;
-  int b0, b1, per_block;
+  long long rows, cols, n, nm, b0, b1;
+  int per_block;
 };
 
 __device__ inline long long mask_index(const ApplyArgs& a, long long i) {
@@ -80,16 +82,22 @@ __device__ inline long long mask_index(const ApplyArgs& a, long long i) {
   return (r / a.b0) * (a.cols / a.b1) + c / a.b1;
 }
 
-// Read-only validation: theta's first bad entry, and the mask's (positions offset by n).
+// The CPU validates apply in chunks of 2^16: theta's chunk, then the mask's chunk of the
+// same index. Keys in that order make the smallest key the error the CPU reports.
+__device__ inline unsigned long long apply_key(long long i, bool mask) {
+  return ((unsigned long long)(i >> 16) << 17) | (mask ? 0x10000ull : 0ull) | (unsigned long long)(i & 0xFFFF);
+}
+
+// Read-only validation: the first bad entry of theta or the mask, in the CPU's order.
 __global__ void apply_check_kernel(ApplyArgs a, unsigned long long* first_bad) {
   const long long stride = (long long)gridDim.x * blockDim.x;
   unsigned long long bad = kNoError;
   for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < a.n; i += stride)
-    if (!dev_finite(a.theta[i])) bad = min(bad, (unsigned long long)i);
+    if (!dev_finite(a.theta[i])) bad = min(bad, apply_key(i, false));
   if (a.soft)
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < a.nm; i += stride) {
       float m = a.soft[i];
-      if (!dev_finite(m) || m < 0.0f || m > 1.0f) bad = min(bad, (unsigned long long)(a.n + i));
+      if (!dev_finite(m) || m < 0.0f || m > 1.0f) bad = min(bad, apply_key(i, true));
     }
   if (bad != kNoError) atomicMin(first_bad, bad);
 }
@@ -119,17 +127,19 @@ Status block_scores(const float* theta, const BlockShape& s, float* scores) {
   double* acc = ws.at<double>(o_acc);
   if (s.size() > 0) {
     dim3 grid(unsigned((s.cols + kCols - 1) / kCols), unsigned(std::min<size_t>(s.block_rows(), 65535)));
-    scores_kernel<<<grid, kCols>>>(theta, (long long)s.rows, (long long)s.cols, int(s.b0), int(s.b1), acc, d_bad);
+    scores_kernel<<<grid, kCols>>>(theta, (long long)s.rows, (long long)s.cols, (long long)s.b0, (long long)s.b1, acc, d_bad);
     SPARTAN_LAUNCH_CHECK();
     to_float_kernel<<<grid_elems(nb), kThreads>>>(acc, scores, nb, d_bad);
     SPARTAN_LAUNCH_CHECK();
   }
   unsigned long long bad = kNoError;
   SPARTAN_CUDA_TRY(cudaMemcpy(&bad, d_bad, sizeof bad, cudaMemcpyDeviceToHost));
-  if (bad != kNoError) {
+  if (bad != kNoError) {  // key -> element: (block row, block column, row, column)
+    const unsigned long long j = bad % s.b1, r = (bad / s.b1) % s.b0, tile = bad / (s.b1 * s.b0);
+    const size_t i = size_t((tile / s.block_cols() * s.b0 + r) * s.cols + (tile % s.block_cols()) * s.b1 + j);
     float v = 0;
-    SPARTAN_CUDA_TRY(cudaMemcpy(&v, theta + bad, 4, cudaMemcpyDeviceToHost));
-    return {Code::kNonFinite, Arg::kTheta, 0, size_t(bad), double(v), 0};
+    SPARTAN_CUDA_TRY(cudaMemcpy(&v, theta + i, 4, cudaMemcpyDeviceToHost));
+    return {Code::kNonFinite, Arg::kTheta, 0, i, double(v), 0};
   }
   return Status::Ok();
 }
@@ -137,8 +147,8 @@ Status block_scores(const float* theta, const BlockShape& s, float* scores) {
 template <class T>
 static Status expand(const T* mask, const BlockShape& s, T* out) {
   if (s.size() == 0) return Status::Ok();
-  expand_kernel<T><<<grid_elems((long long)s.size()), kThreads>>>(mask, (long long)s.rows, (long long)s.cols, int(s.b0),
-                                                                   int(s.b1), out);
+  expand_kernel<T><<<grid_elems((long long)s.size()), kThreads>>>(mask, (long long)s.rows, (long long)s.cols, (long long)s.b0,
+                                                                   (long long)s.b1, out);
   SPARTAN_LAUNCH_CHECK();
   SPARTAN_CUDA_TRY(cudaStreamSynchronize(0));
   return Status::Ok();
@@ -155,7 +165,7 @@ Status apply_mask(const float* theta, const MaskView& mask, const uint8_t* hard,
       (out != theta && overlaps(out, n * 4, theta, n * 4)))
     return Status{Code::kAlias, Arg::kOut, 0, 0, 0, 0};
   ApplyArgs a{theta, mask.soft, mask.hard_only, hard, out, (long long)s.rows, (long long)s.cols, (long long)n,
-              (long long)nm, int(s.b0), int(s.b1), mask.per_block ? 1 : 0};
+              (long long)nm, (long long)s.b0, (long long)s.b1, mask.per_block ? 1 : 0};
   Workspace ws;
   const size_t o_bad = ws.stage(std::vector<unsigned long long>{kNoError});
   Status st = ws.commit();
@@ -170,12 +180,12 @@ Status apply_mask(const float* theta, const MaskView& mask, const uint8_t* hard,
   unsigned long long bad = kNoError;
   SPARTAN_CUDA_TRY(cudaMemcpy(&bad, d_bad, sizeof bad, cudaMemcpyDeviceToHost));
   if (bad == kNoError) return Status::Ok();
-  if (bad < n) {
+  const size_t i = size_t((bad >> 17) << 16 | (bad & 0xFFFF));
+  if (!(bad & 0x10000)) {
     float v = 0;
-    SPARTAN_CUDA_TRY(cudaMemcpy(&v, theta + bad, 4, cudaMemcpyDeviceToHost));
-    return {Code::kNonFinite, Arg::kTheta, 0, size_t(bad), double(v), 0};
+    SPARTAN_CUDA_TRY(cudaMemcpy(&v, theta + i, 4, cudaMemcpyDeviceToHost));
+    return {Code::kNonFinite, Arg::kTheta, 0, i, double(v), 0};
   }
-  const size_t i = size_t(bad - n);
   float v = 0;
   SPARTAN_CUDA_TRY(cudaMemcpy(&v, mask.soft + i, 4, cudaMemcpyDeviceToHost));
   if (!std::isfinite(v)) return {Code::kNonFinite, Arg::kMask, 0, i, double(v), 0};

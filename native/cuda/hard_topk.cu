@@ -234,8 +234,11 @@ Status topk_on_host(const TopKSegment* segs, size_t num_segs, const TopKGroup* g
   }
   Status st = spartan::topk_mask(host.data(), num_segs, groups, num_groups, results);
   if (!st.ok()) return st;
+  std::vector<bool> grouped(num_segs, false);  // segments outside every group stay untouched, as on the CPU
+  for (size_t g = 0; g < num_groups; ++g)
+    for (size_t s = groups[g].first; s < groups[g].first + groups[g].count; ++s) grouped[s] = true;
   for (size_t s = 0; s < num_segs; ++s)
-    SPARTAN_CUDA_TRY(cudaMemcpy(segs[s].out, outs[s].data(), segs[s].n, cudaMemcpyHostToDevice));
+    if (grouped[s]) SPARTAN_CUDA_TRY(cudaMemcpy(segs[s].out, outs[s].data(), segs[s].n, cudaMemcpyHostToDevice));
   return Status::Ok();
 }
 
@@ -260,6 +263,7 @@ Status topk_mask(const TopKSegment* segs, size_t num_segs, const TopKGroup* grou
           return {Code::kAlias, Arg::kOut, s, 0, 0, 0};
     }
   }
+  if (num_groups == 0) return Status::Ok();  // (a grid of 0 blocks is a launch error)
   if (!narrow) return topk_on_host(segs, num_segs, groups, num_groups, results);
 
   TilePlan plan;

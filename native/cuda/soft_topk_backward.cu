@@ -134,6 +134,7 @@ Status soft_topk_backward(const SoftTopKBackwardSegment* segs, size_t num_segs, 
       }
     }
   }
+  if (num_groups == 0) return Status::Ok();  // (a grid of 0 blocks is a launch error)
   TilePlan plan;
   plan_tiles(groups, num_groups, num_segs, [&](size_t s) { return segs[s].n; }, plan);
   std::vector<double> betas(num_groups);

@@ -104,9 +104,10 @@ __device__ double bin_edge(uint32_t key, double fallback) {
 }
 
 // The CPU's guess_from_histogram, one block per group: bins in descending order of
-// unit value, kPerThread bins per thread, the masses above each edge by a block scan.
+// unit value, kPerThread bins per thread, the masses above each edge by a block scan
+// of the integer counts (exact, so exactly one thread sees the crossing bin).
 __device__ void guess_from_histogram(SoftTopKGroupState& g, const GroupDesc& gd, const unsigned long long* hist) {
-  using Scan = cub::BlockScan<double, kThreads>;
+  using Scan = cub::BlockScan<unsigned long long, kThreads>;
   __shared__ union {
     typename Scan::TempStorage scan;
     typename Reduce::TempStorage reduce;
@@ -117,15 +118,17 @@ __device__ void guess_from_histogram(SoftTopKGroupState& g, const GroupDesc& gd,
   const int shift = 32 - gd.hist_bits;
   const double k = g.k, total = g.total_cost, beta = g.beta;
   double mass[kPerThread], lo_e[kPerThread], hi_e[kPerThread];
-  double run = 0;
+  unsigned long long cnt[kPerThread], run = 0;
 #pragma unroll
   for (int q = 0; q < kPerThread; ++q) {
     int j = threadIdx.x * kPerThread + q;  // rank in descending order
     mass[q] = 0;
+    cnt[q] = 0;
     lo_e[q] = hi_e[q] = 0;
     if (j < bins) {
       uint32_t b = uint32_t(bins - 1 - j);
-      mass[q] = double(hist[gd.hist_offset + b]) * gd.hist_weight;
+      cnt[q] = hist[gd.hist_offset + b];
+      mass[q] = double(cnt[q]) * gd.hist_weight;
       double lo = bin_edge(b << shift, g.u_min);
       double hi = bin_edge(uint32_t(((uint64_t(b) + 1) << shift) - 1), g.u_max);
       lo = fmax(lo, g.u_min);
@@ -134,9 +137,9 @@ __device__ void guess_from_histogram(SoftTopKGroupState& g, const GroupDesc& gd,
       lo_e[q] = lo;
       hi_e[q] = hi;
     }
-    run += mass[q];
+    run += cnt[q];
   }
-  double above = 0;
+  unsigned long long above = 0;
   Scan(tmp.scan).ExclusiveSum(run, above);
   __syncthreads();
   if (threadIdx.x == 0) sh_found = 0;
@@ -144,8 +147,8 @@ __device__ void guess_from_histogram(SoftTopKGroupState& g, const GroupDesc& gd,
   double hi_c = HUGE_VAL, lo_c = -HUGE_VAL;
 #pragma unroll
   for (int q = 0; q < kPerThread; ++q) {
-    if (mass[q] <= 0) continue;
-    double excl = above, incl = above + mass[q];
+    if (cnt[q] == 0) continue;
+    const double excl = double(above) * gd.hist_weight, incl = double(above + cnt[q]) * gd.hist_weight;
     if (incl > k) hi_c = fmin(hi_c, stk_logit(k / incl) - beta * lo_e[q] + stk_slack(beta, lo_e[q]));
     if (excl < k) lo_c = fmax(lo_c, stk_logit((k - excl) / (total - excl)) - beta * hi_e[q] - stk_slack(beta, hi_e[q]));
     if (excl < k && incl >= k) {  // the crossing bin: one thread in the block
@@ -153,7 +156,7 @@ __device__ void guess_from_histogram(SoftTopKGroupState& g, const GroupDesc& gd,
       sh_lambda = -beta * (hi_e[q] - frac * (hi_e[q] - lo_e[q]));
       sh_found = 1;
     }
-    above = incl;
+    above += cnt[q];
   }
   double hi_all = Reduce(tmp.reduce).Reduce(hi_c, MinOp());
   __syncthreads();
@@ -336,7 +339,7 @@ Status classify_bad(const TilePlan& plan, const SoftTopKSegment* segs, unsigned 
 Status soft_topk_forward(const SoftTopKSegment* segs, size_t num_segs, const SoftTopKGroup* groups, size_t num_groups,
                          SoftTopKResult* results) {
   Status st = check_soft_topk_args(segs, num_segs, groups, num_groups);
-  if (!st.ok()) return st;
+  if (!st.ok() || num_groups == 0) return st;  // (a grid of 0 blocks is a launch error)
   TilePlan plan;
   plan_tiles(groups, num_groups, num_segs, [&](size_t s) { return segs[s].n; }, plan);
   for (size_t s = 0; s < num_segs; ++s) {

@@ -36,5 +36,11 @@ Status bsr_matmul(const BsrView& a, const int32_t* row_perm, const void* x, size
 Status bsr_linear(const BsrView& a, const int32_t* row_perm, const void* x, size_t batch, const BsrEpilogue& ep,
                   float* y, void* stream);
 
+// What the binding calls: every pointer on the device, x float32 (converted on the
+// device to A's half type when A is float16 / bfloat16); linear selects Y = X * A^T.
+// Synchronous: returns when y is complete.
+Status bsr_product(bool linear, const BsrView& a, const int32_t* row_perm, const float* x, size_t n,
+                   const BsrEpilogue& ep, float* y);
+
 }  // namespace cuda
 }  // namespace spartan
