@@ -40,5 +40,10 @@ log "PyTorch peer"
 python3 benchmarks/peer/torch_peer.py ${QUICK:+--quick} > "$OUT/peer.json" 2> "$OUT/peer.txt"
 echo "torch_peer rc=$?" | tee -a "$OUT/summary.txt"
 
+log "report (goals at ResNet-50 size)"
+node --import tsx benchmarks/gpu/report.ts "$OUT" "$OUT" > "$OUT/report.md" 2>&1
+echo "report rc=$?" | tee -a "$OUT/summary.txt"
+cat "$OUT/report.md"
+
 log "tables"
 tail -n 40 "$OUT/kernels.txt" "$OUT/peer.txt" "$OUT/bsr.txt"
