@@ -192,6 +192,15 @@ describe('CUDA kernels (parity with the CPU kernels)', function () {
     expect(name(() => spartan.blockScores(dev(t2), 64, 64, [32, 32]))).to.equal(name(() => spartan.blockScores(t2, 64, 64, [32, 32])));
   });
 
+  it('forgotten tensors are freed by the garbage collector (no out-of-memory after 2x the device memory)', async () => {
+    const bytes = 256 * 2 ** 20;  // 256 MiB each
+    const count = Math.ceil((2 * info.devices[0].totalMemory) / bytes);
+    for (let i = 0; i < count; i++) {
+      spartan.empty([bytes / 4], { device: 'cuda' });  // never disposed
+      if (i % 16 === 15) await new Promise((r) => setImmediate(r));  // let finalizers run
+    }
+  });
+
   it('results are the same on every run (deterministic reductions)', () => {
     const v = randn(2_000_003, freshSeed());
     const t = dev(v);
