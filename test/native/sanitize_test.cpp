@@ -2,6 +2,7 @@
 // chunk boundaries, many groups, costs, ties, saturation, invalid data, aliasing,
 // concurrent callers and pool resizes) under ASan/UBSan. Checks invariants that
 // need no reference: sum(c m) = k, exact counts, finite outputs, error codes.
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdio>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "spartan/block_ops.h"
+#include "spartan/bsr.h"
 #include "spartan/hard_topk.h"
 #include "spartan/parallel.h"
 #include "spartan/soft_topk.h"
@@ -176,6 +178,83 @@ static void run_blocks(std::mt19937& rng) {
   CHECK(apply_mask(theta.data(), mv, h.data(), s, theta.data()).ok(), "apply in place");
 }
 
+// Random BSR products (ragged sizes, both forms, float32 / float16 / bfloat16 values,
+// bias + ReLU) against a float64 reference, and corrupted structures that must be
+// rejected with y untouched.
+static void run_bsr(std::mt19937& rng) {
+  BsrView a;
+  a.block = rng() % 2 ? 16 : 32;
+  a.rows = 1 + rng() % 150;
+  a.cols = 1 + rng() % 150;
+  a.dtype = DType(rng() % 3);
+  const size_t b = a.block, nbr = a.block_rows(), nbc = a.block_cols();
+  const double density = (rng() % 5) / 4.0;
+  std::vector<int32_t> row_ptr(nbr + 1, 0), col_idx;
+  for (size_t r = 0; r < nbr; ++r) {
+    for (size_t c = 0; c < nbc; ++c)
+      if ((rng() % 1000) < density * 1000) col_idx.push_back(int32_t(c));
+    row_ptr[r + 1] = int32_t(col_idx.size());
+  }
+  const size_t nnz = col_idx.size();
+  std::normal_distribution<float> nd;
+  std::vector<float> vf(nnz * b * b);
+  std::vector<uint16_t> vh(nnz * b * b);
+  std::vector<double> dense(a.rows * a.cols, 0.0);
+  for (size_t i = 0; i < vf.size(); ++i) {
+    // half values: random bits with a bounded exponent (finite, normal or subnormal)
+    vh[i] = a.dtype == DType::kFloat16 ? uint16_t((rng() & 0x83ff) | ((6 + rng() % 20) << 10))
+                                       : uint16_t((rng() & 0x807f) | ((110 + rng() % 30) << 7));
+    vf[i] = nd(rng);
+  }
+  auto value = [&](size_t i) -> double {
+    if (a.dtype == DType::kFloat32) return vf[i];
+    return a.dtype == DType::kFloat16 ? half_to_float(vh[i]) : bfloat16_to_float(vh[i]);
+  };
+  for (size_t r = 0; r < nbr; ++r)
+    for (int32_t p = row_ptr[r]; p < row_ptr[r + 1]; ++p)
+      for (size_t i = 0; i < b; ++i)
+        for (size_t k = 0; k < b; ++k) {
+          size_t row = r * b + i, col = size_t(col_idx[p]) * b + k;
+          if (row < a.rows && col < a.cols) dense[row * a.cols + col] = value(p * b * b + i * b + k);
+        }
+  a.row_ptr = row_ptr.data();
+  a.col_idx = col_idx.data();
+  a.nnz_blocks = nnz;
+  a.values = a.dtype == DType::kFloat32 ? static_cast<const void*>(vf.data()) : static_cast<const void*>(vh.data());
+  const bool linear = rng() % 2;
+  const size_t n = 1 + rng() % 40;
+  std::vector<float> x(a.cols * n), bias(a.rows), y(a.rows * n, -7.0f);
+  for (auto& v : x) v = nd(rng);
+  for (auto& v : bias) v = nd(rng);
+  BsrEpilogue ep;
+  if (rng() % 2) ep.bias = bias.data();
+  ep.relu = rng() % 2;
+  Status st = linear ? bsr_linear(a, x.data(), DType::kFloat32, n, ep, y.data()) : bsr_matmul(a, x.data(), DType::kFloat32, n, ep, y.data());
+  CHECK(st.ok(), "bsr product failed: code %d", int(st.code));
+  for (size_t i = 0; i < a.rows && st.ok(); ++i)
+    for (size_t j = 0; j < n; ++j) {
+      double ref = ep.bias ? bias[i] : 0.0, mag = std::fabs(ref);
+      for (size_t k = 0; k < a.cols; ++k) {
+        double t = dense[i * a.cols + k] * double(linear ? x[j * a.cols + k] : x[k * n + j]);
+        ref += t;
+        mag += std::fabs(t);
+      }
+      if (ep.relu) ref = std::max(ref, 0.0);
+      const float got = linear ? y[j * a.rows + i] : y[i * n + j];
+      CHECK(std::fabs(got - ref) <= (a.cols + 4) * std::ldexp(mag, -23) + 1e-30, "bsr value %g vs %g (rows %zu cols %zu b %zu)", got, ref, a.rows, a.cols, b);
+    }
+  // A corrupted structure is rejected before y is written.
+  if (nnz > 0) {
+    std::vector<float> y2(y.size(), 3.0f);
+    int32_t saved = col_idx[nnz / 2];
+    col_idx[nnz / 2] = int32_t(nbc + rng() % 5);
+    st = bsr_matmul(a, x.data(), DType::kFloat32, n, ep, y2.data());
+    CHECK(st.code == Code::kBadIndex, "bad col_idx not rejected (code %d)", int(st.code));
+    CHECK(std::all_of(y2.begin(), y2.end(), [](float v) { return v == 3.0f; }), "y written on a rejected call");
+    col_idx[nnz / 2] = saved;
+  }
+}
+
 int main() {
   // A fresh seed each run (printed, so a failure can be replayed with SPARTAN_FUZZ_SEED).
   const char* env = std::getenv("SPARTAN_FUZZ_SEED");
@@ -184,19 +263,23 @@ int main() {
   std::mt19937 rng(seed);
   for (int i = 0; i < 300; ++i) run_case(rng, i % 2 == 0);
   for (int i = 0; i < 200; ++i) run_blocks(rng);
+  for (int i = 0; i < 150; ++i) run_bsr(rng);
   // Concurrent callers share the pool; a resize in the middle must not run stale jobs.
   std::atomic<int> done{0};
   std::vector<std::thread> callers;
   for (int t = 0; t < 3; ++t)
     callers.emplace_back([&, t] {
       std::mt19937 r(seed + 777 + t);
-      for (int i = 0; i < 40; ++i) run_case(r, i % 2 == 0);
+      for (int i = 0; i < 40; ++i) {
+        run_case(r, i % 2 == 0);
+        run_bsr(r);
+      }
       done++;
     });
   for (int i = 0; i < 20; ++i) set_num_threads(1 + i % 4);
   for (auto& c : callers) c.join();
   set_num_threads(0);
-  std::printf("sanitize_test: %d cases, %d failures\n", 300 + 200 + 3 * 40, failures);
+  std::printf("sanitize_test: %d cases, %d failures\n", 300 + 200 + 150 + 3 * 80, failures);
   std::printf("%d passed, %d failed\n", failures ? 0 : 1, failures ? 1 : 0);
   return failures ? 1 : 0;
 }
