@@ -145,6 +145,14 @@ describe('CUDA kernels (parity with the CPU kernels)', function () {
     }
   }
 
+  it('block scores with odd tiles and widths (the scalar path) and wide tiles match the CPU', () => {
+    for (const [rows, cols, b0, b1] of [[6, 10, 3, 5], [35, 7, 7, 1], [4, 2048, 2, 1024], [1, 1, 1, 1]]) {
+      const theta = randn(rows * cols, freshSeed());
+      const s = spartan.blockScores(dev(theta), rows, cols, [b0, b1]).toFloat32Array();
+      expectClose(s, spartan.blockScores(theta, rows, cols, [b0, b1]), 1e-4, `${rows}x${cols} in ${b0}x${b1}`);
+    }
+  });
+
   it('plain arrays with { device: "cuda" } are copied in and out', async () => {
     const v = randn(9999, freshSeed());
     const out = new Float32Array(9999);
