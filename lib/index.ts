@@ -40,7 +40,7 @@ export { SGD } from './optim/sgd';
 export type { SgdOptions } from './optim/sgd';
 export { AdamW } from './optim/adamw';
 export type { AdamWOptions } from './optim/adamw';
-export type { NamedParam, OptimizerState, StepResult } from './optim/optimizer';
+export type { NamedParam, ParamData, OptimizerState, StepResult } from './optim/optimizer';
 export { decodeModel, encodeModel } from './graph/model';
 export type { Model, Graph, Node, TensorValue, ValueInfo, Attr, Dim } from './graph/model';
 export { deriveTrainingGraph } from './graph/autodiff';

@@ -179,8 +179,10 @@ describe('CUDA kernels (parity with the CPU kernels)', function () {
     expectCode(() => spartan.softTopK(good, 2, 1, { out: spartan.empty([4]) }), TypeError, 'ERR_SPARTAN_DEVICE');
     expectCode(() => spartan.softTopKBackward(good, spartan.tensor(f32([1, 1, 1, 1])), 1), TypeError, 'ERR_SPARTAN_DEVICE');
     await expectRejectCode(spartan.softTopKAsync(v, 2, 1), RangeError, 'ERR_SPARTAN_NON_FINITE');
-    // A CPU-only native op never receives a device pointer.
-    expectCode(() => native.sumSquares(good.handle as unknown as Float32Array), TypeError, 'ERR_SPARTAN_DEVICE');
+    // A CPU-only native op never receives a device pointer (the host BSR product with a device out).
+    const bsrNative = native as unknown as { bsrMatmul: (...a: unknown[]) => unknown };
+    expectCode(() => bsrNative.bsrMatmul(false, 4, 1, 16, Int32Array.from([0, 0]), new Int32Array(0), new Float32Array(0), 0,
+      new Float32Array(1), 1, null, false, good.handle, false), TypeError, 'ERR_SPARTAN_DEVICE');
     // An allocation far beyond the device: ERR_SPARTAN_CUDA, and the device still works.
     expectCode(() => spartan.empty([2 ** 40], { device: 'cuda' }), SpartanError, 'ERR_SPARTAN_CUDA');
     expectClose(spartan.softTopK(good, 2, 1).mask.toFloat32Array(), [0.182426, 0.377541, 0.622459, 0.817574], 1e-6, 'after errors');
@@ -207,6 +209,45 @@ describe('CUDA kernels (parity with the CPU kernels)', function () {
       spartan.empty([bytes / 4], { device: 'cuda' });  // never disposed
       if (i % 16 === 15) await new Promise((r) => setImmediate(r));  // let finalizers run
     }
+  });
+
+  it('sparse-update kernels and fused optimizer steps match the CPU (native level)', () => {
+    const seed = freshSeed();
+    const rows = 96, cols = 80, n = rows * cols;
+    const gw = randn(n, seed), theta = randn(n, seed + 1);
+    const h = (a: Float32Array) => dev(a).handle as unknown as Float32Array;
+    const back = (x: unknown, len: number) => { const o = new Float32Array(len); native.cudaDownload(x as never, o, false); return o; };
+    for (const [b0, b1] of [[1, 1], [16, 16], [32, 16]]) {
+      const nb = (rows / b0) * (cols / b1);
+      const up = dev(new Float32Array(nb)), upCpu = new Float32Array(nb);
+      native.maskUpstream(h(gw), h(theta), rows, cols, b0, b1, up.handle as unknown as Float32Array);
+      native.maskUpstream(gw, theta, rows, cols, b0, b1, upCpu);
+      expectClose(up.toFloat32Array(), upCpu, 1e-4, `maskUpstream ${b0}x${b1}`);
+      const m = Float32Array.from({ length: nb }, (_, i) => (i % 5) / 4), vjp = randn(nb, seed + 2);
+      const out = dev(new Float32Array(n)), outCpu = new Float32Array(n);
+      native.spartanParamGrad(h(gw), h(theta), h(m), h(vjp), rows, cols, b0, b1, out.handle as unknown as Float32Array);
+      native.spartanParamGrad(gw, theta, m, vjp, rows, cols, b0, b1, outCpu);
+      expectClose(out.toFloat32Array(), outCpu, 1e-6, `spartanParamGrad ${b0}x${b1}`);
+    }
+    expect(native.sumSquares(h(gw))).to.be.closeTo(native.sumSquares(gw), 1e-9 * native.sumSquares(gw));
+    const a8 = Uint8Array.from({ length: 5000 }, (_, i) => i % 3 ? 1 : 0), b8 = Uint8Array.from({ length: 5000 }, (_, i) => i % 4 ? 1 : 0);
+    expect(native.countChanges(dev(a8).handle as unknown as Uint8Array, dev(b8).handle as unknown as Uint8Array)).to.equal(native.countChanges(a8, b8));
+    for (const step of [1, 2, 3]) {
+      const cfg = { lr: 0.01, momentum: 0.9, nesterov: true, weightDecay: 1e-4, firstStep: step === 1, gradScale: 0.5 };
+      const t1 = theta.slice(), b1 = new Float32Array(n), t2 = dev(theta), b2 = dev(new Float32Array(n));
+      native.sgdStep(t1, gw, b1, cfg);
+      native.sgdStep(t2.handle as unknown as Float32Array, h(gw), b2.handle as unknown as Float32Array, cfg);
+      expectClose(t2.toFloat32Array(), t1, 1e-7, 'sgd theta');
+      expectClose(back(b2.handle, n), b1, 1e-7, 'sgd buffer');
+      const m1 = new Float32Array(n), v1 = new Float32Array(n), t3 = theta.slice(), t4 = dev(theta), m2 = dev(m1), v2 = dev(v1);
+      const acfg = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, gradScale: 1, step };
+      native.adamwStep(t3, gw, m1, v1, acfg);
+      native.adamwStep(t4.handle as unknown as Float32Array, h(gw), m2.handle as unknown as Float32Array, v2.handle as unknown as Float32Array, acfg);
+      expectClose(t4.toFloat32Array(), t3, 1e-7, 'adamw theta');
+    }
+    const bad = gw.slice();
+    bad[1234] = NaN;
+    expectCode(() => native.sumSquares(h(bad)), RangeError, 'ERR_SPARTAN_NON_FINITE');
   });
 
   it('results are the same on every run (deterministic reductions)', () => {

@@ -1,5 +1,5 @@
 import { native } from '../native';
-import { Optimizer, positive, type NamedParam } from './optimizer';
+import { Optimizer, positive, type NamedParam, type ParamData } from './optimizer';
 
 export interface AdamWOptions {
   lr: number;
@@ -18,7 +18,7 @@ export class AdamW extends Optimizer {
   readonly beta2: number;
   readonly eps: number;
   readonly weightDecay: number;
-  private readonly moments = new Map<string, [Float32Array, Float32Array]>();
+  private readonly moments = new Map<string, [ParamData, ParamData]>();
 
   constructor(params: readonly NamedParam[], opts: AdamWOptions) {
     super(params, opts?.lr, opts?.clipNorm, opts?.noDecay);
@@ -26,16 +26,19 @@ export class AdamW extends Optimizer {
     this.beta2 = positive(opts.beta2 ?? 0.999, 'beta2', true);
     this.eps = positive(opts.eps ?? 1e-8, 'eps');
     this.weightDecay = positive(opts.weightDecay ?? 0.01, 'weightDecay', true);
-    for (const p of this.params) this.moments.set(p.name, [new Float32Array(p.data.length), new Float32Array(p.data.length)]);
+    for (const p of this.params) {
+      const n = p.data instanceof Float32Array ? p.data.length : p.data.size;
+      this.moments.set(p.name, [this.zeros(n), this.zeros(n)]);
+    }
   }
 
-  protected buffersOf(name: string): Float32Array[] {
+  protected buffersOf(name: string): ParamData[] {
     return this.moments.get(name)!;
   }
 
-  protected update(p: NamedParam, grad: Float32Array, scale: number): void {
+  protected update(p: NamedParam, grad: ParamData, scale: number): void {
     const [m, v] = this.moments.get(p.name)!;
-    native.adamwStep(p.data, grad, m, v, {
+    native.adamwStep(this.handle(p.data), this.handle(grad), this.handle(m), this.handle(v), {
       lr: this.lr, beta1: this.beta1, beta2: this.beta2, eps: this.eps,
       weightDecay: this.decays(p.name) ? this.weightDecay : 0, step: this.t, gradScale: scale,
     });

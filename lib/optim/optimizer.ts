@@ -1,12 +1,18 @@
 // Fused native optimizer steps over named parameters, with global gradient-norm
 // clipping folded into the step (a scale, not an extra pass). The gradients are
-// validated (finite, right length) before any parameter changes.
+// validated (finite, right length) before any parameter changes. Parameters may be
+// host arrays or float32 CUDA Tensors (then gradients and buffers live there too).
+import { native, type DeviceBuffer } from '../native';
 import { checkFinite } from '../ops/finite';
 import { rangeError, typeError } from '../errors';
+import { asSpartanError, tensor, Tensor, type Device } from '../tensor';
 
-export interface NamedParam {
+/** A parameter's values: a host array, or a float32 CUDA Tensor (updated in place). */
+export type ParamData = Float32Array | Tensor;
+
+export interface NamedParam<D extends ParamData = ParamData> {
   name: string;
-  data: Float32Array;
+  data: D;
 }
 
 export interface StepResult {
@@ -20,6 +26,7 @@ export interface OptimizerState {
   format: 'spartan-optimizer';
   kind: string;
   step: number;
+  /** Host copies, also for CUDA parameters. */
   buffers: Record<string, Float32Array[]>;
 }
 
@@ -31,6 +38,8 @@ export function positive(x: unknown, name: string, allowZero = false): number {
 
 export abstract class Optimizer {
   protected readonly params: readonly NamedParam[];
+  /** Where the parameters live: every one on the same device. */
+  readonly device: Device;
   protected t = 0;
   /** Learning rate; may be changed between steps (schedules). */
   lr: number;
@@ -40,8 +49,12 @@ export abstract class Optimizer {
   constructor(params: readonly NamedParam[], lr: number, clipNorm: number | undefined, noDecay: readonly string[] | undefined) {
     if (!Array.isArray(params) || params.length === 0) throw typeError('ERR_SPARTAN_OPTION', 'params must be a non-empty array of { name, data }');
     params.forEach((p, i) => {
-      if (typeof p?.name !== 'string' || !(p.data instanceof Float32Array)) throw typeError('ERR_SPARTAN_TYPE', `params[${i}] must be { name: string, data: Float32Array }`);
+      const ok = p?.data instanceof Float32Array || (p?.data instanceof Tensor && p.data.dtype === 'float32');
+      if (typeof p?.name !== 'string' || !ok) throw typeError('ERR_SPARTAN_TYPE', `params[${i}] must be { name: string, data: Float32Array | float32 Tensor }`);
     });
+    const devices = new Set(params.map((p) => (p.data instanceof Tensor ? p.data.device : 'cpu')));
+    if (devices.size > 1) throw typeError('ERR_SPARTAN_DEVICE', 'params live on cpu and cuda; an optimizer works on one device');
+    this.device = devices.has('cuda') ? 'cuda' : 'cpu';
     this.params = params.slice();
     this.lr = positive(lr, 'lr');
     if (clipNorm !== undefined) this.clipNorm = positive(clipNorm, 'clipNorm');
@@ -56,30 +69,47 @@ export abstract class Optimizer {
     return !this.noDecay.has(name);
   }
 
-  /** Applies one update from dL/dtheta (by name). */
-  step(grads: Record<string, Float32Array>): StepResult {
-    if (typeof grads !== 'object' || grads === null) throw typeError('ERR_SPARTAN_TYPE', 'grads must map parameter names to Float32Arrays');
+  /** Applies one update from dL/dtheta (by name): Float32Arrays for host parameters, CUDA Tensors for CUDA ones. */
+  step(grads: Record<string, ParamData>): StepResult {
+    if (typeof grads !== 'object' || grads === null) throw typeError('ERR_SPARTAN_TYPE', 'grads must map parameter names to gradients');
     let sq = 0;
     for (const p of this.params) {
       const g = grads[p.name];
-      if (!(g instanceof Float32Array)) throw typeError('ERR_SPARTAN_TYPE', `grads["${p.name}"] must be a Float32Array`);
-      if (g.length !== p.data.length) throw rangeError('ERR_SPARTAN_LENGTH', `grads["${p.name}"] has length ${g.length}; expected ${p.data.length}`);
+      // a gradient is like its parameter: a Float32Array, or a float32 Tensor on the same device
+      const want = p.data instanceof Tensor ? `a float32 ${p.data.device} Tensor` : 'a Float32Array';
+      const ok = p.data instanceof Tensor ? g instanceof Tensor && g.device === p.data.device && g.dtype === 'float32' : g instanceof Float32Array;
+      if (!ok) throw typeError(g instanceof Tensor || g instanceof Float32Array ? 'ERR_SPARTAN_DEVICE' : 'ERR_SPARTAN_TYPE', `grads["${p.name}"] must be ${want}`);
+      if (sizeOf(g) !== sizeOf(p.data)) throw rangeError('ERR_SPARTAN_LENGTH', `grads["${p.name}"] has length ${sizeOf(g)}; expected ${sizeOf(p.data)}`);
     }
-    for (const p of this.params) sq += checkFinite(grads[p.name], `grads["${p.name}"]`); // throws on NaN/Inf: nothing updated
-    const norm = Math.sqrt(sq);
-    const scale = this.clipNorm !== undefined && norm > this.clipNorm ? this.clipNorm / (norm + 1e-6) : 1;
-    this.t += 1;
-    for (const p of this.params) this.update(p, grads[p.name], scale);
-    return { gradNorm: norm, scale };
+    try {
+      for (const p of this.params) sq += checkFinite(this.handle(grads[p.name]), `grads["${p.name}"]`); // throws on NaN/Inf: nothing updated
+      const norm = Math.sqrt(sq);
+      const scale = this.clipNorm !== undefined && norm > this.clipNorm ? this.clipNorm / (norm + 1e-6) : 1;
+      this.t += 1;
+      for (const p of this.params) this.update(p, grads[p.name], scale);
+      return { gradNorm: norm, scale };
+    } catch (e) {
+      throw asSpartanError(e);
+    }
   }
 
-  protected abstract update(p: NamedParam, grad: Float32Array, scale: number): void;
+  protected abstract update(p: NamedParam, grad: ParamData, scale: number): void;
   protected abstract kind: string;
-  protected abstract buffersOf(name: string): Float32Array[];
+  protected abstract buffersOf(name: string): ParamData[];
+
+  /** What the native step takes: the host array or the device buffer (typed as an array for the binding). */
+  protected handle(x: ParamData): Float32Array {
+    return (x instanceof Tensor ? x.handle : x) as Float32Array;
+  }
+
+  /** A zero buffer of n values where the parameters live. */
+  protected zeros(n: number): ParamData {
+    return this.device === 'cuda' ? tensor(new Float32Array(n), { device: 'cuda' }) : new Float32Array(n);
+  }
 
   state(): OptimizerState {
     const buffers: Record<string, Float32Array[]> = {};
-    for (const p of this.params) buffers[p.name] = this.buffersOf(p.name).map((b) => b.slice());
+    for (const p of this.params) buffers[p.name] = this.buffersOf(p.name).map((b) => (b instanceof Tensor ? b.toFloat32Array() : b.slice()));
     return { format: 'spartan-optimizer', kind: this.kind, step: this.t, buffers };
   }
 
@@ -88,10 +118,20 @@ export abstract class Optimizer {
     if (state?.format !== 'spartan-optimizer' || state.kind !== this.kind) throw bad(`not a ${this.kind} state`);
     for (const p of this.params) {
       const src = state.buffers[p.name], dst = this.buffersOf(p.name);
-      if (!src || src.length !== dst.length || src.some((b, i) => !(b instanceof Float32Array) || b.length !== dst[i].length)) throw bad(`buffers of ${p.name}`);
+      if (!src || src.length !== dst.length || src.some((b, i) => !(b instanceof Float32Array) || b.length !== sizeOf(dst[i]))) throw bad(`buffers of ${p.name}`);
     }
     if (!Number.isSafeInteger(state.step) || state.step < 0) throw bad(`step ${state.step}`);
-    for (const p of this.params) this.buffersOf(p.name).forEach((b, i) => b.set(state.buffers[p.name][i]));
+    for (const p of this.params)
+      this.buffersOf(p.name).forEach((b, i) => {
+        const src = state.buffers[p.name][i];
+        if (b instanceof Tensor) {
+          if (src.length) native.cudaUpload(b.handle as DeviceBuffer, src, false);
+        } else b.set(src);
+      });
     this.t = state.step;
   }
+}
+
+function sizeOf(x: ParamData): number {
+  return x instanceof Tensor ? x.size : x.length;
 }

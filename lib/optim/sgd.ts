@@ -1,5 +1,5 @@
 import { native } from '../native';
-import { Optimizer, positive, type NamedParam } from './optimizer';
+import { Optimizer, positive, type NamedParam, type ParamData } from './optimizer';
 
 export interface SgdOptions {
   lr: number;
@@ -19,7 +19,7 @@ export class SGD extends Optimizer {
   readonly dampening: number;
   readonly nesterov: boolean;
   readonly weightDecay: number;
-  private readonly bufs = new Map<string, Float32Array>();
+  private readonly bufs = new Map<string, ParamData>();
 
   constructor(params: readonly NamedParam[], opts: SgdOptions) {
     super(params, opts?.lr, opts?.clipNorm, opts?.noDecay);
@@ -27,17 +27,19 @@ export class SGD extends Optimizer {
     this.dampening = positive(opts.dampening ?? 0, 'dampening', true);
     this.nesterov = opts.nesterov ?? false;
     this.weightDecay = positive(opts.weightDecay ?? 0, 'weightDecay', true);
-    for (const p of this.params) this.bufs.set(p.name, new Float32Array(this.momentum > 0 ? p.data.length : 0));
+    for (const p of this.params) this.bufs.set(p.name, this.zeros(this.momentum > 0 ? sizeOf(p.data) : 0));
   }
 
-  protected buffersOf(name: string): Float32Array[] {
+  protected buffersOf(name: string): ParamData[] {
     return [this.bufs.get(name)!];
   }
 
-  protected update(p: NamedParam, grad: Float32Array, scale: number): void {
-    native.sgdStep(p.data, grad, this.momentum > 0 ? this.bufs.get(p.name)! : null, {
+  protected update(p: NamedParam, grad: ParamData, scale: number): void {
+    native.sgdStep(this.handle(p.data), this.handle(grad), this.momentum > 0 ? this.handle(this.bufs.get(p.name)!) : null, {
       lr: this.lr, momentum: this.momentum, dampening: this.dampening, nesterov: this.nesterov,
       weightDecay: this.decays(p.name) ? this.weightDecay : 0, firstStep: this.t === 1, gradScale: scale,
     });
   }
 }
+
+const sizeOf = (x: ParamData) => (x instanceof Float32Array ? x.length : x.size);

@@ -2,11 +2,13 @@
 // spartanParamGrad(gradW, theta, mask, vjp, rows, cols, b0, b1, out)
 // sumSquares(x, name) -> number
 // sgdStep(theta, grad, buf | null, config) / adamwStep(theta, grad, m, v, config)
+// Every array may instead be a CUDA device buffer (all of one call on one device).
 #include <cmath>
 
 #include "args.h"
 #include "errors.h"
 #include "ops.h"
+#include "spartan/cuda_ops.h"
 #include "spartan/sparse_update.h"
 
 namespace spartan_addon {
@@ -30,7 +32,7 @@ float* ParamAndGrad(Args& args, const Napi::CallbackInfo& info, size_t* n, const
 
 Napi::Value MaskUpstream(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Args args(env);
+  Args args(env, /*allow_device=*/true);
   size_t n = 0, nt = 0;
   const float* gw = args.Float32(info[0], "gradW", &n);
   const float* theta = args.Float32(info[1], "theta", &nt);
@@ -38,14 +40,14 @@ Napi::Value MaskUpstream(const Napi::CallbackInfo& info) {
   args.ExpectLength(n, s.size(), "gradW");
   args.ExpectLength(nt, s.size(), "theta");
   float* out = args.Float32Out(info[6], "out", s.num_blocks());
-  spartan::Status st = spartan::mask_upstream(gw, theta, s, out);
+  spartan::Status st = args.on_device() ? spartan::cuda::mask_upstream(gw, theta, s, out) : spartan::mask_upstream(gw, theta, s, out);
   if (!st.ok()) throw StatusError(env, st, ArgNames{});
   return env.Undefined();
 }
 
 Napi::Value SpartanParamGrad(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Args args(env);
+  Args args(env, /*allow_device=*/true);
   size_t n = 0, nt = 0, nm = 0, nv = 0;
   const float* gw = args.Float32(info[0], "gradW", &n);
   const float* theta = args.Float32(info[1], "theta", &nt);
@@ -57,34 +59,47 @@ Napi::Value SpartanParamGrad(const Napi::CallbackInfo& info) {
   args.ExpectLength(nm, s.num_blocks(), "mask");
   args.ExpectLength(nv, s.num_blocks(), "vjp");
   float* out = args.Float32Out(info[8], "out", s.size());
-  spartan::spartan_param_grad(gw, theta, m, vjp, s, out);
+  if (args.on_device()) {
+    spartan::Status st = spartan::cuda::spartan_param_grad(gw, theta, m, vjp, s, out);
+    if (!st.ok()) throw StatusError(env, st, ArgNames{});
+  } else {
+    spartan::spartan_param_grad(gw, theta, m, vjp, s, out);
+  }
   return env.Undefined();
 }
 
 Napi::Value SumSquares(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Args args(env);
+  Args args(env, /*allow_device=*/true);
   size_t n = 0;
   const float* x = args.Float32(info[0], "x", &n);
   double r = 0;
-  spartan::Status st = spartan::sum_squares(x, n, &r, spartan::Arg::kGrad);
+  spartan::Status st = args.on_device() ? spartan::cuda::sum_squares(x, n, &r, spartan::Arg::kGrad)
+                                        : spartan::sum_squares(x, n, &r, spartan::Arg::kGrad);
   if (!st.ok()) throw StatusError(env, st, ArgNames{});
   return Napi::Number::New(env, r);
 }
 
 Napi::Value CountChanges(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Args args(env);
+  Args args(env, /*allow_device=*/true);
   size_t n = 0, nb = 0;
   const uint8_t* a = args.Uint8(info[0], "a", &n);
   const uint8_t* b = args.Uint8(info[1], "b", &nb);
   args.ExpectLength(nb, n, "b");
-  return Napi::Number::New(env, double(spartan::count_changes(a, b, n)));
+  size_t changes = 0;
+  if (args.on_device()) {
+    spartan::Status st = spartan::cuda::count_changes(a, b, n, &changes);
+    if (!st.ok()) throw StatusError(env, st, ArgNames{});
+  } else {
+    changes = spartan::count_changes(a, b, n);
+  }
+  return Napi::Number::New(env, double(changes));
 }
 
 Napi::Value SgdStep(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Args args(env);
+  Args args(env, /*allow_device=*/true);
   size_t n = 0;
   const float* g = nullptr;
   float* theta = ParamAndGrad(args, info, &n, &g);
@@ -101,13 +116,18 @@ Napi::Value SgdStep(const Napi::CallbackInfo& info) {
   if (c.momentum != 0) {
     buf = args.Float32Out(info[2], "momentumBuffer", n);
   }
-  spartan::sgd_step(theta, g, buf, n, c);
+  if (args.on_device()) {
+    spartan::Status st = spartan::cuda::sgd_step(theta, g, buf, n, c);
+    if (!st.ok()) throw StatusError(env, st, ArgNames{});
+  } else {
+    spartan::sgd_step(theta, g, buf, n, c);
+  }
   return env.Undefined();
 }
 
 Napi::Value AdamWStep(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Args args(env);
+  Args args(env, /*allow_device=*/true);
   size_t n = 0;
   const float* g = nullptr;
   float* theta = ParamAndGrad(args, info, &n, &g);
@@ -122,7 +142,12 @@ Napi::Value AdamWStep(const Napi::CallbackInfo& info) {
   c.weight_decay = Field(args, o, "weightDecay", c.weight_decay);
   c.grad_scale = Field(args, o, "gradScale", 1);
   c.step = int64_t(Field(args, o, "step", 1));
-  spartan::adamw_step(theta, g, m, v, n, c);
+  if (args.on_device()) {
+    spartan::Status st = spartan::cuda::adamw_step(theta, g, m, v, n, c);
+    if (!st.ok()) throw StatusError(env, st, ArgNames{});
+  } else {
+    spartan::adamw_step(theta, g, m, v, n, c);
+  }
   return env.Undefined();
 }
 

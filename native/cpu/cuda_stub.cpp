@@ -38,6 +38,12 @@ Status block_scores(const float*, const BlockShape&, float*) { return not_compil
 Status expand_block_mask(const float*, const BlockShape&, float*) { return not_compiled(); }
 Status expand_block_mask(const uint8_t*, const BlockShape&, uint8_t*) { return not_compiled(); }
 Status apply_mask(const float*, const MaskView&, const uint8_t*, const BlockShape&, float*) { return not_compiled(); }
+Status mask_upstream(const float*, const float*, const BlockShape&, float*) { return not_compiled(); }
+Status spartan_param_grad(const float*, const float*, const float*, const float*, const BlockShape&, float*) { return not_compiled(); }
+Status count_changes(const uint8_t*, const uint8_t*, size_t, size_t*) { return not_compiled(); }
+Status sum_squares(const float*, size_t, double*, Arg) { return not_compiled(); }
+Status sgd_step(float*, const float*, float*, size_t, const SgdConfig&) { return not_compiled(); }
+Status adamw_step(float*, const float*, float*, float*, size_t, const AdamWConfig&) { return not_compiled(); }
 
 }  // namespace cuda
 }  // namespace spartan

@@ -6,6 +6,7 @@
 #include "spartan/block_ops.h"
 #include "spartan/hard_topk.h"
 #include "spartan/soft_topk.h"
+#include "spartan/sparse_update.h"
 
 namespace spartan {
 namespace cuda {
@@ -20,6 +21,13 @@ Status block_scores(const float* theta, const BlockShape& shape, float* scores);
 Status expand_block_mask(const float* block_mask, const BlockShape& shape, float* out);
 Status expand_block_mask(const uint8_t* block_mask, const BlockShape& shape, uint8_t* out);
 Status apply_mask(const float* theta, const MaskView& mask, const uint8_t* hard, const BlockShape& shape, float* out);
+Status mask_upstream(const float* grad_w, const float* theta, const BlockShape& shape, float* g);
+Status spartan_param_grad(const float* grad_w, const float* theta, const float* mask, const float* vjp,
+                          const BlockShape& shape, float* out);
+Status count_changes(const uint8_t* a, const uint8_t* b, size_t n, size_t* result);
+Status sum_squares(const float* x, size_t n, double* result, Arg arg);
+Status sgd_step(float* theta, const float* grad, float* momentum_buf, size_t n, const SgdConfig& cfg);
+Status adamw_step(float* theta, const float* grad, float* m, float* v, size_t n, const AdamWConfig& cfg);
 
 }  // namespace cuda
 }  // namespace spartan
