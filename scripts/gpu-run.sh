@@ -39,6 +39,8 @@ echo "bsr_check rc=$?" | tee -a "$OUT/summary.txt"
 log "PyTorch peer"
 python3 benchmarks/peer/torch_peer.py ${QUICK:+--quick} > "$OUT/peer.json" 2> "$OUT/peer.txt"
 echo "torch_peer rc=$?" | tee -a "$OUT/summary.txt"
+python3 benchmarks/peer/torch_bsr_peer.py > "$OUT/bsr_peer.json" 2> "$OUT/bsr_peer.txt"
+echo "torch_bsr_peer rc=$?" | tee -a "$OUT/summary.txt"
 
 log "report (goals at ResNet-50 size)"
 node --import tsx benchmarks/gpu/report.ts "$OUT" "$OUT" > "$OUT/report.md" 2>&1

@@ -44,6 +44,31 @@ export function report(kernels: Kernels, peer: Peer | undefined, date: string): 
   return { json: { date, device: kernels.device, copyGBs: bw, kernels: kernels.rows, peer: peer ?? null, goals }, markdown: lines.join('\n') };
 }
 
+interface BsrRow { M: number; K: number; N: number; block: number; density: number; dtype: string; ms: number; msLinear: number; usefulTflops: number }
+interface BsrPeerRow { M: number; K: number; N: number; dtype: string; op: string; ms?: number; msTf32?: number; block?: number; density?: number; unavailable?: string }
+
+/** The BSR table (bsr_check's JSON lines against torch.matmul and torch's BSR) and the BSR issue's goals. */
+export function bsrReport(rows: BsrRow[], peer: BsrPeerRow[]): { markdown: string; goals: { name: string; met: boolean | null; detail: string }[] } {
+  const dense = (r: BsrRow) => peer.find((p) => p.op === 'torch.matmul' && p.M === r.M && p.K === r.K && p.N === r.N && p.dtype === r.dtype);
+  // float32 runs on TF32 tensor cores here, so it is compared with cuBLAS allowed TF32 too
+  const denseMs = (r: BsrRow) => { const d = dense(r); return d ? (r.dtype === 'float32' ? d.msTf32 ?? d.ms : d.ms) : undefined; };
+  const torchBsr = (r: BsrRow) => peer.find((p) => p.op === 'torch-bsr' && p.M === r.M && p.K === r.K && p.N === r.N && p.dtype === r.dtype && p.block === r.block && Math.abs((p.density ?? 0) - r.density) < 0.02);
+  const lines = ['| M×K×N | dtype | block | density | ms | useful TFLOP/s | dense ms (cuBLAS) | × dense | torch BSR ms |', '|---|---|---|---|---|---|---|---|---|'];
+  for (const r of rows) {
+    const d = denseMs(r), t = torchBsr(r);
+    lines.push(`| ${r.M}×${r.K}×${r.N} | ${r.dtype} | ${r.block} | ${(100 * r.density).toFixed(0)} % | ${r.ms.toFixed(3)} | ${r.usefulTflops.toFixed(1)} | ${d?.toFixed(3) ?? ''} | ${d ? (d / r.ms).toFixed(2) : ''} | ${t?.ms?.toFixed(3) ?? (t?.unavailable ? 'n/a' : '')} |`);
+  }
+  const g1 = rows.find((r) => r.M === 4096 && r.K === 4096 && r.N === 4096 && r.dtype === 'float16' && r.block === 32 && Math.abs(r.density - 0.1) < 0.02);
+  const sparse = rows.filter((r) => r.density <= 0.5 && denseMs(r) !== undefined);
+  const slower = sparse.filter((r) => r.ms > denseMs(r)!);
+  const goals = [
+    { name: '>= 5x dense at 10 % density, 32x32 blocks, 4096^3 fp16', met: g1 && denseMs(g1) ? denseMs(g1)! / g1.ms >= 5 : null, detail: g1 && denseMs(g1) ? `${(denseMs(g1)! / g1.ms).toFixed(2)}x` : 'missing' },
+    { name: 'never slower than dense above 50 % sparsity', met: sparse.length ? slower.length === 0 : null, detail: sparse.length ? `${slower.length} of ${sparse.length} cases slower` : 'missing' },
+  ];
+  lines.push('', 'Goals (BSR):', '', ...goals.map((g) => `- ${g.met === null ? 'not measured' : g.met ? 'met' : '**not met**'}: ${g.name} (${g.detail})`));
+  return { markdown: lines.join('\n'), goals };
+}
+
 if (require.main === module) {
   const dir = process.argv[2];
   if (!dir) throw new Error('usage: report.ts <dir with kernels.json [and peer.json]>');
@@ -52,8 +77,17 @@ if (require.main === module) {
   const peer = fs.existsSync(peerFile) && fs.statSync(peerFile).size > 0 ? (JSON.parse(fs.readFileSync(peerFile, 'utf8')) as Peer) : undefined;
   const date = new Date().toISOString().slice(0, 10);
   const { json, markdown } = report(kernels, peer, date);
+  const bsrFile = path.join(dir, 'bsr.txt'), bsrPeerFile = path.join(dir, 'bsr_peer.json');
+  let bsrMd = '';
+  if (fs.existsSync(bsrFile)) {
+    const rows = fs.readFileSync(bsrFile, 'utf8').split('\n').filter((l) => l.startsWith('JSON ')).map((l) => JSON.parse(l.slice(5)) as BsrRow);
+    const bpeer = fs.existsSync(bsrPeerFile) && fs.statSync(bsrPeerFile).size > 0 ? (JSON.parse(fs.readFileSync(bsrPeerFile, 'utf8')).rows as BsrPeerRow[]) : [];
+    const b = bsrReport(rows, bpeer);
+    Object.assign(json, { bsr: rows, bsrPeer: bpeer, bsrGoals: b.goals });
+    bsrMd = '\n\n' + b.markdown;
+  }
   const stem = `cuda-${kernels.device.replace(/[^\w.-]+/g, '_')}-${date}`;
   const outDir = process.argv[3] ?? path.join(__dirname, '..', 'results');
   fs.writeFileSync(path.join(outDir, `${stem}.json`), JSON.stringify(json, null, 2) + '\n');
-  console.log(markdown);
+  console.log(markdown + bsrMd);
 }
