@@ -16,7 +16,7 @@ const addon = native as unknown as NativeBsrCuda;
 const DTYPE_CODE = { float32: 0, float16: 1, bfloat16: 2 } as const;
 
 function upload(data: Int32Array | Uint16Array | Float32Array, kind: 'int32' | 'uint16' | 'float32'): DeviceBuffer {
-  const buf = new native.DeviceBuffer(Math.max(data.byteLength, 4), kind);
+  const buf = new native.DeviceBuffer(data.byteLength, kind);  // exact size: an empty matrix has 0 blocks
   if (data.byteLength === 0) return buf;
   try {
     native.cudaUpload(buf, data, false);
