@@ -92,7 +92,9 @@ export class Placement {
     }
     // copy mode: compute into a device temporary, then copy into the host array.
     const arr = (out === undefined || out === null ? (dtype === 'float32' ? new Float32Array(n) : new Uint8Array(n)) : out) as HostArray;
-    if (!(arr instanceof Float32Array || arr instanceof Uint8Array)) throw typeError('ERR_SPARTAN_TYPE', 'out must be a typed array');
+    const wantType = dtype === 'float32' ? Float32Array : Uint8Array;
+    if (!(arr instanceof wantType)) throw typeError('ERR_SPARTAN_TYPE', `out must be a ${wantType.name}`);
+    if (arr.length !== n) throw rangeError('ERR_SPARTAN_LENGTH', `out has length ${arr.length}; expected ${n}`);  // before any device work
     const t = empty(s, { device: 'cuda', dtype });
     this.temps.push(t);
     this.downloads.push({ from: t, to: arr });
