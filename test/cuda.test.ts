@@ -165,6 +165,7 @@ describe('CUDA kernels (parity with the CPU kernels)', function () {
     const r = spartan.softTopK(v, 500, 8, { device: 'cuda', out });
     expect(r.mask).to.equal(out);
     expectClose(out, spartan.softTopK(v, 500, 8).mask, 2e-6, 'copy-mode mask');
+    expectCode(() => spartan.softTopK(v, 500, 8, { device: 'cuda', out: new Float32Array(3) }), RangeError, 'ERR_SPARTAN_LENGTH');
     const ra = await spartan.softTopKAsync(v, 500, 8, { device: 'cuda' });
     expectClose(ra.mask, out, 0, 'async copy-mode mask');
   });
