@@ -85,6 +85,11 @@ describe('bsr on CUDA: parity with the CPU product', function () {
     expect(y).to.be.instanceOf(Float32Array);
     const ya = await bsr.matmulAsync(D, x, { n: 8 });
     expect(Array.from(ya)).to.deep.equal(Array.from(y));
+    const sq = bsr.toDevice(bsr.fromDense(weights(64, 64, 32, 1, r), 64, 64, [32, 32]));
+    const xt = spartan.tensor(Float32Array.from({ length: 64 * 64 }, () => normal(r)), { device: 'cuda' });
+    expectCode(() => bsr.matmul(sq, xt, { out: xt }), RangeError, 'ERR_SPARTAN_ALIAS');
+    expectCode(() => bsr.matmul(D, x, { n: 8, out: new Float32Array(3) }), RangeError, 'ERR_SPARTAN_LENGTH');
+    sq.dispose();
     D.dispose();
     expectCode(() => bsr.matmul(D, x, { n: 8 }), TypeError, 'ERR_SPARTAN_DISPOSED');
   });

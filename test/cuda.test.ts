@@ -257,6 +257,18 @@ describe('CUDA kernels (parity with the CPU kernels)', function () {
     expectCode(() => native.sumSquares(h(bad)), RangeError, 'ERR_SPARTAN_NON_FINITE');
   });
 
+  it('dispose() while an async call is queued defers the free until it settles', async () => {
+    const v = randn(3_000_001, freshSeed());
+    const t = dev(v), out = spartan.empty([v.length], { device: 'cuda' });
+    const p = spartan.softTopKAsync(t, 1000, 5, { out });
+    t.dispose();
+    out.dispose();
+    expect(t.disposed).to.equal(true);
+    const r = await p;  // the kernels still had their memory
+    expect(r.converged).to.equal(true);
+    expectCode(() => spartan.softTopK(t, 1000, 5), TypeError, 'ERR_SPARTAN_DISPOSED');
+  });
+
   it('results are the same on every run (deterministic reductions)', () => {
     const v = randn(2_000_003, freshSeed());
     const t = dev(v);

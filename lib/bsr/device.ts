@@ -118,6 +118,14 @@ export function deviceProduct(linear: boolean, A: DeviceBsrMatrix, x: unknown, o
   const n = given ?? size / A.cols;
   if (!Number.isSafeInteger(n) || n < 1 || n * A.cols !== size)
     throw rangeError('ERR_SPARTAN_LENGTH', `x has ${size} entries, not ${given === undefined ? 'a positive multiple of' : `${given} x`} A.cols = ${A.cols}`);
+  // out: a float32 CUDA Tensor when x is one, a Float32Array in copy mode; checked before any device work
+  const outSize = A.rows * n;
+  if (o.out !== undefined && o.out !== null) {
+    if (hostX ? !(o.out instanceof Float32Array) : !(o.out instanceof Tensor && o.out.device === 'cuda' && o.out.dtype === 'float32'))
+      throw typeError(hostX ? 'ERR_SPARTAN_TYPE' : 'ERR_SPARTAN_DEVICE', `out must be ${hostX ? 'a Float32Array' : 'a float32 CUDA Tensor'} like x`);
+    const len = o.out instanceof Tensor ? o.out.size : o.out.length;
+    if (len !== outSize) throw rangeError('ERR_SPARTAN_LENGTH', `out has ${len} entries; expected ${outSize}`);
+  }
   const temps: Tensor[] = [];
   const temp = (t: Tensor) => (temps.push(t), t);
   const release = () => temps.forEach((t) => t.dispose());
@@ -127,7 +135,7 @@ export function deviceProduct(linear: boolean, A: DeviceBsrMatrix, x: unknown, o
     let yt: Tensor;
     if (o.out instanceof Tensor) yt = o.out;
     else yt = hostX ? temp(empty([A.rows * n], { device: 'cuda' })) : empty(linear ? [n, A.rows] : [A.rows, n], { device: 'cuda' });
-    const hostOut = hostX ? (o.out instanceof Float32Array ? o.out : new Float32Array(A.rows * n)) : null;
+    const hostOut = hostX ? ((o.out as Float32Array | undefined) ?? new Float32Array(outSize)) : null;
     const r = addon.bsrMatmulCuda(linear, A.rows, A.cols, A.blockSize, DTYPE_CODE[A.dtype], bufs.rowPtr, bufs.colIdx, bufs.values, bufs.rowPerm,
       xt.handle, n, bias ? bias.handle : null, o.relu === true, yt.handle, async);
     const finish = () => {

@@ -51,6 +51,9 @@ Napi::Value BsrMatmulCuda(const Napi::CallbackInfo& info) {
     ep.bias = static_cast<const float*>(Need(args, env, info[11], "bias", ElementKind::kFloat32, a.rows));
   ep.relu = info[12].ToBoolean();
   float* out = static_cast<float*>(const_cast<void*>(Need(args, env, info[13], "out", ElementKind::kFloat32, a.rows * n)));
+  // Thread blocks write y while others still read x and bias: no overlap (each is its own allocation).
+  if (static_cast<const void*>(out) == static_cast<const void*>(x) || (ep.bias && static_cast<const void*>(out) == static_cast<const void*>(ep.bias)))
+    Throw(env, ErrorKind::kRange, "ERR_SPARTAN_ALIAS", "out must not be x or bias");
   return Run(env, info[14].ToBoolean(), args.arrays(), ArgNames{},
              [=] { return spartan::cuda::bsr_product(linear, a, perm, x, n, ep, out); },
              [](Napi::Env env) -> Napi::Value { return env.Undefined(); });

@@ -76,8 +76,16 @@ void DeviceBuffer::Release() {
 }
 
 Napi::Value DeviceBuffer::Free(const Napi::CallbackInfo& info) {
-  Release();
+  if (holds_ > 0) free_pending_ = true;  // a queued async call still reads or writes it
+  else Release();
   return info.Env().Undefined();
+}
+
+void DeviceBuffer::Unhold() {
+  if (--holds_ == 0 && free_pending_) {
+    free_pending_ = false;
+    Release();
+  }
 }
 Napi::Value DeviceBuffer::GetBytes(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), double(bytes_)); }
 Napi::Value DeviceBuffer::GetFreed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), freed()); }

@@ -26,7 +26,12 @@ class DeviceBuffer : public Napi::ObjectWrap<DeviceBuffer> {
   size_t bytes() const { return bytes_; }
   ElementKind kind() const { return kind_; }
   size_t length() const { return bytes_ / ElementSize(kind_); }
-  bool freed() const { return ptr_ == nullptr; }
+  // Freed for JS once free() was called, even while a queued async call still uses it.
+  bool freed() const { return ptr_ == nullptr || free_pending_; }
+  // An async call holds the memory from queueing to settling; free() during that
+  // time is deferred to the moment the last such call settles (main thread only).
+  void Hold() { ++holds_; }
+  void Unhold();
 
  private:
   Napi::Value Free(const Napi::CallbackInfo& info);
@@ -35,6 +40,8 @@ class DeviceBuffer : public Napi::ObjectWrap<DeviceBuffer> {
   void Release();
 
   void* ptr_ = nullptr;
+  int holds_ = 0;
+  bool free_pending_ = false;
   size_t bytes_ = 0;
   ElementKind kind_ = ElementKind::kFloat32;
   Napi::Env env_;

@@ -1,5 +1,7 @@
 #include "run.h"
 
+#include "device_buffer.h"
+
 namespace spartan_addon {
 namespace {
 
@@ -8,7 +10,16 @@ class Worker : public Napi::AsyncWorker {
   Worker(Napi::Env env, std::vector<Napi::Object>& keep, ArgNames names, Work work, Finish finish)
       : Napi::AsyncWorker(env, "spartan"), deferred_(Napi::Promise::Deferred::New(env)), names_(names),
         work_(std::move(work)), finish_(std::move(finish)) {
-    for (auto& o : keep) refs_.push_back(Napi::Persistent(o));
+    for (auto& o : keep) {
+      refs_.push_back(Napi::Persistent(o));
+      if (DeviceBuffer* b = DeviceBuffer::From(o)) {  // device memory stays allocated until this call settles
+        b->Hold();
+        held_.push_back(b);
+      }
+    }
+  }
+  ~Worker() override {
+    for (DeviceBuffer* b : held_) b->Unhold();  // main thread, after OnOK / OnError; refs_ still alive here
   }
   Napi::Promise Promise() { return deferred_.Promise(); }
 
@@ -41,6 +52,7 @@ class Worker : public Napi::AsyncWorker {
  private:
   Napi::Promise::Deferred deferred_;
   std::vector<Napi::ObjectReference> refs_;
+  std::vector<DeviceBuffer*> held_;
   ArgNames names_;
   Work work_;
   Finish finish_;

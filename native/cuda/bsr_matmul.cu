@@ -281,9 +281,11 @@ Status run(const BsrView& a, const int32_t* row_perm, const void* x, size_t n, c
     case DType::kBFloat16:
       err = b16 ? launch<16, kBF16, LINEAR>(p, s) : launch<32, kBF16, LINEAR>(p, s);
       break;
-    default:
+    case DType::kFloat32:
       err = b16 ? launch<16, kF32, LINEAR>(p, s) : launch<32, kF32, LINEAR>(p, s);
       break;
+    default:
+      return fail(Code::kShape, Arg::kDtype);
   }
   if (err != cudaSuccess) {
     Status st = fail(Code::kCuda);
