@@ -6,6 +6,7 @@
 #include <string>
 
 #include "args.h"
+#include "bsr_args.h"
 #include "errors.h"
 #include "ops.h"
 #include "run.h"
@@ -56,17 +57,7 @@ Napi::Value BsrMatmul(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Args args(env);
   const bool linear = info[0].ToBoolean();
-  spartan::BsrView a;
-  a.rows = args.Size(info[1], "rows");
-  a.cols = args.Size(info[2], "cols");
-  a.block = args.Size(info[3], "block");
-  if (a.block != 16 && a.block != 32)
-    Throw(env, ErrorKind::kRange, "ERR_SPARTAN_SHAPE", "block must be 16 or 32 (got " + std::to_string(a.block) + ")");
-  if (a.rows > (size_t(1) << 40) || a.cols > (size_t(1) << 40))
-    Throw(env, ErrorKind::kRange, "ERR_SPARTAN_SHAPE", "rows and cols must be below 2^40");
-  const double dt = args.Number(info[7], "dtype");
-  if (dt != 0 && dt != 1 && dt != 2) Throw(env, ErrorKind::kRange, "ERR_SPARTAN_OPTION", "dtype must be 0, 1 or 2");
-  a.dtype = static_cast<spartan::DType>(int(dt));
+  spartan::BsrView a = ReadBsrShape(args, info, 7);
 
   size_t nrp = 0, nci = 0, nv = 0, nx = 0, nb = 0;
   a.row_ptr = static_cast<const int32_t*>(Typed(env, args, info[4], "rowPtr", napi_int32_array, "Int32Array", &nrp));

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "args.h"
+#include "bsr_args.h"
 #include "device_buffer.h"
 #include "errors.h"
 #include "ops.h"
@@ -27,15 +28,7 @@ Napi::Value BsrMatmulCuda(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Args args(env, /*allow_device=*/true);
   const bool linear = info[0].ToBoolean();
-  spartan::BsrView a;
-  a.rows = args.Size(info[1], "rows");
-  a.cols = args.Size(info[2], "cols");
-  a.block = args.Size(info[3], "block");
-  if (a.block != 16 && a.block != 32)
-    Throw(env, ErrorKind::kRange, "ERR_SPARTAN_SHAPE", "block must be 16 or 32 (got " + std::to_string(a.block) + ")");
-  const double dt = args.Number(info[4], "dtype");
-  if (dt != 0 && dt != 1 && dt != 2) Throw(env, ErrorKind::kRange, "ERR_SPARTAN_OPTION", "dtype must be 0, 1 or 2");
-  a.dtype = static_cast<spartan::DType>(int(dt));
+  spartan::BsrView a = ReadBsrShape(args, info, 4);
   DeviceBuffer* ci = args.Device(info[6], "colIdx", ElementKind::kInt32);
   if (!ci) Throw(env, ErrorKind::kType, "ERR_SPARTAN_TYPE", "colIdx must be a CUDA int32 tensor");
   a.nnz_blocks = ci->length();

@@ -4,6 +4,8 @@
 #pragma once
 #include <math.h>
 
+#include "spartan/soft_topk.h"
+
 #if defined(__CUDACC__)
 #define SPARTAN_HD __host__ __device__
 #else
@@ -129,6 +131,18 @@ SPARTAN_HD inline void stk_newton_update(SoftTopKGroupState& g) {
     return;
   }
   g.lambda = next;
+}
+
+// What a call reports for a finished group (host code).
+inline SoftTopKResult stk_result(const SoftTopKGroupState& g) {
+  SoftTopKResult r;
+  r.lambda = g.lambda;
+  r.mass = g.f + g.k;
+  r.total_cost = g.total_cost;
+  r.iterations = g.fixed ? 0 : g.iterations;
+  r.passes = g.passes;
+  r.converged = g.converged != 0;
+  return r;
 }
 
 }  // namespace spartan

@@ -9,10 +9,12 @@
 // not depend on the thread count.
 #include <algorithm>
 #include <cstring>
+#include <numeric>
 #include <vector>
 
 #include "chunks.h"
 #include "spartan/bsr.h"
+#include "spartan/bsr_cuda.h"
 #include "spartan/parallel.h"
 
 namespace spartan {
@@ -277,5 +279,20 @@ Status bsr_matmul(const BsrView& a, const void* x, DType x_dtype, size_t n, cons
 Status bsr_linear(const BsrView& a, const void* x, DType x_dtype, size_t batch, const BsrEpilogue& ep, float* y) {
   return run<true>(a, x, x_dtype, batch, ep, y);
 }
+
+namespace cuda {
+
+// The GPU kernel's schedule (spartan/bsr_cuda.h), plain host code: defined here so
+// that builds with and without CUDA share one definition.
+void bsr_row_order(const int32_t* row_ptr, size_t num_block_rows, int32_t* perm) {
+  std::vector<int32_t> order(num_block_rows);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int32_t i, int32_t j) {
+    return row_ptr[i + 1] - row_ptr[i] > row_ptr[j + 1] - row_ptr[j];
+  });
+  std::copy(order.begin(), order.end(), perm);
+}
+
+}  // namespace cuda
 
 }  // namespace spartan

@@ -1,5 +1,6 @@
 // Built when CUDA is off: the addon reports why CUDA is unavailable, and every
 // device call fails with kCuda (cuda_error = -1) instead of touching memory.
+#include "spartan/bsr_cuda.h"
 #include "spartan/cuda_info.h"
 #include "spartan/cuda_memory.h"
 #include "spartan/cuda_ops.h"
@@ -44,6 +45,9 @@ Status count_changes(const uint8_t*, const uint8_t*, size_t, size_t*) { return n
 Status sum_squares(const float*, size_t, double*, Arg) { return not_compiled(); }
 Status sgd_step(float*, const float*, float*, size_t, const SgdConfig&) { return not_compiled(); }
 Status adamw_step(float*, const float*, float*, float*, size_t, const AdamWConfig&) { return not_compiled(); }
+Status bsr_matmul(const BsrView&, const int32_t*, const void*, size_t, const BsrEpilogue&, float*, void*) { return not_compiled(); }
+Status bsr_linear(const BsrView&, const int32_t*, const void*, size_t, const BsrEpilogue&, float*, void*) { return not_compiled(); }
+Status bsr_product(bool, const BsrView&, const int32_t*, const float*, size_t, const BsrEpilogue&, float*) { return not_compiled(); }
 
 }  // namespace cuda
 }  // namespace spartan

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <vector>
 
+#include "../common/arg_checks.h"
 #include "chunks.h"
 #include "float_keys.h"
 #include "spartan/hard_topk.h"
@@ -114,25 +115,15 @@ Status topk_mask(const TopKSegment* segs, size_t num_segs, const TopKGroup* grou
                  TopKResult* results) {
   Scratch& sc = scratch;
   sc.groups.assign(num_groups, GroupSel{});
+  Status st = check_topk_args(segs, num_segs, groups, num_groups);
+  if (!st.ok()) return st;
   for (size_t gi = 0; gi < num_groups; ++gi) {
     const TopKGroup& in = groups[gi];
     GroupSel& g = sc.groups[gi];
-    if (!(in.k >= 0) || !std::isfinite(in.k)) return {Code::kBudgetRange, Arg::kNone, in.first, 0, in.k, 0};
-    if (in.first + in.count > num_segs) return {Code::kInternal};
     g.k = in.k;
     // Narrow keys of v itself are exact when every entry of the group costs the same.
-    for (size_t s = in.first; s < in.first + in.count; ++s) {
-      const TopKSegment& seg = segs[s];
-      if (!seg.costs.data && !(seg.costs.uniform > 0 && std::isfinite(seg.costs.uniform)))
-        return {Code::kBadCost, Arg::kCosts, s, 0, seg.costs.uniform, 0};
-      if (seg.costs.data || seg.costs.uniform != segs[in.first].costs.uniform) g.wide = true;
-      for (size_t t = 0; t < num_segs; ++t)
-        if (overlaps(seg.out, seg.n, segs[t].values, segs[t].n * 4) ||
-            (segs[t].costs.data && overlaps(seg.out, seg.n, segs[t].costs.data, segs[t].n * 4)) ||
-            (t != s && overlaps(seg.out, seg.n, segs[t].out, segs[t].n)))
-          return {Code::kAlias, Arg::kOut, s, 0, 0, 0};
-      g.n += seg.n;
-    }
+    g.wide = !group_cost_is_uniform(segs, in);
+    for (size_t s = in.first; s < in.first + in.count; ++s) g.n += segs[s].n;
     g.key_bits = g.wide ? 64 : 32;
     g.width = g.n >= (size_t(1) << 16) ? 16 : 8;
   }

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <vector>
 
+#include "../common/arg_checks.h"
 #include "chunks.h"
 #include "spartan/parallel.h"
 #include "spartan/soft_topk.h"
@@ -70,28 +71,8 @@ void apply_chunk(const SoftTopKBackwardSegment& seg, const Chunk& c, double beta
 Status soft_topk_backward(const SoftTopKBackwardSegment* segs, size_t num_segs,
                           const SoftTopKBackwardGroup* groups, size_t num_groups) {
   Scratch& sc = scratch;
-  for (size_t gi = 0; gi < num_groups; ++gi) {
-    const SoftTopKBackwardGroup& g = groups[gi];
-    if (!(g.beta > 0) || !std::isfinite(g.beta)) return {Code::kBetaRange, Arg::kNone, g.first, 0, g.beta, 0};
-    if (g.first + g.count > num_segs) return {Code::kInternal};
-    for (size_t s = g.first; s < g.first + g.count; ++s) {
-      const SoftTopKBackwardSegment& seg = segs[s];
-      if (!seg.costs.data && !(seg.costs.uniform > 0 && std::isfinite(seg.costs.uniform)))
-        return {Code::kBadCost, Arg::kCosts, s, 0, seg.costs.uniform, 0};
-      // The output may replace this segment's own mask or grad elementwise, but
-      // must not overlap anything else that is still to be read.
-      for (size_t t = 0; t < num_segs; ++t) {
-        const SoftTopKBackwardSegment& o = segs[t];
-        bool same = t == s;
-        if ((!same && (overlaps(seg.out, seg.n * 4, o.mask, o.n * 4) || overlaps(seg.out, seg.n * 4, o.grad, o.n * 4) ||
-                       overlaps(seg.out, seg.n * 4, o.out, o.n * 4))) ||
-            (o.costs.data && overlaps(seg.out, seg.n * 4, o.costs.data, o.n * 4)) ||
-            (same && ((overlaps(seg.out, seg.n * 4, o.mask, o.n * 4) && seg.out != o.mask) ||
-                      (overlaps(seg.out, seg.n * 4, o.grad, o.n * 4) && seg.out != o.grad))))
-          return {Code::kAlias, Arg::kOut, s, 0, 0, 0};
-      }
-    }
-  }
+  Status st = check_soft_topk_backward_args(segs, num_segs, groups, num_groups);
+  if (!st.ok()) return st;
   auto seg_len = [&](size_t s) { return segs[s].n; };
   plan_chunks(groups, num_groups, seg_len, [](size_t) { return true; }, sc.chunks);
   sc.sums.resize(sc.chunks.size());

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "../common/soft_topk_newton.h"
-#include "../common/soft_topk_args.h"
+#include "../common/arg_checks.h"
 #include "chunks.h"
 #include "fast_math.h"
 #include "float_keys.h"
@@ -316,16 +316,7 @@ Status soft_topk_forward(const SoftTopKSegment* segs, size_t num_segs, const Sof
       if (!g.done && g.passes > 1) stk_newton_update(g);
   }
 
-  for (size_t gi = 0; gi < num_groups; ++gi) {
-    const GroupState& g = sc.groups[gi];
-    SoftTopKResult& r = results[gi];
-    r.lambda = g.lambda;
-    r.mass = g.f + g.k;
-    r.total_cost = g.total_cost;
-    r.iterations = g.fixed ? 0 : g.iterations;
-    r.passes = g.passes;
-    r.converged = g.converged;
-  }
+  for (size_t gi = 0; gi < num_groups; ++gi) results[gi] = stk_result(sc.groups[gi]);
   return Status::Ok();
 }
 

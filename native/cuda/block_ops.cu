@@ -46,9 +46,7 @@ __global__ void scores_kernel(const float* theta, long long rows, long long cols
 #pragma unroll
         for (int v = 0; v < V; ++v) {
           const long long c = cb + v;
-          // Keyed in the CPU kernel's scan order (block row, block column, row, column), so
-          // the smallest key is the error the CPU reports.
-          if (!dev_finite(x[v])) bad = min(bad, (unsigned long long)(((br * (cols / b1) + c / b1) * b0 + r) * b1 + c % b1));
+          if (!dev_finite(x[v])) bad = min(bad, tile_order_key(br * (cols / b1) + c / b1, r, c % b1, b0, b1));
           s[v] += fabs(double(x[v]));
         }
       }
@@ -159,9 +157,8 @@ Status block_scores(const float* theta, const BlockShape& s, float* scores) {
   }
   unsigned long long bad = kNoError;
   SPARTAN_CUDA_TRY(cudaMemcpy(&bad, d_bad, sizeof bad, cudaMemcpyDeviceToHost));
-  if (bad != kNoError) {  // key -> element: (block row, block column, row, column)
-    const unsigned long long j = bad % s.b1, r = (bad / s.b1) % s.b0, tile = bad / (s.b1 * s.b0);
-    const size_t i = size_t((tile / s.block_cols() * s.b0 + r) * s.cols + (tile % s.block_cols()) * s.b1 + j);
+  if (bad != kNoError) {
+    const size_t i = tile_order_index(bad, s);
     float v = 0;
     SPARTAN_CUDA_TRY(cudaMemcpy(&v, theta + i, 4, cudaMemcpyDeviceToHost));
     return {Code::kNonFinite, Arg::kTheta, 0, i, double(v), 0};

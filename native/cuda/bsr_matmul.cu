@@ -17,7 +17,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <numeric>
 #include <vector>
 
 #include "spartan/bsr_cuda.h"
@@ -296,15 +295,6 @@ Status run(const BsrView& a, const int32_t* row_perm, const void* x, size_t n, c
 }
 
 }  // namespace
-
-void bsr_row_order(const int32_t* row_ptr, size_t num_block_rows, int32_t* perm) {
-  std::vector<int32_t> order(num_block_rows);
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](int32_t i, int32_t j) {
-    return row_ptr[i + 1] - row_ptr[i] > row_ptr[j + 1] - row_ptr[j];
-  });
-  std::copy(order.begin(), order.end(), perm);
-}
 
 Status bsr_matmul(const BsrView& a, const int32_t* row_perm, const void* x, size_t n, const BsrEpilogue& ep, float* y,
                   void* stream) {

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "spartan/block_ops.h"
 #include "spartan/segments.h"
 #include "spartan/status.h"
 
@@ -155,6 +156,18 @@ __host__ __device__ inline float dev_key_to_float(uint32_t k) {
   memcpy(&f, &b, 4);
   return f;
 #endif
+}
+
+// The CPU's tile kernels scan a matrix by (block row, block column, row in tile, column in
+// tile); keying a bad element in that order makes the smallest key (atomicMin) the error
+// the CPU reports. `tile` = block row * block columns + block column.
+__device__ inline unsigned long long tile_order_key(long long tile, long long r, long long j, long long b0, long long b1) {
+  return (unsigned long long)((tile * b0 + r) * b1 + j);
+}
+// ... and back to the element's row-major index.
+inline size_t tile_order_index(unsigned long long key, const BlockShape& s) {
+  const unsigned long long j = key % s.b1, r = (key / s.b1) % s.b0, tile = key / (s.b1 * s.b0);
+  return size_t((tile / s.block_cols() * s.b0 + r) * s.cols + (tile % s.block_cols()) * s.b1 + j);
 }
 
 // Reduction operators for cub block reductions (fmin/fmax: NaN-free inputs here).

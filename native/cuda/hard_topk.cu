@@ -13,7 +13,7 @@
 #include <cmath>
 #include <vector>
 
-#include "../cpu/chunks.h"
+#include "../common/arg_checks.h"
 #include "common.cuh"
 #include "spartan/cuda_ops.h"
 
@@ -246,23 +246,10 @@ Status topk_on_host(const TopKSegment* segs, size_t num_segs, const TopKGroup* g
 
 Status topk_mask(const TopKSegment* segs, size_t num_segs, const TopKGroup* groups, size_t num_groups,
                  TopKResult* results) {
+  Status st = check_topk_args(segs, num_segs, groups, num_groups);  // the CPU kernel's rules
+  if (!st.ok()) return st;
   bool narrow = true;
-  for (size_t gi = 0; gi < num_groups; ++gi) {
-    const TopKGroup& in = groups[gi];
-    if (!(in.k >= 0) || !std::isfinite(in.k)) return {Code::kBudgetRange, Arg::kNone, in.first, 0, in.k, 0};
-    if (in.first + in.count > num_segs) return {Code::kInternal};
-    for (size_t s = in.first; s < in.first + in.count; ++s) {
-      const TopKSegment& seg = segs[s];
-      if (!seg.costs.data && !(seg.costs.uniform > 0 && std::isfinite(seg.costs.uniform)))
-        return {Code::kBadCost, Arg::kCosts, s, 0, seg.costs.uniform, 0};
-      if (seg.costs.data || seg.costs.uniform != segs[in.first].costs.uniform) narrow = false;
-      for (size_t t = 0; t < num_segs; ++t)
-        if (overlaps(seg.out, seg.n, segs[t].values, segs[t].n * 4) ||
-            (segs[t].costs.data && overlaps(seg.out, seg.n, segs[t].costs.data, segs[t].n * 4)) ||
-            (t != s && overlaps(seg.out, seg.n, segs[t].out, segs[t].n)))
-          return {Code::kAlias, Arg::kOut, s, 0, 0, 0};
-    }
-  }
+  for (size_t gi = 0; gi < num_groups; ++gi) narrow = narrow && group_cost_is_uniform(segs, groups[gi]);
   if (num_groups == 0) return Status::Ok();  // (a grid of 0 blocks is a launch error)
   if (!narrow) return topk_on_host(segs, num_segs, groups, num_groups, results);
 
@@ -289,7 +276,7 @@ Status topk_mask(const TopKSegment* segs, size_t num_segs, const TopKGroup* grou
   const size_t o_bad = ws.stage(std::vector<unsigned long long>{kNoError});
   const size_t o_hist = ws.reserve(sizeof(unsigned long long) * kBins * num_groups);
   const size_t o_counts = ws.reserve(sizeof(TileCount) * size_t(plan.num_tiles));
-  Status st = ws.commit();
+  st = ws.commit();
   if (!st.ok()) return st;
   const DevSeg* d_segs = ws.at<DevSeg>(o_segs);
   const int* d_tiles = ws.at<int>(o_tiles);

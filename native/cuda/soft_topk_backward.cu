@@ -5,7 +5,7 @@
 
 #include <cmath>
 
-#include "../cpu/chunks.h"
+#include "../common/arg_checks.h"
 #include "common.cuh"
 #include "spartan/cuda_ops.h"
 
@@ -113,27 +113,8 @@ Status classify_bad(const TilePlan& plan, const SoftTopKBackwardSegment* segs, u
 
 Status soft_topk_backward(const SoftTopKBackwardSegment* segs, size_t num_segs, const SoftTopKBackwardGroup* groups,
                           size_t num_groups) {
-  // The same scalar and aliasing rules as the CPU kernel.
-  for (size_t gi = 0; gi < num_groups; ++gi) {
-    const SoftTopKBackwardGroup& g = groups[gi];
-    if (!(g.beta > 0) || !std::isfinite(g.beta)) return {Code::kBetaRange, Arg::kNone, g.first, 0, g.beta, 0};
-    if (g.first + g.count > num_segs) return {Code::kInternal};
-    for (size_t s = g.first; s < g.first + g.count; ++s) {
-      const SoftTopKBackwardSegment& seg = segs[s];
-      if (!seg.costs.data && !(seg.costs.uniform > 0 && std::isfinite(seg.costs.uniform)))
-        return {Code::kBadCost, Arg::kCosts, s, 0, seg.costs.uniform, 0};
-      for (size_t t = 0; t < num_segs; ++t) {
-        const SoftTopKBackwardSegment& o = segs[t];
-        bool same = t == s;
-        if ((!same && (overlaps(seg.out, seg.n * 4, o.mask, o.n * 4) || overlaps(seg.out, seg.n * 4, o.grad, o.n * 4) ||
-                       overlaps(seg.out, seg.n * 4, o.out, o.n * 4))) ||
-            (o.costs.data && overlaps(seg.out, seg.n * 4, o.costs.data, o.n * 4)) ||
-            (same && ((overlaps(seg.out, seg.n * 4, o.mask, o.n * 4) && seg.out != o.mask) ||
-                      (overlaps(seg.out, seg.n * 4, o.grad, o.n * 4) && seg.out != o.grad))))
-          return {Code::kAlias, Arg::kOut, s, 0, 0, 0};
-      }
-    }
-  }
+  Status st = check_soft_topk_backward_args(segs, num_segs, groups, num_groups);  // the CPU kernel's rules
+  if (!st.ok()) return st;
   if (num_groups == 0) return Status::Ok();  // (a grid of 0 blocks is a launch error)
   TilePlan plan;
   plan_tiles(groups, num_groups, num_segs, [&](size_t s) { return segs[s].n; }, plan);
@@ -155,7 +136,7 @@ Status soft_topk_backward(const SoftTopKBackwardSegment* segs, size_t num_segs, 
   const size_t o_bad = ws.stage(std::vector<unsigned long long>{kNoError});
   const size_t o_parts = ws.reserve(sizeof(Part) * size_t(plan.num_tiles));
   const size_t o_s = ws.reserve(sizeof(double) * num_groups);
-  Status st = ws.commit();
+  st = ws.commit();
   if (!st.ok()) return st;
   const int grid = grid_for(plan.num_tiles);
   unsigned long long* d_bad = ws.at<unsigned long long>(o_bad);

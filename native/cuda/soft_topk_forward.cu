@@ -12,7 +12,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "../common/soft_topk_args.h"
+#include "../common/arg_checks.h"
 #include "../common/soft_topk_newton.h"
 #include "common.cuh"
 #include "spartan/cuda_ops.h"
@@ -40,6 +40,21 @@ struct Ctrl {
 };
 
 using Reduce = cub::BlockReduce<double, kThreads>;
+
+// Block-wide sum of costs and min / min / max of (c, u): the pass-1 statistics, valid in
+// thread 0. Ends with a barrier, so tmp may be reused at once.
+__device__ TilePart reduce_stats(typename Reduce::TempStorage& tmp, const TilePart& mine) {
+  TilePart r;
+  r.sum_c = Reduce(tmp).Sum(mine.sum_c);
+  __syncthreads();
+  r.c_min = Reduce(tmp).Reduce(mine.c_min, MinOp());
+  __syncthreads();
+  r.u_min = Reduce(tmp).Reduce(mine.u_min, MinOp());
+  __syncthreads();
+  r.u_max = Reduce(tmp).Reduce(mine.u_max, MaxOp());
+  __syncthreads();
+  return r;
+}
 
 // ---- pass 1: validate, summarise, histogram ------------------------------------
 
@@ -80,16 +95,9 @@ __global__ void scan_kernel(const DevSeg* segs, const int* tile_seg, long long n
     if (threadIdx.x == 0) block_bad = kNoError;
     __syncthreads();
     if (bad != kNoError) atomicMin(&block_bad, bad);
-    double s = Reduce(tmp).Sum(sum_c);
-    __syncthreads();
-    double cmin = Reduce(tmp).Reduce(c_min, MinOp());
-    __syncthreads();
-    double umin = Reduce(tmp).Reduce(u_min, MinOp());
-    __syncthreads();
-    double umax = Reduce(tmp).Reduce(u_max, MaxOp());
-    __syncthreads();
+    const TilePart st = reduce_stats(tmp, TilePart{sum_c, c_min, u_min, u_max});
     if (threadIdx.x == 0) {
-      parts[tile] = TilePart{s, cmin, umin, umax};
+      parts[tile] = st;
       if (block_bad != kNoError) atomicMin(&ctrl->first_bad, block_bad);
     }
     __syncthreads();
@@ -218,19 +226,13 @@ __global__ void init_kernel(const GroupDesc* groups, const TilePart* parts, cons
     u_min = fmin(u_min, p.u_min);
     u_max = fmax(u_max, p.u_max);
   }
-  double s = Reduce(tmp).Sum(sum_c);
-  __syncthreads();
-  double cmin = Reduce(tmp).Reduce(c_min, MinOp());
-  __syncthreads();
-  double umin = Reduce(tmp).Reduce(u_min, MinOp());
-  __syncthreads();
-  double umax = Reduce(tmp).Reduce(u_max, MaxOp());
+  const TilePart st = reduce_stats(tmp, TilePart{sum_c, c_min, u_min, u_max});
   if (threadIdx.x == 0) {
     stk_reset(g, gd.k, gd.beta);
-    g.total_cost = s;
-    g.c_min = cmin;
-    g.u_min = umin;
-    g.u_max = umax;
+    g.total_cost = st.sum_c;
+    g.c_min = st.c_min;
+    g.u_min = st.u_min;
+    g.u_max = st.u_max;
     need_guess = 0;
     if (g.k > g.total_cost + 1e-9 * g.total_cost) {
       atomicMin(&ctrl->budget_group, gi);
@@ -361,9 +363,7 @@ Status soft_topk_forward(const SoftTopKSegment* segs, size_t num_segs, const Sof
     d.tile_end = plan.group_tile_end[g];
     // Counting histograms weigh every entry alike: exact when the whole group has
     // one uniform cost (the usual case); otherwise start from the bracket alone.
-    bool homogeneous = true;
-    for (size_t s = groups[g].first; s < groups[g].first + groups[g].count; ++s)
-      if (segs[s].costs.data || segs[s].costs.uniform != segs[groups[g].first].costs.uniform) homogeneous = false;
+    const bool homogeneous = group_cost_is_uniform(segs, groups[g]);
     d.hist_bits = (!d.warm && homogeneous && d.n > 0) ? hist_bits_for(d.n) : 0;
     d.hist_weight = homogeneous && groups[g].count ? segs[groups[g].first].costs.uniform : 1.0;
     d.hist_offset = hist_size;
@@ -421,16 +421,7 @@ Status soft_topk_forward(const SoftTopKSegment* segs, size_t num_segs, const Sof
     const size_t g = size_t(ctrl.budget_group);
     return Status{Code::kBudgetRange, Arg::kNone, groups[g].first, 0, groups[g].k, states[g].total_cost};
   }
-  for (size_t g = 0; g < num_groups; ++g) {
-    const SoftTopKGroupState& s = states[g];
-    SoftTopKResult& r = results[g];
-    r.lambda = s.lambda;
-    r.mass = s.f + s.k;
-    r.total_cost = s.total_cost;
-    r.iterations = s.fixed ? 0 : s.iterations;
-    r.passes = s.passes;
-    r.converged = s.converged != 0;
-  }
+  for (size_t g = 0; g < num_groups; ++g) results[g] = stk_result(states[g]);
   return Status::Ok();
 }
 

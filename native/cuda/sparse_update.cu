@@ -73,8 +73,7 @@ __global__ void mask_upstream_kernel(const float* gw, const float* theta, long l
       const long long r = e / b1, j = e % b1;
       const long long i = (br * b0 + r) * cols + bc * b1 + j;
       const float g = gw[i];
-      // keyed in the CPU's order: block row, block column, row, column
-      if (!dev_finite(g)) bad = min(bad, (unsigned long long)((t * b0 + r) * b1 + j));
+      if (!dev_finite(g)) bad = min(bad, tile_order_key(t, r, j, b0, b1));
       s += double(g) * double(theta[i]);
     }
     for (int o = 16; o > 0; o >>= 1) {
@@ -223,9 +222,8 @@ Status mask_upstream(const float* gw, const float* theta, const BlockShape& s, f
   SPARTAN_LAUNCH_CHECK();
   unsigned long long bad = kNoError;
   SPARTAN_CUDA_TRY(cudaMemcpy(&bad, d_bad, sizeof bad, cudaMemcpyDeviceToHost));
-  if (bad != kNoError) {  // key -> element
-    const unsigned long long j = bad % s.b1, r = (bad / s.b1) % s.b0, tile = bad / (s.b1 * s.b0);
-    const size_t i = size_t((tile / s.block_cols() * s.b0 + r) * s.cols + (tile % s.block_cols()) * s.b1 + j);
+  if (bad != kNoError) {
+    const size_t i = tile_order_index(bad, s);
     float v = 0;
     SPARTAN_CUDA_TRY(cudaMemcpy(&v, gw + i, 4, cudaMemcpyDeviceToHost));
     return {Code::kNonFinite, Arg::kGrad, 0, i, double(v), 0};
