@@ -21,10 +21,21 @@ export function checkDevice(device: unknown, name = 'device'): Device {
   return device;
 }
 
+// Whether CUDA is usable cannot change within a process (the addon caches the driver's
+// answer too): asked once, not on every allocation or op.
+let cuda: { usable: boolean; reason?: string } | undefined;
+function cudaStatus() {
+  if (!cuda) {
+    const b = native.backend();
+    cuda = { usable: b.cuda, reason: b.reason };
+  }
+  return cuda;
+}
+
 /** Throws ERR_SPARTAN_CUDA (a SpartanError) with the reason when CUDA is unusable here. */
 export function requireCuda(): void {
-  const b = native.backend();
-  if (!b.cuda) throw new SpartanError('ERR_SPARTAN_CUDA', `CUDA is not available: ${b.reason ?? 'unknown reason'}`);
+  const c = cudaStatus();
+  if (!c.usable) throw new SpartanError('ERR_SPARTAN_CUDA', `CUDA is not available: ${c.reason ?? 'unknown reason'}`);
 }
 
 /** Native runtime faults (plain Errors with an ERR_SPARTAN_CUDA code) as SpartanError. */
@@ -170,7 +181,7 @@ export function empty(shape: number | readonly number[], opts?: { device?: Devic
 
 /** Waits for all queued device work (for timing). A no-op without CUDA. */
 export function synchronize(): void {
-  if (!native.backend().cuda) return;
+  if (!cudaStatus().usable) return;
   try {
     native.cudaSynchronize();
   } catch (e) {
