@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "chunks.h"
+#include "scan.h"
 #include "spartan/block_ops.h"
 #include "spartan/parallel.h"
 
@@ -17,6 +18,36 @@ struct Scratch {
 };
 thread_local Scratch scratch;
 
+// The elementwise masked weight, one branch-free loop per operand mix. The operands
+// were checked not to overlap (out may be theta: the in-place form), and `restrict`
+// says so to the compiler, which otherwise gives up vectorising a loop that writes
+// floats while reading bytes (a byte store may alias anything).
+inline float keep_of(uint8_t h) { return float(h != 0); }
+
+void apply_flat(const float* __restrict theta, const float* __restrict m, const uint8_t* __restrict h,
+                const uint8_t* __restrict hard, float* __restrict out, size_t n) {
+  if (m && hard)
+    for (size_t i = 0; i < n; ++i) out[i] = theta[i] * (m[i] * keep_of(hard[i]));
+  else if (m)
+    for (size_t i = 0; i < n; ++i) out[i] = theta[i] * m[i];
+  else if (hard)
+    for (size_t i = 0; i < n; ++i) out[i] = theta[i] * (keep_of(h[i]) * keep_of(hard[i]));
+  else
+    for (size_t i = 0; i < n; ++i) out[i] = theta[i] * keep_of(h[i]);
+}
+
+void apply_flat_in_place(float* __restrict x, const float* __restrict m, const uint8_t* __restrict h,
+                         const uint8_t* __restrict hard, size_t n) {
+  if (m && hard)
+    for (size_t i = 0; i < n; ++i) x[i] = x[i] * (m[i] * keep_of(hard[i]));
+  else if (m)
+    for (size_t i = 0; i < n; ++i) x[i] = x[i] * m[i];
+  else if (hard)
+    for (size_t i = 0; i < n; ++i) x[i] = x[i] * (keep_of(h[i]) * keep_of(hard[i]));
+  else
+    for (size_t i = 0; i < n; ++i) x[i] = x[i] * keep_of(h[i]);
+}
+
 }  // namespace
 
 // Unstructured (1 x 1 tiles): |theta| in flat chunks, validated first so `scores`
@@ -27,9 +58,7 @@ static Status element_scores(const float* theta, size_t n, float* scores) {
   sc.errs.assign(nchunks, Status::Ok());
   auto check = [&](size_t ci, size_t) {
     const size_t b = ci * chunk, e = std::min(n, b + chunk);
-    float bad = 0.0f;
-    for (size_t i = b; i < e; ++i) bad += theta[i] * 0.0f;  // NaN for NaN or Inf
-    if (bad != 0.0f || bad != bad)
+    if (!all_finite(theta + b, e - b))
       for (size_t i = b; i < e; ++i)
         if (!std::isfinite(theta[i])) { sc.errs[ci] = {Code::kNonFinite, Arg::kTheta, 0, i, theta[i], 0}; return; }
   };
@@ -55,13 +84,9 @@ Status block_scores(const float* theta, const BlockShape& s, float* scores) {
       double acc = 0;
       for (size_t r = br * s.b0; r < (br + 1) * s.b0; ++r) {
         const float* row = theta + r * s.cols + bc * s.b1;
-        float bad = 0.0f;
         double racc = 0;
-        for (size_t j = 0; j < s.b1; ++j) {
-          racc += std::fabs(double(row[j]));
-          bad += row[j] * 0.0f;  // NaN for NaN or Inf
-        }
-        if (bad != 0.0f) {
+        for (size_t j = 0; j < s.b1; ++j) racc += std::fabs(double(row[j]));
+        if (!std::isfinite(racc)) {  // NaN or Inf in the row (a finite row cannot overflow a double)
           for (size_t j = 0; j < s.b1; ++j)
             if (!std::isfinite(row[j])) {
               sc.errs[br] = {Code::kNonFinite, Arg::kTheta, 0, r * s.cols + bc * s.b1 + j, row[j], 0};
@@ -107,12 +132,16 @@ Status apply_mask(const float* theta, const MaskView& mask, const uint8_t* hard,
   // Validate everything first (out may alias theta, so no partial writes).
   const size_t chunk = size_t(1) << 16, nchunks = (n + chunk - 1) / chunk;
   sc.errs.assign(nchunks, Status::Ok());
+  // A branch-free scan per chunk finds whether anything is wrong; only then is the
+  // chunk walked again to name the first bad entry.
   auto check = [&](size_t ci, size_t) {
     size_t b = ci * chunk, e = std::min(n, b + chunk);
-    for (size_t i = b; i < e; ++i)
-      if (!std::isfinite(theta[i])) { sc.errs[ci] = {Code::kNonFinite, Arg::kTheta, 0, i, theta[i], 0}; return; }
+    if (!all_finite(theta + b, e - b))
+      for (size_t i = b; i < e; ++i)
+        if (!std::isfinite(theta[i])) { sc.errs[ci] = {Code::kNonFinite, Arg::kTheta, 0, i, theta[i], 0}; return; }
     if (!mask.soft) return;
     size_t mb = ci * chunk, me = std::min(nm, mb + chunk);
+    if (mb >= me || all_in_unit_interval(mask.soft + mb, me - mb)) return;
     for (size_t i = mb; i < me; ++i) {
       float m = mask.soft[i];
       if (!std::isfinite(m)) { sc.errs[ci] = {Code::kNonFinite, Arg::kMask, 0, i, m, 0}; return; }
@@ -125,12 +154,13 @@ Status apply_mask(const float* theta, const MaskView& mask, const uint8_t* hard,
 
   if (!mask.per_block) {  // elementwise: flat chunks, whatever the shape
     auto flat_task = [&](size_t ci, size_t) {
-      size_t b = ci * chunk, e = std::min(n, b + chunk);
-      for (size_t i = b; i < e; ++i) {
-        float m = mask.soft ? mask.soft[i] : float(mask.hard_only[i] != 0);
-        if (hard && !hard[i]) m = 0.0f;
-        out[i] = theta[i] * m;
-      }
+      const size_t b = ci * chunk, e = std::min(n, b + chunk);
+      if (out == theta)
+        apply_flat_in_place(out + b, mask.soft ? mask.soft + b : nullptr, mask.hard_only ? mask.hard_only + b : nullptr,
+                            hard ? hard + b : nullptr, e - b);
+      else
+        apply_flat(theta + b, mask.soft ? mask.soft + b : nullptr, mask.hard_only ? mask.hard_only + b : nullptr,
+                   hard ? hard + b : nullptr, out + b, e - b);
     };
     parallel_for(nchunks, flat_task);
     return Status::Ok();

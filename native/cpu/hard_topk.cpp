@@ -11,6 +11,7 @@
 #include "../common/arg_checks.h"
 #include "chunks.h"
 #include "float_keys.h"
+#include "scan.h"
 #include "spartan/hard_topk.h"
 #include "spartan/parallel.h"
 
@@ -54,9 +55,43 @@ inline double unit_value_of_key(uint64_t key, bool wide) {
   return d;
 }
 
+// True when every entry of the segment costs the same whole number, keys are the
+// float bits of the values, and counts times the cost are exact: the fast paths below
+// may then count entries instead of adding costs one by one (same sums, exactly).
+bool counted(const TopKSegment& seg, const GroupSel& g, size_t n) {
+  const double c = seg.costs.uniform;
+  return !g.wide && !seg.costs.data && c == std::floor(c) && double(n) * c < 9007199254740992.0;
+}
+
+// The fast path of level_chunk: validation is a vectorised pre-scan, and the loop
+// has no branch but the (well predicted) prefix test.
+void level_chunk_counted(const TopKSegment& seg, const Chunk& c, const GroupSel& g, double* hist, ChunkOut& out,
+                         bool validate) {
+  const float* v = seg.values;
+  if (validate && !all_finite(v + c.begin, c.end - c.begin)) {
+    for (size_t i = c.begin; i < c.end; ++i)
+      if (!std::isfinite(v[i])) { out.err = {Code::kNonFinite, Arg::kValues, c.segment, i, v[i], 0}; return; }
+  }
+  const int shift = g.key_bits - g.used - g.width;
+  const uint32_t digit_mask = (uint32_t(1) << g.width) - 1;
+  const double cost = seg.costs.uniform;
+  if (g.used == 0) {
+    for (size_t i = c.begin; i < c.end; ++i) hist[(float_key(v[i]) >> shift) & digit_mask] += cost;
+  } else {
+    const uint64_t prefix = g.prefix;
+    const int pshift = shift + g.width;
+    for (size_t i = c.begin; i < c.end; ++i) {
+      const uint32_t key = float_key(v[i]);
+      if ((uint64_t(key) >> pshift) == prefix) hist[(key >> shift) & digit_mask] += cost;
+    }
+  }
+  if (validate) out.kept_cost = double(c.end - c.begin) * cost;
+}
+
 // One radix level (and validation on the first) over a chunk.
 void level_chunk(const TopKSegment& seg, const Chunk& c, const GroupSel& g, double* hist, ChunkOut& out,
                  bool validate) {
+  if (counted(seg, g, c.end - c.begin)) return level_chunk_counted(seg, c, g, hist, out, validate);
   const int shift = g.key_bits - g.used - g.width;
   const uint64_t digit_mask = (uint64_t(1) << g.width) - 1;
   double total = 0;
@@ -80,6 +115,22 @@ void level_chunk(const TopKSegment& seg, const Chunk& c, const GroupSel& g, doub
 
 void output_chunk(const TopKSegment& seg, const Chunk& c, const GroupSel& g, ChunkOut& out) {
   const uint64_t t = g.prefix;
+  if (counted(seg, g, c.end - c.begin)) {  // branch-free: counts, then times the cost
+    const float* v = seg.values;
+    uint8_t* o = seg.out;
+    size_t kept = 0, ties = 0;
+    for (size_t i = c.begin; i < c.end; ++i) {
+      const uint64_t key = float_key(v[i]);
+      const bool keep = key > t;
+      o[i] = keep;
+      kept += keep;
+      ties += key == t;
+    }
+    out.kept = kept;
+    out.kept_cost = double(kept) * seg.costs.uniform;
+    out.tie_cost = double(ties) * seg.costs.uniform;
+    return;
+  }
   double tie = 0, kept_cost = 0;
   size_t kept = 0;
   for (size_t i = c.begin; i < c.end; ++i) {

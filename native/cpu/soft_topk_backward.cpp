@@ -6,6 +6,7 @@
 
 #include "../common/arg_checks.h"
 #include "chunks.h"
+#include "fast_math.h"
 #include "spartan/parallel.h"
 #include "spartan/soft_topk.h"
 
@@ -24,7 +25,7 @@ struct Scratch {
 };
 thread_local Scratch scratch;
 
-void reduce_chunk(const SoftTopKBackwardSegment& seg, const Chunk& c, ChunkSums& out) {
+SPARTAN_VECTOR_CLONES void reduce_chunk(const SoftTopKBackwardSegment& seg, const Chunk& c, ChunkSums& out) {
   out = ChunkSums{0, 0, Status::Ok()};
   double num = 0, den = 0;
   for (size_t i = c.begin; i < c.end; ++i) {
@@ -47,7 +48,7 @@ void reduce_chunk(const SoftTopKBackwardSegment& seg, const Chunk& c, ChunkSums&
   out.den = den;
 }
 
-void apply_chunk(const SoftTopKBackwardSegment& seg, const Chunk& c, double beta, double s) {
+SPARTAN_VECTOR_CLONES void apply_chunk(const SoftTopKBackwardSegment& seg, const Chunk& c, double beta, double s) {
   const float* m = seg.mask;
   const float* g = seg.grad;
   float* out = seg.out;

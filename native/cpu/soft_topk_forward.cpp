@@ -16,6 +16,7 @@
 #include "chunks.h"
 #include "fast_math.h"
 #include "float_keys.h"
+#include "scan.h"
 #include "spartan/parallel.h"
 #include "spartan/soft_topk.h"
 
@@ -56,9 +57,44 @@ int hist_bits_for(size_t n) {
 
 // ---- pass 1 -------------------------------------------------------------------
 
+// Pass 1 of a warm solve with one cost for the whole segment (no histogram, no
+// per-entry costs): a branch-free validation and a min/max over eight float lanes,
+// which vectorise. The results equal the general loop's: u = x / cost is monotone
+// in x, and an integer cost sums exactly either way.
+bool scan_chunk_uniform(const SoftTopKSegment& seg, const Chunk& c, ChunkStats& st) {
+  const double cost = seg.costs.uniform;
+  const size_t n = c.end - c.begin;
+  const double sum = double(n) * cost;
+  if (cost != std::floor(cost) || !(sum < 9007199254740992.0)) return false;  // keep the exact running sum
+  const float* x = seg.values + c.begin;
+  if (!all_finite(x, n)) return false;  // the general loop names the first bad entry
+  float lo[8], hi[8];
+  for (int j = 0; j < 8; ++j) lo[j] = hi[j] = x[0];
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; ++j) {
+      lo[j] = std::min(lo[j], x[i + j]);
+      hi[j] = std::max(hi[j], x[i + j]);
+    }
+  for (; i < n; ++i) {
+    lo[0] = std::min(lo[0], x[i]);
+    hi[0] = std::max(hi[0], x[i]);
+  }
+  for (int j = 1; j < 8; ++j) {
+    lo[0] = std::min(lo[0], lo[j]);
+    hi[0] = std::max(hi[0], hi[j]);
+  }
+  st.sum_c = sum;
+  st.c_min = cost;
+  st.u_min = double(lo[0]) / cost;
+  st.u_max = double(hi[0]) / cost;
+  return true;
+}
+
 void scan_chunk(const SoftTopKSegment& seg, const Chunk& c, const GroupState& g, double* hist,
                 ChunkStats& st) {
   st = ChunkStats{0.0, kInf, kInf, -kInf, 0.0, 0.0, Status::Ok()};
+  if (!hist && !seg.costs.data && c.end > c.begin && scan_chunk_uniform(seg, c, st)) return;
   const float* v = seg.values;
   const float* cs = seg.costs.data;
   const int shift = 32 - g.hist_bits;
@@ -105,8 +141,8 @@ void scan_chunk(const SoftTopKSegment& seg, const Chunk& c, const GroupState& g,
 // at a value near the threshold keeps z exact where lambda alone would not be
 // representable (|beta u| beyond ~1e13).
 template <bool kCosts>
-void eval_chunk(const SoftTopKSegment& seg, const Chunk& c, double beta, double center, double mu,
-                ChunkStats& st) {
+inline void eval_chunk(const SoftTopKSegment& seg, const Chunk& c, double beta, double center, double mu,
+                       ChunkStats& st) {
   const float* v = seg.values;
   const float* cs = seg.costs.data;
   float* out = seg.out;
@@ -146,6 +182,15 @@ void eval_chunk(const SoftTopKSegment& seg, const Chunk& c, double beta, double 
   const double scale = kCosts ? 1.0 : seg.costs.uniform;
   st.f = fs * scale;
   st.df = fd * scale;
+}
+
+SPARTAN_VECTOR_CLONES void eval_chunk_uniform(const SoftTopKSegment& seg, const Chunk& c, double beta, double center,
+                                              double mu, ChunkStats& st) {
+  eval_chunk<false>(seg, c, beta, center, mu, st);
+}
+SPARTAN_VECTOR_CLONES void eval_chunk_costs(const SoftTopKSegment& seg, const Chunk& c, double beta, double center,
+                                            double mu, ChunkStats& st) {
+  eval_chunk<true>(seg, c, beta, center, mu, st);
 }
 
 // ---- histogram model ------------------------------------------------------------
@@ -296,9 +341,9 @@ Status soft_topk_forward(const SoftTopKSegment* segs, size_t num_segs, const Sof
       const GroupState& g = sc.groups[c.group];
       const double mu = g.centered ? g.mu : g.lambda;
       if (segs[c.segment].costs.data)
-        eval_chunk<true>(segs[c.segment], c, g.beta, g.center, mu, sc.stats[ci]);
+        eval_chunk_costs(segs[c.segment], c, g.beta, g.center, mu, sc.stats[ci]);
       else
-        eval_chunk<false>(segs[c.segment], c, g.beta, g.center, mu, sc.stats[ci]);
+        eval_chunk_uniform(segs[c.segment], c, g.beta, g.center, mu, sc.stats[ci]);
     };
     parallel_for(sc.chunks.size(), task);
     for (size_t gi = 0; gi < num_groups; ++gi)

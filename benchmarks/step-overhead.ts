@@ -1,0 +1,72 @@
+// The issue's step-overhead figure: a whole training step (onnxruntime forward and
+// backward, the sparsifier, the optimizer) per method, against the dense step, on MNIST
+// batches of 128, in the middle of the pruning phase where every method does all its
+// work. `node --import tsx benchmarks/step-overhead.ts [--model lenet-300-100|lenet-5]
+// [--steps 300] [--rounds 3]`. Writes benchmarks/results/step-overhead-<host>-<date>.json.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { head, loadMnist } from '../lib/data/dataset';
+import { lenet300100, lenet5 } from '../lib/models/lenet';
+import { Trainer } from '../lib/train/trainer';
+import type { Method } from '../lib/sparsity/sparsifier';
+import { backend } from '../lib/index';
+
+const text = (name: string, d: string) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : d;
+};
+const modelName = text('model', 'lenet-300-100');
+const steps = Number(text('steps', '300')), rounds = Number(text('rounds', '3'));
+const build = { 'lenet-300-100': lenet300100, 'lenet-5': lenet5 }[modelName];
+if (!build) throw new Error(`--model must be lenet-300-100 or lenet-5 (got ${modelName})`);
+const methods: Method[] = ['dense', 'imp', 'topkast', 'spartan'];
+const batchSize = 128, epochs = 20;
+const train = loadMnist('train');
+const stepsPerEpoch = Math.ceil(train.count / batchSize);
+
+// A trainer of the 20-epoch run, advanced past the dense warm-up (20 % of the steps) to
+// the middle of the pruning phase.
+async function trainerAtMidPruning(method: Method): Promise<Trainer> {
+  const t = await Trainer.create({
+    forward: build(1), logits: 'logits', epochs, batchSize, trainCount: train.count, seed: 1,
+    sparsity: { method, density: 0.05, betaMax: 300 },
+    optimizer: { kind: 'sgd', lr: modelName === 'lenet-5' ? 0.05 : 0.1, momentum: 0.9, nesterov: true, weightDecay: 1e-4 },
+  });
+  const target = Math.round(epochs * stepsPerEpoch * 0.4);
+  for (let e = 0; t.sparsifier.stepCount < target; e++)
+    await t.trainEpoch(head(train, Math.min(train.count, (target - t.sparsifier.stepCount) * batchSize)), e);
+  return t;
+}
+
+(async () => {
+  const trainers = new Map<Method, Trainer>();
+  for (const m of methods) trainers.set(m, await trainerAtMidPruning(m));
+  const perStep: Record<string, number[]> = Object.fromEntries(methods.map((m) => [m, []]));
+  const slice = head(train, steps * batchSize);
+  for (let r = 0; r < rounds; r++) {
+    for (const m of methods) {  // interleaved, so drift in the machine hits every method alike
+      const t0 = performance.now();
+      await trainers.get(m)!.trainEpoch(slice, 100 + r);
+      perStep[m].push((performance.now() - t0) / steps);
+    }
+  }
+  const median = (xs: number[]) => xs.slice().sort((a, b) => a - b)[xs.length >> 1];
+  const dense = median(perStep.dense);
+  const rows = methods.map((m) => {
+    const ms = median(perStep[m]);
+    return { method: m, msPerStep: ms, overheadPct: (100 * (ms - dense)) / dense, phase: trainers.get(m)!.sparsifier.stats().phase, rounds: perStep[m] };
+  });
+  console.log(`${modelName}, batch ${batchSize}, ${steps} steps x ${rounds} rounds mid-pruning (${os.cpus()[0]?.model}, ${os.cpus().length} cores, ${backend().threads} kernel threads)`);
+  for (const r of rows) console.log(`${r.method.padEnd(8)} ${r.msPerStep.toFixed(3).padStart(8)} ms/step  ${r.method === 'dense' ? '' : `${r.overheadPct >= 0 ? '+' : ''}${r.overheadPct.toFixed(1)} %`}`);
+  const date = new Date().toISOString();
+  const result = {
+    date, model: modelName, batchSize, steps, rounds, density: 0.05,
+    machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length, threads: backend().threads, node: process.version },
+    notes: 'msPerStep: median over rounds of the wall time of Trainer.trainEpoch over `steps` MNIST batches (onnxruntime CPU forward+backward, sparsifier, SGD), divided by steps; overheadPct against dense. Trainers are advanced to 40 % of a 20-epoch run (mid-pruning) first.',
+    rows,
+  };
+  const file = path.join(__dirname, 'results', `step-overhead-${modelName}-${os.hostname().replace(/[^\w.-]/g, '_')}-${date.slice(0, 10)}.json`);
+  fs.writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
+  console.log(`wrote ${path.relative(process.cwd(), file)}`);
+})();

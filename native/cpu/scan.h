@@ -1,0 +1,36 @@
+// Branch-free whole-range predicates for validation passes. They work on the float
+// bits with integer OR reductions, which vectorise without fast-math (a float sum
+// trick such as `bad += x * 0` would be a sequential reduction). Callers walk the
+// range again only when one says no, to name the first bad entry.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+namespace spartan {
+
+inline uint32_t float_bits(float x) {
+  uint32_t b;
+  std::memcpy(&b, &x, sizeof b);
+  return b;
+}
+
+// True when no entry of x[0, n) is NaN or +-Inf.
+inline bool all_finite(const float* x, size_t n) {
+  uint32_t bad = 0;
+  for (size_t i = 0; i < n; ++i) bad |= uint32_t((float_bits(x[i]) & 0x7f800000u) == 0x7f800000u);
+  return bad == 0;
+}
+
+// True when every entry of x[0, n) is in [0, 1] (so also not NaN): as bits, the
+// non-negative floats up to 1.0f, plus -0.0f.
+inline bool all_in_unit_interval(const float* x, size_t n) {
+  uint32_t bad = 0;
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t b = float_bits(x[i]);
+    bad |= uint32_t((b > 0x3f800000u) & (b != 0x80000000u));
+  }
+  return bad == 0;
+}
+
+}  // namespace spartan
