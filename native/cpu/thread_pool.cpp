@@ -1,6 +1,11 @@
-// A small persistent pool: workers sleep on a condition variable between jobs, the
-// calling thread takes part, and each thread gets a fixed contiguous run of tasks.
+// A small persistent pool: the calling thread takes part, and each thread gets a fixed
+// contiguous run of tasks. Kernels come in quick succession (a sparsifier step is a few
+// dozen of them on arrays that fit in cache), so waking a sleeping worker (tens of
+// microseconds on a VM) would cost more than the work: after each job, workers spin
+// for a short while on the job counter before they sleep on a condition variable, and
+// the caller spins the same way for the workers to finish.
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <cstdlib>
 #include <mutex>
@@ -21,6 +26,19 @@ size_t default_threads() {
   return hw ? hw : 1;
 }
 
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#else
+  std::this_thread::yield();
+#endif
+}
+
+// About 50-200 microseconds of pause instructions, depending on the CPU.
+constexpr int kSpinIterations = 4000;
+
 class Pool {
  public:
   explicit Pool(size_t n) { resize(n); }
@@ -31,9 +49,9 @@ class Pool {
   void resize(size_t n) {
     std::lock_guard<std::mutex> job(job_mutex_);
     stop_workers();
-    stopping_ = false;
+    stopping_.store(false);
     // New workers start at the current generation: an older job is not theirs to run.
-    const size_t now = generation_;
+    const size_t now = generation_.load();
     for (size_t t = 1; t < std::max<size_t>(n, 1); ++t) workers_.emplace_back([this, t, now] { work(t, now); });
   }
 
@@ -45,19 +63,26 @@ class Pool {
       for (size_t i = 0; i < ntasks; ++i) fn(ctx, i, 0);
       return;
     }
+    // The job's fields are published by the release increment of generation_ below.
+    fn_ = fn;
+    ctx_ = ctx;
+    ntasks_ = ntasks;
+    used_ = nthreads;
+    pending_.store(workers_.size(), std::memory_order_relaxed);
     {
-      std::lock_guard<std::mutex> lk(m_);
-      fn_ = fn;
-      ctx_ = ctx;
-      ntasks_ = ntasks;
-      used_ = nthreads;
-      pending_ = workers_.size();
-      ++generation_;
+      std::lock_guard<std::mutex> lk(m_);  // a worker deciding to sleep holds m_: no lost wake-up
+      generation_.fetch_add(1, std::memory_order_release);
+      if (sleepers_ > 0) cv_.notify_all();
     }
-    cv_.notify_all();
     run_share(0);
+    for (int i = 0; i < kSpinIterations; ++i) {
+      if (pending_.load(std::memory_order_acquire) == 0) return;
+      cpu_relax();
+    }
     std::unique_lock<std::mutex> lk(m_);
-    done_cv_.wait(lk, [this] { return pending_ == 0; });
+    caller_waiting_ = true;
+    done_cv_.wait(lk, [this] { return pending_.load(std::memory_order_acquire) == 0; });
+    caller_waiting_ = false;
   }
 
  private:
@@ -68,24 +93,40 @@ class Pool {
     for (size_t i = begin; i < end; ++i) fn_(ctx_, i, t);
   }
 
-  void work(size_t t, size_t seen) {
-    for (;;) {
-      {
-        std::unique_lock<std::mutex> lk(m_);
-        cv_.wait(lk, [&] { return stopping_ || generation_ != seen; });
-        if (stopping_) return;
-        seen = generation_;
+  // Waits for a generation other than `seen` (spinning first); false when stopping.
+  bool next_job(size_t& seen) {
+    for (int i = 0; i < kSpinIterations; ++i) {
+      if (stopping_.load(std::memory_order_acquire)) return false;
+      size_t g = generation_.load(std::memory_order_acquire);
+      if (g != seen) {
+        seen = g;
+        return true;
       }
+      cpu_relax();
+    }
+    std::unique_lock<std::mutex> lk(m_);
+    ++sleepers_;
+    cv_.wait(lk, [&] { return stopping_.load() || generation_.load(std::memory_order_acquire) != seen; });
+    --sleepers_;
+    if (stopping_.load()) return false;
+    seen = generation_.load(std::memory_order_acquire);
+    return true;
+  }
+
+  void work(size_t t, size_t seen) {
+    while (next_job(seen)) {
       run_share(t);
-      std::lock_guard<std::mutex> lk(m_);
-      if (--pending_ == 0) done_cv_.notify_one();
+      if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        std::lock_guard<std::mutex> lk(m_);  // the caller checks pending_ under m_ before it sleeps
+        if (caller_waiting_) done_cv_.notify_one();
+      }
     }
   }
 
   void stop_workers() {
     {
       std::lock_guard<std::mutex> lk(m_);
-      stopping_ = true;
+      stopping_.store(true);
     }
     cv_.notify_all();
     for (auto& w : workers_) w.join();
@@ -98,8 +139,11 @@ class Pool {
   std::vector<std::thread> workers_;
   TaskFn fn_ = nullptr;
   void* ctx_ = nullptr;
-  size_t ntasks_ = 0, used_ = 1, pending_ = 0, generation_ = 0;
-  bool stopping_ = false;
+  size_t ntasks_ = 0, used_ = 1;
+  std::atomic<size_t> generation_{0}, pending_{0};
+  std::atomic<bool> stopping_{false};
+  int sleepers_ = 0;             // guarded by m_
+  bool caller_waiting_ = false;  // guarded by m_
 };
 
 Pool& pool() {

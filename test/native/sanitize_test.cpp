@@ -4,6 +4,7 @@
 // need no reference: sum(c m) = k, exact counts, finite outputs, error codes.
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -255,6 +256,25 @@ static void run_bsr(std::mt19937& rng) {
   }
 }
 
+// The pool itself: every task of every call runs exactly once, on a thread index below
+// the pool size, whether the workers were still spinning from the last call or had
+// fallen asleep (the pauses outlast the spin).
+static void pool_stress(std::mt19937& rng, int calls) {
+  for (int i = 0; i < calls; ++i) {
+    const size_t ntasks = 1 + rng() % 64, threads = num_threads();
+    std::vector<std::atomic<int>> hits(ntasks);
+    std::atomic<int> bad_thread{0};
+    auto f = [&](size_t task, size_t thread) {
+      hits[task]++;
+      if (thread >= threads) bad_thread++;
+    };
+    parallel_for(ntasks, f, threads);
+    for (size_t t = 0; t < ntasks; ++t) CHECK(hits[t] == 1, "pool: task %zu of %zu ran %d times", t, ntasks, int(hits[t]));
+    CHECK(bad_thread == 0, "pool: a thread index beyond the pool size");
+    if (rng() % 50 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1 + rng() % 3));
+  }
+}
+
 int main() {
   // A fresh seed each run (printed, so a failure can be replayed with SPARTAN_FUZZ_SEED).
   const char* env = std::getenv("SPARTAN_FUZZ_SEED");
@@ -264,6 +284,7 @@ int main() {
   for (int i = 0; i < 300; ++i) run_case(rng, i % 2 == 0);
   for (int i = 0; i < 200; ++i) run_blocks(rng);
   for (int i = 0; i < 150; ++i) run_bsr(rng);
+  pool_stress(rng, 3000);
   // Concurrent callers share the pool; a resize in the middle must not run stale jobs.
   std::atomic<int> done{0};
   std::vector<std::thread> callers;
@@ -273,13 +294,15 @@ int main() {
       for (int i = 0; i < 40; ++i) {
         run_case(r, i % 2 == 0);
         run_bsr(r);
+        pool_stress(r, 50);
       }
       done++;
     });
   for (int i = 0; i < 20; ++i) set_num_threads(1 + i % 4);
   for (auto& c : callers) c.join();
   set_num_threads(0);
-  std::printf("sanitize_test: %d cases, %d failures\n", 300 + 200 + 150 + 3 * 80, failures);
+  std::printf("sanitize_test: %d cases (and %d pool calls), %d failures\n", 300 + 200 + 150 + 3 * 80, 3000 + 3 * 40 * 50,
+              failures);
   std::printf("%d passed, %d failed\n", failures ? 0 : 1, failures ? 1 : 0);
   return failures ? 1 : 0;
 }
