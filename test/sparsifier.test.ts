@@ -453,4 +453,33 @@ describe('Sparsifier: phases and method details', () => {
     expect(st.density.perLayer['fc1.weight']).to.be.at.most(0.25 + 1e-9);
     expectCode(() => sp.step(), RangeError, 'ERR_SPARTAN_OPTION');
   });
+
+  it('Spartan warm-starts each solve on the line through the last two lambdas: fewer Newton passes, the same exact budget', () => {
+    // a smooth run: beta and the density follow their schedules, theta drifts under a fixed pull
+    const run = (extrapolate: boolean, budget: 'global' | 'uniform') => {
+      const params = makeParams(31);
+      const pull = Object.fromEntries(params.map((p) => [p.name, Float32Array.from(p.data, (_, i) => 0.02 * Math.sin(i))]));
+      const sp = new Sparsifier({ params, method: 'spartan', density: 0.2, totalSteps: 200, budget, betaMax: 50 });
+      const opt = new spartan.SGD(params, { lr: 0.05 });
+      let passes = 0;
+      for (let s = 0; s < 150; s++) {
+        opt.step(sp.backward(quadraticGrad(sp.weights(), pull)));
+        if (!extrapolate) (sp as unknown as { lambdaBefore: null }).lambdaBefore = null; // the last lambda alone
+        sp.step();
+        const st = sp.stats();
+        if (s >= 5) passes += st.iterations;
+        if (budget === 'global' && !st.frozen) {  // the solve still meets the budget: sum of m = k
+          const masked = sp.layers.filter((l) => l.sparsify);
+          const k = Math.round(st.maskDensity * masked.reduce((a, l) => a + l.numel, 0));
+          const mass = masked.reduce((a, l) => a + l.mask.reduce((x, m) => x + m, 0), 0);
+          expect(mass).to.be.closeTo(k, 1e-3);
+        }
+      }
+      return passes;
+    };
+    for (const budget of ['global', 'uniform'] as const) {
+      const plain = run(false, budget), extrapolated = run(true, budget);
+      expect(extrapolated, `${budget}: ${extrapolated} vs ${plain} Newton passes`).to.be.below(0.85 * plain);
+    }
+  });
 });

@@ -76,6 +76,8 @@ export interface SparsifierState {
   frozen: boolean;
   finalized: boolean;
   lambda: number[] | null;
+  /** The solution one mask update before `lambda` (the warm start extrapolates); absent in older states. */
+  lambdaBefore?: number[] | null;
   lastIterations: number;
   flips: number;
   masks: Float32Array[];
@@ -117,6 +119,7 @@ export class Sparsifier {
   private frozen = false;
   private finalized = false;
   private lambda: number[] | null = null;
+  private lambdaBefore: number[] | null = null; // the solution one mask update earlier
   private lastIterations = 0;
   private flips = 0;
   private rewindSnapshot: Float32Array[] | null = null;
@@ -302,15 +305,31 @@ export class Sparsifier {
 
   private softMasks(ks: number[]): void {
     const segs = this.sparse.map((l) => ({ values: l.scores, costs: l.cost, out: l.mask }));
+    const start = this.lambdaGuess();
+    const previous = this.lambda;
     if (this.budget === 'global') {
-      const r = softTopKSegmented(segs, ks[0], this.globalBeta, { lambda: this.lambda?.[0] });
+      const r = softTopKSegmented(segs, ks[0], this.globalBeta, { lambda: start?.[0] });
       this.lambda = [r.lambda];
       this.lastIterations = r.iterations;
     } else {
-      const r = softTopKSegmented(segs, ks, this.sparse.map((l) => this.betaFor(l)), this.lambda ? { lambda: this.lambda } : undefined);
+      const r = softTopKSegmented(segs, ks, this.sparse.map((l) => this.betaFor(l)), start ? { lambda: start } : undefined);
       this.lambda = r.lambda;
       this.lastIterations = r.iterations;
     }
+    this.lambdaBefore = previous;
+  }
+
+  /**
+   * The warm start of the soft top-k solve: lambda moves smoothly from step to step (beta
+   * and the budget follow schedules, theta takes small steps), so the line through the
+   * last two solutions lands closer than the last one alone, and Newton then usually
+   * stops one pass earlier. The solve is exact either way; only its start moves.
+   */
+  private lambdaGuess(): number[] | null {
+    const last = this.lambda, before = this.lambdaBefore;
+    if (!last) return null;
+    if (!before || before.length !== last.length) return last;
+    return last.map((x, i) => (Number.isFinite(x) && Number.isFinite(before[i]) ? 2 * x - before[i] : x));
   }
 
   private backwardSets(ks: number[]): void {
@@ -392,6 +411,7 @@ export class Sparsifier {
       frozen: this.frozen,
       finalized: this.finalized,
       lambda: this.lambda ? this.lambda.slice() : null,
+      lambdaBefore: this.lambdaBefore ? this.lambdaBefore.slice() : null,
       lastIterations: this.lastIterations,
       flips: this.flips,
       masks: this.layers.map((l) => l.mask.slice()),
@@ -420,10 +440,13 @@ export class Sparsifier {
       if (state.rewind && (!(state.rewind[i] instanceof Float32Array) || state.rewind[i].length !== l.numel)) throw bad(`rewind snapshot of ${l.name}`);
     });
     if (!Number.isSafeInteger(state.step) || state.step < 0 || state.step > this.phases.totalSteps) throw bad(`step ${state.step}`);
+    const numbers = (x: unknown) => x === null || x === undefined || (Array.isArray(x) && x.every((v) => typeof v === 'number'));
+    if (!numbers(state.lambda) || !numbers(state.lambdaBefore)) throw bad('lambda must be an array of numbers or null');
     this.s = state.step;
     this.frozen = state.frozen;
     this.finalized = state.finalized;
     this.lambda = state.lambda ? state.lambda.slice() : null;
+    this.lambdaBefore = state.lambdaBefore ? state.lambdaBefore.slice() : null;
     this.lastIterations = state.lastIterations;
     this.flips = state.flips;
     this.layers.forEach((l, i) => {

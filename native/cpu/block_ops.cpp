@@ -152,7 +152,7 @@ Status apply_mask(const float* theta, const MaskView& mask, const uint8_t* hard,
   for (const Status& e : sc.errs)
     if (!e.ok()) return e;
 
-  if (!mask.per_block) {  // elementwise: flat chunks, whatever the shape
+  if (!mask.per_block || (s.b0 == 1 && s.b1 == 1)) {  // elementwise (or 1x1 tiles): flat chunks, whatever the shape
     auto flat_task = [&](size_t ci, size_t) {
       const size_t b = ci * chunk, e = std::min(n, b + chunk);
       if (out == theta)
