@@ -4,6 +4,7 @@
 // sgdStep(theta, grad, buf | null, config) / adamwStep(theta, grad, m, v, config)
 // Every array may instead be a CUDA device buffer (all of one call on one device).
 #include <cmath>
+#include <type_traits>
 
 #include "args.h"
 #include "errors.h"
@@ -28,6 +29,21 @@ float* ParamAndGrad(Args& args, const Napi::CallbackInfo& info, size_t* n, const
   return theta;
 }
 
+// Runs the CUDA form when the call's buffers live on the device (its Status thrown as a JS
+// error), else the CPU form (which may return a Status too, or nothing).
+template <class OnDevice, class OnHost>
+void Dispatch(Args& args, Napi::Env env, OnDevice on_device, OnHost on_host) {
+  spartan::Status st = spartan::Status::Ok();
+  if (args.on_device()) {
+    st = on_device();
+  } else if constexpr (std::is_same_v<decltype(on_host()), spartan::Status>) {
+    st = on_host();
+  } else {
+    on_host();
+  }
+  if (!st.ok()) throw StatusError(env, st, ArgNames{});
+}
+
 }  // namespace
 
 Napi::Value MaskUpstream(const Napi::CallbackInfo& info) {
@@ -40,8 +56,8 @@ Napi::Value MaskUpstream(const Napi::CallbackInfo& info) {
   args.ExpectLength(n, s.size(), "gradW");
   args.ExpectLength(nt, s.size(), "theta");
   float* out = args.Float32Out(info[6], "out", s.num_blocks());
-  spartan::Status st = args.on_device() ? spartan::cuda::mask_upstream(gw, theta, s, out) : spartan::mask_upstream(gw, theta, s, out);
-  if (!st.ok()) throw StatusError(env, st, ArgNames{});
+  Dispatch(args, env, [&] { return spartan::cuda::mask_upstream(gw, theta, s, out); },
+           [&] { return spartan::mask_upstream(gw, theta, s, out); });
   return env.Undefined();
 }
 
@@ -59,12 +75,8 @@ Napi::Value SpartanParamGrad(const Napi::CallbackInfo& info) {
   args.ExpectLength(nm, s.num_blocks(), "mask");
   args.ExpectLength(nv, s.num_blocks(), "vjp");
   float* out = args.Float32Out(info[8], "out", s.size());
-  if (args.on_device()) {
-    spartan::Status st = spartan::cuda::spartan_param_grad(gw, theta, m, vjp, s, out);
-    if (!st.ok()) throw StatusError(env, st, ArgNames{});
-  } else {
-    spartan::spartan_param_grad(gw, theta, m, vjp, s, out);
-  }
+  Dispatch(args, env, [&] { return spartan::cuda::spartan_param_grad(gw, theta, m, vjp, s, out); },
+           [&] { spartan::spartan_param_grad(gw, theta, m, vjp, s, out); });
   return env.Undefined();
 }
 
@@ -74,9 +86,8 @@ Napi::Value SumSquares(const Napi::CallbackInfo& info) {
   size_t n = 0;
   const float* x = args.Float32(info[0], "x", &n);
   double r = 0;
-  spartan::Status st = args.on_device() ? spartan::cuda::sum_squares(x, n, &r, spartan::Arg::kGrad)
-                                        : spartan::sum_squares(x, n, &r, spartan::Arg::kGrad);
-  if (!st.ok()) throw StatusError(env, st, ArgNames{});
+  Dispatch(args, env, [&] { return spartan::cuda::sum_squares(x, n, &r, spartan::Arg::kGrad); },
+           [&] { return spartan::sum_squares(x, n, &r, spartan::Arg::kGrad); });
   return Napi::Number::New(env, r);
 }
 
@@ -88,12 +99,8 @@ Napi::Value CountChanges(const Napi::CallbackInfo& info) {
   const uint8_t* b = args.Uint8(info[1], "b", &nb);
   args.ExpectLength(nb, n, "b");
   size_t changes = 0;
-  if (args.on_device()) {
-    spartan::Status st = spartan::cuda::count_changes(a, b, n, &changes);
-    if (!st.ok()) throw StatusError(env, st, ArgNames{});
-  } else {
-    changes = spartan::count_changes(a, b, n);
-  }
+  Dispatch(args, env, [&] { return spartan::cuda::count_changes(a, b, n, &changes); },
+           [&] { changes = spartan::count_changes(a, b, n); });
   return Napi::Number::New(env, double(changes));
 }
 
@@ -116,12 +123,8 @@ Napi::Value SgdStep(const Napi::CallbackInfo& info) {
   if (c.momentum != 0) {
     buf = args.Float32Out(info[2], "momentumBuffer", n);
   }
-  if (args.on_device()) {
-    spartan::Status st = spartan::cuda::sgd_step(theta, g, buf, n, c);
-    if (!st.ok()) throw StatusError(env, st, ArgNames{});
-  } else {
-    spartan::sgd_step(theta, g, buf, n, c);
-  }
+  Dispatch(args, env, [&] { return spartan::cuda::sgd_step(theta, g, buf, n, c); },
+           [&] { spartan::sgd_step(theta, g, buf, n, c); });
   return env.Undefined();
 }
 
@@ -142,12 +145,8 @@ Napi::Value AdamWStep(const Napi::CallbackInfo& info) {
   c.weight_decay = Field(args, o, "weightDecay", c.weight_decay);
   c.grad_scale = Field(args, o, "gradScale", 1);
   c.step = int64_t(Field(args, o, "step", 1));
-  if (args.on_device()) {
-    spartan::Status st = spartan::cuda::adamw_step(theta, g, m, v, n, c);
-    if (!st.ok()) throw StatusError(env, st, ArgNames{});
-  } else {
-    spartan::adamw_step(theta, g, m, v, n, c);
-  }
+  Dispatch(args, env, [&] { return spartan::cuda::adamw_step(theta, g, m, v, n, c); },
+           [&] { spartan::adamw_step(theta, g, m, v, n, c); });
   return env.Undefined();
 }
 
