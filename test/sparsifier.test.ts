@@ -427,6 +427,18 @@ describe('Sparsifier: phases and method details', () => {
       const expected = l.hard[i] ? 1 + 0.1 * l.theta[i] : l.backwardSet[i] ? 1 + 0.1 * inv * l.theta[i] : 0;
       expect(g[i]).to.be.closeTo(expected, 1e-5);
     }
+    // the same with 10x10 tiles: each weight follows its tile's entry of A and B
+    const bsp = new Sparsifier({ params: makeParams(23, { block: true }), method: 'topkast', density: 0.2, totalSteps: 100, topkast: { backwardExtra: 0.5, explorationPenalty: 0.1 } });
+    bsp.step();
+    const bl = bsp.layers[0];
+    expect(bl.block).to.deep.equal([10, 10]);
+    const bg = bsp.backward(G(bsp))[bl.name];
+    const binv = 1 / bsp.stats().maskDensity;
+    for (let i = 0; i < bl.numel; i++) {
+      const r = Math.floor(i / bl.cols), c = i % bl.cols, e = Math.floor(r / 10) * (bl.cols / 10) + Math.floor(c / 10);
+      const expected = bl.hard[e] ? 1 + 0.1 * bl.theta[i] : bl.backwardSet[e] ? 1 + 0.1 * binv * bl.theta[i] : 0;
+      expect(bg[i]).to.be.closeTo(expected, 1e-5);
+    }
   });
 
   it('Dense hands theta and G through untouched (no copies)', () => {

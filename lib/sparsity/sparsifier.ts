@@ -270,11 +270,15 @@ export class Sparsifier {
       // exploration penalty: theta on A, theta / density on B \ A
       const inv = 1 / Math.max(this.maskDensity, 1e-12);
       const b0 = l.block[0], b1 = l.block[1], bc = l.cols / b1;
-      for (let i = 0; i < l.numel; i++) {
-        const r = Math.floor(i / l.cols), c = i % l.cols;
-        const e = Math.floor(r / b0) * bc + Math.floor(c / b1);
-        if (l.hard[e]) l.grad[i] += this.penalty * l.theta[i];
-        else if (l.backwardSet[e]) l.grad[i] += this.penalty * inv * l.theta[i];
+      for (let r = 0; r < l.rows; r++) {
+        const entryRow = Math.floor(r / b0) * bc;
+        for (let j = 0; j < bc; j++) {  // one tile row at a time: its entry decides the coefficient
+          const e = entryRow + j;
+          const coef = l.hard[e] ? this.penalty : l.backwardSet[e] ? this.penalty * inv : 0;
+          if (coef === 0) continue;
+          const start = r * l.cols + j * b1;
+          for (let i = start; i < start + b1; i++) l.grad[i] += coef * l.theta[i];
+        }
       }
     }
   }
