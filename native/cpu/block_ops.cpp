@@ -18,14 +18,11 @@ struct Scratch {
 };
 thread_local Scratch scratch;
 
-// The elementwise masked weight, one branch-free loop per operand mix. The operands
-// were checked not to overlap (out may be theta: the in-place form), and `restrict`
-// says so to the compiler, which otherwise gives up vectorising a loop that writes
-// floats while reading bytes (a byte store may alias anything).
+// The elementwise masked weight, one branch-free loop per operand mix (out may be
+// theta itself; it overlaps nothing else, which the caller checked).
 inline float keep_of(uint8_t h) { return float(h != 0); }
 
-void apply_flat(const float* __restrict theta, const float* __restrict m, const uint8_t* __restrict h,
-                const uint8_t* __restrict hard, float* __restrict out, size_t n) {
+void apply_flat(const float* theta, const float* m, const uint8_t* h, const uint8_t* hard, float* out, size_t n) {
   if (m && hard)
     for (size_t i = 0; i < n; ++i) out[i] = theta[i] * (m[i] * keep_of(hard[i]));
   else if (m)
@@ -34,18 +31,6 @@ void apply_flat(const float* __restrict theta, const float* __restrict m, const 
     for (size_t i = 0; i < n; ++i) out[i] = theta[i] * (keep_of(h[i]) * keep_of(hard[i]));
   else
     for (size_t i = 0; i < n; ++i) out[i] = theta[i] * keep_of(h[i]);
-}
-
-void apply_flat_in_place(float* __restrict x, const float* __restrict m, const uint8_t* __restrict h,
-                         const uint8_t* __restrict hard, size_t n) {
-  if (m && hard)
-    for (size_t i = 0; i < n; ++i) x[i] = x[i] * (m[i] * keep_of(hard[i]));
-  else if (m)
-    for (size_t i = 0; i < n; ++i) x[i] = x[i] * m[i];
-  else if (hard)
-    for (size_t i = 0; i < n; ++i) x[i] = x[i] * (keep_of(h[i]) * keep_of(hard[i]));
-  else
-    for (size_t i = 0; i < n; ++i) x[i] = x[i] * keep_of(h[i]);
 }
 
 }  // namespace
@@ -155,12 +140,8 @@ Status apply_mask(const float* theta, const MaskView& mask, const uint8_t* hard,
   if (!mask.per_block || (s.b0 == 1 && s.b1 == 1)) {  // elementwise (or 1x1 tiles): flat chunks, whatever the shape
     auto flat_task = [&](size_t ci, size_t) {
       const size_t b = ci * chunk, e = std::min(n, b + chunk);
-      if (out == theta)
-        apply_flat_in_place(out + b, mask.soft ? mask.soft + b : nullptr, mask.hard_only ? mask.hard_only + b : nullptr,
-                            hard ? hard + b : nullptr, e - b);
-      else
-        apply_flat(theta + b, mask.soft ? mask.soft + b : nullptr, mask.hard_only ? mask.hard_only + b : nullptr,
-                   hard ? hard + b : nullptr, out + b, e - b);
+      apply_flat(theta + b, mask.soft ? mask.soft + b : nullptr, mask.hard_only ? mask.hard_only + b : nullptr,
+                 hard ? hard + b : nullptr, out + b, e - b);
     };
     parallel_for(nchunks, flat_task);
     return Status::Ok();
