@@ -7,7 +7,7 @@ import * as spartan from '../lib/index';
 import { lenet300100, resnet50Weights } from './models';
 
 const quick = process.argv.includes('--quick');
-const models = quick ? { 'LeNet-300-100': lenet300100() } : { 'LeNet-300-100': lenet300100(), 'ResNet-50': resnet50Weights() };
+const models: Record<string, [string, number[]][]> = quick ? { 'LeNet-300-100': lenet300100() } : { 'LeNet-300-100': lenet300100(), 'ResNet-50': resnet50Weights() };
 
 function memcpyGBs(): number {
   const src = new Float32Array(2 ** 25).fill(1), dst = new Float32Array(2 ** 25);

@@ -2,7 +2,9 @@
 // backward, the sparsifier, the optimizer) per method, against the dense step, on MNIST
 // batches of 128, in the middle of the pruning phase where every method does all its
 // work. `node --import tsx benchmarks/step-overhead.ts [--model lenet-300-100|lenet-5]
-// [--steps 300] [--rounds 3]`. Writes benchmarks/results/step-overhead-<host>-<date>.json.
+// [--steps 300] [--rounds 3] [--ort-spin on|off]` (off: onnxruntime's threads sleep instead of
+// spinning after each run, leaving the cores to the sparsifier's kernels).
+// Writes benchmarks/results/step-overhead-<host>-<date>.json.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -18,8 +20,12 @@ const text = (name: string, d: string) => {
 };
 const modelName = text('model', 'lenet-300-100');
 const steps = Number(text('steps', '300')), rounds = Number(text('rounds', '3'));
-const build = { 'lenet-300-100': lenet300100, 'lenet-5': lenet5 }[modelName];
-if (!build) throw new Error(`--model must be lenet-300-100 or lenet-5 (got ${modelName})`);
+const ortSpin = text('ort-spin', 'on');
+if (ortSpin !== 'on' && ortSpin !== 'off') throw new Error(`--ort-spin must be on or off (got ${ortSpin})`);
+const sessionOptions = ortSpin === 'off' ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {};
+const builders: Record<string, typeof lenet300100> = { 'lenet-300-100': lenet300100, 'lenet-5': lenet5 };
+if (!builders[modelName]) throw new Error(`--model must be lenet-300-100 or lenet-5 (got ${modelName})`);
+const build = builders[modelName];
 const methods: Method[] = ['dense', 'imp', 'topkast', 'spartan'];
 const batchSize = 128, epochs = 20;
 const train = loadMnist('train');
@@ -32,6 +38,7 @@ async function trainerAtMidPruning(method: Method): Promise<Trainer> {
     forward: build(1), logits: 'logits', epochs, batchSize, trainCount: train.count, seed: 1,
     sparsity: { method, density: 0.05, betaMax: 300 },
     optimizer: { kind: 'sgd', lr: modelName === 'lenet-5' ? 0.05 : 0.1, momentum: 0.9, nesterov: true, weightDecay: 1e-4 },
+    sessionOptions,
   });
   const target = Math.round(epochs * stepsPerEpoch * 0.4);
   for (let e = 0; t.sparsifier.stepCount < target; e++)
@@ -57,16 +64,16 @@ async function trainerAtMidPruning(method: Method): Promise<Trainer> {
     const ms = median(perStep[m]);
     return { method: m, msPerStep: ms, overheadPct: (100 * (ms - dense)) / dense, phase: trainers.get(m)!.sparsifier.stats().phase, rounds: perStep[m] };
   });
-  console.log(`${modelName}, batch ${batchSize}, ${steps} steps x ${rounds} rounds mid-pruning (${os.cpus()[0]?.model}, ${os.cpus().length} cores, ${backend().threads} kernel threads)`);
+  console.log(`${modelName}, batch ${batchSize}, ${steps} steps x ${rounds} rounds mid-pruning, onnxruntime spinning ${ortSpin} (${os.cpus()[0]?.model}, ${os.cpus().length} cores, ${backend().threads} kernel threads)`);
   for (const r of rows) console.log(`${r.method.padEnd(8)} ${r.msPerStep.toFixed(3).padStart(8)} ms/step  ${r.method === 'dense' ? '' : `${r.overheadPct >= 0 ? '+' : ''}${r.overheadPct.toFixed(1)} %`}`);
   const date = new Date().toISOString();
   const result = {
-    date, model: modelName, batchSize, steps, rounds, density: 0.05,
+    date, model: modelName, batchSize, steps, rounds, density: 0.05, ortSpinning: ortSpin,
     machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length, threads: backend().threads, node: process.version },
     notes: 'msPerStep: median over rounds of the wall time of Trainer.trainEpoch over `steps` MNIST batches (onnxruntime CPU forward+backward, sparsifier, SGD), divided by steps; overheadPct against dense. Trainers are advanced to 40 % of a 20-epoch run (mid-pruning) first.',
     rows,
   };
-  const file = path.join(__dirname, 'results', `step-overhead-${modelName}-${os.hostname().replace(/[^\w.-]/g, '_')}-${date.slice(0, 10)}.json`);
+  const file = path.join(__dirname, 'results', `step-overhead-${modelName}${ortSpin === 'off' ? '-nospin' : ''}-${os.hostname().replace(/[^\w.-]/g, '_')}-${date.slice(0, 10)}.json`);
   fs.writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
   console.log(`wrote ${path.relative(process.cwd(), file)}`);
 })();

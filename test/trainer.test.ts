@@ -105,4 +105,22 @@ describe('Trainer execution providers', () => {
       expect((caught as Error).message).to.match(/CUDA execution provider/);
     }
   });
+
+  it('passes sessionOptions to onnxruntime (one thread, no spinning: the same step as the default) and rejects a non-object', async () => {
+    const data = head(loadMnist('train'), 8);
+    const losses: number[] = [];
+    for (const sessionOptions of [undefined, { intraOpNumThreads: 1, extra: { session: { intra_op: { allow_spinning: '0' } } } }]) {
+      const t = await Trainer.create({ ...base, sessionOptions });
+      losses.push((await t.trainEpoch(data, 0)).loss);
+    }
+    expect(Number.isFinite(losses[0])).to.equal(true);
+    expect(losses[1]).to.be.closeTo(losses[0], 1e-5);
+    let caught: unknown;
+    try {
+      await Trainer.create({ ...base, sessionOptions: 'fast' as unknown as object });
+    } catch (e) {
+      caught = e;
+    }
+    expect((caught as { code?: string }).code).to.equal('ERR_SPARTAN_OPTION');
+  });
 });

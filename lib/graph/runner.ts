@@ -11,6 +11,7 @@ function ort(): typeof ortTypes {
   return ortModule;
 }
 
+export type InferenceSessionOptions = ortTypes.InferenceSession.SessionOptions;
 export type Feed = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array;
 const ortType = (a: Feed): 'float32' | 'float64' | 'int64' | 'int32' | 'uint8' =>
   a instanceof Float32Array ? 'float32' : a instanceof Float64Array ? 'float64' : a instanceof BigInt64Array ? 'int64' : a instanceof Int32Array ? 'int32' : 'uint8';

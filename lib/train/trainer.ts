@@ -2,7 +2,7 @@
 // graph (loss + gradients) runs in onnxruntime-node, the sparsifier and optimizer natively.
 import { deriveTrainingGraph, type DeriveOptions } from '../graph/autodiff';
 import type { Model } from '../graph/model';
-import { GraphRunner } from '../graph/runner';
+import { GraphRunner, type InferenceSessionOptions } from '../graph/runner';
 import { DataType } from '../graph/schema';
 import { batches, type Dataset } from '../data/dataset';
 import { Sparsifier, type SparsifierOptions } from '../sparsity/sparsifier';
@@ -27,6 +27,9 @@ export interface TrainerOptions {
   /** onnxruntime execution providers for the training and evaluation graphs, in order of
    * preference (default ['cpu']). 'cuda' needs onnxruntime-node's CUDA providers installed. */
   executionProviders?: ('cpu' | 'cuda')[];
+  /** More onnxruntime session options for both graphs (thread counts, `extra` config entries such
+   * as `{ session: { intra_op: { allow_spinning: '0' } } }`); `executionProviders` above wins. */
+  sessionOptions?: Omit<InferenceSessionOptions, 'executionProviders'>;
 }
 
 export interface EpochMetrics {
@@ -85,9 +88,11 @@ export class Trainer {
     const eps = opts.executionProviders ?? ['cpu'];
     if (!Array.isArray(eps) || eps.length === 0 || eps.some((e) => e !== 'cpu' && e !== 'cuda'))
       throw rangeError('ERR_SPARTAN_OPTION', `executionProviders must be a non-empty list of 'cpu' and 'cuda' (got ${JSON.stringify(eps)})`);
+    if (opts.sessionOptions !== undefined && (typeof opts.sessionOptions !== 'object' || opts.sessionOptions === null))
+      throw rangeError('ERR_SPARTAN_OPTION', 'sessionOptions must be an object of onnxruntime session options');
     const open = async (m: Model) => {
       try {
-        return await GraphRunner.create(m, { executionProviders: eps });
+        return await GraphRunner.create(m, { ...opts.sessionOptions, executionProviders: eps });
       } catch (e) {
         if (!eps.includes('cuda')) throw e;
         throw new SpartanError('ERR_SPARTAN_CUDA', `onnxruntime could not use the CUDA execution provider (${(e as Error).message.split('\n')[0]}); ` +
