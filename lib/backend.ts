@@ -37,3 +37,13 @@ export function setNumThreads(n: number): number {
   if (!Number.isInteger(n) || n < 0 || n > 256) throw rangeError('ERR_SPARTAN_OPTION', `threads must be an integer in [0, 256] (got ${n})`);
   return native.setNumThreads(n);
 }
+
+/**
+ * After each kernel the CPU threads spin for a few tens of microseconds, so that the next
+ * kernel of a step starts without a wake-up. This ends that spin now: call it before handing
+ * the cores to other work, e.g. an onnxruntime run between two sparsifier steps (the Trainer
+ * does). Results never depend on it.
+ */
+export function parkThreads(): void {
+  native.parkThreads();
+}

@@ -1,5 +1,5 @@
 // spartan-sparsity: differentiable sparsity (Spartan soft top-k, IMP, Top-KAST).
-export { backend, setNumThreads } from './backend';
+export { backend, parkThreads, setNumThreads } from './backend';
 export type { BackendInfo, CudaDeviceInfo } from './backend';
 export { SpartanError } from './errors';
 export { Tensor, tensor, empty, synchronize } from './tensor';

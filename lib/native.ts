@@ -76,6 +76,7 @@ export interface NativeAddon {
   cudaCopy(dst: DeviceBuffer, src: DeviceBuffer): undefined;
   cudaSynchronize(): undefined;
   setNumThreads(n: number): number;
+  parkThreads(): undefined;
 }
 
 function packageRoot(): string {

@@ -70,7 +70,7 @@ export class Layer {
     this.prevHard = new Uint8Array(this.entries).fill(1);
     this.backwardSet = new Uint8Array(this.entries).fill(1);
     this.weights = this.sparsify ? new Float32Array(this.numel) : this.theta;
-    this.grad = new Float32Array(this.numel);
+    this.grad = new Float32Array(this.sparsify ? this.numel : 0); // unsparsified gradients are handed through
     this.upstream = new Float32Array(this.entries);
     this.vjp = new Float32Array(this.entries);
   }

@@ -239,8 +239,10 @@ export class Sparsifier {
     for (const l of this.layers) {
       const g = gradW[l.name];
       if (!l.sparsify || this.method === 'dense' || !active) {
-        l.grad.set(g);
-      } else if (this.method === 'spartan') {
+        out[l.name] = g; // nothing to change: handed through, no copy
+        continue;
+      }
+      if (this.method === 'spartan') {
         if (this.frozen) applyMask(g, l.mask, { shape: [l.rows, l.cols], block: l.block, out: l.grad }); // mask already includes h
       } else if (this.method === 'imp') {
         applyMask(g, l.hard, { shape: [l.rows, l.cols], block: l.block, out: l.grad });

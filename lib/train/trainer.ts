@@ -10,6 +10,7 @@ import { SGD, type SgdOptions } from '../optim/sgd';
 import { AdamW, type AdamWOptions } from '../optim/adamw';
 import type { Optimizer } from '../optim/optimizer';
 import { rangeError, SpartanError } from '../errors';
+import { parkThreads } from '../backend';
 
 export interface TrainerOptions {
   forward: Model;
@@ -27,8 +28,9 @@ export interface TrainerOptions {
   /** onnxruntime execution providers for the training and evaluation graphs, in order of
    * preference (default ['cpu']). 'cuda' needs onnxruntime-node's CUDA providers installed. */
   executionProviders?: ('cpu' | 'cuda')[];
-  /** More onnxruntime session options for both graphs (thread counts, `extra` config entries such
-   * as `{ session: { intra_op: { allow_spinning: '0' } } }`); `executionProviders` above wins. */
+  /** More onnxruntime session options for both graphs (thread counts, `extra` config entries);
+   * `executionProviders` above wins. The Trainer sets `extra.session.intra_op.allow_spinning`
+   * to '0' unless given here ('1' brings onnxruntime's default back). */
   sessionOptions?: Omit<InferenceSessionOptions, 'executionProviders'>;
 }
 
@@ -92,7 +94,7 @@ export class Trainer {
       throw rangeError('ERR_SPARTAN_OPTION', 'sessionOptions must be an object of onnxruntime session options');
     const open = async (m: Model) => {
       try {
-        return await GraphRunner.create(m, { ...opts.sessionOptions, executionProviders: eps });
+        return await GraphRunner.create(m, { ...opts.sessionOptions, extra: withoutSpinning(opts.sessionOptions?.extra), executionProviders: eps });
       } catch (e) {
         if (!eps.includes('cuda')) throw e;
         throw new SpartanError('ERR_SPARTAN_CUDA', `onnxruntime could not use the CUDA execution provider (${(e as Error).message.split('\n')[0]}); ` +
@@ -116,6 +118,7 @@ export class Trainer {
       const step = this.sparsifier.stepCount;
       if (this.opts.cosine ?? true) this.optimizer.lr = (this.baseLr * (1 + Math.cos((Math.PI * step) / this.totalSteps))) / 2;
       const feeds = { ...this.feedsFor(batch.x, batch.size, this.sparsifier.weights()), labels: { data: batch.labels, dims: [batch.size] } };
+      parkThreads(); // the sparsifier's threads stop spinning: the cores are onnxruntime's now
       const out = await this.train.run(feeds);
       const grads: Record<string, Float32Array> = {};
       for (const p of this.params) grads[p.name] = out[`grad.${p.name}`] as Float32Array;
@@ -151,11 +154,25 @@ export class Trainer {
     let correct = 0;
     const weights = this.sparsifier.weights();
     for (const batch of batches(data, batchSize, null)) {
+      parkThreads();
       const out = await this.evaluate_.run(this.feedsFor(batch.x, batch.size, weights));
       correct += countCorrect(out[this.opts.logits] as Float32Array, batch.labels);
     }
     return correct / data.count;
   }
+}
+
+/**
+ * onnxruntime's intra-op threads spin after each run by default, and they then compete for the
+ * cores with the sparsifier's kernels, which run right after every training-graph run (on the
+ * 2-core VM: the dense LeNet-300-100 step 1.91 -> 1.52 ms and the Spartan step 7.5 -> 3.6 ms
+ * with spinning off; benchmarks/step-overhead.ts). So the Trainer turns it off unless the
+ * caller's `extra` says otherwise.
+ */
+function withoutSpinning(extra: Record<string, unknown> | undefined): Record<string, unknown> {
+  const session = (extra?.session ?? {}) as Record<string, unknown>;
+  const intraOp = (session.intra_op ?? {}) as Record<string, unknown>;
+  return { ...extra, session: { ...session, intra_op: { allow_spinning: '0', ...intraOp } } };
 }
 
 /** How many rows of logits [n, C] have their argmax at the label. */

@@ -21,6 +21,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("adamwStep", Napi::Function::New(env, AdamWStep));
   exports.Set("backend", Napi::Function::New(env, Backend));
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads));
+  exports.Set("parkThreads", Napi::Function::New(env, ParkThreads));
   DeviceBuffer::Register(env, exports);
   exports.Set("cudaUpload", Napi::Function::New(env, CudaUpload));
   exports.Set("cudaDownload", Napi::Function::New(env, CudaDownload));

@@ -1,4 +1,4 @@
-// backend() and setNumThreads(n).
+// backend(), setNumThreads(n) and parkThreads().
 #include "args.h"
 #include "ops.h"
 #include "spartan/cuda_info.h"
@@ -47,6 +47,11 @@ Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
   double n = args.Number(info[0], "threads");
   spartan::set_num_threads(n >= 1 && n <= 256 ? size_t(n) : 0);
   return Napi::Number::New(info.Env(), double(spartan::num_threads()));
+}
+
+Napi::Value ParkThreads(const Napi::CallbackInfo& info) {
+  spartan::park_threads();
+  return info.Env().Undefined();
 }
 
 }  // namespace spartan_addon

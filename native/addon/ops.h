@@ -18,6 +18,7 @@ Napi::Value SgdStep(const Napi::CallbackInfo& info);
 Napi::Value AdamWStep(const Napi::CallbackInfo& info);
 Napi::Value Backend(const Napi::CallbackInfo& info);
 Napi::Value SetNumThreads(const Napi::CallbackInfo& info);
+Napi::Value ParkThreads(const Napi::CallbackInfo& info);
 Napi::Value CudaUpload(const Napi::CallbackInfo& info);
 Napi::Value CudaDownload(const Napi::CallbackInfo& info);
 Napi::Value CudaCopy(const Napi::CallbackInfo& info);

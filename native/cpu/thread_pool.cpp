@@ -3,7 +3,8 @@
 // dozen of them on arrays that fit in cache), so waking a sleeping worker (tens of
 // microseconds on a VM) would cost more than the work: after each job, workers spin
 // for a short while on the job counter before they sleep on a condition variable, and
-// the caller spins the same way for the workers to finish.
+// the caller spins the same way for the workers to finish. park_threads() ends the spin
+// at once, for callers about to hand the cores to other work (an onnxruntime run).
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -45,6 +46,9 @@ class Pool {
   ~Pool() { stop_workers(); }
 
   size_t size() const { return workers_.size() + 1; }
+
+  // Ends the current spin of every worker: they sleep until the next job.
+  void park() { park_.fetch_add(1, std::memory_order_relaxed); }
 
   void resize(size_t n) {
     std::lock_guard<std::mutex> job(job_mutex_);
@@ -93,10 +97,12 @@ class Pool {
     for (size_t i = begin; i < end; ++i) fn_(ctx_, i, t);
   }
 
-  // Waits for a generation other than `seen` (spinning first); false when stopping.
+  // Waits for a generation other than `seen` (spinning first, unless parked); false when stopping.
   bool next_job(size_t& seen) {
+    const size_t park = park_.load(std::memory_order_relaxed);
     for (int i = 0; i < kSpinIterations; ++i) {
       if (stopping_.load(std::memory_order_acquire)) return false;
+      if (park_.load(std::memory_order_relaxed) != park) break;
       size_t g = generation_.load(std::memory_order_acquire);
       if (g != seen) {
         seen = g;
@@ -140,7 +146,7 @@ class Pool {
   TaskFn fn_ = nullptr;
   void* ctx_ = nullptr;
   size_t ntasks_ = 0, used_ = 1;
-  std::atomic<size_t> generation_{0}, pending_{0};
+  std::atomic<size_t> generation_{0}, pending_{0}, park_{0};
   std::atomic<bool> stopping_{false};
   int sleepers_ = 0;             // guarded by m_
   bool caller_waiting_ = false;  // guarded by m_
@@ -158,5 +164,6 @@ Pool& pool() {
 size_t num_threads() { return pool().size(); }
 void set_num_threads(size_t n) { pool().resize(n ? n : default_threads()); }
 void parallel_for(size_t ntasks, TaskFn fn, void* ctx, size_t max_threads) { pool().run(ntasks, fn, ctx, max_threads); }
+void park_threads() { pool().park(); }
 
 }  // namespace spartan

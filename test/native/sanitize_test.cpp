@@ -257,8 +257,8 @@ static void run_bsr(std::mt19937& rng) {
 }
 
 // The pool itself: every task of every call runs exactly once, on a thread index below
-// the pool size, whether the workers were still spinning from the last call or had
-// fallen asleep (the pauses outlast the spin).
+// the pool size, whether the workers were still spinning from the last call, had fallen
+// asleep (the pauses outlast the spin) or were parked.
 static void pool_stress(std::mt19937& rng, int calls) {
   for (int i = 0; i < calls; ++i) {
     const size_t ntasks = 1 + rng() % 64, threads = num_threads();
@@ -272,6 +272,7 @@ static void pool_stress(std::mt19937& rng, int calls) {
     for (size_t t = 0; t < ntasks; ++t) CHECK(hits[t] == 1, "pool: task %zu of %zu ran %d times", t, ntasks, int(hits[t]));
     CHECK(bad_thread == 0, "pool: a thread index beyond the pool size");
     if (rng() % 50 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1 + rng() % 3));
+    if (rng() % 7 == 0) park_threads();  // workers stop spinning mid-stream
   }
 }
 

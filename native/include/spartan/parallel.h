@@ -8,6 +8,10 @@ namespace spartan {
 size_t num_threads();
 // Resizes the pool. 0 means "hardware concurrency" (or SPARTAN_NUM_THREADS when set).
 void set_num_threads(size_t n);
+// Idle workers spin briefly after each job so the next kernel starts at once; this ends
+// that spin now (they sleep until the next job). For callers about to hand the cores to
+// other work, such as an onnxruntime run between two sparsifier steps.
+void park_threads();
 
 // Runs fn(task, thread) for task in [0, ntasks). Tasks are split into contiguous
 // runs, one per thread, in a fixed way for a given (ntasks, num_threads()): thread t
