@@ -2,8 +2,8 @@
 // backward, the sparsifier, the optimizer) per method, against the dense step, on MNIST
 // batches of 128, in the middle of the pruning phase where every method does all its
 // work. `node --import tsx benchmarks/step-overhead.ts [--model lenet-300-100|lenet-5]
-// [--steps 300] [--rounds 3] [--ort-spin on|off]` (off: onnxruntime's threads sleep instead of
-// spinning after each run, leaving the cores to the sparsifier's kernels).
+// [--steps 300] [--rounds 3] [--ort-spin off|on]` (off, the Trainer's default: onnxruntime's
+// threads sleep after each run instead of spinning, leaving the cores to the sparsifier's kernels).
 // Writes benchmarks/results/step-overhead-<host>-<date>.json.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -20,9 +20,9 @@ const text = (name: string, d: string) => {
 };
 const modelName = text('model', 'lenet-300-100');
 const steps = Number(text('steps', '300')), rounds = Number(text('rounds', '3'));
-const ortSpin = text('ort-spin', 'on');
+const ortSpin = text('ort-spin', 'off');
 if (ortSpin !== 'on' && ortSpin !== 'off') throw new Error(`--ort-spin must be on or off (got ${ortSpin})`);
-const sessionOptions = ortSpin === 'off' ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {};
+const sessionOptions = ortSpin === 'on' ? { extra: { session: { intra_op: { allow_spinning: '1' } } } } : {};
 const builders: Record<string, typeof lenet300100> = { 'lenet-300-100': lenet300100, 'lenet-5': lenet5 };
 if (!builders[modelName]) throw new Error(`--model must be lenet-300-100 or lenet-5 (got ${modelName})`);
 const build = builders[modelName];
@@ -73,7 +73,7 @@ async function trainerAtMidPruning(method: Method): Promise<Trainer> {
     notes: 'msPerStep: median over rounds of the wall time of Trainer.trainEpoch over `steps` MNIST batches (onnxruntime CPU forward+backward, sparsifier, SGD), divided by steps; overheadPct against dense. Trainers are advanced to 40 % of a 20-epoch run (mid-pruning) first.',
     rows,
   };
-  const file = path.join(__dirname, 'results', `step-overhead-${modelName}${ortSpin === 'off' ? '-nospin' : ''}-${os.hostname().replace(/[^\w.-]/g, '_')}-${date.slice(0, 10)}.json`);
+  const file = path.join(__dirname, 'results', `step-overhead-${modelName}${ortSpin === 'on' ? '-ortspin' : ''}-${os.hostname().replace(/[^\w.-]/g, '_')}-${date.slice(0, 10)}.json`);
   fs.writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
   console.log(`wrote ${path.relative(process.cwd(), file)}`);
 })();
