@@ -221,7 +221,12 @@ export class Sparsifier {
     return out;
   }
 
-  /** Turns dL/dW (by parameter name) into dL/dtheta for the method. Validates everything first. */
+  /**
+   * Turns dL/dW (by parameter name) into dL/dtheta for the method. Validates everything first.
+   * Where nothing changes the gradient (dense, unsparsified tensors, the first step) the
+   * result holds the caller's own `gradW` array, not a copy; elsewhere a buffer the sparsifier
+   * reuses every step. Read it (an optimizer step), do not edit it in place.
+   */
   backward(gradW: Record<string, Float32Array>): Record<string, Float32Array> {
     if (typeof gradW !== 'object' || gradW === null) throw typeError('ERR_SPARTAN_TYPE', 'gradW must be an object mapping parameter names to Float32Arrays');
     for (const l of this.layers) {
@@ -335,7 +340,10 @@ export class Sparsifier {
     const last = this.lambda, before = this.lambdaBefore;
     if (!last) return null;
     if (!before || before.length !== last.length) return last;
-    return last.map((x, i) => (Number.isFinite(x) && Number.isFinite(before[i]) ? 2 * x - before[i] : x));
+    return last.map((x, i) => {
+      const guess = 2 * x - before[i];
+      return Number.isFinite(guess) ? guess : x; // infinite lambdas (k = 0 or all) and overflow: the last one
+    });
   }
 
   private backwardSets(ks: number[]): void {

@@ -169,7 +169,8 @@ export class Trainer {
  * with spinning off; benchmarks/step-overhead.ts). So the Trainer turns it off unless the
  * caller's `extra` says otherwise.
  */
-function withoutSpinning(extra: Record<string, unknown> | undefined): Record<string, unknown> {
+function withoutSpinning(extra: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
+  if (extra && 'session.intra_op.allow_spinning' in extra) return extra; // the caller's flat key decides
   const session = (extra?.session ?? {}) as Record<string, unknown>;
   const intraOp = (session.intra_op ?? {}) as Record<string, unknown>;
   return { ...extra, session: { ...session, intra_op: { allow_spinning: '0', ...intraOp } } };

@@ -23,8 +23,11 @@ thread_local Scratch scratch;
 inline float keep_of(uint8_t h) { return float(h != 0); }
 
 void apply_flat(const float* theta, const float* m, const uint8_t* h, const uint8_t* hard, float* out, size_t n) {
-  if (m && hard)
-    for (size_t i = 0; i < n; ++i) out[i] = theta[i] * (m[i] * keep_of(hard[i]));
+  if (m && hard)  // a select, not m * 0: a -0 mask entry must give theta * +0 as before
+    for (size_t i = 0; i < n; ++i) {
+      const float mi = m[i];  // loaded unconditionally, so the select vectorises
+      out[i] = theta[i] * (hard[i] ? mi : 0.0f);
+    }
   else if (m)
     for (size_t i = 0; i < n; ++i) out[i] = theta[i] * m[i];
   else if (hard)

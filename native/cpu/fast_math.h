@@ -4,10 +4,10 @@
 #include <cstring>
 
 // The exp-heavy loops get an AVX2 clone that the loader picks on CPUs that have it
-// (GCC function multiversioning; x86-64 Linux only). The clone does the same IEEE
+// (GCC function multiversioning; x86-64 Linux with glibc only). The clone does the same IEEE
 // operations in the same order in wider vectors, and no FMA: results are bit-identical
-// to the baseline SSE2 code.
-#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__)
+// to the baseline SSE2 code. Needs glibc's ifunc (musl has none: Alpine builds the baseline).
+#if defined(__x86_64__) && defined(__linux__) && defined(__GLIBC__) && defined(__GNUC__) && !defined(__clang__)
 #define SPARTAN_VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
 #else
 #define SPARTAN_VECTOR_CLONES

@@ -12,6 +12,9 @@
 #include <mutex>
 #include <thread>
 #include <vector>
+#if defined(__linux__)
+#include <sched.h>
+#endif
 
 #include "spartan/parallel.h"
 
@@ -23,6 +26,12 @@ size_t default_threads() {
     long v = std::strtol(env, nullptr, 10);
     if (v > 0) return size_t(std::min(v, 256L));
   }
+#if defined(__linux__)
+  // The CPUs this process may run on (a container's cpuset), not every CPU of the machine:
+  // a worker beyond them would only steal time from the others, spinning.
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return size_t(CPU_COUNT(&set));
+#endif
   unsigned hw = std::thread::hardware_concurrency();
   return hw ? hw : 1;
 }
@@ -45,10 +54,13 @@ class Pool {
   explicit Pool(size_t n) { resize(n); }
   ~Pool() { stop_workers(); }
 
-  size_t size() const { return workers_.size() + 1; }
+  // Read without the job lock (num_threads() from any thread), so kept in an atomic.
+  size_t size() const { return size_.load(); }
 
-  // Ends the current spin of every worker: they sleep until the next job.
-  void park() { park_.fetch_add(1, std::memory_order_relaxed); }
+  // Ends the spin of every worker that finished the current generation: they sleep until
+  // the next job. Tied to the generation, not a counter, so a worker that is still on its
+  // way from its last task into the spin when park() runs sees it too.
+  void park() { park_.store(generation_.load(std::memory_order_acquire), std::memory_order_release); }
 
   void resize(size_t n) {
     std::lock_guard<std::mutex> job(job_mutex_);
@@ -57,6 +69,7 @@ class Pool {
     // New workers start at the current generation: an older job is not theirs to run.
     const size_t now = generation_.load();
     for (size_t t = 1; t < std::max<size_t>(n, 1); ++t) workers_.emplace_back([this, t, now] { work(t, now); });
+    size_.store(workers_.size() + 1);
   }
 
   void run(size_t ntasks, TaskFn fn, void* ctx, size_t max_threads) {
@@ -99,10 +112,9 @@ class Pool {
 
   // Waits for a generation other than `seen` (spinning first, unless parked); false when stopping.
   bool next_job(size_t& seen) {
-    const size_t park = park_.load(std::memory_order_relaxed);
     for (int i = 0; i < kSpinIterations; ++i) {
       if (stopping_.load(std::memory_order_acquire)) return false;
-      if (park_.load(std::memory_order_relaxed) != park) break;
+      if (park_.load(std::memory_order_acquire) == seen) break;  // parked after the job we just ran
       size_t g = generation_.load(std::memory_order_acquire);
       if (g != seen) {
         seen = g;
@@ -146,7 +158,8 @@ class Pool {
   TaskFn fn_ = nullptr;
   void* ctx_ = nullptr;
   size_t ntasks_ = 0, used_ = 1;
-  std::atomic<size_t> generation_{0}, pending_{0}, park_{0};
+  std::atomic<size_t> generation_{0}, pending_{0}, size_{1};
+  std::atomic<size_t> park_{~size_t(0)};  // the generation after which workers were parked
   std::atomic<bool> stopping_{false};
   int sleepers_ = 0;             // guarded by m_
   bool caller_waiting_ = false;  // guarded by m_
