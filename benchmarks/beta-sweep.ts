@@ -6,24 +6,17 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { loadMnist, type Dataset } from '../lib/data/dataset';
+import { loadMnist, range } from '../lib/data/dataset';
 import { lenet300100 } from '../lib/models/lenet';
 import { Trainer } from '../lib/train/trainer';
 import type { Method } from '../lib/sparsity/sparsifier';
+import { numberOption, option } from './cli';
 
-const text = (name: string, d: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : d;
-};
-const betas = text('betas', '100,300,1000,3000').split(',').map(Number);
-const sparsities = text('sparsities', '0.95,0.98').split(',').map(Number);
-const seed = Number(text('seed', '1'));
+const betas = (option('betas') ?? '100,300,1000,3000').split(',').map(Number);
+const sparsities = (option('sparsities') ?? '0.95,0.98').split(',').map(Number);
+const seed = numberOption('seed', 1);
 const epochs = 20;
 
-function range(d: Dataset, start: number, end: number): Dataset {
-  const per = d.imageShape.reduce((a, b) => a * b, 1);
-  return { ...d, images: d.images.subarray(start * per, end * per), labels: d.labels.subarray(start, end), count: end - start };
-}
 const all = loadMnist('train');
 const fit = range(all, 0, 50000), validation = range(all, 50000, 60000);
 

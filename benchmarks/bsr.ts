@@ -2,12 +2,9 @@
 // Median of 7 runs after 2 warm-ups; GFLOP/s counts the stored blocks (2 b^2 N per block).
 import * as os from 'node:os';
 import { backend, bsr } from '../lib/index';
+import { numberOption } from './cli';
 
-const arg = (name: string, d: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : d;
-};
-const size = arg('size', 2048), n = arg('n', 256);
+const size = numberOption('size', 2048), n = numberOption('n', 256);
 let s = 1;
 const rand = () => ((s = (s * 1103515245 + 12345) >>> 0) / 2 ** 32) * 2 - 1;
 

@@ -10,23 +10,16 @@ import { loadMnist } from '../lib/data/dataset';
 import { lenet300100, lenet5 } from '../lib/models/lenet';
 import { Trainer } from '../lib/train/trainer';
 import type { Method } from '../lib/sparsity/sparsifier';
+import { numberOption, option } from './cli';
 
-const arg = (name: string, d: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : d;
-};
-const text = (name: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-};
-const epochs = arg('epochs', 20), seeds = arg('seeds', 3);
+const epochs = numberOption('epochs', 20), seeds = numberOption('seeds', 3);
 const sparsities = [0.9, 0.95, 0.98, 0.99];
 const methods: Method[] = ['imp', 'topkast', 'spartan'];
 const models = { 'LeNet-300-100': lenet300100, 'LeNet-5': lenet5 };
 // LeNet-5 at lr 0.1 (Nesterov momentum 0.9) collapsed to a dead network in 8 of 36 sparse runs,
 // with every method (accuracy-vm-2026-11-24-20ep.json); at 0.05 it trains for all of them.
 const learningRates: Record<string, number> = { 'LeNet-300-100': 0.1, 'LeNet-5': 0.05 };
-const only = text('only'), keep = text('keep');
+const only = option('only'), keep = option('keep');
 if (only !== undefined && !(only in models)) throw new Error(`--only must be one of ${Object.keys(models).join(', ')}`);
 if ((only === undefined) !== (keep === undefined)) throw new Error('--only and --keep go together');
 const train = loadMnist('train'), test = loadMnist('test');

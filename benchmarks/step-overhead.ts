@@ -13,14 +13,11 @@ import { lenet300100, lenet5 } from '../lib/models/lenet';
 import { Trainer } from '../lib/train/trainer';
 import type { Method } from '../lib/sparsity/sparsifier';
 import { backend } from '../lib/index';
+import { numberOption, option } from './cli';
 
-const text = (name: string, d: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : d;
-};
-const modelName = text('model', 'lenet-300-100');
-const steps = Number(text('steps', '300')), rounds = Number(text('rounds', '3'));
-const ortSpin = text('ort-spin', 'off');
+const modelName = option('model') ?? 'lenet-300-100';
+const steps = numberOption('steps', 300), rounds = numberOption('rounds', 3);
+const ortSpin = option('ort-spin') ?? 'off';
 if (ortSpin !== 'on' && ortSpin !== 'off') throw new Error(`--ort-spin must be on or off (got ${ortSpin})`);
 const sessionOptions = ortSpin === 'on' ? { extra: { session: { intra_op: { allow_spinning: '1' } } } } : {};
 const builders: Record<string, typeof lenet300100> = { 'lenet-300-100': lenet300100, 'lenet-5': lenet5 };

@@ -65,10 +65,16 @@ export function loadFashionMnist(split: 'train' | 'test', dir?: string): Dataset
   return { images, labels, count: 10 * per, imageShape: [1, 28, 28], classes: 10 };
 }
 
+/** Examples [start, end) (a view, no copy; bounds clamped to the dataset). */
+export function range(d: Dataset, start: number, end: number): Dataset {
+  const per = d.imageShape.reduce((a, b) => a * b, 1);
+  const b = Math.min(Math.max(start, 0), d.count), e = Math.min(Math.max(end, b), d.count);
+  return { ...d, images: d.images.subarray(b * per, e * per), labels: d.labels.subarray(b, e), count: e - b };
+}
+
 /** The first `n` examples (a view, no copy). */
 export function head(d: Dataset, n: number): Dataset {
-  const per = d.imageShape.reduce((a, b) => a * b, 1), m = Math.min(n, d.count);
-  return { ...d, images: d.images.subarray(0, m * per), labels: d.labels.subarray(0, m), count: m };
+  return range(d, 0, n);
 }
 
 /** Batches in a seeded random order (a fresh order per epoch seed); the last partial batch is kept. */
