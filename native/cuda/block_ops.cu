@@ -155,15 +155,7 @@ Status block_scores(const float* theta, const BlockShape& s, float* scores) {
     to_float_kernel<<<grid_elems(nb), kThreads>>>(acc, scores, nb, d_bad);
     SPARTAN_LAUNCH_CHECK();
   }
-  unsigned long long bad = kNoError;
-  SPARTAN_CUDA_TRY(cudaMemcpy(&bad, d_bad, sizeof bad, cudaMemcpyDeviceToHost));
-  if (bad != kNoError) {
-    const size_t i = tile_order_index(bad, s);
-    float v = 0;
-    SPARTAN_CUDA_TRY(cudaMemcpy(&v, theta + i, 4, cudaMemcpyDeviceToHost));
-    return {Code::kNonFinite, Arg::kTheta, 0, i, double(v), 0};
-  }
-  return Status::Ok();
+  return tile_order_error(d_bad, s, theta, Arg::kTheta);
 }
 
 template <class T>

@@ -170,6 +170,18 @@ inline size_t tile_order_index(unsigned long long key, const BlockShape& s) {
   return size_t((tile / s.block_cols() * s.b0 + r) * s.cols + (tile % s.block_cols()) * s.b1 + j);
 }
 
+// After a tile kernel: reads its error flag (a tile-order key, kNoError when clean) and, when
+// set, the bad element of `data` for the message: the NaN/Inf error the CPU would report.
+inline Status tile_order_error(const unsigned long long* d_bad, const BlockShape& s, const float* data, Arg arg) {
+  unsigned long long bad = kNoError;
+  SPARTAN_CUDA_TRY(cudaMemcpy(&bad, d_bad, sizeof bad, cudaMemcpyDeviceToHost));
+  if (bad == kNoError) return Status::Ok();
+  const size_t i = tile_order_index(bad, s);
+  float v = 0;
+  SPARTAN_CUDA_TRY(cudaMemcpy(&v, data + i, 4, cudaMemcpyDeviceToHost));
+  return {Code::kNonFinite, arg, 0, i, double(v), 0};
+}
+
 // Reduction operators for cub block reductions (fmin/fmax: NaN-free inputs here).
 struct MinOp {
   __device__ double operator()(double a, double b) const { return fmin(a, b); }

@@ -220,15 +220,7 @@ Status mask_upstream(const float* gw, const float* theta, const BlockShape& s, f
   SPARTAN_LAUNCH_CHECK();
   to_float_kernel<<<grid_elems(nb), kThreads>>>(ws.at<double>(o_acc), g, nb, d_bad);
   SPARTAN_LAUNCH_CHECK();
-  unsigned long long bad = kNoError;
-  SPARTAN_CUDA_TRY(cudaMemcpy(&bad, d_bad, sizeof bad, cudaMemcpyDeviceToHost));
-  if (bad != kNoError) {
-    const size_t i = tile_order_index(bad, s);
-    float v = 0;
-    SPARTAN_CUDA_TRY(cudaMemcpy(&v, gw + i, 4, cudaMemcpyDeviceToHost));
-    return {Code::kNonFinite, Arg::kGrad, 0, i, double(v), 0};
-  }
-  return Status::Ok();
+  return tile_order_error(d_bad, s, gw, Arg::kGrad);
 }
 
 Status spartan_param_grad(const float* gw, const float* theta, const float* m, const float* vjp, const BlockShape& s,
