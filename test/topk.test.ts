@@ -39,6 +39,61 @@ describe(`topKMask (seed ${seed})`, () => {
     expect(Array.from(spartan.topKMask(Float32Array.of(4, 1, 3, 2), 2.5))).to.deep.equal([1, 0, 1, 1]); // ceil(2.5) = 3 kept
   });
 
+  // Uniform whole-number costs take the sampled-band path (native/cpu/hard_topk_counted.cpp);
+  // a per-entry costs array of the same numbers takes the radix path. Both must equal the sort.
+  it('the sampled-band path equals the radix path and the sort on many value distributions', () => {
+    const n = 70001;
+    const shapes: Record<string, (i: number) => number> = {
+      normal: () => normal(rand),
+      magnitudes: () => Math.abs(normal(rand)) * 1e-3,
+      'five values': () => Math.floor(rand() * 5),
+      'all equal': () => 0.25,
+      ascending: (i) => i,
+      descending: (i) => -i,
+      '+-0 and ones': (i) => (i % 3 === 0 ? 1 : i % 3 === 1 ? 0 : -0),
+      'periodic at the sampling stride': (i) => (i % 17 === 0 ? 0 : 1 + rand()), // the sample sees only zeros: the band misses
+    };
+    for (const [name, f] of Object.entries(shapes)) {
+      const v = Float32Array.from({ length: n }, (_, i) => f(i));
+      for (const k of [1, 7, Math.floor(n / 20), Math.floor(n / 2), n - 3, n - 1]) {
+        const fast = spartan.topKMask(v, k);
+        const radix = spartan.topKMask(v, k, { costs: new Float32Array(n).fill(1) });
+        const ref = topKRef(v, k);
+        expect(Buffer.from(fast).equals(Buffer.from(ref)), `${name}: k=${k} (band path)`).to.equal(true);
+        expect(Buffer.from(radix).equals(Buffer.from(ref)), `${name}: k=${k} (radix path)`).to.equal(true);
+      }
+    }
+  });
+
+  it('block-sized uniform costs: the fewest entries whose cost reaches k, per segment and global', () => {
+    const parts = [5000, 300, 12000].map((n) => Float32Array.from({ length: n }, () => Math.abs(normal(rand))));
+    for (const k of [1, 255, 256, 257, 256 * 1000 + 3]) {
+      const masks = spartan.topKMaskSegmented(parts.map((values) => ({ values, costs: 256 })), k);
+      const cat = Float32Array.from(parts.flatMap((p) => Array.from(p)));
+      const ref = topKRef(cat, k, new Float32Array(cat.length).fill(256));
+      expect(Buffer.from(Uint8Array.from(masks.flatMap((m) => Array.from(m)))).equals(Buffer.from(ref)), `k=${k}`).to.equal(true);
+    }
+    const per = spartan.topKMaskSegmented(parts.map((values) => ({ values, costs: 16 })), [16 * 40 + 1, 0, 16 * 12000]);
+    expect(per.map((m) => sum(m))).to.deep.equal([41, 0, 12000]);
+    per.forEach((m, i) => expect(Buffer.from(m).equals(Buffer.from(topKRef(parts[i], [41, 0, 12000][i]))), `segment ${i}`).to.equal(true));
+  });
+
+  it('a NaN the sample does not see is still reported, with out untouched', () => {
+    const n = 100000;
+    const v = Float32Array.from({ length: n }, () => normal(rand));
+    v[n - 2] = NaN; // the strided sample skips it (the last sample is at n - n / s)
+    const out = new Uint8Array(n).fill(7);
+    let err: unknown;
+    try {
+      spartan.topKMask(v, 10, { out });
+    } catch (e) {
+      err = e;
+    }
+    expect((err as { code?: string })?.code).to.equal('ERR_SPARTAN_NON_FINITE');
+    expect(String((err as Error).message)).to.contain(String(n - 2));
+    expect(out.every((x) => x === 7)).to.equal(true);
+  });
+
   it('a global budget over segments equals the top k of the concatenation (mixed uniform costs)', () => {
     const parts = [1000, 5, 40000].map((n) => Float32Array.from({ length: n }, () => Math.abs(normal(rand))));
     const costs = [1, 16, 4];

@@ -11,6 +11,7 @@
 #include "../common/arg_checks.h"
 #include "chunks.h"
 #include "float_keys.h"
+#include "hard_topk_counted.h"
 #include "scan.h"
 #include "spartan/hard_topk.h"
 #include "spartan/parallel.h"
@@ -168,6 +169,9 @@ Status topk_mask(const TopKSegment* segs, size_t num_segs, const TopKGroup* grou
   sc.groups.assign(num_groups, GroupSel{});
   Status st = check_topk_args(segs, num_segs, groups, num_groups);
   if (!st.ok()) return st;
+  if (topk_counted_applies(segs, num_segs, groups, num_groups) &&
+      topk_mask_counted(segs, num_segs, groups, num_groups, results, &st))
+    return st;
   for (size_t gi = 0; gi < num_groups; ++gi) {
     const TopKGroup& in = groups[gi];
     GroupSel& g = sc.groups[gi];

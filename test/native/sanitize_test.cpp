@@ -17,6 +17,7 @@
 #include "spartan/hard_topk.h"
 #include "spartan/parallel.h"
 #include "spartan/soft_topk.h"
+#include "../../native/cpu/hard_topk_counted.h"
 
 using namespace spartan;
 
@@ -276,6 +277,34 @@ static void pool_stress(std::mt19937& rng, int calls) {
   }
 }
 
+// The sampled-band hard top-k must decline when its sample misleads it (here the sample
+// sees only zeros), and topk_mask must then still be exact (by the radix path).
+static void band_miss(std::mt19937& rng) {
+  const size_t n = 50000 + rng() % 50000, k = n / 20 + rng() % (n / 10);  // k large enough that the band has a top
+  const size_t s = topk_sample_size(n);
+  std::vector<float> v(n);
+  std::uniform_real_distribution<float> ud(1.0f, 2.0f);
+  for (auto& x : v) x = ud(rng);
+  for (size_t j = 0; j < s; ++j) v[size_t((unsigned __int128)j * n / s)] = 0.0f;
+  std::vector<uint8_t> out(n, 7), ref(n, 0);
+  TopKSegment seg{v.data(), n, Costs{}, out.data()};
+  TopKGroup g;
+  g.first = 0;
+  g.count = 1;
+  g.k = double(k);
+  TopKResult r;
+  Status st;
+  CHECK(!topk_mask_counted(&seg, 1, &g, 1, &r, &st), "band path did not decline a misleading sample (n %zu)", n);
+  CHECK(std::all_of(out.begin(), out.end(), [](uint8_t x) { return x == 7; }), "a declined band path wrote out");
+  st = topk_mask(&seg, 1, &g, 1, &r);
+  CHECK(st.ok(), "topk after a band miss: status %d", int(st.code));
+  std::vector<size_t> idx(n);
+  for (size_t i = 0; i < n; ++i) idx[i] = i;
+  std::stable_sort(idx.begin(), idx.end(), [&](size_t a, size_t b) { return v[a] > v[b]; });
+  for (size_t i = 0; i < k; ++i) ref[idx[i]] = 1;
+  CHECK(out == ref && r.kept == k, "topk after a band miss differs from the sort (n %zu, k %zu)", n, k);
+}
+
 int main() {
   // A fresh seed each run (printed, so a failure can be replayed with SPARTAN_FUZZ_SEED).
   const char* env = std::getenv("SPARTAN_FUZZ_SEED");
@@ -285,6 +314,7 @@ int main() {
   for (int i = 0; i < 300; ++i) run_case(rng, i % 2 == 0);
   for (int i = 0; i < 200; ++i) run_blocks(rng);
   for (int i = 0; i < 150; ++i) run_bsr(rng);
+  for (int i = 0; i < 5; ++i) band_miss(rng);
   pool_stress(rng, 3000);
   // Concurrent callers share the pool; a resize in the middle must not run stale jobs.
   std::atomic<int> done{0};
@@ -302,7 +332,7 @@ int main() {
   for (int i = 0; i < 20; ++i) set_num_threads(1 + i % 4);
   for (auto& c : callers) c.join();
   set_num_threads(0);
-  std::printf("sanitize_test: %d cases (and %d pool calls), %d failures\n", 300 + 200 + 150 + 3 * 80, 3000 + 3 * 40 * 50,
+  std::printf("sanitize_test: %d cases (and %d pool calls), %d failures\n", 300 + 200 + 150 + 5 + 3 * 80, 3000 + 3 * 40 * 50,
               failures);
   std::printf("%d passed, %d failed\n", failures ? 0 : 1, failures ? 1 : 0);
   return failures ? 1 : 0;
