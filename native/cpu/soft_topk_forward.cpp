@@ -5,7 +5,9 @@
 //             derive a rigorous bracket from the bin masses;
 //   pass 2..  safeguarded Newton: one fused pass computes F, F' (float64 sums) and
 //             writes the mask at the current lambda, so an accepted lambda needs no
-//             extra write pass.
+//             extra write pass. A pass at a lambda less than 0.5 from the last one (the
+//             usual last Newton steps) updates the written mask instead of evaluating
+//             exp again: sigma(z + d) = m / (m + (1 - m) e^-d).
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -24,6 +26,7 @@ namespace spartan {
 namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr int kMaxUpdatesInRow = 3;
 
 struct ChunkStats {
   double sum_c, c_min, u_min, u_max;  // pass 1
@@ -34,6 +37,9 @@ struct ChunkStats {
 struct GroupState : SoftTopKGroupState {
   size_t n = 0, hist_offset = 0;
   int hist_bits = 0;
+  double written_lambda = 0;  // the lambda of the mask in `out` (after the first pass)
+  int updates_in_row = -1;    // passes since a full evaluation wrote it (-1: none has)
+  bool update = false;        // this pass updates that mask
 };
 
 struct Scratch {
@@ -193,6 +199,55 @@ SPARTAN_VECTOR_CLONES void eval_chunk_costs(const SoftTopKSegment& seg, const Ch
   eval_chunk<true>(seg, c, beta, center, mu, st);
 }
 
+// The update pass: out holds m = sigma(z) from a full evaluation; the mask at z + d is
+// m / (m + (1 - m) c) with c = e^-d. Exact in real arithmetic; in float it adds at most a
+// few 1e-8 to each entry for |d| <= 0.5; at most kMaxUpdatesInRow updates follow a full
+// evaluation, so the error cannot build up. Entries at exactly 0 (z < -88) stay 0: sigma(-87.5) < 1e-38.
+template <bool kCosts>
+inline void update_chunk(const SoftTopKSegment& seg, const Chunk& c, float factor, ChunkStats& st) {
+  const float* cs = seg.costs.data;
+  float* out = seg.out;
+  double acc_s[8] = {0}, acc_d[8] = {0};
+  size_t i = c.begin;
+  for (; i + 8 <= c.end; i += 8) {
+    float m[8], s[8], d[8];
+    for (int j = 0; j < 8; ++j) m[j] = out[i + j];  // loads, math, stores apart: GCC vectorises this
+    for (int j = 0; j < 8; ++j) {
+      s[j] = m[j] / (m[j] + (1.0f - m[j]) * factor);
+      d[j] = s[j] * (1.0f - s[j]);
+    }
+    for (int j = 0; j < 8; ++j) out[i + j] = s[j];
+    for (int j = 0; j < 8; ++j) {
+      double w = kCosts ? double(cs[i + j]) : 1.0;
+      acc_s[j] += w * double(s[j]);
+      acc_d[j] += w * double(d[j]);
+    }
+  }
+  for (; i < c.end; ++i) {
+    const float m = out[i];
+    const float next = m / (m + (1.0f - m) * factor);
+    out[i] = next;
+    double w = kCosts ? double(cs[i]) : 1.0;
+    acc_s[0] += w * double(next);
+    acc_d[0] += w * double(next * (1.0f - next));
+  }
+  double fs = 0, fd = 0;
+  for (int j = 0; j < 8; ++j) {
+    fs += acc_s[j];
+    fd += acc_d[j];
+  }
+  const double scale = kCosts ? 1.0 : seg.costs.uniform;
+  st.f = fs * scale;
+  st.df = fd * scale;
+}
+
+SPARTAN_VECTOR_CLONES void update_chunk_uniform(const SoftTopKSegment& seg, const Chunk& c, float factor, ChunkStats& st) {
+  update_chunk<false>(seg, c, factor, st);
+}
+SPARTAN_VECTOR_CLONES void update_chunk_costs(const SoftTopKSegment& seg, const Chunk& c, float factor, ChunkStats& st) {
+  update_chunk<true>(seg, c, factor, st);
+}
+
 // ---- histogram model ------------------------------------------------------------
 
 // Uses the group's histogram to pick a first lambda and tighten the bracket.
@@ -336,9 +391,20 @@ Status soft_topk_forward(const SoftTopKSegment* segs, size_t num_segs, const Sof
     plan_chunks(groups, num_groups, seg_len, [&](size_t gi) { return !sc.groups[gi].done; }, sc.chunks);
     if (sc.chunks.empty()) break;
     sc.stats.resize(sc.chunks.size());
+    for (GroupState& g : sc.groups)
+      g.update = !g.done && g.updates_in_row >= 0 && g.updates_in_row < kMaxUpdatesInRow && !g.centered &&
+                 std::fabs(g.lambda - g.written_lambda) <= 0.5;
     auto task = [&](size_t ci, size_t) {
       const Chunk& c = sc.chunks[ci];
       const GroupState& g = sc.groups[c.group];
+      if (g.update) {
+        const float factor = float(std::exp(g.written_lambda - g.lambda));
+        if (segs[c.segment].costs.data)
+          update_chunk_costs(segs[c.segment], c, factor, sc.stats[ci]);
+        else
+          update_chunk_uniform(segs[c.segment], c, factor, sc.stats[ci]);
+        return;
+      }
       const double mu = g.centered ? g.mu : g.lambda;
       if (segs[c.segment].costs.data)
         eval_chunk_costs(segs[c.segment], c, g.beta, g.center, mu, sc.stats[ci]);
@@ -348,9 +414,12 @@ Status soft_topk_forward(const SoftTopKSegment* segs, size_t num_segs, const Sof
     parallel_for(sc.chunks.size(), task);
     for (size_t gi = 0; gi < num_groups; ++gi)
       if (!sc.groups[gi].done) {
-        sc.groups[gi].f = -sc.groups[gi].k;
-        sc.groups[gi].df = 0;
-        sc.groups[gi].passes++;
+        GroupState& g = sc.groups[gi];
+        g.f = -g.k;
+        g.df = 0;
+        g.passes++;
+        g.written_lambda = g.lambda;
+        g.updates_in_row = g.update ? g.updates_in_row + 1 : 0;
       }
     for (size_t ci = 0; ci < sc.chunks.size(); ++ci) {
       GroupState& g = sc.groups[sc.chunks[ci].group];
