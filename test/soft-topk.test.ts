@@ -152,6 +152,29 @@ describe('softTopK edges', () => {
   });
 });
 
+describe('softTopK mask updates (Newton passes near the last written mask)', () => {
+  it('a solve that ends in mask updates gives sigma(beta v + lambda) within 1e-6 everywhere, and sum = k', () => {
+    const n = 60000;
+    for (const [beta, costs] of [[1, undefined], [30, undefined], [300, undefined], [30, 4]] as const) {
+      const v = Float32Array.from({ length: n }, () => Math.abs(normal(rand)));
+      const k = Math.floor(n / 20) * (costs ?? 1);
+      const cold = spartan.softTopK(v, k, beta, costs ? { costs } : undefined);
+      // starts 1e-3 and 0.3 away: within the update radius, so the later passes update the mask
+      for (const offset of [1e-3, 0.3]) {
+        const r = spartan.softTopK(v, k, beta, { lambda: cold.lambda + offset, ...(costs ? { costs } : {}) });
+        const where = `beta ${beta}, costs ${costs ?? 1}, offset ${offset}`;
+        expect(r.converged, where).to.equal(true);
+        expect(r.passes, where).to.be.at.least(3); // validation, a full evaluation, then updates
+        expect(Math.abs(sum(r.mask) * (costs ?? 1) - k), where).to.be.at.most(massTol(n * (costs ?? 1)));
+        let worst = 0;
+        for (let i = 0; i < n; i++) worst = Math.max(worst, Math.abs(r.mask[i] - 1 / (1 + Math.exp(-((beta * v[i]) / (costs ?? 1) + r.lambda)))));
+        expect(worst, where).to.be.at.most(1e-6);
+        expect(maxAbsDiff(r.mask, cold.mask), where).to.be.at.most(1e-5);
+      }
+    }
+  });
+});
+
 describe('softTopK segmented', () => {
   const sizes = [5000, 17, 130000, 1];
   const segs = () => sizes.map((n) => ({ values: Float32Array.from({ length: n }, () => normal(rand)) }));
