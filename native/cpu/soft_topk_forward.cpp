@@ -140,6 +140,20 @@ void scan_chunk(const SoftTopKSegment& seg, const Chunk& c, const GroupState& g,
 
 // ---- Newton evaluation pass ---------------------------------------------------
 
+// F and F' of a chunk from its eight lane sums (costs were applied per entry, or are
+// applied here for uniform costs).
+template <bool kCosts>
+inline void merge_lanes(const SoftTopKSegment& seg, const double* acc_s, const double* acc_d, ChunkStats& st) {
+  double fs = 0, fd = 0;
+  for (int j = 0; j < 8; ++j) {
+    fs += acc_s[j];
+    fd += acc_d[j];
+  }
+  const double scale = kCosts ? 1.0 : seg.costs.uniform;
+  st.f = fs * scale;
+  st.df = fd * scale;
+}
+
 // Sums sigma(z) and sigma'(z) over a chunk (costs applied by the caller for
 // uniform costs), optionally writing the mask. Eight double lanes keep the loop
 // vectorisable without reassociating float64 sums.
@@ -180,14 +194,7 @@ inline void eval_chunk(const SoftTopKSegment& seg, const Chunk& c, double beta, 
     acc_s[0] += w * double(sg.s);
     acc_d[0] += w * double(sg.ds);
   }
-  double fs = 0, fd = 0;
-  for (int j = 0; j < 8; ++j) {
-    fs += acc_s[j];
-    fd += acc_d[j];
-  }
-  const double scale = kCosts ? 1.0 : seg.costs.uniform;
-  st.f = fs * scale;
-  st.df = fd * scale;
+  merge_lanes<kCosts>(seg, acc_s, acc_d, st);
 }
 
 SPARTAN_VECTOR_CLONES void eval_chunk_uniform(const SoftTopKSegment& seg, const Chunk& c, double beta, double center,
@@ -231,14 +238,7 @@ inline void update_chunk(const SoftTopKSegment& seg, const Chunk& c, float facto
     acc_s[0] += w * double(next);
     acc_d[0] += w * double(next * (1.0f - next));
   }
-  double fs = 0, fd = 0;
-  for (int j = 0; j < 8; ++j) {
-    fs += acc_s[j];
-    fd += acc_d[j];
-  }
-  const double scale = kCosts ? 1.0 : seg.costs.uniform;
-  st.f = fs * scale;
-  st.df = fd * scale;
+  merge_lanes<kCosts>(seg, acc_s, acc_d, st);
 }
 
 SPARTAN_VECTOR_CLONES void update_chunk_uniform(const SoftTopKSegment& seg, const Chunk& c, float factor, ChunkStats& st) {
