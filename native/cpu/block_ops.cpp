@@ -46,9 +46,7 @@ static Status element_scores(const float* theta, size_t n, float* scores) {
   sc.errs.assign(nchunks, Status::Ok());
   auto check = [&](size_t ci, size_t) {
     const size_t b = ci * chunk, e = std::min(n, b + chunk);
-    if (!all_finite(theta + b, e - b))
-      for (size_t i = b; i < e; ++i)
-        if (!std::isfinite(theta[i])) { sc.errs[ci] = {Code::kNonFinite, Arg::kTheta, 0, i, theta[i], 0}; return; }
+    sc.errs[ci] = check_finite(theta, b, e, Arg::kTheta);
   };
   parallel_for(nchunks, check);
   for (const Status& e : sc.errs)
@@ -124,10 +122,8 @@ Status apply_mask(const float* theta, const MaskView& mask, const uint8_t* hard,
   // chunk walked again to name the first bad entry.
   auto check = [&](size_t ci, size_t) {
     size_t b = ci * chunk, e = std::min(n, b + chunk);
-    if (!all_finite(theta + b, e - b))
-      for (size_t i = b; i < e; ++i)
-        if (!std::isfinite(theta[i])) { sc.errs[ci] = {Code::kNonFinite, Arg::kTheta, 0, i, theta[i], 0}; return; }
-    if (!mask.soft) return;
+    sc.errs[ci] = check_finite(theta, b, e, Arg::kTheta);
+    if (!sc.errs[ci].ok() || !mask.soft) return;
     size_t mb = ci * chunk, me = std::min(nm, mb + chunk);
     if (mb >= me || all_in_unit_interval(mask.soft + mb, me - mb)) return;
     for (size_t i = mb; i < me; ++i) {

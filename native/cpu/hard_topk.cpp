@@ -69,9 +69,9 @@ bool counted(const TopKSegment& seg, const GroupSel& g, size_t n) {
 void level_chunk_counted(const TopKSegment& seg, const Chunk& c, const GroupSel& g, double* hist, ChunkOut& out,
                          bool validate) {
   const float* v = seg.values;
-  if (validate && !all_finite(v + c.begin, c.end - c.begin)) {
-    for (size_t i = c.begin; i < c.end; ++i)
-      if (!std::isfinite(v[i])) { out.err = {Code::kNonFinite, Arg::kValues, c.segment, i, v[i], 0}; return; }
+  if (validate) {
+    out.err = check_finite(v, c.begin, c.end, Arg::kValues, c.segment);
+    if (!out.err.ok()) return;
   }
   const int shift = g.key_bits - g.used - g.width;
   const uint32_t digit_mask = (uint32_t(1) << g.width) - 1;

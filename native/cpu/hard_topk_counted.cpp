@@ -66,12 +66,10 @@ size_t entries_needed(double k, double cost) {
   return size_t(r);
 }
 
-// About n^(2/3) samples: the band then holds about n^(2/3) entries too, so sampling and
-// selecting in the band cost alike, and both are small next to the passes.
-size_t sample_size(size_t n) { return topk_sample_size(n); }
-
 }  // namespace
 
+// About n^(2/3) samples: the band then holds about n^(2/3) entries too, so sampling and
+// selecting in the band cost alike, and both are small next to the passes.
 size_t topk_sample_size(size_t n) {
   const double s = std::cbrt(double(n));
   return std::min(n, std::max<size_t>(std::min<size_t>(n, 1024), std::min<size_t>(65536, size_t(s * s))));
@@ -82,7 +80,7 @@ namespace {
 // The band from a strided sample; false when a sampled value is not finite (the radix
 // path then names the first bad entry).
 bool choose_band(const TopKSegment* segs, const TopKGroup& in, BandGroup& g, std::vector<float>& sample) {
-  const size_t s = sample_size(g.n);
+  const size_t s = topk_sample_size(g.n);
   sample.resize(s);
   size_t seg = in.first, seg_start = 0;
   for (size_t j = 0; j < s; ++j) {
@@ -119,11 +117,8 @@ bool choose_band(const TopKSegment* segs, const TopKGroup& in, BandGroup& g, std
 SPARTAN_VECTOR_CLONES void count_chunk(const TopKSegment& seg, const Chunk& c, const BandGroup& g, ChunkOut& out) {
   const float* v = seg.values + c.begin;
   const size_t len = c.end - c.begin;
-  if (!all_finite(v, len)) {
-    for (size_t i = 0; i < len; ++i)
-      if (!std::isfinite(v[i])) { out.err = {Code::kNonFinite, Arg::kValues, c.segment, c.begin + i, v[i], 0}; return; }
-  }
-  if (!g.select) return;
+  out.err = check_finite(seg.values, c.begin, c.end, Arg::kValues, c.segment);
+  if (!out.err.ok() || !g.select) return;
   const float lo = g.lo, hi = g.hi;
   uint32_t above = 0, at_lo = 0;
   for (size_t i = 0; i < len; ++i) {

@@ -5,7 +5,10 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <cmath>
 #include <cstring>
+
+#include "spartan/status.h"
 
 namespace spartan {
 
@@ -31,6 +34,15 @@ inline bool all_in_unit_interval(const float* x, size_t n) {
     bad |= uint32_t((b > 0x3f800000u) & (b != 0x80000000u));
   }
   return bad == 0;
+}
+
+// Ok when x[begin, end) is all finite, else kNonFinite naming the first bad entry (the
+// branch-free scan first; the walk only when it says no).
+inline Status check_finite(const float* x, size_t begin, size_t end, Arg arg, size_t segment = 0) {
+  if (all_finite(x + begin, end - begin)) return Status::Ok();
+  for (size_t i = begin; i < end; ++i)
+    if (!std::isfinite(x[i])) return {Code::kNonFinite, arg, segment, i, x[i], 0};
+  return Status::Ok();
 }
 
 }  // namespace spartan

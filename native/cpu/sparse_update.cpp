@@ -40,9 +40,7 @@ Status mask_upstream(const float* gw, const float* theta, const BlockShape& s, f
     sc.errs.assign(nchunks, Status::Ok());
     auto check = [&](size_t ci, size_t) {
       const size_t b = ci * kChunk, e = std::min(n, b + kChunk);
-      if (!all_finite(gw + b, e - b))
-        for (size_t i = b; i < e; ++i)
-          if (!std::isfinite(gw[i])) { sc.errs[ci] = {Code::kNonFinite, Arg::kGrad, 0, i, gw[i], 0}; return; }
+      sc.errs[ci] = check_finite(gw, b, e, Arg::kGrad);
     };
     parallel_for(nchunks, check);
     Status st = first_error(sc.errs);
