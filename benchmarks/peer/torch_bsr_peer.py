@@ -10,24 +10,11 @@ import sys
 
 import torch
 
+from cuda_timing import median_ms  # the script's folder is on sys.path
+
 SHAPES = [(1024, 1024, 1024), (4096, 4096, 4096), (8192, 8192, 8192), (3072, 768, 4096), (768, 3072, 4096)]
 DENSITIES = [0.01, 0.05, 0.1, 0.25, 0.5, 1.0]
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-
-
-def median_ms(fn, warmup=3, reps=20):
-    for _ in range(warmup):
-        fn()
-    a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    ts = []
-    for _ in range(reps):
-        a.record()
-        fn()
-        b.record()
-        b.synchronize()
-        ts.append(a.elapsed_time(b))
-    ts.sort()
-    return ts[len(ts) // 2]
 
 
 def block_sparse(M, K, b, density, dtype, gen):
@@ -47,11 +34,11 @@ def main():
             X = torch.randn(K, N, device="cuda", generator=gen).to(dt)
             Ad = torch.randn(M, K, device="cuda", generator=gen).to(dt)
             torch.backends.cuda.matmul.allow_tf32 = False
-            dense = median_ms(lambda: torch.matmul(Ad, X))
+            dense = median_ms(lambda: torch.matmul(Ad, X), reps=20)
             row = {"M": M, "K": K, "N": N, "dtype": name, "op": "torch.matmul", "ms": dense}
             if dt == torch.float32:
                 torch.backends.cuda.matmul.allow_tf32 = True
-                row["msTf32"] = median_ms(lambda: torch.matmul(Ad, X))
+                row["msTf32"] = median_ms(lambda: torch.matmul(Ad, X), reps=20)
                 torch.backends.cuda.matmul.allow_tf32 = False
             rows.append(row)
             print(f"{M}x{K}x{N} {name} dense {dense:.3f} ms", file=sys.stderr)
@@ -60,7 +47,7 @@ def main():
                     A = block_sparse(M, K, b, density, dt, gen)
                     try:
                         As = A.to_sparse_bsr((b, b))
-                        ms = median_ms(lambda: As @ X)
+                        ms = median_ms(lambda: As @ X, reps=20)
                         rows.append({"M": M, "K": K, "N": N, "dtype": name, "block": b, "density": density, "op": "torch-bsr", "ms": ms})
                     except Exception as e:  # noqa: BLE001 - record why torch cannot do it
                         rows.append({"M": M, "K": K, "N": N, "dtype": name, "block": b, "density": density, "op": "torch-bsr",

@@ -13,6 +13,8 @@ import sys
 
 import torch
 
+from cuda_timing import median_ms  # the script's folder is on sys.path
+
 
 def resnet50_segments():
     s = [64 * 3 * 7 * 7]
@@ -22,21 +24,6 @@ def resnet50_segments():
             s += [w * inc, w * w * 9, w * 4 * w] + ([w * 4 * inc] if b == 0 else [])
             inc = w * 4
     return s + [1000 * 2048]
-
-
-def median_ms(fn, warmup=3, reps=21):
-    for _ in range(warmup):
-        fn()
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    ts = []
-    for _ in range(reps):
-        start.record()
-        fn()
-        end.record()
-        end.synchronize()
-        ts.append(start.elapsed_time(end))
-    ts.sort()
-    return ts[len(ts) // 2]
 
 
 def soft_topk_reference(v, k, beta, tol=0.01, max_iter=200):
