@@ -38,7 +38,7 @@ struct BandGroup {
   size_t need = 0;          // entries to keep
   size_t above = 0;         // entries above hi (pass 1)
   size_t at_or_above_lo = 0;
-  float lo = -kInfF, hi = kInfF, threshold = 0;
+  float lo = -kInfF, hi = kInfF;
   bool select = false;      // false: keep nothing (k <= 0) or everything (k >= total)
   bool keep_all = false;
 };
@@ -245,7 +245,7 @@ bool topk_mask_counted(const TopKSegment* segs, size_t, const TopKGroup* groups,
       const size_t in_band = g.need - g.above;  // 1 <= in_band <= count: the band holds T
       std::nth_element(sc.pick.begin(), sc.pick.begin() + (in_band - 1), sc.pick.end(), std::greater<float>());
       const float t = sc.pick[in_band - 1];
-      g.threshold = t == 0.0f ? 0.0f : t;  // +0 for -0, as the radix path reports it
+      results[gi].threshold = t == 0.0f ? 0.0f : t;  // +0 for -0, as the radix path reports it
       size_t greater = 0;
       for (float x : sc.pick) greater += x > t;
       size_t ties = in_band - greater;
@@ -263,12 +263,8 @@ bool topk_mask_counted(const TopKSegment* segs, size_t, const TopKGroup* groups,
       }
     }
     for (size_t c = ci; c < end; ++c) results[gi].kept += sc.outs[c].kept;
-    ci = end;
-  }
-  for (size_t gi = 0; gi < num_groups; ++gi) {
-    const BandGroup& g = sc.groups[gi];
     results[gi].kept_cost = double(results[gi].kept) * g.cost;
-    if (g.select && results[gi].kept > 0) results[gi].threshold = g.threshold;
+    ci = end;
   }
   *status = Status::Ok();
   return true;
