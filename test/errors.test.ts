@@ -119,6 +119,34 @@ describe('bad input', () => {
     }
   });
 
+  it('backward: a bad entry at any lane of the vectorised blocks is found and named, out untouched', () => {
+    // the uniform-cost reduction checks eight entries at a time in two four-lane halves
+    const n = 1003; // 125 blocks of eight and a tail of three
+    const bad: [string, 'mask' | 'gradMask', number, string][] = [
+      ['NaN mask', 'mask', NaN, 'ERR_SPARTAN_NON_FINITE'],
+      ['mask above 1', 'mask', 1.0000001, 'ERR_SPARTAN_MASK_RANGE'],
+      ['negative mask', 'mask', -1e-30, 'ERR_SPARTAN_MASK_RANGE'],
+      ['infinite gradMask', 'gradMask', -Infinity, 'ERR_SPARTAN_NON_FINITE'],
+    ];
+    for (const [what, arg, value, code] of bad)
+      for (const at of [0, 3, 4, 7, 8 * 60 + 5, 8 * 124 + 7, 1000, 1002]) {
+        const mask = new Float32Array(n).fill(0.25), gradMask = new Float32Array(n).fill(-2);
+        mask[17] = -0; // -0 is in [0, 1]
+        (arg === 'mask' ? mask : gradMask)[at] = value;
+        const out = sentinel(n);
+        try {
+          spartan.softTopKBackward(mask, gradMask, 3, { out });
+          expect.fail(`${what} at ${at} did not throw`);
+        } catch (e) {
+          expect((e as { code?: string }).code, `${what} at ${at}`).to.equal(code);
+          expect((e as Error).message, `${what} at ${at}`).to.contain(`${arg}[${at}]`);
+        }
+        untouched(out);
+      }
+    const ok = spartan.softTopKBackward(new Float32Array(n).fill(0.25).fill(-0, 17, 18), new Float32Array(n).fill(-2), 3);
+    expect(ok.every(Number.isFinite)).to.equal(true);
+  });
+
   it('leaves out untouched when a call is rejected after its arrays were read', () => {
     const out = sentinel(3);
     expectCode(() => spartan.softTopK(Float32Array.of(1, 2, NaN), 1, 1, { out }), RangeError, 'ERR_SPARTAN_NON_FINITE');

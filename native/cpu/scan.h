@@ -18,21 +18,27 @@ inline uint32_t float_bits(float x) {
   return b;
 }
 
+// 1 when x is NaN or +-Inf (all exponent bits set), else 0.
+inline uint32_t non_finite_flag(float x) { return uint32_t((float_bits(x) & 0x7f800000u) == 0x7f800000u); }
+
+// 1 when x is outside [0, 1] or NaN, else 0: as bits, [0, 1] is the non-negative floats
+// up to 1.0f, plus -0.0f.
+inline uint32_t outside_unit_interval_flag(float x) {
+  const uint32_t b = float_bits(x);
+  return uint32_t((b > 0x3f800000u) & (b != 0x80000000u));
+}
+
 // True when no entry of x[0, n) is NaN or +-Inf.
 inline bool all_finite(const float* x, size_t n) {
   uint32_t bad = 0;
-  for (size_t i = 0; i < n; ++i) bad |= uint32_t((float_bits(x[i]) & 0x7f800000u) == 0x7f800000u);
+  for (size_t i = 0; i < n; ++i) bad |= non_finite_flag(x[i]);
   return bad == 0;
 }
 
-// True when every entry of x[0, n) is in [0, 1] (so also not NaN): as bits, the
-// non-negative floats up to 1.0f, plus -0.0f.
+// True when every entry of x[0, n) is in [0, 1] (so also not NaN).
 inline bool all_in_unit_interval(const float* x, size_t n) {
   uint32_t bad = 0;
-  for (size_t i = 0; i < n; ++i) {
-    uint32_t b = float_bits(x[i]);
-    bad |= uint32_t((b > 0x3f800000u) & (b != 0x80000000u));
-  }
+  for (size_t i = 0; i < n; ++i) bad |= outside_unit_interval_flag(x[i]);
   return bad == 0;
 }
 

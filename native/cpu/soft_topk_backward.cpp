@@ -7,6 +7,7 @@
 #include "../common/arg_checks.h"
 #include "chunks.h"
 #include "fast_math.h"
+#include "lanes.h"
 #include "scan.h"
 #include "spartan/parallel.h"
 #include "spartan/soft_topk.h"
@@ -26,28 +27,34 @@ struct Scratch {
 };
 thread_local Scratch scratch;
 
-// The common case (one cost, valid data): validated by vectorised scans, then summed
-// over four float64 lanes (a fixed order, so the result stays deterministic).
+// The common case (one cost, valid data): one pass that validates (an OR of per-entry
+// flags) and sums over eight float64 lanes in a fixed order (deterministic; the same
+// with and without SIMD lanes). A bad entry sends the chunk to the general loop, which
+// names it.
 SPARTAN_VECTOR_CLONES bool reduce_chunk_uniform(const SoftTopKBackwardSegment& seg, const Chunk& c, ChunkSums& out) {
+  if (seg.costs.data) return false;
   const size_t n = c.end - c.begin;
   const float* m = seg.mask + c.begin;
   const float* g = seg.grad + c.begin;
-  if (seg.costs.data || !all_in_unit_interval(m, n) || !all_finite(g, n)) return false;
-  double num[4] = {0, 0, 0, 0}, den[4] = {0, 0, 0, 0};
+  Sums8 num, den;
+  AnyBad8 bad;
   size_t i = 0;
-  for (; i + 4 <= n; i += 4)
-    for (int j = 0; j < 4; ++j) {
-      double w = double(m[i + j]) * (1.0 - double(m[i + j]));
-      num[j] += double(g[i + j]) * w;
-      den[j] += w;
-    }
-  for (; i < n; ++i) {
-    double w = double(m[i]) * (1.0 - double(m[i]));
-    num[0] += double(g[i]) * w;
-    den[0] += w;
+  for (; i + 8 <= n; i += 8) {
+    bad.outside_unit_interval(m + i);
+    bad.non_finite(g + i);
+    num.add_product_spread(g + i, m + i);
+    den.add_spread(m + i);
   }
-  out.num = (num[0] + num[1]) + (num[2] + num[3]);
-  out.den = seg.costs.uniform * ((den[0] + den[1]) + (den[2] + den[3]));
+  uint32_t bad_tail = 0;
+  for (; i < n; ++i) {
+    bad_tail |= outside_unit_interval_flag(m[i]) | non_finite_flag(g[i]);
+    const double w = double(m[i]) * (1.0 - double(m[i]));
+    num.add_one(0, double(g[i]) * w);
+    den.add_one(0, w);
+  }
+  if (bad.any() || bad_tail) return false;
+  out.num = num.total();
+  out.den = seg.costs.uniform * den.total();
   return true;
 }
 
@@ -87,7 +94,20 @@ SPARTAN_VECTOR_CLONES void apply_chunk(const SoftTopKBackwardSegment& seg, const
     }
   } else {
     const double inv_c = 1.0 / seg.costs.uniform;
-    for (size_t i = c.begin; i < c.end; ++i) {
+    size_t i = c.begin;
+    for (; i + 8 <= c.end; i += 8) {  // loads, math, stores apart: GCC vectorises this
+      float mv[8], gv[8], o[8];
+      for (int j = 0; j < 8; ++j) {
+        mv[j] = m[i + j];
+        gv[j] = g[i + j];
+      }
+      for (int j = 0; j < 8; ++j) {
+        const double w = double(mv[j]) * (1.0 - double(mv[j]));
+        o[j] = float(beta * w * (double(gv[j]) * inv_c - s));
+      }
+      for (int j = 0; j < 8; ++j) out[i + j] = o[j];
+    }
+    for (; i < c.end; ++i) {
       double w = double(m[i]) * (1.0 - double(m[i]));
       out[i] = float(beta * w * (double(g[i]) * inv_c - s));
     }

@@ -18,6 +18,7 @@
 #include "chunks.h"
 #include "fast_math.h"
 #include "float_keys.h"
+#include "lanes.h"
 #include "scan.h"
 #include "spartan/parallel.h"
 #include "spartan/soft_topk.h"
@@ -140,18 +141,26 @@ void scan_chunk(const SoftTopKSegment& seg, const Chunk& c, const GroupState& g,
 
 // ---- Newton evaluation pass ---------------------------------------------------
 
-// F and F' of a chunk from its eight lane sums (costs were applied per entry, or are
-// applied here for uniform costs).
+// F and F' of a chunk from its lane sums (costs were applied per entry, or are applied
+// here for uniform costs).
 template <bool kCosts>
-inline void merge_lanes(const SoftTopKSegment& seg, const double* acc_s, const double* acc_d, ChunkStats& st) {
-  double fs = 0, fd = 0;
-  for (int j = 0; j < 8; ++j) {
-    fs += acc_s[j];
-    fd += acc_d[j];
-  }
+inline void merge_lanes(const SoftTopKSegment& seg, const Sums8& acc_s, const Sums8& acc_d, ChunkStats& st) {
   const double scale = kCosts ? 1.0 : seg.costs.uniform;
-  st.f = fs * scale;
-  st.df = fd * scale;
+  st.f = acc_s.total() * scale;
+  st.df = acc_d.total() * scale;
+}
+
+// Adds a block of eight mask values and derivatives to the lane sums, weighted by the
+// costs when there are per-entry costs.
+template <bool kCosts>
+inline void add_block(Sums8& acc_s, Sums8& acc_d, const float* s, const float* d, const float* cs) {
+  if (kCosts) {
+    acc_s.add_product(s, cs);
+    acc_d.add_product(d, cs);
+  } else {
+    acc_s.add(s);
+    acc_d.add(d);
+  }
 }
 
 // Sums sigma(z) and sigma'(z) over a chunk (costs applied by the caller for
@@ -167,7 +176,7 @@ inline void eval_chunk(const SoftTopKSegment& seg, const Chunk& c, double beta, 
   const float* cs = seg.costs.data;
   float* out = seg.out;
   const double inv_c = 1.0 / seg.costs.uniform;
-  double acc_s[8] = {0}, acc_d[8] = {0};
+  Sums8 acc_s, acc_d;
   size_t i = c.begin;
   for (; i + 8 <= c.end; i += 8) {
     float s[8], d[8];
@@ -179,11 +188,7 @@ inline void eval_chunk(const SoftTopKSegment& seg, const Chunk& c, double beta, 
       d[j] = sg.ds;
       out[i + j] = sg.s;
     }
-    for (int j = 0; j < 8; ++j) {
-      double w = kCosts ? double(cs[i + j]) : 1.0;
-      acc_s[j] += w * double(s[j]);
-      acc_d[j] += w * double(d[j]);
-    }
+    add_block<kCosts>(acc_s, acc_d, s, d, kCosts ? cs + i : nullptr);
   }
   for (; i < c.end; ++i) {
     double u = kCosts ? double(v[i]) / double(cs[i]) : double(v[i]) * inv_c;
@@ -191,8 +196,8 @@ inline void eval_chunk(const SoftTopKSegment& seg, const Chunk& c, double beta, 
     Sigmoid sg = fast_sigmoid(float(z));
     out[i] = sg.s;
     double w = kCosts ? double(cs[i]) : 1.0;
-    acc_s[0] += w * double(sg.s);
-    acc_d[0] += w * double(sg.ds);
+    acc_s.add_one(0, w * double(sg.s));
+    acc_d.add_one(0, w * double(sg.ds));
   }
   merge_lanes<kCosts>(seg, acc_s, acc_d, st);
 }
@@ -214,7 +219,7 @@ template <bool kCosts>
 inline void update_chunk(const SoftTopKSegment& seg, const Chunk& c, float factor, ChunkStats& st) {
   const float* cs = seg.costs.data;
   float* out = seg.out;
-  double acc_s[8] = {0}, acc_d[8] = {0};
+  Sums8 acc_s, acc_d;
   size_t i = c.begin;
   for (; i + 8 <= c.end; i += 8) {
     float m[8], s[8], d[8];
@@ -224,19 +229,15 @@ inline void update_chunk(const SoftTopKSegment& seg, const Chunk& c, float facto
       d[j] = s[j] * (1.0f - s[j]);
     }
     for (int j = 0; j < 8; ++j) out[i + j] = s[j];
-    for (int j = 0; j < 8; ++j) {
-      double w = kCosts ? double(cs[i + j]) : 1.0;
-      acc_s[j] += w * double(s[j]);
-      acc_d[j] += w * double(d[j]);
-    }
+    add_block<kCosts>(acc_s, acc_d, s, d, kCosts ? cs + i : nullptr);
   }
   for (; i < c.end; ++i) {
     const float m = out[i];
     const float next = m / (m + (1.0f - m) * factor);
     out[i] = next;
     double w = kCosts ? double(cs[i]) : 1.0;
-    acc_s[0] += w * double(next);
-    acc_d[0] += w * double(next * (1.0f - next));
+    acc_s.add_one(0, w * double(next));
+    acc_d.add_one(0, w * double(next * (1.0f - next)));
   }
   merge_lanes<kCosts>(seg, acc_s, acc_d, st);
 }
