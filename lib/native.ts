@@ -65,6 +65,11 @@ export interface NativeAddon {
     gradW: Float32Array, theta: Float32Array, mask: Float32Array, vjp: Float32Array,
     rows: number, cols: number, b0: number, b1: number, out: Float32Array,
   ): undefined;
+  /** The Spartan gradient of theta for element masks: maskUpstream, softTopKBackward (cost 1) and spartanParamGrad fused, bit for bit. */
+  spartanElementGrad(
+    segments: { gradW: Float32Array; theta: Float32Array; mask: Float32Array; hard?: Uint8Array; out: Float32Array }[],
+    groups: { first: number; count: number; beta: number }[],
+  ): undefined;
   sumSquares(x: Float32Array): number;
   countChanges(a: Uint8Array, b: Uint8Array): number;
   sgdStep(theta: Float32Array, grad: Float32Array, buf: Float32Array | null, config: object): undefined;

@@ -260,11 +260,19 @@ export class Sparsifier {
   }
 
   private spartanBackward(gradW: Record<string, Float32Array>): void {
+    const betas = this.budget === 'global' ? this.globalBeta : this.sparse.map((l) => this.betaFor(l));
+    if (this.sparse.every((l) => !l.blocked)) {
+      // element masks: one fused kernel, two passes (equal bit for bit to the three below)
+      const segs = this.sparse.map((l) => ({ gradW: gradW[l.name], theta: l.theta, mask: l.mask, hard: this.straightThrough ? undefined : l.hard, out: l.grad }));
+      const groups = typeof betas === 'number' ? [{ first: 0, count: segs.length, beta: betas }] : betas.map((beta, i) => ({ first: i, count: 1, beta }));
+      native.spartanElementGrad(segs, groups);
+      return;
+    }
     const G = (l: Layer) => (this.straightThrough ? gradW[l.name] : l.grad);
     if (!this.straightThrough) for (const l of this.sparse) applyMask(gradW[l.name], l.hard, { shape: [l.rows, l.cols], block: l.block, out: l.grad });
     for (const l of this.sparse) native.maskUpstream(G(l), l.theta, l.rows, l.cols, l.block[0], l.block[1], l.upstream);
     const segs = this.sparse.map((l) => ({ mask: l.mask, gradMask: l.upstream, costs: l.cost, out: l.vjp }));
-    softTopKBackwardSegmented(segs, this.budget === 'global' ? this.globalBeta : this.sparse.map((l) => this.betaFor(l)));
+    softTopKBackwardSegmented(segs, betas);
     for (const l of this.sparse)
       native.spartanParamGrad(G(l), l.theta, l.mask, l.vjp, l.rows, l.cols, l.block[0], l.block[1], l.grad);
   }

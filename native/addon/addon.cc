@@ -15,6 +15,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("applyMask", Napi::Function::New(env, ApplyMask));
   exports.Set("maskUpstream", Napi::Function::New(env, MaskUpstream));
   exports.Set("spartanParamGrad", Napi::Function::New(env, SpartanParamGrad));
+  exports.Set("spartanElementGrad", Napi::Function::New(env, SpartanElementGrad));
   exports.Set("countChanges", Napi::Function::New(env, CountChanges));
   exports.Set("sumSquares", Napi::Function::New(env, SumSquares));
   exports.Set("sgdStep", Napi::Function::New(env, SgdStep));

@@ -25,6 +25,7 @@ static const char* ArgName(spartan::Arg a) {
     case spartan::Arg::kCosts: return "costs";
     case spartan::Arg::kMask: return "mask";
     case spartan::Arg::kGrad: return "gradMask";
+    case spartan::Arg::kGradW: return "gradW";
     case spartan::Arg::kTheta: return "theta";
     case spartan::Arg::kHard: return "hard";
     case spartan::Arg::kOut: return "out";

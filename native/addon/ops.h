@@ -12,6 +12,7 @@ Napi::Value ExpandBlockMask(const Napi::CallbackInfo& info);
 Napi::Value ApplyMask(const Napi::CallbackInfo& info);
 Napi::Value MaskUpstream(const Napi::CallbackInfo& info);
 Napi::Value SpartanParamGrad(const Napi::CallbackInfo& info);
+Napi::Value SpartanElementGrad(const Napi::CallbackInfo& info);
 Napi::Value CountChanges(const Napi::CallbackInfo& info);
 Napi::Value SumSquares(const Napi::CallbackInfo& info);
 Napi::Value SgdStep(const Napi::CallbackInfo& info);

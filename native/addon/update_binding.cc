@@ -1,15 +1,19 @@
 // maskUpstream(gradW, theta, rows, cols, b0, b1, out)
 // spartanParamGrad(gradW, theta, mask, vjp, rows, cols, b0, b1, out)
+// spartanElementGrad(segments: [{ gradW, theta, mask, hard?, out }], groups: [{ first, count, beta }])
 // sumSquares(x, name) -> number
 // sgdStep(theta, grad, buf | null, config) / adamwStep(theta, grad, m, v, config)
 // Every array may instead be a CUDA device buffer (all of one call on one device).
 #include <cmath>
+#include <string>
 #include <type_traits>
+#include <vector>
 
 #include "args.h"
 #include "errors.h"
 #include "ops.h"
 #include "spartan/cuda_ops.h"
+#include "spartan/spartan_grad.h"
 #include "spartan/sparse_update.h"
 
 namespace spartan_addon {
@@ -77,6 +81,42 @@ Napi::Value SpartanParamGrad(const Napi::CallbackInfo& info) {
   float* out = args.Float32Out(info[8], "out", s.size());
   Dispatch(args, env, [&] { return spartan::cuda::spartan_param_grad(gw, theta, m, vjp, s, out); },
            [&] { spartan::spartan_param_grad(gw, theta, m, vjp, s, out); });
+  return env.Undefined();
+}
+
+Napi::Value SpartanElementGrad(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Args args(env, /*allow_device=*/false);
+  Napi::Array js_segs = args.Array(info[0], "segments");
+  Napi::Array js_groups = args.Array(info[1], "groups");
+  std::vector<spartan::SpartanGradSegment> segs(js_segs.Length());
+  for (uint32_t i = 0; i < js_segs.Length(); ++i) {
+    const std::string p = "segments[" + std::to_string(i) + "].";
+    Napi::Object o = args.Object(js_segs.Get(i), "segments[" + std::to_string(i) + "]");
+    spartan::SpartanGradSegment& s = segs[i];
+    size_t nt = 0, nm = 0;
+    s.grad_w = args.Float32(o.Get("gradW"), p + "gradW", &s.n);
+    s.theta = args.Float32(o.Get("theta"), p + "theta", &nt);
+    s.mask = args.Float32(o.Get("mask"), p + "mask", &nm);
+    args.ExpectLength(nt, s.n, p + "theta");
+    args.ExpectLength(nm, s.n, p + "mask");
+    Napi::Value hard = o.Get("hard");
+    if (!hard.IsUndefined() && !hard.IsNull()) {
+      size_t nh = 0;
+      s.hard = args.Uint8(hard, p + "hard", &nh);
+      args.ExpectLength(nh, s.n, p + "hard");
+    }
+    s.out = args.Float32Out(o.Get("out"), p + "out", s.n);
+  }
+  std::vector<spartan::SpartanGradGroup> groups(js_groups.Length());
+  for (uint32_t i = 0; i < js_groups.Length(); ++i) {
+    Napi::Object o = args.Object(js_groups.Get(i), "groups[" + std::to_string(i) + "]");
+    groups[i].first = args.Index(o.Get("first"), "first");
+    groups[i].count = args.Size(o.Get("count"), "count");
+    groups[i].beta = args.Number(o.Get("beta"), "beta");
+  }
+  spartan::Status st = spartan::spartan_element_grad(segs.data(), segs.size(), groups.data(), groups.size());
+  if (!st.ok()) throw StatusError(env, st, ArgNames{true});
   return env.Undefined();
 }
 

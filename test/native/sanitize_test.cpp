@@ -17,6 +17,7 @@
 #include "spartan/hard_topk.h"
 #include "spartan/parallel.h"
 #include "spartan/soft_topk.h"
+#include "spartan/spartan_grad.h"
 #include "../../native/cpu/hard_topk_counted.h"
 
 using namespace spartan;
@@ -305,6 +306,45 @@ static void band_miss(std::mt19937& rng) {
   CHECK(out == ref && r.kept == k, "topk after a band miss differs from the sort (n %zu, k %zu)", n, k);
 }
 
+// The fused element-mask Spartan gradient over random segments (sizes around the lane and
+// chunk edges, with and without a forward set): finite outputs, a NaN reported with
+// nothing written.
+static void spartan_grad(std::mt19937& rng) {
+  const size_t nseg = 1 + rng() % 4;
+  std::uniform_real_distribution<float> ud(-1.0f, 1.0f), u01(0.0f, 1.0f);
+  std::vector<std::vector<float>> g(nseg), th(nseg), m(nseg), out(nseg);
+  std::vector<std::vector<uint8_t>> h(nseg);
+  std::vector<SpartanGradSegment> segs(nseg);
+  for (size_t s = 0; s < nseg; ++s) {
+    const size_t n = pick_size(rng);
+    g[s].resize(n); th[s].resize(n); m[s].resize(n); h[s].resize(n); out[s].assign(n, 7.0f);
+    for (size_t i = 0; i < n; ++i) {
+      g[s][i] = ud(rng);
+      th[s][i] = rng() % 10 ? ud(rng) : 0.0f;
+      m[s][i] = rng() % 10 ? u01(rng) : float(rng() % 2);
+      h[s][i] = uint8_t(rng() % 2);
+    }
+    segs[s] = {g[s].data(), th[s].data(), m[s].data(), rng() % 2 ? h[s].data() : nullptr, n, out[s].data()};
+  }
+  std::vector<SpartanGradGroup> groups;
+  if (rng() % 2) {
+    groups.resize(1);
+    groups[0].first = 0; groups[0].count = nseg; groups[0].beta = 0.1 + 100.0 * u01(rng);
+  } else {
+    groups.resize(nseg);
+    for (size_t s = 0; s < nseg; ++s) { groups[s].first = s; groups[s].count = 1; groups[s].beta = 0.1 + 100.0 * u01(rng); }
+  }
+  Status st = spartan_element_grad(segs.data(), nseg, groups.data(), groups.size());
+  CHECK(st.ok(), "spartan_element_grad status %d", int(st.code));
+  for (auto& o : out) for (float x : o) CHECK(std::isfinite(x), "non-finite Spartan gradient");
+  const size_t last = nseg - 1;
+  for (auto& o : out) std::fill(o.begin(), o.end(), 7.0f);
+  th[last][rng() % th[last].size()] = NAN;
+  st = spartan_element_grad(segs.data(), nseg, groups.data(), groups.size());
+  CHECK(st.code == Code::kNonFinite && st.arg == Arg::kTheta && st.segment == last, "NaN theta not reported");
+  for (auto& o : out) CHECK(std::all_of(o.begin(), o.end(), [](float x) { return x == 7.0f; }), "out written on error");
+}
+
 int main() {
   // A fresh seed each run (printed, so a failure can be replayed with SPARTAN_FUZZ_SEED).
   const char* env = std::getenv("SPARTAN_FUZZ_SEED");
@@ -315,6 +355,7 @@ int main() {
   for (int i = 0; i < 200; ++i) run_blocks(rng);
   for (int i = 0; i < 150; ++i) run_bsr(rng);
   for (int i = 0; i < 5; ++i) band_miss(rng);
+  for (int i = 0; i < 100; ++i) spartan_grad(rng);
   pool_stress(rng, 3000);
   // Concurrent callers share the pool; a resize in the middle must not run stale jobs.
   std::atomic<int> done{0};
@@ -332,7 +373,7 @@ int main() {
   for (int i = 0; i < 20; ++i) set_num_threads(1 + i % 4);
   for (auto& c : callers) c.join();
   set_num_threads(0);
-  std::printf("sanitize_test: %d cases (and %d pool calls), %d failures\n", 300 + 200 + 150 + 5 + 3 * 80, 3000 + 3 * 40 * 50,
+  std::printf("sanitize_test: %d cases (and %d pool calls), %d failures\n", 300 + 200 + 150 + 5 + 100 + 3 * 80, 3000 + 3 * 40 * 50,
               failures);
   std::printf("%d passed, %d failed\n", failures ? 0 : 1, failures ? 1 : 0);
   return failures ? 1 : 0;

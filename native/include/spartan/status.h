@@ -21,7 +21,7 @@ enum class Code : int {
 };
 
 // Which argument a Status is about, so the binding can name it.
-enum class Arg : int { kNone = 0, kValues, kCosts, kMask, kGrad, kTheta, kHard, kOut, kRowPtr, kColIdx, kX, kBias, kBlock, kDtype };
+enum class Arg : int { kNone = 0, kValues, kCosts, kMask, kGrad, kTheta, kHard, kOut, kRowPtr, kColIdx, kX, kBias, kBlock, kDtype, kGradW };
 
 struct Status {
   Code code = Code::kOk;

@@ -1,0 +1,171 @@
+// Fused Spartan gradient for element masks (see spartan/spartan_grad.h). The chunks,
+// the eight float64 lanes and the float roundings are those of mask_upstream,
+// soft_topk_backward and spartan_param_grad, so the result is theirs bit for bit.
+#include <cmath>
+#include <vector>
+
+#include "chunks.h"
+#include "fast_math.h"
+#include "lanes.h"
+#include "scan.h"
+#include "spartan/parallel.h"
+#include "spartan/spartan_grad.h"
+
+namespace spartan {
+namespace {
+
+struct ChunkSums {
+  double num, den;
+  Status err;
+};
+
+struct Scratch {
+  std::vector<Chunk> chunks;
+  std::vector<ChunkSums> sums;
+  std::vector<double> s;
+};
+thread_local Scratch scratch;
+
+inline float sign_of(float x) { return float(x > 0.0f) - float(x < 0.0f); }
+
+// G' at entry i: G, or G times the forward set as 0 / 1 (what apply_mask writes).
+// kHard is a template flag so that no loop carries the branch (which kept GCC from
+// vectorising them).
+template <bool kHard>
+inline float masked_grad(const SpartanGradSegment& seg, size_t i) {
+  return kHard ? seg.grad_w[i] * float(seg.hard[i] != 0) : seg.grad_w[i];
+}
+
+// The first bad entry of a chunk, in the order the separate kernels would report it.
+Status name_bad_entry(const SpartanGradSegment& seg, const Chunk& c) {
+  for (size_t i = c.begin; i < c.end; ++i)
+    if (!std::isfinite(seg.grad_w[i])) return {Code::kNonFinite, Arg::kGradW, c.segment, i, seg.grad_w[i], 0};
+  for (size_t i = c.begin; i < c.end; ++i)
+    if (!std::isfinite(seg.theta[i])) return {Code::kNonFinite, Arg::kTheta, c.segment, i, seg.theta[i], 0};
+  for (size_t i = c.begin; i < c.end; ++i) {
+    const float m = seg.mask[i];
+    if (!std::isfinite(m)) return {Code::kNonFinite, Arg::kMask, c.segment, i, m, 0};
+    if (m < 0.0f || m > 1.0f) return {Code::kMaskRange, Arg::kMask, c.segment, i, m, 0};
+  }
+  return Status::Ok();
+}
+
+// Pass 1: validate, then sum g w and w (g = G' theta in float, as mask_upstream stores it).
+template <bool kHard>
+inline void reduce_range(const SpartanGradSegment& seg, const Chunk& c, ChunkSums& out) {
+  out = ChunkSums{0, 0, Status::Ok()};
+  Sums8 num, den;
+  AnyBad8 bad;
+  uint32_t bad_tail = 0;
+  size_t i = c.begin;
+  for (; i + 8 <= c.end; i += 8) {
+    float g[8];
+    for (int j = 0; j < 8; ++j) g[j] = masked_grad<kHard>(seg, i + j) * seg.theta[i + j];
+    bad.non_finite(seg.grad_w + i);
+    bad.non_finite(seg.theta + i);
+    bad.outside_unit_interval(seg.mask + i);
+    num.add_product_spread(g, seg.mask + i);
+    den.add_spread(seg.mask + i);
+  }
+  for (; i < c.end; ++i) {
+    const float m = seg.mask[i];
+    bad_tail |= non_finite_flag(seg.grad_w[i]) | non_finite_flag(seg.theta[i]) | outside_unit_interval_flag(m);
+    const double w = double(m) * (1.0 - double(m));
+    num.add_one(0, double(masked_grad<kHard>(seg, i) * seg.theta[i]) * w);
+    den.add_one(0, w);
+  }
+  if (bad.any() || bad_tail) {
+    out.err = name_bad_entry(seg, c);
+    return;
+  }
+  out.num = num.total();
+  out.den = den.total();
+}
+
+// Pass 2: out = G' m + sign(theta) float(beta w (g - s)); loads, math, stores apart.
+template <bool kHard>
+inline void write_range(const SpartanGradSegment& seg, const Chunk& c, double beta, double s) {
+  size_t i = c.begin;
+  for (; i + 8 <= c.end; i += 8) {
+    float gp[8], th[8], m[8], o[8];
+    for (int j = 0; j < 8; ++j) {
+      gp[j] = masked_grad<kHard>(seg, i + j);
+      th[j] = seg.theta[i + j];
+      m[j] = seg.mask[i + j];
+    }
+    for (int j = 0; j < 8; ++j) {
+      const double w = double(m[j]) * (1.0 - double(m[j]));
+      const float vjp = float(beta * w * (double(gp[j] * th[j]) - s));
+      o[j] = gp[j] * m[j] + sign_of(th[j]) * vjp;
+    }
+    for (int j = 0; j < 8; ++j) seg.out[i + j] = o[j];
+  }
+  for (; i < c.end; ++i) {
+    const float gp = masked_grad<kHard>(seg, i), m = seg.mask[i];
+    const double w = double(m) * (1.0 - double(m));
+    const float vjp = float(beta * w * (double(gp * seg.theta[i]) - s));
+    seg.out[i] = gp * m + sign_of(seg.theta[i]) * vjp;
+  }
+}
+
+SPARTAN_VECTOR_CLONES void reduce_chunk(const SpartanGradSegment& seg, const Chunk& c, ChunkSums& out) {
+  if (seg.hard) reduce_range<true>(seg, c, out); else reduce_range<false>(seg, c, out);
+}
+
+SPARTAN_VECTOR_CLONES void write_chunk(const SpartanGradSegment& seg, const Chunk& c, double beta, double s) {
+  if (seg.hard) write_range<true>(seg, c, beta, s); else write_range<false>(seg, c, beta, s);
+}
+
+Status check_args(const SpartanGradSegment* segs, size_t num_segs, const SpartanGradGroup* groups, size_t num_groups) {
+  for (size_t gi = 0; gi < num_groups; ++gi) {
+    const SpartanGradGroup& g = groups[gi];
+    if (!(g.beta > 0) || !std::isfinite(g.beta)) return {Code::kBetaRange, Arg::kNone, g.first, 0, g.beta, 0};
+    if (g.first + g.count > num_segs) return {Code::kInternal};
+  }
+  for (size_t s = 0; s < num_segs; ++s) {  // out may be its own grad_w; nothing else may overlap it
+    const SpartanGradSegment& seg = segs[s];
+    const size_t bytes = seg.n * 4;
+    for (size_t t = 0; t < num_segs; ++t) {
+      const SpartanGradSegment& o = segs[t];
+      const bool own_grad = t == s && seg.out == o.grad_w;
+      if ((!own_grad && overlaps(seg.out, bytes, o.grad_w, o.n * 4)) || overlaps(seg.out, bytes, o.theta, o.n * 4) ||
+          overlaps(seg.out, bytes, o.mask, o.n * 4) || (o.hard && overlaps(seg.out, bytes, o.hard, o.n)) ||
+          (t != s && overlaps(seg.out, bytes, o.out, o.n * 4)))
+        return {Code::kAlias, Arg::kOut, s, 0, 0, 0};
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status spartan_element_grad(const SpartanGradSegment* segs, size_t num_segs, const SpartanGradGroup* groups,
+                            size_t num_groups) {
+  Scratch& sc = scratch;
+  Status st = check_args(segs, num_segs, groups, num_groups);
+  if (!st.ok()) return st;
+  auto seg_len = [&](size_t s) { return segs[s].n; };
+  plan_chunks(groups, num_groups, seg_len, [](size_t) { return true; }, sc.chunks);
+  sc.sums.resize(sc.chunks.size());
+  auto reduce = [&](size_t ci, size_t) { reduce_chunk(segs[sc.chunks[ci].segment], sc.chunks[ci], sc.sums[ci]); };
+  parallel_for(sc.chunks.size(), reduce);
+  std::vector<double>& sums = sc.s;
+  sums.assign(2 * num_groups, 0.0);
+  for (size_t ci = 0; ci < sc.chunks.size(); ++ci) {  // chunk order: deterministic
+    if (!sc.sums[ci].err.ok()) return sc.sums[ci].err;
+    sums[2 * sc.chunks[ci].group] += sc.sums[ci].num;
+    sums[2 * sc.chunks[ci].group + 1] += sc.sums[ci].den;
+  }
+  for (size_t gi = 0; gi < num_groups; ++gi) {
+    const double den = sums[2 * gi + 1];
+    sums[2 * gi] = den > 0 ? sums[2 * gi] / den : 0.0;
+  }
+  auto write = [&](size_t ci, size_t) {
+    const Chunk& c = sc.chunks[ci];
+    write_chunk(segs[c.segment], c, groups[c.group].beta, sums[2 * c.group]);
+  };
+  parallel_for(sc.chunks.size(), write);
+  return Status::Ok();
+}
+
+}  // namespace spartan
