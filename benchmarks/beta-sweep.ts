@@ -6,29 +6,16 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { loadMnist, range } from '../lib/data/dataset';
-import { lenet300100 } from '../lib/models/lenet';
-import { Trainer } from '../lib/train/trainer';
 import type { Method } from '../lib/sparsity/sparsifier';
 import { numberOption, option } from './cli';
+import { validationAccuracy as heldOut } from './heldout';
 
 const betas = (option('betas') ?? '100,300,1000,3000').split(',').map(Number);
 const sparsities = (option('sparsities') ?? '0.95,0.98').split(',').map(Number);
 const seed = numberOption('seed', 1);
 const epochs = 20;
 
-const all = loadMnist('train');
-const fit = range(all, 0, 50000), validation = range(all, 50000, 60000);
-
-async function validationAccuracy(method: Method, sparsity: number, betaMax: number): Promise<number> {
-  const t = await Trainer.create({
-    forward: lenet300100(seed), logits: 'logits', epochs, batchSize: 128, trainCount: fit.count, seed,
-    sparsity: { method, density: 1 - sparsity, betaMax },
-    optimizer: { kind: 'sgd', lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 1e-4 },
-  });
-  for (let e = 0; e < epochs; e++) await t.trainEpoch(fit, e);
-  return t.accuracy(validation);
-}
+const validationAccuracy = (method: Method, sparsity: number, betaMax: number) => heldOut(method, sparsity, seed, epochs, { betaMax });
 
 (async () => {
   const t0 = performance.now();

@@ -21,6 +21,10 @@ inline float bits_to_float(uint32_t b) {
   return f;
 }
 
+// sign(x) as a float, without a branch (a data-dependent branch here mispredicts on
+// half the entries and stops the loop from vectorising).
+inline float sign_of(float x) { return float(x > 0.0f) - float(x < 0.0f); }
+
 inline float clampf(float x, float lo, float hi) {
   x = x < lo ? lo : x;  // minss / maxss patterns: vectorise without fast-math
   return x > hi ? hi : x;

@@ -6,6 +6,7 @@
 
 #include "../common/arg_checks.h"
 #include "chunks.h"
+#include "ratio_passes.h"
 #include "fast_math.h"
 #include "lanes.h"
 #include "scan.h"
@@ -15,23 +16,13 @@
 namespace spartan {
 namespace {
 
-struct ChunkSums {
-  double num, den;  // sum g m(1-m), sum c m(1-m)
-  Status err;
-};
-
-struct Scratch {
-  std::vector<Chunk> chunks;
-  std::vector<ChunkSums> sums;
-  std::vector<double> s;
-};
-thread_local Scratch scratch;
+thread_local RatioScratch scratch;
 
 // The common case (one cost, valid data): one pass that validates (an OR of per-entry
 // flags) and sums over eight float64 lanes in a fixed order (deterministic; the same
 // with and without SIMD lanes). A bad entry sends the chunk to the general loop, which
 // names it.
-SPARTAN_VECTOR_CLONES bool reduce_chunk_uniform(const SoftTopKBackwardSegment& seg, const Chunk& c, ChunkSums& out) {
+SPARTAN_VECTOR_CLONES bool reduce_chunk_uniform(const SoftTopKBackwardSegment& seg, const Chunk& c, RatioSums& out) {
   if (seg.costs.data) return false;
   const size_t n = c.end - c.begin;
   const float* m = seg.mask + c.begin;
@@ -58,8 +49,8 @@ SPARTAN_VECTOR_CLONES bool reduce_chunk_uniform(const SoftTopKBackwardSegment& s
   return true;
 }
 
-SPARTAN_VECTOR_CLONES void reduce_chunk(const SoftTopKBackwardSegment& seg, const Chunk& c, ChunkSums& out) {
-  out = ChunkSums{0, 0, Status::Ok()};
+SPARTAN_VECTOR_CLONES void reduce_chunk(const SoftTopKBackwardSegment& seg, const Chunk& c, RatioSums& out) {
+  out = RatioSums{};
   if (reduce_chunk_uniform(seg, c, out)) return;  // else the loop below, which also names a bad entry
   double num = 0, den = 0;
   for (size_t i = c.begin; i < c.end; ++i) {
@@ -118,32 +109,9 @@ SPARTAN_VECTOR_CLONES void apply_chunk(const SoftTopKBackwardSegment& seg, const
 
 Status soft_topk_backward(const SoftTopKBackwardSegment* segs, size_t num_segs,
                           const SoftTopKBackwardGroup* groups, size_t num_groups) {
-  Scratch& sc = scratch;
   Status st = check_soft_topk_backward_args(segs, num_segs, groups, num_groups);
   if (!st.ok()) return st;
-  auto seg_len = [&](size_t s) { return segs[s].n; };
-  plan_chunks(groups, num_groups, seg_len, [](size_t) { return true; }, sc.chunks);
-  sc.sums.resize(sc.chunks.size());
-  auto reduce = [&](size_t ci, size_t) { reduce_chunk(segs[sc.chunks[ci].segment], sc.chunks[ci], sc.sums[ci]); };
-  parallel_for(sc.chunks.size(), reduce);
-
-  std::vector<double>& num = sc.s;
-  num.assign(2 * num_groups, 0.0);
-  for (size_t ci = 0; ci < sc.chunks.size(); ++ci) {
-    if (!sc.sums[ci].err.ok()) return sc.sums[ci].err;
-    num[2 * sc.chunks[ci].group] += sc.sums[ci].num;
-    num[2 * sc.chunks[ci].group + 1] += sc.sums[ci].den;
-  }
-  for (size_t gi = 0; gi < num_groups; ++gi) {
-    double den = num[2 * gi + 1];
-    num[2 * gi] = den > 0 ? num[2 * gi] / den : 0.0;  // s: a weighted mean of g / c
-  }
-  auto apply = [&](size_t ci, size_t) {
-    const Chunk& c = sc.chunks[ci];
-    apply_chunk(segs[c.segment], c, groups[c.group].beta, num[2 * c.group]);
-  };
-  parallel_for(sc.chunks.size(), apply);
-  return Status::Ok();
+  return reduce_then_write(segs, groups, num_groups, scratch, reduce_chunk, apply_chunk);
 }
 
 }  // namespace spartan

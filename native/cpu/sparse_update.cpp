@@ -21,10 +21,6 @@ struct Scratch {
 };
 thread_local Scratch scratch;
 
-// sign(x) as a float, without a branch (a data-dependent branch here mispredicts on
-// half the entries and stops the loop from vectorising).
-inline float sign_of(float x) { return float(x > 0.0f) - float(x < 0.0f); }
-
 Status first_error(const std::vector<Status>& errs) {
   for (const Status& e : errs)
     if (!e.ok()) return e;

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "chunks.h"
+#include "ratio_passes.h"
 #include "fast_math.h"
 #include "lanes.h"
 #include "scan.h"
@@ -14,19 +15,7 @@
 namespace spartan {
 namespace {
 
-struct ChunkSums {
-  double num, den;
-  Status err;
-};
-
-struct Scratch {
-  std::vector<Chunk> chunks;
-  std::vector<ChunkSums> sums;
-  std::vector<double> s;
-};
-thread_local Scratch scratch;
-
-inline float sign_of(float x) { return float(x > 0.0f) - float(x < 0.0f); }
+thread_local RatioScratch scratch;
 
 // G' at entry i: G, or G times the forward set as 0 / 1 (what apply_mask writes).
 // kHard is a template flag so that no loop carries the branch (which kept GCC from
@@ -52,8 +41,8 @@ Status name_bad_entry(const SpartanGradSegment& seg, const Chunk& c) {
 
 // Pass 1: validate, then sum g w and w (g = G' theta in float, as mask_upstream stores it).
 template <bool kHard>
-inline void reduce_range(const SpartanGradSegment& seg, const Chunk& c, ChunkSums& out) {
-  out = ChunkSums{0, 0, Status::Ok()};
+inline void reduce_range(const SpartanGradSegment& seg, const Chunk& c, RatioSums& out) {
+  out = RatioSums{};
   Sums8 num, den;
   AnyBad8 bad;
   uint32_t bad_tail = 0;
@@ -108,7 +97,7 @@ inline void write_range(const SpartanGradSegment& seg, const Chunk& c, double be
   }
 }
 
-SPARTAN_VECTOR_CLONES void reduce_chunk(const SpartanGradSegment& seg, const Chunk& c, ChunkSums& out) {
+SPARTAN_VECTOR_CLONES void reduce_chunk(const SpartanGradSegment& seg, const Chunk& c, RatioSums& out) {
   if (seg.hard) reduce_range<true>(seg, c, out); else reduce_range<false>(seg, c, out);
 }
 
@@ -141,31 +130,9 @@ Status check_args(const SpartanGradSegment* segs, size_t num_segs, const Spartan
 
 Status spartan_element_grad(const SpartanGradSegment* segs, size_t num_segs, const SpartanGradGroup* groups,
                             size_t num_groups) {
-  Scratch& sc = scratch;
   Status st = check_args(segs, num_segs, groups, num_groups);
   if (!st.ok()) return st;
-  auto seg_len = [&](size_t s) { return segs[s].n; };
-  plan_chunks(groups, num_groups, seg_len, [](size_t) { return true; }, sc.chunks);
-  sc.sums.resize(sc.chunks.size());
-  auto reduce = [&](size_t ci, size_t) { reduce_chunk(segs[sc.chunks[ci].segment], sc.chunks[ci], sc.sums[ci]); };
-  parallel_for(sc.chunks.size(), reduce);
-  std::vector<double>& sums = sc.s;
-  sums.assign(2 * num_groups, 0.0);
-  for (size_t ci = 0; ci < sc.chunks.size(); ++ci) {  // chunk order: deterministic
-    if (!sc.sums[ci].err.ok()) return sc.sums[ci].err;
-    sums[2 * sc.chunks[ci].group] += sc.sums[ci].num;
-    sums[2 * sc.chunks[ci].group + 1] += sc.sums[ci].den;
-  }
-  for (size_t gi = 0; gi < num_groups; ++gi) {
-    const double den = sums[2 * gi + 1];
-    sums[2 * gi] = den > 0 ? sums[2 * gi] / den : 0.0;
-  }
-  auto write = [&](size_t ci, size_t) {
-    const Chunk& c = sc.chunks[ci];
-    write_chunk(segs[c.segment], c, groups[c.group].beta, sums[2 * c.group]);
-  };
-  parallel_for(sc.chunks.size(), write);
-  return Status::Ok();
+  return reduce_then_write(segs, groups, num_groups, scratch, reduce_chunk, write_chunk);
 }
 
 }  // namespace spartan
