@@ -35,8 +35,8 @@ export class Layer {
   readonly backwardSet: Uint8Array; // Top-KAST backward set B
   readonly weights: Float32Array; // W fed to the forward pass (theta itself when not sparsified)
   readonly grad: Float32Array; // dL/dtheta
-  readonly upstream: Float32Array; // g per entry
-  vjp: Float32Array;
+  private upstreamBuf?: Float32Array;
+  private vjpBuf?: Float32Array;
 
   constructor(spec: ParamSpec, index: number) {
     if (typeof spec !== 'object' || spec === null) throw typeError('ERR_SPARTAN_TYPE', `params[${index}] must be an object`);
@@ -71,8 +71,15 @@ export class Layer {
     this.backwardSet = new Uint8Array(this.entries).fill(1);
     this.weights = this.sparsify ? new Float32Array(this.numel) : this.theta;
     this.grad = new Float32Array(this.sparsify ? this.numel : 0); // unsparsified gradients are handed through
-    this.upstream = new Float32Array(this.entries);
-    this.vjp = new Float32Array(this.entries);
+  }
+
+  /** dL/dm per entry, and its soft top-k VJP: Spartan's three-kernel backward only (block
+   * layers), so allocated on first use (the fused element-mask gradient needs neither). */
+  get upstream(): Float32Array {
+    return (this.upstreamBuf ??= new Float32Array(this.entries));
+  }
+  get vjp(): Float32Array {
+    return (this.vjpBuf ??= new Float32Array(this.entries));
   }
 
   get blocked(): boolean {
