@@ -6,9 +6,9 @@
 
 #include "../common/arg_checks.h"
 #include "chunks.h"
-#include "ratio_passes.h"
 #include "fast_math.h"
 #include "lanes.h"
+#include "ratio_passes.h"
 #include "scan.h"
 #include "spartan/parallel.h"
 #include "spartan/soft_topk.h"

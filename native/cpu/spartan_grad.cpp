@@ -5,9 +5,9 @@
 #include <vector>
 
 #include "chunks.h"
-#include "ratio_passes.h"
 #include "fast_math.h"
 #include "lanes.h"
+#include "ratio_passes.h"
 #include "scan.h"
 #include "spartan/parallel.h"
 #include "spartan/spartan_grad.h"
@@ -25,7 +25,7 @@ inline float masked_grad(const SpartanGradSegment& seg, size_t i) {
   return kHard ? seg.grad_w[i] * float(seg.hard[i] != 0) : seg.grad_w[i];
 }
 
-// The first bad entry of a chunk, in the order the separate kernels would report it.
+// The first bad entry of a chunk: gradW first, then theta, then the mask.
 Status name_bad_entry(const SpartanGradSegment& seg, const Chunk& c) {
   for (size_t i = c.begin; i < c.end; ++i)
     if (!std::isfinite(seg.grad_w[i])) return {Code::kNonFinite, Arg::kGradW, c.segment, i, seg.grad_w[i], 0};
