@@ -14,6 +14,11 @@ export interface NativeTopKResult {
   kept: number;
   keptCost: number;
   threshold: number;
+  /** The CPU band path's suggested hint for a similar next call (NaN where none was asked or taken). */
+  nextLo: number;
+  nextHi: number;
+  /** Whether this call's hint held the k-th value. */
+  hintHeld: boolean;
 }
 export interface NativeBackend {
   cpu: true;
@@ -50,7 +55,8 @@ export interface NativeAddon {
   ): undefined | Promise<undefined>;
   topKMask(
     segments: { values: unknown; costs: Costs; out: unknown }[],
-    groups: { first: number; count: number; k: unknown }[],
+    /** bandLo/bandHi/margin: a speed hint for the CPU band path (results never depend on it). */
+    groups: { first: number; count: number; k: unknown; bandLo?: number; bandHi?: number; margin?: number }[],
     async: boolean,
     segmented: boolean,
   ): NativeTopKResult[] | Promise<NativeTopKResult[]>;

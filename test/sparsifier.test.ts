@@ -495,3 +495,29 @@ describe('Sparsifier: phases and method details', () => {
     }
   });
 });
+
+describe(`Sparsifier hard masks with last-step band hints (seed ${seed})`, () => {
+  // The hint only replaces the band path's sample; every step's forward set must equal a fresh,
+  // unhinted top-k of the same scores, whether the hint held, missed or was absent.
+  for (const [method, budget, block] of [['spartan', 'global', false], ['imp', 'uniform', false], ['topkast', 'global', true], ['spartan', 'erk', true]] as const) {
+    it(`${method}, ${budget} budget${block ? ', 16x16 blocks' : ''}: equal to an unhinted top-k at every step`, () => {
+      const r = rng(seed + 11);
+      const params = [
+        { name: 'a', shape: [160, 128], data: Float32Array.from({ length: 160 * 128 }, () => 0.1 * normal(r)), block: block ? ([16, 16] as [number, number]) : undefined },
+        { name: 'b', shape: [64, 96], data: Float32Array.from({ length: 64 * 96 }, () => 0.1 * normal(r)), block: block ? ([16, 16] as [number, number]) : undefined },
+      ];
+      const sp = new Sparsifier({ params, method, budget, density: 0.1, totalSteps: 60, betaMax: 50 });
+      const inner = sp as unknown as { sparse: { scores: Float32Array; hard: Uint8Array; cost: number; numel: number }[]; budgets(rho: number): number[]; maskDensity: number; topkBands: unknown[] | null };
+      let held = 0;
+      for (let step = 0; step < 47; step++) { // up to the freeze at 48
+        for (const p of params) for (let i = 0; i < p.data.length; i++) p.data[i] += 0.002 * normal(r); // an optimizer's small steps
+        sp.step();
+        const ks = inner.budgets(inner.maskDensity);
+        const want = spartan.topKMaskSegmented(inner.sparse.map((l) => ({ values: l.scores, costs: l.cost })), budget === 'global' ? ks[0] : ks);
+        inner.sparse.forEach((l, i) => expect(Buffer.from(l.hard).equals(Buffer.from(want[i])), `step ${step} layer ${i}`).to.equal(true));
+        held += inner.topkBands?.every((b) => b !== null) ? 1 : 0;
+      }
+      expect(held, 'a band was suggested on most steps').to.be.at.least(40);
+    });
+  }
+});

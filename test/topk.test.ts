@@ -1,6 +1,7 @@
 // topKMask against a sort-based reference: exactly k, ties to the lower index.
 import { expect } from 'chai';
 import * as spartan from '../lib/index';
+import { native, type NativeTopKResult } from '../lib/native';
 import { freshSeed, normal, rng, sum, topKRef } from './reference';
 
 const seed = freshSeed();
@@ -76,6 +77,49 @@ describe(`topKMask (seed ${seed})`, () => {
     const per = spartan.topKMaskSegmented(parts.map((values) => ({ values, costs: 16 })), [16 * 40 + 1, 0, 16 * 12000]);
     expect(per.map((m) => sum(m))).to.deep.equal([41, 0, 12000]);
     per.forEach((m, i) => expect(Buffer.from(m).equals(Buffer.from(topKRef(parts[i], [41, 0, 12000][i]))), `segment ${i}`).to.equal(true));
+  });
+
+  it('band hints (the Sparsifier\'s last-step band) change nothing but speed: held, missed, malformed, open, per group', () => {
+    // native topKMask directly: the hint is an internal protocol between it and the Sparsifier
+    const run = (segs: Float32Array[], k: number | number[], hints: ({ bandLo?: number; bandHi?: number; margin?: number } | undefined)[]) => {
+      const outs = segs.map((v) => new Uint8Array(v.length).fill(7));
+      const groups = Array.isArray(k) ? k.map((ki, i) => ({ first: i, count: 1, k: ki, ...hints[i] })) : [{ first: 0, count: segs.length, k, ...hints[0] }];
+      const res = native.topKMask(segs.map((v, i) => ({ values: v, costs: 1, out: outs[i] })), groups, false, true) as NativeTopKResult[];
+      return { outs, res };
+    };
+    const same = (a: Uint8Array[], b: Uint8Array[]) => a.every((x, i) => Buffer.from(x).equals(Buffer.from(b[i])));
+    for (const dist of ['normal', 'ties', 'abs'] as const) {
+      const draw = () => (dist === 'ties' ? Math.floor(rand() * 50) : dist === 'abs' ? Math.abs(normal(rand)) * 0.05 : normal(rand));
+      const segs = [Float32Array.from({ length: 70001 }, draw), Float32Array.from({ length: 3000 }, draw)];
+      const k = Math.floor(0.05 * 73001);
+      const plain = run(segs, k, [undefined]);
+      const first = run(segs, k, [{ margin: 100 }]);
+      expect(same(first.outs, plain.outs), `${dist}: margin only`).to.equal(true);
+      const { nextLo, nextHi } = first.res[0];
+      expect(nextLo <= nextHi, `${dist}: suggested band ${nextLo}..${nextHi}`).to.equal(true);
+      const t = plain.res[0].threshold;
+      expect(nextLo <= t && t <= nextHi, `${dist}: band holds T`).to.equal(true);
+      const held = run(segs, k, [{ bandLo: nextLo, bandHi: nextHi, margin: 100 }]);
+      expect(held.res[0].hintHeld, `${dist}: hint held`).to.equal(true);
+      expect(same(held.outs, plain.outs), `${dist}: held`).to.equal(true);
+      // a step later: values moved a little, k moved by 50; last band still used or replaced
+      const moved = segs.map((v) => v.map((x) => (dist === 'ties' ? x : x * (1 + 0.01 * normal(rand)))));
+      const k2 = k + 50;
+      expect(same(run(moved, k2, [{ bandLo: nextLo, bandHi: nextHi }]).outs, run(moved, k2, [undefined]).outs), `${dist}: moved`).to.equal(true);
+      const misses: [string, number, number][] = [['above T', nextHi * 2 + 10, nextHi * 2 + 20], ['below T', -1e9, -1e8], ['a point', t + 1, t + 1], ['open', -Infinity, Infinity], ['lo > hi (ignored)', 1, 0], ['NaN (ignored)', NaN, 1]];
+      for (const [what, lo, hi] of misses) {
+        const r = run(segs, k, [{ bandLo: lo, bandHi: hi }]);
+        expect(same(r.outs, plain.outs), `${dist}: ${what}`).to.equal(true);
+        expect(r.res[0].kept, `${dist}: ${what} kept`).to.equal(plain.res[0].kept);
+      }
+      // per-segment budgets: one group held, the other missed
+      const ks = [3500, 150];
+      const perPlain = run(segs, ks, [undefined, undefined]);
+      const b = run(segs, ks, [{ margin: 50 }, { margin: 50 }]).res;
+      const mixed = run(segs, ks, [{ bandLo: b[0].nextLo, bandHi: b[0].nextHi }, { bandLo: 1e30, bandHi: 2e30 }]);
+      expect(mixed.res[0].hintHeld && !mixed.res[1].hintHeld, `${dist}: per group`).to.equal(true);
+      expect(same(mixed.outs, perPlain.outs), `${dist}: per group`).to.equal(true);
+    }
   });
 
   it('a NaN the sample does not see is still reported, with out untouched', () => {

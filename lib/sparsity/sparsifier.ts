@@ -1,7 +1,7 @@
 // The Sparsifier: Spartan, IMP, Top-KAST and Dense behind one interface that a
 // training loop drives every step:
 //   W = sp.weights();  G = run(W);  gθ = sp.backward(G);  optimizer.step(gθ);  sp.step();
-import { native } from '../native';
+import { native, type NativeTopKResult } from '../native';
 import { rangeError, typeError } from '../errors';
 import { applyMask, blockScores } from '../ops/block';
 import { checkFinite } from '../ops/finite';
@@ -123,6 +123,10 @@ export class Sparsifier {
   private lastIterations = 0;
   private flips = 0;
   private rewindSnapshot: Float32Array[] | null = null;
+  // Speed only: last step's hard top-k bands per budget group, the hint for this step's
+  // (the masks never depend on them), and the budgets they were taken at.
+  private topkBands: ({ bandLo: number; bandHi: number } | null)[] | null = null;
+  private lastKs: number[] | null = null;
 
   constructor(opts: SparsifierOptions) {
     if (typeof opts !== 'object' || opts === null) throw typeError('ERR_SPARTAN_OPTION', 'Sparsifier options must be an object');
@@ -313,13 +317,30 @@ export class Sparsifier {
     const updateNow = this.method !== 'imp' || (this.s - 1) % this.impInterval === 0 || this.s >= this.phases.finetuneStart;
     if (updateNow) {
       for (const l of this.sparse) blockScores(l.theta, l.rows, l.cols, l.block, { out: l.scores }); // sums of |theta|
-      const segs = this.sparse.map((l) => ({ values: l.scores, costs: l.cost, out: l.hard }));
-      topKMaskSegmented(segs, this.budget === 'global' ? ks[0] : ks);
+      this.hardMasks(ks);
       if (this.method === 'spartan') this.softMasks(ks);
       if (this.method === 'topkast') this.backwardSets(ks);
     }
     if (this.s >= this.phases.finetuneStart) this.freeze();
     this.flips = this.sparse.reduce((a, l) => a + native.countChanges(l.hard, l.prevHard), 0);
+  }
+
+  /**
+   * The forward sets h: the hard top-k of the scores. Calls the native op directly to pass
+   * last step's band as a hint (the band path then skips its sample) and to keep the band
+   * it suggests for the next step: wide enough for last step's flips and the budget's move.
+   */
+  private hardMasks(ks: number[]): void {
+    const segs = this.sparse.map((l) => ({ values: l.scores, costs: l.cost, out: l.hard }));
+    const global = this.budget === 'global';
+    const kList = global ? [ks[0]] : ks;
+    const minCost = Math.min(...this.sparse.map((l) => l.cost));
+    const moved = this.lastKs && this.lastKs.length === kList.length ? Math.max(...kList.map((k, i) => Math.abs(k - this.lastKs![i]))) : 0;
+    const margin = 64 + 2 * this.flips + (2 * moved) / minCost; // entries
+    const groups = kList.map((k, i) => ({ first: global ? 0 : i, count: global ? segs.length : 1, k, margin, ...(this.topkBands?.[i] ?? {}) }));
+    const results = native.topKMask(segs, groups, false, true) as NativeTopKResult[];
+    this.topkBands = results.map((r) => (Number.isNaN(r.nextLo) || Number.isNaN(r.nextHi) ? null : { bandLo: r.nextLo, bandHi: r.nextHi }));
+    this.lastKs = kList;
   }
 
   private softMasks(ks: number[]): void {
@@ -385,6 +406,7 @@ export class Sparsifier {
   rewind(): void {
     if (!this.rewindSnapshot) throw rangeError('ERR_SPARTAN_OPTION', 'no rewind snapshot (imp.rewindStep not reached or not set)');
     this.layers.forEach((l, i) => l.theta.set(this.rewindSnapshot![i]));
+    this.topkBands = null; // theta jumped: last step's band says nothing now
   }
 
   stats(): SparsifierStats {
@@ -478,5 +500,7 @@ export class Sparsifier {
       l.backwardSet.set(state.backwardSets[i]);
     });
     this.rewindSnapshot = state.rewind ? state.rewind.map((t) => t.slice()) : null;
+    this.topkBands = null;
+    this.lastKs = null;
   }
 }

@@ -1,6 +1,7 @@
 // topKMask(segments, groups, async, segmented)
 //   segments: [{ values, costs?: Float32Array | number, out: Uint8Array }]
-//   groups:   [{ first, count, k }]
+//   groups:   [{ first, count, k, bandLo?, bandHi?, margin? }] (a speed hint: spartan/hard_topk.h)
+//   returns   [{ kept, keptCost, threshold, nextLo, nextHi, hintHeld }]
 #include <memory>
 #include <vector>
 
@@ -34,6 +35,12 @@ Napi::Value TopKMask(const Napi::CallbackInfo& info) {
     g.first = args.Index(o.Get("first"), "first");
     g.count = args.Size(o.Get("count"), "count");
     g.k = args.Number(o.Get("k"), "k");
+    Napi::Value lo = o.Get("bandLo"), hi = o.Get("bandHi"), margin = o.Get("margin");
+    if (lo.IsNumber() && hi.IsNumber()) {  // a hint only: anything else means none
+      g.hint.lo = float(lo.As<Napi::Number>().DoubleValue());
+      g.hint.hi = float(hi.As<Napi::Number>().DoubleValue());
+    }
+    if (margin.IsNumber()) g.hint.margin = margin.As<Napi::Number>().DoubleValue();
   }
   auto results = std::make_shared<std::vector<spartan::TopKResult>>(groups->size());
   return Run(
@@ -49,6 +56,9 @@ Napi::Value TopKMask(const Napi::CallbackInfo& info) {
           o.Set("kept", double((*results)[i].kept));
           o.Set("keptCost", (*results)[i].kept_cost);
           o.Set("threshold", (*results)[i].threshold);
+          o.Set("nextLo", double((*results)[i].next_lo));
+          o.Set("nextHi", double((*results)[i].next_hi));
+          o.Set("hintHeld", (*results)[i].hint_held);
           arr.Set(uint32_t(i), o);
         }
         return arr;

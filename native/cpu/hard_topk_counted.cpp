@@ -4,6 +4,8 @@
 // r-th largest value, is found from a sampled band instead of radix histograms:
 //   host    a strided sample of the group's values; its order statistics around the
 //           quantile r / n bound a band [lo, hi] that holds T but for a vanishing chance
+//           (or the caller's hint, e.g. last step's band: no sample; if it misses, the
+//           sample is taken and pass 1 runs again)
 //   pass 1  validate; count the values above hi and those at or above lo (compares only:
 //           the loop vectorises, where a histogram pass is a scalar scatter)
 //   host    whether the band holds T; if not (or a sampled value is not finite) decline,
@@ -41,6 +43,8 @@ struct BandGroup {
   float lo = -kInfF, hi = kInfF;
   bool select = false;      // false: keep nothing (k <= 0) or everything (k >= total)
   bool keep_all = false;
+  bool hinted = false;      // the band is the caller's hint (not sampled)
+  bool holds() const { return above < need && need <= at_or_above_lo; }
 };
 
 struct ChunkOut {
@@ -157,6 +161,29 @@ SPARTAN_VECTOR_CLONES void output_chunk(const TopKSegment& seg, const Chunk& c, 
     if (o[i] == 2) { band_values[m] = v[i]; band_index[m++] = uint32_t(c.begin + i); }
 }
 
+// The next call's hint: the values about `margin` entries above and below T (pick holds the
+// band's values, partitioned around T at in_band - 1); the band's own edge where that
+// reaches past it.
+void suggest_band(const BandGroup& g, double margin, size_t in_band, std::vector<float>& pick, TopKResult& r) {
+  const size_t w = std::max<size_t>(1, size_t(std::min(margin, double(pick.size()))));
+  const size_t t = in_band - 1;
+  auto desc = std::greater<float>();
+  if (w <= t) {
+    auto at = pick.begin() + ptrdiff_t(t - w);
+    std::nth_element(pick.begin(), at, pick.begin() + ptrdiff_t(t), desc);
+    r.next_hi = *at;
+  } else {
+    r.next_hi = g.hi;
+  }
+  if (t + w < pick.size()) {
+    auto at = pick.begin() + ptrdiff_t(t + w);
+    std::nth_element(pick.begin() + ptrdiff_t(t + 1), at, pick.end(), desc);
+    r.next_lo = *at;
+  } else {
+    r.next_lo = g.lo;
+  }
+}
+
 }  // namespace
 
 bool topk_counted_applies(const TopKSegment* segs, size_t, const TopKGroup* groups, size_t num_groups) {
@@ -190,17 +217,35 @@ bool topk_mask_counted(const TopKSegment* segs, size_t, const TopKGroup* groups,
     g.keep_all = g.k >= g.total;
     if (!g.select) continue;
     g.need = entries_needed(g.k, g.cost);
-    if (!choose_band(segs, in, g, sc.sample)) return false;
+    const TopKBandHint& h = in.hint;
+    if (!std::isnan(h.lo) && !std::isnan(h.hi) && h.lo <= h.hi) {
+      g.lo = h.lo;
+      g.hi = h.hi;
+      g.hinted = true;
+    } else if (!choose_band(segs, in, g, sc.sample)) {
+      return false;
+    }
   }
 
   auto seg_len = [&](size_t s) { return segs[s].n; };
   plan_chunks(groups, num_groups, seg_len, [](size_t) { return true; }, sc.chunks);
   sc.outs.assign(sc.chunks.size(), ChunkOut{});
-  auto count_task = [&](size_t ci, size_t) {
-    const Chunk& c = sc.chunks[ci];
-    count_chunk(segs[c.segment], c, sc.groups[c.group], sc.outs[ci]);
+  // Pass 1 over every chunk: validation, and each group's counts around its band.
+  auto count_all = [&]() {
+    sc.outs.assign(sc.chunks.size(), ChunkOut{});
+    auto count_task = [&](size_t ci, size_t) {
+      const Chunk& c = sc.chunks[ci];
+      count_chunk(segs[c.segment], c, sc.groups[c.group], sc.outs[ci]);
+    };
+    parallel_for(sc.chunks.size(), count_task);
+    for (BandGroup& g : sc.groups) g.above = g.at_or_above_lo = 0;
+    for (size_t ci = 0; ci < sc.chunks.size(); ++ci) {
+      BandGroup& g = sc.groups[sc.chunks[ci].group];
+      g.above += sc.outs[ci].above;
+      g.at_or_above_lo += sc.outs[ci].at_or_above_lo;
+    }
   };
-  parallel_for(sc.chunks.size(), count_task);
+  count_all();
   for (const ChunkOut& o : sc.outs)
     if (!o.err.ok()) { *status = o.err; return true; }  // the first bad entry in input order; nothing written
   for (size_t gi = 0; gi < num_groups; ++gi)
@@ -208,16 +253,23 @@ bool topk_mask_counted(const TopKSegment* segs, size_t, const TopKGroup* groups,
       *status = {Code::kBudgetRange, Arg::kNone, groups[gi].first, 0, sc.groups[gi].k, sc.groups[gi].total};
       return true;
     }
+  bool recount = false;
+  for (size_t gi = 0; gi < num_groups; ++gi) {
+    BandGroup& g = sc.groups[gi];
+    if (!g.select || g.holds()) continue;
+    if (!g.hinted) return false;  // the sampled band missed T: the radix path runs
+    g.hinted = false;             // the hint missed: sample after all
+    if (!choose_band(segs, groups[gi], g, sc.sample)) return false;
+    recount = true;
+  }
+  if (recount) count_all();
+  for (const BandGroup& g : sc.groups)
+    if (g.select && !g.holds()) return false;  // T outside the band
   size_t band_total = 0;
   for (size_t ci = 0; ci < sc.chunks.size(); ++ci) {
-    BandGroup& g = sc.groups[sc.chunks[ci].group];
-    g.above += sc.outs[ci].above;
-    g.at_or_above_lo += sc.outs[ci].at_or_above_lo;
     sc.outs[ci].band_offset = band_total;
     band_total += sc.outs[ci].at_or_above_lo - sc.outs[ci].above;
   }
-  for (const BandGroup& g : sc.groups)
-    if (g.select && !(g.above < g.need && g.need <= g.at_or_above_lo)) return false;  // T outside the band
 
   if (sc.band_values.size() < band_total) {
     sc.band_values.resize(band_total);
@@ -232,7 +284,10 @@ bool topk_mask_counted(const TopKSegment* segs, size_t, const TopKGroup* groups,
 
   // Per group: T among the band's values, then the gathered entries' outputs in index order
   // (a group's chunks are consecutive, in segment and index order).
-  for (size_t gi = 0; gi < num_groups; ++gi) results[gi] = TopKResult{0, 0, std::nan("")};
+  for (size_t gi = 0; gi < num_groups; ++gi) {
+    results[gi] = TopKResult{};
+    results[gi].threshold = std::nan("");
+  }
   for (size_t ci = 0; ci < sc.chunks.size();) {
     const size_t gi = sc.chunks[ci].group;
     size_t end = ci;
@@ -246,6 +301,8 @@ bool topk_mask_counted(const TopKSegment* segs, size_t, const TopKGroup* groups,
       std::nth_element(sc.pick.begin(), sc.pick.begin() + (in_band - 1), sc.pick.end(), std::greater<float>());
       const float t = sc.pick[in_band - 1];
       results[gi].threshold = t == 0.0f ? 0.0f : t;  // +0 for -0, as the radix path reports it
+      results[gi].hint_held = g.hinted;
+      if (groups[gi].hint.margin > 0) suggest_band(g, groups[gi].hint.margin, in_band, sc.pick, results[gi]);
       size_t greater = 0;
       for (float x : sc.pick) greater += x > t;
       size_t ties = in_band - greater;

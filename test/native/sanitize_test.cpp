@@ -306,6 +306,43 @@ static void band_miss(std::mt19937& rng) {
   CHECK(out == ref && r.kept == k, "topk after a band miss differs from the sort (n %zu, k %zu)", n, k);
 }
 
+// Band hints for the hard top-k (held, missed, inverted, NaN, open; margins past the band's
+// ends): the masks and counts equal an unhinted call's.
+static void band_hints(std::mt19937& rng) {
+  const size_t nseg = 1 + rng() % 3;
+  std::vector<std::vector<float>> v(nseg);
+  std::vector<std::vector<uint8_t>> a(nseg), b(nseg);
+  std::vector<TopKSegment> sa(nseg), sb(nseg);
+  std::uniform_real_distribution<float> ud(-1.0f, 1.0f);
+  size_t total = 0;
+  for (size_t s = 0; s < nseg; ++s) {
+    const size_t n = pick_size(rng);
+    v[s].resize(n);
+    for (auto& x : v[s]) x = rng() % 4 ? ud(rng) : float(rng() % 3);  // ties too
+    a[s].assign(n, 7);
+    b[s].assign(n, 7);
+    sa[s] = {v[s].data(), n, Costs{}, a[s].data()};
+    sb[s] = {v[s].data(), n, Costs{}, b[s].data()};
+    total += n;
+  }
+  TopKGroup g;
+  g.first = 0;
+  g.count = nseg;
+  g.k = double(rng() % (total + 1));
+  g.hint.margin = double(rng() % 100);
+  TopKResult ra, rb;
+  Status st = topk_mask(sa.data(), nseg, &g, 1, &ra);
+  CHECK(st.ok(), "unhinted topk status %d", int(st.code));
+  const float picks[][2] = {{ra.next_lo, ra.next_hi}, {2.0f, 3.0f}, {-3.0f, -2.0f}, {0.5f, -0.5f}, {NAN, 1.0f}, {-INFINITY, INFINITY}, {0.0f, 0.0f}};
+  TopKGroup h = g;
+  const auto& p = picks[rng() % (sizeof picks / sizeof picks[0])];
+  h.hint.lo = p[0];
+  h.hint.hi = p[1];
+  st = topk_mask(sb.data(), nseg, &h, 1, &rb);
+  CHECK(st.ok(), "hinted topk status %d", int(st.code));
+  CHECK(a == b && ra.kept == rb.kept, "a hint changed the mask (k %g, hint %g..%g)", g.k, double(p[0]), double(p[1]));
+}
+
 // The fused element-mask Spartan gradient over random segments (sizes around the lane and
 // chunk edges, with and without a forward set): finite outputs, a NaN reported with
 // nothing written.
@@ -356,6 +393,7 @@ int main() {
   for (int i = 0; i < 150; ++i) run_bsr(rng);
   for (int i = 0; i < 5; ++i) band_miss(rng);
   for (int i = 0; i < 100; ++i) spartan_grad(rng);
+  for (int i = 0; i < 200; ++i) band_hints(rng);
   pool_stress(rng, 3000);
   // Concurrent callers share the pool; a resize in the middle must not run stale jobs.
   std::atomic<int> done{0};
@@ -373,7 +411,7 @@ int main() {
   for (int i = 0; i < 20; ++i) set_num_threads(1 + i % 4);
   for (auto& c : callers) c.join();
   set_num_threads(0);
-  std::printf("sanitize_test: %d cases (and %d pool calls), %d failures\n", 300 + 200 + 150 + 5 + 100 + 3 * 80, 3000 + 3 * 40 * 50,
+  std::printf("sanitize_test: %d cases (and %d pool calls), %d failures\n", 300 + 200 + 150 + 5 + 100 + 200 + 3 * 80, 3000 + 3 * 40 * 50,
               failures);
   std::printf("%d passed, %d failed\n", failures ? 0 : 1, failures ? 1 : 0);
   return failures ? 1 : 0;
