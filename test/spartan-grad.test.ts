@@ -107,6 +107,20 @@ describe(`fused Spartan gradient for element masks (seed ${seed})`, () => {
     expectCode(() => native.spartanElementGrad([{ ...randomSeg(8), theta: new Float64Array(8) as never, out: new Float32Array(8) }], [{ first: 0, count: 1, beta: 1 }]), TypeError, 'ERR_SPARTAN_TYPE');
   });
 
+  it('maskUpstream (the block layers\' path) names a bad gradW as gradW, element and block tiles', () => {
+    for (const [b0, b1] of [[1, 1], [4, 4]]) {
+      const gw = new Float32Array(64).fill(1);
+      gw[37] = NaN;
+      try {
+        native.maskUpstream(gw, new Float32Array(64).fill(1), 8, 8, b0, b1, new Float32Array(64 / (b0 * b1)));
+        expect.fail('did not throw');
+      } catch (e) {
+        expect((e as { code?: string }).code).to.equal('ERR_SPARTAN_NON_FINITE');
+        expect((e as Error).message, `${b0}x${b1}`).to.contain('gradW[37]');
+      }
+    }
+  });
+
   it('the Sparsifier takes the fused path for element layers: its gradient equals the composite kernels', () => {
     const shapes = [[30, 20], [10, 30]];
     const params = shapes.map(([r, c], i) => ({ name: `w${i}`, shape: [r, c], data: Float32Array.from({ length: r * c }, () => 0.1 * normal(rand)) }));

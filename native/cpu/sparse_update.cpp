@@ -36,7 +36,7 @@ Status mask_upstream(const float* gw, const float* theta, const BlockShape& s, f
     sc.errs.assign(nchunks, Status::Ok());
     auto check = [&](size_t ci, size_t) {
       const size_t b = ci * kChunk, e = std::min(n, b + kChunk);
-      sc.errs[ci] = check_finite(gw, b, e, Arg::kGrad);
+      sc.errs[ci] = check_finite(gw, b, e, Arg::kGradW);
     };
     parallel_for(nchunks, check);
     Status st = first_error(sc.errs);
@@ -61,7 +61,7 @@ Status mask_upstream(const float* gw, const float* theta, const BlockShape& s, f
         if (!std::isfinite(racc)) {
           for (size_t j = 0; j < s.b1; ++j)
             if (!std::isfinite(gw[off + j])) {
-              sc.errs[br] = {Code::kNonFinite, Arg::kGrad, 0, off + j, gw[off + j], 0};
+              sc.errs[br] = {Code::kNonFinite, Arg::kGradW, 0, off + j, gw[off + j], 0};
               return;
             }
         }

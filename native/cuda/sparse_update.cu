@@ -212,7 +212,7 @@ Status mask_upstream(const float* gw, const float* theta, const BlockShape& s, f
     if (bad == kNoError) return Status::Ok();
     float v = 0;
     SPARTAN_CUDA_TRY(cudaMemcpy(&v, gw + bad, 4, cudaMemcpyDeviceToHost));
-    return {Code::kNonFinite, Arg::kGrad, 0, size_t(bad), double(v), 0};
+    return {Code::kNonFinite, Arg::kGradW, 0, size_t(bad), double(v), 0};
   }
   const int grid = grid_for((nb + kThreads / 32 - 1) / (kThreads / 32));
   mask_upstream_kernel<<<grid, kThreads>>>(gw, theta, (long long)s.rows, (long long)s.cols, (long long)s.b0, (long long)s.b1,
@@ -220,7 +220,7 @@ Status mask_upstream(const float* gw, const float* theta, const BlockShape& s, f
   SPARTAN_LAUNCH_CHECK();
   to_float_kernel<<<grid_elems(nb), kThreads>>>(ws.at<double>(o_acc), g, nb, d_bad);
   SPARTAN_LAUNCH_CHECK();
-  return tile_order_error(d_bad, s, gw, Arg::kGrad);
+  return tile_order_error(d_bad, s, gw, Arg::kGradW);
 }
 
 Status spartan_param_grad(const float* gw, const float* theta, const float* m, const float* vjp, const BlockShape& s,
