@@ -122,6 +122,23 @@ describe(`topKMask (seed ${seed})`, () => {
     }
   });
 
+  it('native results report the threshold as the unit value v / c of the last kept entry, on every path', () => {
+    const n = 20000;
+    const v = Float32Array.from({ length: n }, () => normal(rand));
+    const sorted = Array.from(v).sort((a, b) => b - a);
+    for (const [what, cost] of [['band path, cost 1', 1], ['band path, cost 4', 4], ['radix path, cost 2.5', 2.5]] as const) {
+      const k = 3001 * cost; // 3001 entries
+      const [r] = native.topKMask([{ values: v, costs: cost, out: new Uint8Array(n) }], [{ first: 0, count: 1, k }], false, false) as NativeTopKResult[];
+      expect(r.kept, what).to.equal(3001);
+      expect(r.threshold, what).to.equal(sorted[3000] / cost);
+    }
+    const costs = Float32Array.from({ length: n }, (_, i) => 1 + (i % 3)); // per-entry costs: the 64-bit radix keys
+    const unit = Array.from(v, (x, i) => x / costs[i]).sort((a, b) => b - a);
+    const [r] = native.topKMask([{ values: v, costs, out: new Uint8Array(n) }], [{ first: 0, count: 1, k: 500 }], false, false) as NativeTopKResult[];
+    expect(unit.slice(0, r.kept)).to.include(r.threshold);
+    expect(r.threshold).to.equal(unit[r.kept - 1]);
+  });
+
   it('a NaN the sample does not see is still reported, with out untouched', () => {
     const n = 100000;
     const v = Float32Array.from({ length: n }, () => normal(rand));

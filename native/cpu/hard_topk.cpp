@@ -267,7 +267,8 @@ Status topk_mask(const TopKSegment* segs, size_t num_segs, const TopKGroup* grou
   }
   for (size_t gi = 0; gi < num_groups; ++gi)
     if (results[gi].kept > 0 && groups[gi].k > 0 && groups[gi].k < sc.groups[gi].total)
-      results[gi].threshold = unit_value_of_key(sc.groups[gi].prefix, sc.groups[gi].wide);
+      results[gi].threshold = unit_value_of_key(sc.groups[gi].prefix, sc.groups[gi].wide) /
+                              (sc.groups[gi].wide ? 1.0 : segs[groups[gi].first].costs.uniform);  // 32-bit keys are raw v
   return Status::Ok();
 }
 

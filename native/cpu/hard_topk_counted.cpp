@@ -300,7 +300,7 @@ bool topk_mask_counted(const TopKSegment* segs, size_t, const TopKGroup* groups,
       const size_t in_band = g.need - g.above;  // 1 <= in_band <= count: the band holds T
       std::nth_element(sc.pick.begin(), sc.pick.begin() + (in_band - 1), sc.pick.end(), std::greater<float>());
       const float t = sc.pick[in_band - 1];
-      results[gi].threshold = t == 0.0f ? 0.0f : t;  // +0 for -0, as the radix path reports it
+      results[gi].threshold = (t == 0.0f ? 0.0 : double(t)) / g.cost;  // unit value; +0 for -0, as the radix path reports it
       results[gi].hint_held = g.hinted;
       if (groups[gi].hint.margin > 0) suggest_band(g, groups[gi].hint.margin, in_band, sc.pick, results[gi]);
       size_t greater = 0;

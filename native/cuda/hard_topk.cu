@@ -330,7 +330,7 @@ Status topk_mask(const TopKSegment* segs, size_t num_segs, const TopKGroup* grou
     TopKResult& r = results[g];
     r.kept = size_t(sel[g].kept);
     r.kept_cost = double(sel[g].kept) * sel[g].w;
-    r.threshold = (r.kept > 0 && groups[g].k > 0 && groups[g].k < totals[g]) ? double(dev_key_to_float(sel[g].prefix)) : std::nan("");
+    r.threshold = (r.kept > 0 && groups[g].k > 0 && groups[g].k < totals[g]) ? double(dev_key_to_float(sel[g].prefix)) / sel[g].w : std::nan("");  // unit value v / c
   }
   return Status::Ok();
 }
