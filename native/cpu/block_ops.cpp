@@ -124,13 +124,8 @@ Status apply_mask(const float* theta, const MaskView& mask, const uint8_t* hard,
     size_t b = ci * chunk, e = std::min(n, b + chunk);
     sc.errs[ci] = check_finite(theta, b, e, Arg::kTheta);
     if (!sc.errs[ci].ok() || !mask.soft) return;
-    size_t mb = ci * chunk, me = std::min(nm, mb + chunk);
-    if (mb >= me || all_in_unit_interval(mask.soft + mb, me - mb)) return;
-    for (size_t i = mb; i < me; ++i) {
-      float m = mask.soft[i];
-      if (!std::isfinite(m)) { sc.errs[ci] = {Code::kNonFinite, Arg::kMask, 0, i, m, 0}; return; }
-      if (m < 0.0f || m > 1.0f) { sc.errs[ci] = {Code::kMaskRange, Arg::kMask, 0, i, m, 0}; return; }
-    }
+    const size_t mb = ci * chunk;
+    sc.errs[ci] = check_unit_interval(mask.soft, mb, std::min(nm, mb + chunk), Arg::kMask);
   };
   parallel_for(nchunks, check);
   for (const Status& e : sc.errs)

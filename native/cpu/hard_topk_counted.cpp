@@ -229,7 +229,6 @@ bool topk_mask_counted(const TopKSegment* segs, size_t, const TopKGroup* groups,
 
   auto seg_len = [&](size_t s) { return segs[s].n; };
   plan_chunks(groups, num_groups, seg_len, [](size_t) { return true; }, sc.chunks);
-  sc.outs.assign(sc.chunks.size(), ChunkOut{});
   // Pass 1 over every chunk: validation, and each group's counts around its band.
   auto count_all = [&]() {
     sc.outs.assign(sc.chunks.size(), ChunkOut{});

@@ -51,4 +51,15 @@ inline Status check_finite(const float* x, size_t begin, size_t end, Arg arg, si
   return Status::Ok();
 }
 
+// Ok when x[begin, end) lies in [0, 1], else kNonFinite or kMaskRange naming the first bad
+// entry (the branch-free scan first; the walk only when it says no).
+inline Status check_unit_interval(const float* x, size_t begin, size_t end, Arg arg, size_t segment = 0) {
+  if (begin >= end || all_in_unit_interval(x + begin, end - begin)) return Status::Ok();
+  for (size_t i = begin; i < end; ++i) {
+    if (!std::isfinite(x[i])) return {Code::kNonFinite, arg, segment, i, x[i], 0};
+    if (x[i] < 0.0f || x[i] > 1.0f) return {Code::kMaskRange, arg, segment, i, x[i], 0};
+  }
+  return Status::Ok();
+}
+
 }  // namespace spartan

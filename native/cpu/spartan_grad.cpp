@@ -27,16 +27,10 @@ inline float masked_grad(const SpartanGradSegment& seg, size_t i) {
 
 // The first bad entry of a chunk: gradW first, then theta, then the mask.
 Status name_bad_entry(const SpartanGradSegment& seg, const Chunk& c) {
-  for (size_t i = c.begin; i < c.end; ++i)
-    if (!std::isfinite(seg.grad_w[i])) return {Code::kNonFinite, Arg::kGradW, c.segment, i, seg.grad_w[i], 0};
-  for (size_t i = c.begin; i < c.end; ++i)
-    if (!std::isfinite(seg.theta[i])) return {Code::kNonFinite, Arg::kTheta, c.segment, i, seg.theta[i], 0};
-  for (size_t i = c.begin; i < c.end; ++i) {
-    const float m = seg.mask[i];
-    if (!std::isfinite(m)) return {Code::kNonFinite, Arg::kMask, c.segment, i, m, 0};
-    if (m < 0.0f || m > 1.0f) return {Code::kMaskRange, Arg::kMask, c.segment, i, m, 0};
-  }
-  return Status::Ok();
+  Status st = check_finite(seg.grad_w, c.begin, c.end, Arg::kGradW, c.segment);
+  if (st.ok()) st = check_finite(seg.theta, c.begin, c.end, Arg::kTheta, c.segment);
+  if (st.ok()) st = check_unit_interval(seg.mask, c.begin, c.end, Arg::kMask, c.segment);
+  return st;
 }
 
 // Pass 1: validate, then sum g w and w (g = G' theta in float, as mask_upstream stores it).
