@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <vector>
 
+#include "spartan/parallel.h"
 #include "spartan/segments.h"
 
 namespace spartan {
@@ -31,6 +32,18 @@ void plan_chunks(const GroupT* groups, size_t num_groups, SegLen seg_len, Active
       for (size_t b = 0; b < n; b += kChunkSize) chunks.push_back({s, g, b, b + kChunkSize < n ? b + kChunkSize : n});
     }
   }
+}
+
+// parallel_for over planned chunks, each thread taking about the same number of entries
+// (chunks differ in size where segments do). Which thread runs a chunk does not change
+// any result: per-chunk partials merge in chunk order.
+template <class F>
+void parallel_for_chunks(const std::vector<Chunk>& chunks, F& f, size_t max_threads = ~size_t(0)) {
+  thread_local std::vector<size_t> ends;
+  ends.resize(chunks.size());
+  size_t total = 0;
+  for (size_t i = 0; i < chunks.size(); ++i) ends[i] = total += chunks[i].end - chunks[i].begin;
+  parallel_for_sized(chunks.size(), ends.data(), f, max_threads);
 }
 
 // True when [a, a + na) and [b, b + nb) (byte ranges) overlap.

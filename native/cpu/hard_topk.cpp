@@ -199,7 +199,7 @@ Status topk_mask(const TopKSegment* segs, size_t num_segs, const TopKGroup* grou
       const GroupSel& g = sc.groups[c.group];
       level_chunk(segs[c.segment], c, g, sc.hist.data() + t * hist_size + g.hist_offset, sc.outs[ci], first_level);
     };
-    parallel_for(sc.chunks.size(), task, threads);
+    parallel_for_chunks(sc.chunks, task, threads);
     if (first_level) {
       for (size_t ci = 0; ci < sc.chunks.size(); ++ci) {
         if (!sc.outs[ci].err.ok()) return sc.outs[ci].err;
@@ -244,7 +244,7 @@ Status topk_mask(const TopKSegment* segs, size_t num_segs, const TopKGroup* grou
     const Chunk& c = sc.chunks[ci];
     output_chunk(segs[c.segment], c, sc.groups[c.group], sc.outs[ci]);
   };
-  parallel_for(sc.chunks.size(), out_task);
+  parallel_for_chunks(sc.chunks, out_task);
   std::vector<double>& tie_before = sc.tie_before;
   tie_before.resize(sc.chunks.size());
   sc.running.assign(num_groups, 0.0);
@@ -257,7 +257,7 @@ Status topk_mask(const TopKSegment* segs, size_t num_segs, const TopKGroup* grou
     const Chunk& c = sc.chunks[ci];
     ties_chunk(segs[c.segment], c, sc.groups[c.group], tie_before[ci], sc.outs[ci]);
   };
-  parallel_for(sc.chunks.size(), tie_task);
+  parallel_for_chunks(sc.chunks, tie_task);
 
   for (size_t gi = 0; gi < num_groups; ++gi) results[gi] = TopKResult{0, 0, std::nan("")};
   for (size_t ci = 0; ci < sc.chunks.size(); ++ci) {

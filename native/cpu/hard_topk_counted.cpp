@@ -236,7 +236,7 @@ bool topk_mask_counted(const TopKSegment* segs, size_t, const TopKGroup* groups,
       const Chunk& c = sc.chunks[ci];
       count_chunk(segs[c.segment], c, sc.groups[c.group], sc.outs[ci]);
     };
-    parallel_for(sc.chunks.size(), count_task);
+    parallel_for_chunks(sc.chunks, count_task);
     for (BandGroup& g : sc.groups) g.above = g.at_or_above_lo = 0;
     for (size_t ci = 0; ci < sc.chunks.size(); ++ci) {
       BandGroup& g = sc.groups[sc.chunks[ci].group];
@@ -279,7 +279,7 @@ bool topk_mask_counted(const TopKSegment* segs, size_t, const TopKGroup* groups,
     output_chunk(segs[c.segment], c, sc.groups[c.group], sc.band_values.data() + sc.outs[ci].band_offset,
                  sc.band_index.data() + sc.outs[ci].band_offset, sc.outs[ci]);
   };
-  parallel_for(sc.chunks.size(), output_task);
+  parallel_for_chunks(sc.chunks, output_task);
 
   // Per group: T among the band's values, then the gathered entries' outputs in index order
   // (a group's chunks are consecutive, in segment and index order).

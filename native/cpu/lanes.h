@@ -77,6 +77,10 @@ struct Sums8 {
   void add_one(int lane, double x) {  // a tail entry
     if (lane < 4) lo[lane] += x; else hi[lane - 4] += x;
   }
+  void set_lanes(const double* x) {  // lanes computed elsewhere, in this layout
+    std::memcpy(&lo, x, sizeof lo);
+    std::memcpy(&hi, x + 4, sizeof hi);
+  }
   double total() const { return lo[0] + lo[1] + lo[2] + lo[3] + hi[0] + hi[1] + hi[2] + hi[3]; }
 
  private:
@@ -99,6 +103,7 @@ struct Sums8 {
     for (int j = 0; j < 8; ++j) acc[j] += double(x[j]) * (double(m[j]) * (1.0 - double(m[j])));
   }
   void add_one(int lane, double x) { acc[lane] += x; }
+  void set_lanes(const double* x) { std::memcpy(acc, x, sizeof acc); }
   double total() const { return acc[0] + acc[1] + acc[2] + acc[3] + acc[4] + acc[5] + acc[6] + acc[7]; }
 #endif
 };

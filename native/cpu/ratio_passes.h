@@ -34,7 +34,7 @@ Status reduce_then_write(const Segment* segs, const GroupT* groups, size_t num_g
   plan_chunks(groups, num_groups, seg_len, [](size_t) { return true; }, sc.chunks);
   sc.sums.resize(sc.chunks.size());
   auto reduce_task = [&](size_t ci, size_t) { reduce(segs[sc.chunks[ci].segment], sc.chunks[ci], sc.sums[ci]); };
-  parallel_for(sc.chunks.size(), reduce_task);
+  parallel_for_chunks(sc.chunks, reduce_task);
   sc.num.assign(num_groups, 0.0);
   sc.s.assign(num_groups, 0.0);  // the denominators first
   for (size_t ci = 0; ci < sc.chunks.size(); ++ci) {
@@ -47,7 +47,7 @@ Status reduce_then_write(const Segment* segs, const GroupT* groups, size_t num_g
     const Chunk& c = sc.chunks[ci];
     write(segs[c.segment], c, groups[c.group].beta, sc.s[c.group]);
   };
-  parallel_for(sc.chunks.size(), write_task);
+  parallel_for_chunks(sc.chunks, write_task);
   return Status::Ok();
 }
 

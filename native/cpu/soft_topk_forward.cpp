@@ -20,6 +20,7 @@
 #include "float_keys.h"
 #include "lanes.h"
 #include "scan.h"
+#include "soft_topk_avx2.h"
 #include "spartan/parallel.h"
 #include "spartan/soft_topk.h"
 
@@ -64,6 +65,27 @@ int hist_bits_for(size_t n) {
 
 // ---- pass 1 -------------------------------------------------------------------
 
+// finite_min_max_avx2's portable twin: a branch-free finite check and eight min/max lanes.
+size_t finite_min_max_portable(const float* x, size_t n, bool& finite, float& lo_out, float& hi_out) {
+  if (n < 8) return 0;
+  finite = all_finite(x, n - n % 8);
+  float lo[8], hi[8];
+  for (int j = 0; j < 8; ++j) lo[j] = hi[j] = x[0];
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; ++j) {
+      lo[j] = std::min(lo[j], x[i + j]);
+      hi[j] = std::max(hi[j], x[i + j]);
+    }
+  for (int j = 1; j < 8; ++j) {
+    lo[0] = std::min(lo[0], lo[j]);
+    hi[0] = std::max(hi[0], hi[j]);
+  }
+  lo_out = lo[0];
+  hi_out = hi[0];
+  return i;
+}
+
 // Pass 1 of a warm solve with one cost for the whole segment (no histogram, no
 // per-entry costs): a branch-free validation and a min/max over eight float lanes,
 // which vectorise. The results equal the general loop's: u = x / cost is monotone
@@ -74,27 +96,20 @@ bool scan_chunk_uniform(const SoftTopKSegment& seg, const Chunk& c, ChunkStats& 
   const double sum = double(n) * cost;
   if (cost != std::floor(cost) || !(sum < 9007199254740992.0)) return false;  // keep the exact running sum
   const float* x = seg.values + c.begin;
-  if (!all_finite(x, n)) return false;  // the general loop names the first bad entry
-  float lo[8], hi[8];
-  for (int j = 0; j < 8; ++j) lo[j] = hi[j] = x[0];
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int j = 0; j < 8; ++j) {
-      lo[j] = std::min(lo[j], x[i + j]);
-      hi[j] = std::max(hi[j], x[i + j]);
-    }
+  float lo = x[0], hi = x[0];
+  bool finite = true;
+  size_t i = finite_min_max_avx2(x, n, finite, lo, hi);
+  if (i == 0) i = finite_min_max_portable(x, n, finite, lo, hi);
   for (; i < n; ++i) {
-    lo[0] = std::min(lo[0], x[i]);
-    hi[0] = std::max(hi[0], x[i]);
+    finite = finite && std::isfinite(x[i]);
+    lo = std::min(lo, x[i]);
+    hi = std::max(hi, x[i]);
   }
-  for (int j = 1; j < 8; ++j) {
-    lo[0] = std::min(lo[0], lo[j]);
-    hi[0] = std::max(hi[0], hi[j]);
-  }
+  if (!finite) return false;  // the general loop names the first bad entry
   st.sum_c = sum;
   st.c_min = cost;
-  st.u_min = double(lo[0]) / cost;
-  st.u_max = double(hi[0]) / cost;
+  st.u_min = double(lo) / cost;
+  st.u_max = double(hi) / cost;
   return true;
 }
 
@@ -178,6 +193,15 @@ inline void eval_chunk(const SoftTopKSegment& seg, const Chunk& c, double beta, 
   const double inv_c = 1.0 / seg.costs.uniform;
   Sums8 acc_s, acc_d;
   size_t i = c.begin;
+  if constexpr (!kCosts) {
+    double sums[8], spreads[8];
+    const size_t done = sigmoid_sums_avx2(v + i, out + i, c.end - i, inv_c, beta, center, mu, sums, spreads);
+    if (done) {
+      acc_s.set_lanes(sums);
+      acc_d.set_lanes(spreads);
+      i += done;
+    }
+  }
   for (; i + 8 <= c.end; i += 8) {
     float s[8], d[8];
     for (int j = 0; j < 8; ++j) {

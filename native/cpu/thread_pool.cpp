@@ -72,7 +72,7 @@ class Pool {
     size_.store(workers_.size() + 1);
   }
 
-  void run(size_t ntasks, TaskFn fn, void* ctx, size_t max_threads) {
+  void run(size_t ntasks, const size_t* ends, TaskFn fn, void* ctx, size_t max_threads) {
     if (ntasks == 0) return;
     std::lock_guard<std::mutex> job(job_mutex_);  // one job at a time
     size_t nthreads = std::max<size_t>(1, std::min(size(), max_threads));
@@ -84,6 +84,7 @@ class Pool {
     fn_ = fn;
     ctx_ = ctx;
     ntasks_ = ntasks;
+    ends_ = ends;
     used_ = nthreads;
     pending_.store(workers_.size(), std::memory_order_relaxed);
     {
@@ -105,9 +106,26 @@ class Pool {
  private:
   void run_share(size_t t) {
     if (t >= used_) return;  // not needed for this job
-    const size_t nthreads = used_;
-    size_t begin = ntasks_ * t / nthreads, end = ntasks_ * (t + 1) / nthreads;
+    const size_t begin = share_start(t), end = share_start(t + 1);
     for (size_t i = begin; i < end; ++i) fn_(ctx_, i, t);
+  }
+
+  // The first task of thread t's run (t = used_: ntasks_). By count, or with sizes the
+  // task boundary nearest to t/used_ of the total size.
+  size_t share_start(size_t t) const {
+    if (t >= used_) return ntasks_;
+    if (t == 0) return 0;
+    if (!ends_) return ntasks_ * t / used_;
+    const size_t total = ends_[ntasks_ - 1];
+    const double target = double(total) * double(t) / double(used_);
+    // The boundary after task i sits at ends_[i]; boundary b (tasks before it: b) at
+    // ends_[b - 1], boundary 0 at 0.
+    size_t b = size_t(std::lower_bound(ends_, ends_ + ntasks_, target,
+                                       [](size_t e, double x) { return double(e) < x; }) -
+                      ends_) + 1;  // first boundary at or past the target
+    if (b > ntasks_) b = ntasks_;
+    const double after = double(ends_[b - 1]), before = b >= 2 ? double(ends_[b - 2]) : 0.0;
+    return target - before < after - target ? b - 1 : b;
   }
 
   // Waits for a generation other than `seen` (spinning first, unless parked); false when stopping.
@@ -158,6 +176,7 @@ class Pool {
   TaskFn fn_ = nullptr;
   void* ctx_ = nullptr;
   size_t ntasks_ = 0, used_ = 1;
+  const size_t* ends_ = nullptr;  // task sizes, as running totals (null: split by count)
   std::atomic<size_t> generation_{0}, pending_{0}, size_{1};
   std::atomic<size_t> park_{~size_t(0)};  // the generation after which workers were parked
   std::atomic<bool> stopping_{false};
@@ -176,7 +195,12 @@ Pool& pool() {
 
 size_t num_threads() { return pool().size(); }
 void set_num_threads(size_t n) { pool().resize(n ? n : default_threads()); }
-void parallel_for(size_t ntasks, TaskFn fn, void* ctx, size_t max_threads) { pool().run(ntasks, fn, ctx, max_threads); }
+void parallel_for(size_t ntasks, TaskFn fn, void* ctx, size_t max_threads) {
+  pool().run(ntasks, nullptr, fn, ctx, max_threads);
+}
+void parallel_for_sized(size_t ntasks, const size_t* ends, TaskFn fn, void* ctx, size_t max_threads) {
+  pool().run(ntasks, ends, fn, ctx, max_threads);
+}
 void park_threads() { pool().park(); }
 
 }  // namespace spartan

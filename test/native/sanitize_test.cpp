@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <random>
 #include <thread>
 #include <vector>
@@ -18,7 +19,9 @@
 #include "spartan/parallel.h"
 #include "spartan/soft_topk.h"
 #include "spartan/spartan_grad.h"
+#include "../../native/cpu/fast_math.h"
 #include "../../native/cpu/hard_topk_counted.h"
+#include "../../native/cpu/soft_topk_avx2.h"
 
 using namespace spartan;
 
@@ -261,18 +264,43 @@ static void run_bsr(std::mt19937& rng) {
 // The pool itself: every task of every call runs exactly once, on a thread index below
 // the pool size, whether the workers were still spinning from the last call, had fallen
 // asleep (the pauses outlast the spin) or were parked.
-static void pool_stress(std::mt19937& rng, int calls) {
+// Every other call gives the tasks sizes (parallel_for_sized): then each thread's run is
+// contiguous and, when `balanced` is checked (no concurrent resize), its total size is
+// within one task's size of an equal share.
+static void pool_stress(std::mt19937& rng, int calls, bool balanced = false) {
   for (int i = 0; i < calls; ++i) {
     const size_t ntasks = 1 + rng() % 64, threads = num_threads();
     std::vector<std::atomic<int>> hits(ntasks);
+    std::vector<size_t> ran_on(ntasks), ends(ntasks);
     std::atomic<int> bad_thread{0};
     auto f = [&](size_t task, size_t thread) {
       hits[task]++;
+      ran_on[task] = thread;
       if (thread >= threads) bad_thread++;
     };
-    parallel_for(ntasks, f, threads);
+    const bool sized = i % 2 == 1;
+    size_t total = 0, largest = 0;
+    for (size_t t = 0; t < ntasks; ++t) {
+      const size_t size = rng() % 4 == 0 ? 0 : 1 + rng() % 40000;
+      largest = std::max(largest, size);
+      ends[t] = total += size;
+    }
+    if (sized)
+      parallel_for_sized(ntasks, ends.data(), f, threads);
+    else
+      parallel_for(ntasks, f, threads);
     for (size_t t = 0; t < ntasks; ++t) CHECK(hits[t] == 1, "pool: task %zu of %zu ran %d times", t, ntasks, int(hits[t]));
     CHECK(bad_thread == 0, "pool: a thread index beyond the pool size");
+    if (sized && ntasks > 1 && threads > 1) {
+      for (size_t t = 1; t < ntasks; ++t) CHECK(ran_on[t] >= ran_on[t - 1], "pool: sized runs not contiguous");
+      if (balanced) {
+        std::vector<size_t> share(threads, 0);
+        for (size_t t = 0; t < ntasks; ++t) share[ran_on[t]] += ends[t] - (t ? ends[t - 1] : 0);
+        for (size_t th = 0; th < threads; ++th)
+          CHECK(std::fabs(double(share[th]) - double(total) / double(threads)) <= double(largest),
+                "pool: thread %zu got %zu of %zu (largest task %zu, %zu threads)", th, share[th], total, largest, threads);
+      }
+    }
     if (rng() % 50 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1 + rng() % 3));
     if (rng() % 7 == 0) park_threads();  // workers stop spinning mid-stream
   }
@@ -382,6 +410,63 @@ static void spartan_grad(std::mt19937& rng) {
   for (auto& o : out) CHECK(std::all_of(o.begin(), o.end(), [](float x) { return x == 7.0f; }), "out written on error");
 }
 
+// The soft top-k forward's AVX2 loops equal the portable loops bit for bit: masks, lane
+// sums, min/max and the finite flag, on sizes around the vector width, values far in both
+// tails of the sigmoid and planted NaN/Inf. Says so when the CPU has no AVX2.
+static int avx2_loops(std::mt19937& rng) {
+  std::uniform_real_distribution<double> uni(-1.0, 1.0);
+  int cases = 0;
+  for (int rep = 0; rep < 300; ++rep, ++cases) {
+    const size_t n = rng() % 200;
+    std::vector<float> v(n), out(n, -1.0f);
+    const double scale = std::pow(10.0, int(rng() % 7) - 3);
+    for (float& x : v) x = float(uni(rng) * scale);
+    const double inv_c = rng() % 2 ? 1.0 : 1.0 / double(1 + rng() % 256);
+    const double beta = std::exp(5.0 * uni(rng) + 2.0);
+    const double center = n && rng() % 2 ? double(v[rng() % n]) * inv_c : 0.0;
+    const double mu = 40.0 * uni(rng);
+    double sums[8], spreads[8];
+    const size_t done = sigmoid_sums_avx2(v.data(), out.data(), n, inv_c, beta, center, mu, sums, spreads);
+    if (done == 0 && n >= 8) {
+      std::printf("sanitize_test: this CPU has no AVX2: the AVX2 loops were not checked\n");
+      return 0;
+    }
+    CHECK(done == n - n % 8, "sigmoid_sums_avx2 did %zu of %zu", done, n);
+    double ref_s[8] = {0}, ref_d[8] = {0};
+    for (size_t i = 0; i < done; ++i) {
+      const double z = beta * (double(v[i]) * inv_c - center) + mu;
+      const Sigmoid sg = fast_sigmoid(float(z));
+      CHECK(std::memcmp(&out[i], &sg.s, sizeof(float)) == 0, "AVX2 mask %zu: %.9g vs %.9g (z %.9g)", i, out[i], sg.s, z);
+      ref_s[i % 8] += double(sg.s);
+      ref_d[i % 8] += double(sg.ds);
+    }
+    if (done) {
+      CHECK(std::memcmp(sums, ref_s, sizeof sums) == 0, "AVX2 mask sums differ");
+      CHECK(std::memcmp(spreads, ref_d, sizeof spreads) == 0, "AVX2 derivative sums differ");
+    }
+    if (n && rng() % 3 == 0) {
+      const float special[] = {NAN, INFINITY, -INFINITY};
+      v[rng() % n] = special[rng() % 3];
+    }
+    bool finite = true;
+    float lo = 0, hi = 0;
+    const size_t scanned = finite_min_max_avx2(v.data(), n, finite, lo, hi);
+    CHECK(scanned == n - n % 8, "finite_min_max_avx2 did %zu of %zu", scanned, n);
+    bool ref_finite = true;
+    float ref_lo = scanned ? v[0] : 0, ref_hi = ref_lo;
+    for (size_t i = 0; i < scanned; ++i) {
+      ref_finite = ref_finite && std::isfinite(v[i]);
+      ref_lo = std::min(ref_lo, v[i]);
+      ref_hi = std::max(ref_hi, v[i]);
+    }
+    if (scanned) {
+      CHECK(finite == ref_finite, "AVX2 finite flag %d vs %d", int(finite), int(ref_finite));
+      if (ref_finite) CHECK(lo == ref_lo && hi == ref_hi, "AVX2 min/max %g %g vs %g %g", lo, hi, ref_lo, ref_hi);
+    }
+  }
+  return cases;
+}
+
 int main() {
   // A fresh seed each run (printed, so a failure can be replayed with SPARTAN_FUZZ_SEED).
   const char* env = std::getenv("SPARTAN_FUZZ_SEED");
@@ -394,7 +479,8 @@ int main() {
   for (int i = 0; i < 5; ++i) band_miss(rng);
   for (int i = 0; i < 100; ++i) spartan_grad(rng);
   for (int i = 0; i < 200; ++i) band_hints(rng);
-  pool_stress(rng, 3000);
+  const int avx2_cases = avx2_loops(rng);
+  pool_stress(rng, 3000, true);
   // Concurrent callers share the pool; a resize in the middle must not run stale jobs.
   std::atomic<int> done{0};
   std::vector<std::thread> callers;
@@ -411,8 +497,8 @@ int main() {
   for (int i = 0; i < 20; ++i) set_num_threads(1 + i % 4);
   for (auto& c : callers) c.join();
   set_num_threads(0);
-  std::printf("sanitize_test: %d cases (and %d pool calls), %d failures\n", 300 + 200 + 150 + 5 + 100 + 200 + 3 * 80, 3000 + 3 * 40 * 50,
-              failures);
+  std::printf("sanitize_test: %d cases (and %d pool calls), %d failures\n",
+              300 + 200 + 150 + 5 + 100 + 200 + avx2_cases + 3 * 80, 3000 + 3 * 40 * 50, failures);
   std::printf("%d passed, %d failed\n", failures ? 0 : 1, failures ? 1 : 0);
   return failures ? 1 : 0;
 }

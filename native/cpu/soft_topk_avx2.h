@@ -1,0 +1,22 @@
+// The soft top-k forward's two hot loops for groups with one cost, in AVX2 where the CPU
+// has it (checked at run time). GCC vectorised the portable loops only in part: it kept
+// the warm start's min/max scalar, and in the Newton pass it spilled the masks to the
+// stack and reloaded them in pieces for the float64 sums (in all, about 40 % of the
+// forward's time on LeNet-300-100). Each function returns how many leading entries it
+// did (a multiple of 8, or 0 without AVX2); the caller's portable loop does the rest.
+#pragma once
+#include <cstddef>
+
+namespace spartan {
+
+// Min and max of x[0, n), and whether all of it is finite (min/max are then exact).
+size_t finite_min_max_avx2(const float* x, size_t n, bool& finite, float& lo, float& hi);
+
+// The Newton evaluation for one cost: out[i] = s_i = fast_sigmoid(float(beta (double(v[i]) inv_c
+// - center) + mu)) and, in eight float64 lanes (lane j: entries j, j + 8, ...), the sums of
+// s_i and of s_i (1 - s_i) from zero. The same operations in the same order as the portable
+// loop with fast_math.h, so the results are bit-identical.
+size_t sigmoid_sums_avx2(const float* v, float* out, size_t n, double inv_c, double beta, double center,
+                         double mu, double sums[8], double spreads[8]);
+
+}  // namespace spartan
