@@ -346,6 +346,11 @@ describe('Sparsifier: bad input', () => {
     const nan = good['fc2.weight'].slice();
     nan[5] = NaN;
     expectCode(() => sp.backward({ ...good, 'fc2.weight': nan }), RangeError, 'ERR_SPARTAN_NON_FINITE');
+    // The fused Spartan kernel validates the sparsified gradients itself; its error names the layer.
+    expect(() => sp.backward({ ...good, 'fc2.weight': nan })).to.throw(/^gradW\["fc2\.weight"\]\[5\] is nan/);
+    const nanBias = good['fc1.bias'].slice();
+    nanBias[2] = Infinity;
+    expect(() => sp.backward({ ...good, 'fc1.bias': nanBias })).to.throw(/^gradW\["fc1\.bias"\]\[2\] is inf/);
     const { 'fc1.bias': _omit, ...missing } = good;
     expectCode(() => sp.backward(missing), TypeError, 'ERR_SPARTAN_TYPE');
     expect(JSON.stringify(sp.stats())).to.equal(before);

@@ -1,13 +1,16 @@
-// A small persistent pool: the calling thread takes part, and each thread gets a fixed
-// contiguous run of tasks. Kernels come in quick succession (a sparsifier step is a few
-// dozen of them on arrays that fit in cache), so waking a sleeping worker (tens of
-// microseconds on a VM) would cost more than the work: after each job, workers spin
-// for a short while on the job counter before they sleep on a condition variable, and
-// the caller spins the same way for the workers to finish. park_threads() ends the spin
-// at once, for callers about to hand the cores to other work (an onnxruntime run).
+// A small persistent pool. A job is split into one share per thread, each a fixed
+// contiguous run of tasks; the calling thread and the workers claim shares, so a caller
+// whose workers are slow to wake does their shares itself. Kernels come in quick
+// succession (a sparsifier step is a few dozen of them on arrays that fit in cache), so
+// waking a sleeping worker (100-200 microseconds on a VM) would cost more than the work:
+// after each job, workers spin for a short while on the job counter before they sleep on
+// a condition variable, and the caller spins the same way for the shares to finish.
+// park_threads() ends the spin at once, for callers about to hand the cores to other work
+// (an onnxruntime run).
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <cstdint>
 #include <cstdlib>
 #include <mutex>
 #include <thread>
@@ -68,7 +71,7 @@ class Pool {
     stopping_.store(false);
     // New workers start at the current generation: an older job is not theirs to run.
     const size_t now = generation_.load();
-    for (size_t t = 1; t < std::max<size_t>(n, 1); ++t) workers_.emplace_back([this, t, now] { work(t, now); });
+    for (size_t t = 1; t < std::max<size_t>(n, 1); ++t) workers_.emplace_back([this, now] { work(now); });
     size_.store(workers_.size() + 1);
   }
 
@@ -80,32 +83,60 @@ class Pool {
       for (size_t i = 0; i < ntasks; ++i) fn(ctx, i, 0);
       return;
     }
-    // The job's fields are published by the release increment of generation_ below.
+    // The job's fields are published by the release store of claim_ below.
     fn_ = fn;
     ctx_ = ctx;
     ntasks_ = ntasks;
     ends_ = ends;
     used_ = nthreads;
-    pending_.store(workers_.size(), std::memory_order_relaxed);
+    done_.store(0, std::memory_order_relaxed);
+    const size_t gen = generation_.load(std::memory_order_relaxed) + 1;
+    claim_.store(claim_word(gen, nthreads, 0), std::memory_order_release);
     {
       std::lock_guard<std::mutex> lk(m_);  // a worker deciding to sleep holds m_: no lost wake-up
-      generation_.fetch_add(1, std::memory_order_release);
+      generation_.store(gen, std::memory_order_release);
       if (sleepers_ > 0) cv_.notify_all();
     }
-    run_share(0);
+    // The caller takes shares too, and every share nobody has started: a worker still waking
+    // (100-200 us on a VM after it slept through an onnxruntime run) then costs nothing.
+    run_shares(gen);
     for (int i = 0; i < kSpinIterations; ++i) {
-      if (pending_.load(std::memory_order_acquire) == 0) return;
+      if (done_.load(std::memory_order_acquire) == nthreads) return;
       cpu_relax();
     }
     std::unique_lock<std::mutex> lk(m_);
     caller_waiting_ = true;
-    done_cv_.wait(lk, [this] { return pending_.load(std::memory_order_acquire) == 0; });
+    done_cv_.wait(lk, [&] { return done_.load(std::memory_order_acquire) == nthreads; });
     caller_waiting_ = false;
   }
 
  private:
+  // A job is split into used_ shares (share_start); whichever thread claims share t runs it
+  // and passes t as the thread index, so per-thread scratch and merges do not depend on
+  // which thread ran what. The claim word holds (generation, shares, next share): a claim
+  // succeeds only for the current job, and only then are its fields read, which stay valid
+  // until the caller has seen every share done.
+  static uint64_t claim_word(size_t gen, size_t shares, size_t next) {
+    return (uint64_t(uint32_t(gen)) << 32) | (uint64_t(shares) << 16) | uint64_t(next);
+  }
+
+  void run_shares(size_t gen) {
+    uint64_t c = claim_.load(std::memory_order_acquire);
+    for (;;) {
+      if ((c >> 32) != uint32_t(gen)) return;  // another job's word: nothing left of ours
+      const size_t shares = (c >> 16) & 0xffff, next = c & 0xffff;
+      if (next >= shares) return;
+      if (!claim_.compare_exchange_weak(c, c + 1, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
+      run_share(next);
+      if (done_.fetch_add(1, std::memory_order_acq_rel) + 1 == shares) {
+        std::lock_guard<std::mutex> lk(m_);  // the caller checks done_ under m_ before it sleeps
+        if (caller_waiting_) done_cv_.notify_one();
+      }
+      c = claim_.load(std::memory_order_acquire);
+    }
+  }
+
   void run_share(size_t t) {
-    if (t >= used_) return;  // not needed for this job
     const size_t begin = share_start(t), end = share_start(t + 1);
     for (size_t i = begin; i < end; ++i) fn_(ctx_, i, t);
   }
@@ -149,14 +180,8 @@ class Pool {
     return true;
   }
 
-  void work(size_t t, size_t seen) {
-    while (next_job(seen)) {
-      run_share(t);
-      if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-        std::lock_guard<std::mutex> lk(m_);  // the caller checks pending_ under m_ before it sleeps
-        if (caller_waiting_) done_cv_.notify_one();
-      }
-    }
+  void work(size_t seen) {
+    while (next_job(seen)) run_shares(seen);
   }
 
   void stop_workers() {
@@ -177,7 +202,8 @@ class Pool {
   void* ctx_ = nullptr;
   size_t ntasks_ = 0, used_ = 1;
   const size_t* ends_ = nullptr;  // task sizes, as running totals (null: split by count)
-  std::atomic<size_t> generation_{0}, pending_{0}, size_{1};
+  std::atomic<size_t> generation_{0}, done_{0}, size_{1};
+  std::atomic<uint64_t> claim_{0};
   std::atomic<size_t> park_{~size_t(0)};  // the generation after which workers were parked
   std::atomic<bool> stopping_{false};
   int sleepers_ = 0;             // guarded by m_

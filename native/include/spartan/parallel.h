@@ -14,8 +14,11 @@ void set_num_threads(size_t n);
 void park_threads();
 
 // Runs fn(task, thread) for task in [0, ntasks). Tasks are split into contiguous
-// runs, one per thread, in a fixed way for a given (ntasks, num_threads()): thread t
-// always gets the same tasks, so per-thread partial results merge deterministically.
+// runs ("shares"), one per thread, in a fixed way for a given (ntasks, num_threads()), and
+// `thread` is the share's index, whichever OS thread runs it (the caller takes the shares
+// of workers that are still waking up): the same tasks always get the same index, and no
+// two threads run one index at once, so per-thread scratch and partial results indexed by
+// it merge deterministically.
 // Concurrent callers (several async ops) are serialised. At most `max_threads`
 // threads take part: a caller that sized per-thread scratch with num_threads()
 // passes that count, so a concurrent resize can never hand it a larger index.
