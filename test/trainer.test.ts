@@ -24,6 +24,24 @@ describe('Trainer on MNIST (LeNet-300-100, LeNet-5)', () => {
     expect(max).to.equal(1);
   });
 
+  it('batches: the reusing form yields the same batches in one pair of buffers, short last batch included', () => {
+    const d = head(test, 1000);
+    const fresh = [...batches(d, 300, 7)].map((b) => ({ x: b.x.slice(), labels: b.labels.slice(), size: b.size }));
+    let buffer: ArrayBufferLike | undefined;
+    let i = 0;
+    for (const b of batches(d, 300, 7, true)) {
+      expect(b.size).to.equal(fresh[i].size);
+      expect(b.x.length).to.equal(b.size * 784);
+      expect(Buffer.from(b.x.buffer, b.x.byteOffset, b.x.byteLength).equals(Buffer.from(fresh[i].x.buffer))).to.equal(true);
+      expect(Array.from(b.labels)).to.deep.equal(Array.from(fresh[i].labels));
+      buffer ??= b.x.buffer;
+      expect(b.x.buffer).to.equal(buffer);
+      i++;
+    }
+    expect(i).to.equal(4); // 300, 300, 300, 100
+    expect(fresh[3].size).to.equal(100);
+  });
+
   it('reads Fashion-MNIST with the fixed split: 60,000 / 10,000, 6,000 / 1,000 per class, disjoint', function () {
     this.timeout(60000);
     const tr = loadFashionMnist('train'), te = loadFashionMnist('test');

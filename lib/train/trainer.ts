@@ -114,7 +114,7 @@ export class Trainer {
   async trainEpoch(data: Dataset, epoch: number, onBatch?: (step: number, loss: number) => void): Promise<EpochMetrics> {
     const t0 = performance.now();
     let lossSum = 0, correct = 0, seen = 0;
-    for (const batch of batches(data, this.opts.batchSize, (this.opts.seed ?? 1) * 1000 + epoch)) {
+    for (const batch of batches(data, this.opts.batchSize, (this.opts.seed ?? 1) * 1000 + epoch, true)) {
       const step = this.sparsifier.stepCount;
       if (this.opts.cosine ?? true) this.optimizer.lr = (this.baseLr * (1 + Math.cos((Math.PI * step) / this.totalSteps))) / 2;
       const feeds = { ...this.feedsFor(batch.x, batch.size, this.sparsifier.weights()), labels: { data: batch.labels, dims: [batch.size] } };
@@ -153,7 +153,7 @@ export class Trainer {
   async accuracy(data: Dataset, batchSize = 1000): Promise<number> {
     let correct = 0;
     const weights = this.sparsifier.weights();
-    for (const batch of batches(data, batchSize, null)) {
+    for (const batch of batches(data, batchSize, null, true)) {
       parkThreads();
       const out = await this.evaluate_.run(this.feedsFor(batch.x, batch.size, weights));
       correct += countCorrect(out[this.opts.logits] as Float32Array, batch.labels);
