@@ -46,6 +46,14 @@ SPARTAN_AVX2 inline __m256 exp8(__m256 x) {
   return _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
 }
 
+// Adds the eight masks s and their s (1 - s) to the lane sums.
+SPARTAN_AVX2 inline void add_lanes(__m256 s, __m256 ds, __m256d& s_lo, __m256d& s_hi, __m256d& d_lo, __m256d& d_hi) {
+  s_lo = _mm256_add_pd(s_lo, _mm256_cvtps_pd(_mm256_castps256_ps128(s)));
+  s_hi = _mm256_add_pd(s_hi, _mm256_cvtps_pd(_mm256_extractf128_ps(s, 1)));
+  d_lo = _mm256_add_pd(d_lo, _mm256_cvtps_pd(_mm256_castps256_ps128(ds)));
+  d_hi = _mm256_add_pd(d_hi, _mm256_cvtps_pd(_mm256_extractf128_ps(ds, 1)));
+}
+
 SPARTAN_AVX2 size_t finite_min_max(const float* x, size_t n, bool& finite, float& lo, float& hi) {
   if (n < 8) return 0;
   const __m256i exponent = _mm256_set1_epi32(0x7f800000);
@@ -92,10 +100,25 @@ SPARTAN_AVX2 size_t sigmoid_sums(const float* v, float* out, size_t n, double in
     const __m256 s = _mm256_andnot_ps(_mm256_cmp_ps(z, far, _CMP_LT_OQ), inv);
     const __m256 ds = _mm256_mul_ps(_mm256_mul_ps(e, inv), inv);
     _mm256_storeu_ps(out + i, s);
-    s_lo = _mm256_add_pd(s_lo, _mm256_cvtps_pd(_mm256_castps256_ps128(s)));
-    s_hi = _mm256_add_pd(s_hi, _mm256_cvtps_pd(_mm256_extractf128_ps(s, 1)));
-    d_lo = _mm256_add_pd(d_lo, _mm256_cvtps_pd(_mm256_castps256_ps128(ds)));
-    d_hi = _mm256_add_pd(d_hi, _mm256_cvtps_pd(_mm256_extractf128_ps(ds, 1)));
+    add_lanes(s, ds, s_lo, s_hi, d_lo, d_hi);
+  }
+  _mm256_storeu_pd(sums, s_lo);
+  _mm256_storeu_pd(sums + 4, s_hi);
+  _mm256_storeu_pd(spreads, d_lo);
+  _mm256_storeu_pd(spreads + 4, d_hi);
+  return i;
+}
+
+SPARTAN_AVX2 size_t mask_update_sums(float* out, size_t n, float factor, double sums[8], double spreads[8]) {
+  const __m256 one = _mm256_set1_ps(1.0f), f = _mm256_set1_ps(factor);
+  __m256d s_lo = _mm256_setzero_pd(), s_hi = s_lo, d_lo = s_lo, d_hi = s_lo;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 m = _mm256_loadu_ps(out + i);
+    const __m256 s = _mm256_div_ps(m, _mm256_add_ps(m, _mm256_mul_ps(_mm256_sub_ps(one, m), f)));
+    const __m256 ds = _mm256_mul_ps(s, _mm256_sub_ps(one, s));
+    _mm256_storeu_ps(out + i, s);
+    add_lanes(s, ds, s_lo, s_hi, d_lo, d_hi);
   }
   _mm256_storeu_pd(sums, s_lo);
   _mm256_storeu_pd(sums + 4, s_hi);
@@ -105,6 +128,10 @@ SPARTAN_AVX2 size_t sigmoid_sums(const float* v, float* out, size_t n, double in
 }
 
 }  // namespace
+
+size_t mask_update_sums_avx2(float* out, size_t n, float factor, double sums[8], double spreads[8]) {
+  return cpu_has_avx2() ? mask_update_sums(out, n, factor, sums, spreads) : 0;
+}
 
 size_t finite_min_max_avx2(const float* x, size_t n, bool& finite, float& lo, float& hi) {
   return cpu_has_avx2() ? finite_min_max(x, n, finite, lo, hi) : 0;
@@ -119,6 +146,7 @@ size_t sigmoid_sums_avx2(const float* v, float* out, size_t n, double inv_c, dou
 
 size_t finite_min_max_avx2(const float*, size_t, bool&, float&, float&) { return 0; }
 size_t sigmoid_sums_avx2(const float*, float*, size_t, double, double, double, double, double*, double*) { return 0; }
+size_t mask_update_sums_avx2(float*, size_t, float, double*, double*) { return 0; }
 
 #endif
 

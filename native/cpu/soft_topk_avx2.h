@@ -1,4 +1,4 @@
-// The soft top-k forward's two hot loops for groups with one cost, in AVX2 where the CPU
+// The soft top-k forward's hot loops for groups with one cost, in AVX2 where the CPU
 // has it (checked at run time). GCC vectorised the portable loops only in part: it kept
 // the warm start's min/max scalar, and in the Newton pass it spilled the masks to the
 // stack and reloaded them in pieces for the float64 sums (in all, about 40 % of the
@@ -18,5 +18,9 @@ size_t finite_min_max_avx2(const float* x, size_t n, bool& finite, float& lo, fl
 // loop with fast_math.h, so the results are bit-identical.
 size_t sigmoid_sums_avx2(const float* v, float* out, size_t n, double inv_c, double beta, double center,
                          double mu, double sums[8], double spreads[8]);
+
+// The Newton update pass for one cost: out[i] = m / (m + (1 - m) factor) from the mask m it
+// holds, with the same eight-lane sums of the new masks and of s (1 - s).
+size_t mask_update_sums_avx2(float* out, size_t n, float factor, double sums[8], double spreads[8]);
 
 }  // namespace spartan

@@ -245,6 +245,15 @@ inline void update_chunk(const SoftTopKSegment& seg, const Chunk& c, float facto
   float* out = seg.out;
   Sums8 acc_s, acc_d;
   size_t i = c.begin;
+  if constexpr (!kCosts) {
+    double sums[8], spreads[8];
+    const size_t done = mask_update_sums_avx2(out + i, c.end - i, factor, sums, spreads);
+    if (done) {
+      acc_s.set_lanes(sums);
+      acc_d.set_lanes(spreads);
+      i += done;
+    }
+  }
   for (; i + 8 <= c.end; i += 8) {
     float m[8], s[8], d[8];
     for (int j = 0; j < 8; ++j) m[j] = out[i + j];  // loads, math, stores apart: GCC vectorises this

@@ -410,8 +410,8 @@ static void spartan_grad(std::mt19937& rng) {
   for (auto& o : out) CHECK(std::all_of(o.begin(), o.end(), [](float x) { return x == 7.0f; }), "out written on error");
 }
 
-// The soft top-k forward's AVX2 loops equal the portable loops bit for bit: masks, lane
-// sums, min/max and the finite flag, on sizes around the vector width, values far in both
+// The soft top-k forward's AVX2 loops equal the portable loops bit for bit: masks, updated
+// masks, lane sums, min/max and the finite flag, on sizes around the vector width, values far in both
 // tails of the sigmoid and planted NaN/Inf. Says so when the CPU has no AVX2.
 static int avx2_loops(std::mt19937& rng) {
   std::uniform_real_distribution<double> uni(-1.0, 1.0);
@@ -443,6 +443,23 @@ static int avx2_loops(std::mt19937& rng) {
     if (done) {
       CHECK(std::memcmp(sums, ref_s, sizeof sums) == 0, "AVX2 mask sums differ");
       CHECK(std::memcmp(spreads, ref_d, sizeof spreads) == 0, "AVX2 derivative sums differ");
+    }
+    // the update pass, from the masks just written
+    std::vector<float> upd = out;
+    const float factor = float(std::exp(uni(rng)));
+    const size_t updated = mask_update_sums_avx2(upd.data(), n, factor, sums, spreads);
+    CHECK(updated == done, "mask_update_sums_avx2 did %zu of %zu", updated, n);
+    for (double& x : ref_s) x = 0;
+    for (double& x : ref_d) x = 0;
+    for (size_t i = 0; i < updated; ++i) {
+      const float m = out[i], next = m / (m + (1.0f - m) * factor);
+      CHECK(std::memcmp(&upd[i], &next, sizeof(float)) == 0, "AVX2 update %zu: %.9g vs %.9g", i, upd[i], next);
+      ref_s[i % 8] += double(next);
+      ref_d[i % 8] += double(next * (1.0f - next));
+    }
+    if (updated) {
+      CHECK(std::memcmp(sums, ref_s, sizeof sums) == 0, "AVX2 update sums differ");
+      CHECK(std::memcmp(spreads, ref_d, sizeof spreads) == 0, "AVX2 update derivative sums differ");
     }
     if (n && rng() % 3 == 0) {
       const float special[] = {NAN, INFINITY, -INFINITY};
