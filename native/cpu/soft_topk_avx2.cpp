@@ -46,13 +46,23 @@ SPARTAN_AVX2 inline __m256 exp8(__m256 x) {
   return _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
 }
 
-// Adds the eight masks s and their s (1 - s) to the lane sums.
-SPARTAN_AVX2 inline void add_lanes(__m256 s, __m256 ds, __m256d& s_lo, __m256d& s_hi, __m256d& d_lo, __m256d& d_hi) {
-  s_lo = _mm256_add_pd(s_lo, _mm256_cvtps_pd(_mm256_castps256_ps128(s)));
-  s_hi = _mm256_add_pd(s_hi, _mm256_cvtps_pd(_mm256_extractf128_ps(s, 1)));
-  d_lo = _mm256_add_pd(d_lo, _mm256_cvtps_pd(_mm256_castps256_ps128(ds)));
-  d_hi = _mm256_add_pd(d_hi, _mm256_cvtps_pd(_mm256_extractf128_ps(ds, 1)));
-}
+// Eight float64 lanes each of the masks and of their s (1 - s): lane j takes entries j, j + 8, ...
+struct LaneSums {
+  __m256d s_lo, s_hi, d_lo, d_hi;
+  SPARTAN_AVX2 LaneSums() : s_lo(_mm256_setzero_pd()), s_hi(s_lo), d_lo(s_lo), d_hi(s_lo) {}
+  SPARTAN_AVX2 void add(__m256 s, __m256 ds) {
+    s_lo = _mm256_add_pd(s_lo, _mm256_cvtps_pd(_mm256_castps256_ps128(s)));
+    s_hi = _mm256_add_pd(s_hi, _mm256_cvtps_pd(_mm256_extractf128_ps(s, 1)));
+    d_lo = _mm256_add_pd(d_lo, _mm256_cvtps_pd(_mm256_castps256_ps128(ds)));
+    d_hi = _mm256_add_pd(d_hi, _mm256_cvtps_pd(_mm256_extractf128_ps(ds, 1)));
+  }
+  SPARTAN_AVX2 void store(double sums[8], double spreads[8]) const {
+    _mm256_storeu_pd(sums, s_lo);
+    _mm256_storeu_pd(sums + 4, s_hi);
+    _mm256_storeu_pd(spreads, d_lo);
+    _mm256_storeu_pd(spreads + 4, d_hi);
+  }
+};
 
 SPARTAN_AVX2 size_t finite_min_max(const float* x, size_t n, bool& finite, float& lo, float& hi) {
   if (n < 8) return 0;
@@ -85,7 +95,10 @@ SPARTAN_AVX2 size_t sigmoid_sums(const float* v, float* out, size_t n, double in
   const __m256d vinv = _mm256_set1_pd(inv_c), vbeta = _mm256_set1_pd(beta);
   const __m256d vcenter = _mm256_set1_pd(center), vmu = _mm256_set1_pd(mu);
   const __m256 one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f), far = _mm256_set1_ps(-88.0f);
-  __m256d s_lo = _mm256_setzero_pd(), s_hi = s_lo, d_lo = s_lo, d_hi = s_lo;
+  const __m256 e_below = exp8(_mm256_set1_ps(88.0f));  // exp(-z), clamped, for every z < -88
+  const __m256 inv_below = _mm256_div_ps(one, _mm256_add_ps(one, e_below));
+  const __m256 ds_below = _mm256_mul_ps(_mm256_mul_ps(e_below, inv_below), inv_below);
+  LaneSums acc;
   size_t i = 0;
   for (; i + 8 <= n; i += 8) {
     const __m256 x = _mm256_loadu_ps(v + i);
@@ -94,36 +107,35 @@ SPARTAN_AVX2 size_t sigmoid_sums(const float* v, float* out, size_t n, double in
     const __m256d z_lo = _mm256_add_pd(_mm256_mul_pd(vbeta, _mm256_sub_pd(u_lo, vcenter)), vmu);
     const __m256d z_hi = _mm256_add_pd(_mm256_mul_pd(vbeta, _mm256_sub_pd(u_hi, vcenter)), vmu);
     const __m256 z = _mm256_set_m128(_mm256_cvtpd_ps(z_hi), _mm256_cvtpd_ps(z_lo));
-    // fast_sigmoid: e = exp(-z), s = 1 / (1 + e) (0 below -88), ds = (e s) s.
-    const __m256 e = exp8(_mm256_xor_ps(z, sign));
+    // fast_sigmoid: e = exp(-z), s = 1 / (1 + e) (0 below -88), ds = (e s) s. Below -88 the
+    // clamp makes e = fast_exp(88) whatever z is, so s = 0 and ds = the constant below; those
+    // lanes divide 1 by 1 instead, as their real quotient is subnormal, which costs a
+    // microcode assist per instruction on this CPU (the Newton pass ran 2x slower at beta >= 100,
+    // where half the entries lie there). GCC's own vectorisation of fast_sigmoid folds them the same way.
+    const __m256 below = _mm256_cmp_ps(z, far, _CMP_LT_OQ);
+    const __m256 e = _mm256_andnot_ps(below, exp8(_mm256_xor_ps(z, sign)));
     const __m256 inv = _mm256_div_ps(one, _mm256_add_ps(one, e));
-    const __m256 s = _mm256_andnot_ps(_mm256_cmp_ps(z, far, _CMP_LT_OQ), inv);
-    const __m256 ds = _mm256_mul_ps(_mm256_mul_ps(e, inv), inv);
+    const __m256 s = _mm256_andnot_ps(below, inv);
+    const __m256 ds = _mm256_blendv_ps(_mm256_mul_ps(_mm256_mul_ps(e, inv), inv), ds_below, below);
     _mm256_storeu_ps(out + i, s);
-    add_lanes(s, ds, s_lo, s_hi, d_lo, d_hi);
+    acc.add(s, ds);
   }
-  _mm256_storeu_pd(sums, s_lo);
-  _mm256_storeu_pd(sums + 4, s_hi);
-  _mm256_storeu_pd(spreads, d_lo);
-  _mm256_storeu_pd(spreads + 4, d_hi);
+  acc.store(sums, spreads);
   return i;
 }
 
 SPARTAN_AVX2 size_t mask_update_sums(float* out, size_t n, float factor, double sums[8], double spreads[8]) {
   const __m256 one = _mm256_set1_ps(1.0f), f = _mm256_set1_ps(factor);
-  __m256d s_lo = _mm256_setzero_pd(), s_hi = s_lo, d_lo = s_lo, d_hi = s_lo;
+  LaneSums acc;
   size_t i = 0;
   for (; i + 8 <= n; i += 8) {
     const __m256 m = _mm256_loadu_ps(out + i);
     const __m256 s = _mm256_div_ps(m, _mm256_add_ps(m, _mm256_mul_ps(_mm256_sub_ps(one, m), f)));
     const __m256 ds = _mm256_mul_ps(s, _mm256_sub_ps(one, s));
     _mm256_storeu_ps(out + i, s);
-    add_lanes(s, ds, s_lo, s_hi, d_lo, d_hi);
+    acc.add(s, ds);
   }
-  _mm256_storeu_pd(sums, s_lo);
-  _mm256_storeu_pd(sums + 4, s_hi);
-  _mm256_storeu_pd(spreads, d_lo);
-  _mm256_storeu_pd(spreads + 4, d_hi);
+  acc.store(sums, spreads);
   return i;
 }
 
