@@ -241,13 +241,14 @@ export class Sparsifier {
     for (const name of Object.keys(gradW))
       if (!this.byName.has(name)) throw rangeError('ERR_SPARTAN_OPTION', `gradW has an unknown parameter "${name}"`);
     const active = this.s > 0 && !this.finalized;
-    const fused = this.method === 'spartan' && active && !this.frozen && this.sparse.every((l) => !l.blocked);
+    const spartanGrad = this.method === 'spartan' && active && !this.frozen;
+    const fused = spartanGrad && this.sparse.every((l) => !l.blocked); // element masks: one fused kernel
     // NaN/Inf check before any write. The fused Spartan kernel checks its own gradients before
     // it writes anything (a second read of 1 MB a step on LeNet-300-100 otherwise).
     for (const l of this.layers) if (!(fused && l.sparsify)) checkFinite(gradW[l.name], `gradW["${l.name}"]`);
 
     const out: Record<string, Float32Array> = {};
-    if (this.method === 'spartan' && active && !this.frozen) this.spartanBackward(gradW);
+    if (spartanGrad) this.spartanBackward(gradW, fused);
     for (const l of this.layers) {
       const g = gradW[l.name];
       if (!l.sparsify || this.method === 'dense' || !active) {
@@ -266,9 +267,9 @@ export class Sparsifier {
     return out;
   }
 
-  private spartanBackward(gradW: Record<string, Float32Array>): void {
+  private spartanBackward(gradW: Record<string, Float32Array>, fused: boolean): void {
     const betas = this.budget === 'global' ? this.globalBeta : this.sparse.map((l) => this.betaFor(l));
-    if (this.sparse.every((l) => !l.blocked)) {
+    if (fused) {
       // element masks: one fused kernel, two passes (equal bit for bit to the three below)
       const segs = this.sparse.map((l) => ({ gradW: gradW[l.name], theta: l.theta, mask: l.mask, hard: this.straightThrough ? undefined : l.hard, out: l.grad }));
       const groups = typeof betas === 'number' ? [{ first: 0, count: segs.length, beta: betas }] : betas.map((beta, i) => ({ first: i, count: 1, beta }));

@@ -165,6 +165,19 @@ inline void merge_lanes(const SoftTopKSegment& seg, const Sums8& acc_s, const Su
   st.df = acc_d.total() * scale;
 }
 
+// Runs an AVX2 pass (soft_topk_avx2.h) over a chunk's leading entries and starts the lane
+// sums from its lanes; returns how many entries it did (0 without AVX2: sums stay zero).
+template <class Avx2Pass>
+inline size_t start_lanes(Sums8& acc_s, Sums8& acc_d, Avx2Pass pass) {
+  double sums[8], spreads[8];
+  const size_t done = pass(sums, spreads);
+  if (done) {
+    acc_s.set_lanes(sums);
+    acc_d.set_lanes(spreads);
+  }
+  return done;
+}
+
 // Adds a block of eight mask values and derivatives to the lane sums, weighted by the
 // costs when there are per-entry costs.
 template <bool kCosts>
@@ -193,15 +206,10 @@ inline void eval_chunk(const SoftTopKSegment& seg, const Chunk& c, double beta, 
   const double inv_c = 1.0 / seg.costs.uniform;
   Sums8 acc_s, acc_d;
   size_t i = c.begin;
-  if constexpr (!kCosts) {
-    double sums[8], spreads[8];
-    const size_t done = sigmoid_sums_avx2(v + i, out + i, c.end - i, inv_c, beta, center, mu, sums, spreads);
-    if (done) {
-      acc_s.set_lanes(sums);
-      acc_d.set_lanes(spreads);
-      i += done;
-    }
-  }
+  if constexpr (!kCosts)
+    i += start_lanes(acc_s, acc_d, [&](double* sums, double* spreads) {
+      return sigmoid_sums_avx2(v + i, out + i, c.end - i, inv_c, beta, center, mu, sums, spreads);
+    });
   for (; i + 8 <= c.end; i += 8) {
     float s[8], d[8];
     for (int j = 0; j < 8; ++j) {
@@ -245,15 +253,10 @@ inline void update_chunk(const SoftTopKSegment& seg, const Chunk& c, float facto
   float* out = seg.out;
   Sums8 acc_s, acc_d;
   size_t i = c.begin;
-  if constexpr (!kCosts) {
-    double sums[8], spreads[8];
-    const size_t done = mask_update_sums_avx2(out + i, c.end - i, factor, sums, spreads);
-    if (done) {
-      acc_s.set_lanes(sums);
-      acc_d.set_lanes(spreads);
-      i += done;
-    }
-  }
+  if constexpr (!kCosts)
+    i += start_lanes(acc_s, acc_d, [&](double* sums, double* spreads) {
+      return mask_update_sums_avx2(out + i, c.end - i, factor, sums, spreads);
+    });
   for (; i + 8 <= c.end; i += 8) {
     float m[8], s[8], d[8];
     for (int j = 0; j < 8; ++j) m[j] = out[i + j];  // loads, math, stores apart: GCC vectorises this

@@ -26,23 +26,22 @@ using TaskFn = void (*)(void* ctx, size_t task, size_t thread);
 void parallel_for(size_t ntasks, TaskFn fn, void* ctx, size_t max_threads);
 
 // Like parallel_for, for tasks of unequal sizes: ends[i] is the total size of tasks 0..i
-// (non-decreasing), and thread t runs the contiguous run of tasks whose boundaries lie
+// (non-decreasing; null: split by count, as parallel_for), and thread t runs the contiguous run of tasks whose boundaries lie
 // nearest to t/T of the total size. Splitting by count would give one thread of a
 // sparsifier step's segmented kernels 62 % of LeNet-300-100's entries (its layers make
 // chunks of unequal sizes). The split is still fixed for given sizes and thread count.
 void parallel_for_sized(size_t ntasks, const size_t* ends, TaskFn fn, void* ctx, size_t max_threads);
 
 template <class F>
-void parallel_for(size_t ntasks, F& f, size_t max_threads = ~size_t(0)) {
-  parallel_for(
-      ntasks, [](void* c, size_t task, size_t thread) { (*static_cast<F*>(c))(task, thread); }, &f, max_threads);
-}
-
-template <class F>
 void parallel_for_sized(size_t ntasks, const size_t* ends, F& f, size_t max_threads = ~size_t(0)) {
   parallel_for_sized(
       ntasks, ends, [](void* c, size_t task, size_t thread) { (*static_cast<F*>(c))(task, thread); }, &f,
       max_threads);
+}
+
+template <class F>
+void parallel_for(size_t ntasks, F& f, size_t max_threads = ~size_t(0)) {
+  parallel_for_sized(ntasks, nullptr, f, max_threads);
 }
 
 }  // namespace spartan
