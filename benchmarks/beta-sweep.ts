@@ -1,48 +1,54 @@
-// Spartan's one hyperparameter, beta_max, chosen on held-out data: LeNet-300-100 trained on
-// the first 50,000 MNIST training images and scored on the last 10,000 (never the test
-// set), 20 epochs, next to Top-KAST on the same split.
-// `node --import tsx benchmarks/beta-sweep.ts [--betas 100,300,1000,3000] [--sparsities 0.95,0.98] [--seed 1]`
-// Writes benchmarks/results/beta-sweep-<host>-<date>.json and prints a table.
+// Spartan's one hyperparameter, beta_max, chosen on held-out data (benchmarks/heldout.ts: train
+// on MNIST train[0:50000], score on train[50000:60000], never the test set), several seeds,
+// next to the baselines on the same split and seeds.
+// `node --import tsx benchmarks/beta-sweep.ts [--model lenet-300-100|lenet-5] [--betas 100,300]
+//   [--sparsities 0.95,0.98] [--seeds 1,2,3] [--baselines topkast,imp] [--epochs 20]`
+// Writes benchmarks/results/beta-sweep-<model>-<sparsities>-<host>-<date>.json and prints a table
+// (mean ± std).
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Method } from '../lib/sparsity/sparsifier';
 import { numberOption, option } from './cli';
-import { validationAccuracy as heldOut } from './heldout';
+import { heldOutModels, meanStd, validationAccuracy, type HeldOutModel } from './heldout';
 
-const betas = (option('betas') ?? '100,300,1000,3000').split(',').map(Number);
-const sparsities = (option('sparsities') ?? '0.95,0.98').split(',').map(Number);
-const seed = numberOption('seed', 1);
-const epochs = 20;
+const model = (option('model') ?? 'lenet-300-100') as HeldOutModel;
+if (!(model in heldOutModels)) throw new Error(`--model must be one of ${Object.keys(heldOutModels).join(', ')}`);
+const list = (name: string, fallback: string) => (option(name) ?? fallback).split(',').filter((x) => x !== '');
+const betas = list('betas', '100,300').map(Number);
+const sparsities = list('sparsities', '0.95,0.98').map(Number);
+const seeds = list('seeds', '1,2,3').map(Number);
+const baselines = list('baselines', 'topkast,imp') as Method[];
+const epochs = numberOption('epochs', 20);
 
-const validationAccuracy = (method: Method, sparsity: number, betaMax: number) => heldOut(method, sparsity, seed, epochs, { betaMax });
+interface Run { method: Method; sparsity: number; seed: number; betaMax: number | null; validationAccuracy: number; seconds: number }
 
 (async () => {
   const t0 = performance.now();
-  const runs: { method: Method; sparsity: number; betaMax: number | null; validationAccuracy: number }[] = [];
-  for (const sparsity of sparsities) {
-    const tk = await validationAccuracy('topkast', sparsity, 1);
-    runs.push({ method: 'topkast', sparsity, betaMax: null, validationAccuracy: tk });
-    console.error(`topkast ${sparsity}: ${(tk * 100).toFixed(2)} %`);
-    for (const b of betas) {
-      const acc = await validationAccuracy('spartan', sparsity, b);
-      runs.push({ method: 'spartan', sparsity, betaMax: b, validationAccuracy: acc });
-      console.error(`spartan ${sparsity} beta_max ${b}: ${(acc * 100).toFixed(2)} %`);
+  const runs: Run[] = [];
+  const run = async (method: Method, sparsity: number, seed: number, betaMax: number | null) => {
+    const start = performance.now();
+    const acc = await validationAccuracy(method, sparsity, seed, epochs, betaMax === null ? {} : { betaMax }, model);
+    runs.push({ method, sparsity, seed, betaMax, validationAccuracy: acc, seconds: (performance.now() - start) / 1000 });
+    console.error(`${model} ${method}${betaMax === null ? '' : ` beta_max ${betaMax}`} ${sparsity} seed ${seed}: ${(acc * 100).toFixed(2)} %`);
+  };
+  for (const sparsity of sparsities)
+    for (const seed of seeds) {
+      for (const m of baselines) await run(m, sparsity, seed, null);
+      for (const b of betas) await run('spartan', sparsity, seed, b);
     }
-  }
   const date = new Date().toISOString();
   const wall = (performance.now() - t0) / 1000;
-  const lines = [
-    `Validation accuracy (%) of LeNet-300-100 (train on MNIST train[0:50000], score on train[50000:60000]), ${epochs} epochs, seed ${seed}; ${date.slice(0, 10)}, ${os.cpus()[0]?.model} (${os.cpus().length} cores), ${(wall / 60).toFixed(1)} min.`,
+  const cell = (s: number, m: Method, b: number | null) => meanStd(runs.filter((r) => r.sparsity === s && r.method === m && r.betaMax === b).map((r) => r.validationAccuracy));
+  console.log([
+    `Validation accuracy (%) of ${model} (train[0:50000] -> train[50000:60000]), ${epochs} epochs, lr ${heldOutModels[model].lr}, seeds ${seeds.join(',')}; ` +
+      `${date.slice(0, 10)}, ${os.cpus()[0]?.model} (${os.cpus().length} cores), ${(wall / 60).toFixed(1)} min.`,
     '',
-    '| sparsity | Top-KAST | ' + betas.map((b) => `Spartan β_max ${b}`).join(' | ') + ' |',
-    '|---|---|' + betas.map(() => '---').join('|') + '|',
-    ...sparsities.map((s) => {
-      const get = (m: Method, b: number | null) => runs.find((r) => r.method === m && r.sparsity === s && r.betaMax === b)!.validationAccuracy * 100;
-      return `| ${s * 100} % | ${get('topkast', null).toFixed(2)} | ${betas.map((b) => get('spartan', b).toFixed(2)).join(' | ')} |`;
-    }),
-  ];
-  console.log(lines.join('\n'));
-  const file = path.join(__dirname, 'results', `beta-sweep-${os.hostname().replace(/[^\w.-]/g, '_')}-${date.slice(0, 10)}.json`);
-  fs.writeFileSync(file, JSON.stringify({ date, epochs, seed, machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length }, wallSeconds: wall, runs }, null, 2) + '\n');
+    '| sparsity | ' + [...baselines, ...betas.map((b) => `Spartan β_max ${b}`)].join(' | ') + ' |',
+    '|---|' + [...baselines, ...betas].map(() => '---').join('|') + '|',
+    ...sparsities.map((s) => `| ${s * 100} % | ${[...baselines.map((m) => cell(s, m, null)), ...betas.map((b) => cell(s, 'spartan', b))].join(' | ')} |`),
+  ].join('\n'));
+  const host = os.hostname().replace(/[^\w.-]/g, '_');
+  const file = path.join(__dirname, 'results', `beta-sweep-${model}-${sparsities.map((x) => Math.round(x * 100)).join('-')}-${host}-${date.slice(0, 10)}.json`);
+  fs.writeFileSync(file, JSON.stringify({ date, model, epochs, lr: heldOutModels[model].lr, seeds, machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length }, wallSeconds: wall, runs }, null, 2) + '\n');
 })();

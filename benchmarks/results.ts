@@ -1,7 +1,8 @@
 // Accuracy vs sparsity for dense, IMP, Top-KAST and Spartan on LeNet-300-100 and LeNet-5
 // (MNIST), several seeds: `node --import tsx benchmarks/results.ts [--epochs 20] [--seeds 3]
-// [--only LeNet-5 --keep <earlier accuracy json>]`. --only reruns one model and takes the other
-// model's runs from the --keep file (each run records its learning rate and where it came from).
+// [--only LeNet-5[,LeNet-300-100] [--methods spartan] --keep <earlier accuracy json>]`. --only
+// reruns those models (with --methods, only those methods) and takes every other run from the --keep file
+// (each run records its learning rate, Spartan's beta_max and where it came from).
 // Writes benchmarks/results/accuracy-<host>-<date>.json and .svg, and prints a markdown table.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -19,15 +20,24 @@ const models = { 'LeNet-300-100': lenet300100, 'LeNet-5': lenet5 };
 // LeNet-5 at lr 0.1 (Nesterov momentum 0.9) collapsed to a dead network in 8 of 36 sparse runs,
 // with every method (accuracy-vm-2026-11-24-20ep.json); at 0.05 it trains for all of them.
 const learningRates: Record<string, number> = { 'LeNet-300-100': 0.1, 'LeNet-5': 0.05 };
-const only = option('only'), keep = option('keep');
-if (only !== undefined && !(only in models)) throw new Error(`--only must be one of ${Object.keys(models).join(', ')}`);
+// Spartan's beta_max, chosen on held-out data (benchmarks/beta-sweep.ts, never the test set):
+// beta-sweep-<model>-*-2026-11-25.json.
+const betaMaxes: Record<string, number> = { 'LeNet-300-100': 100, 'LeNet-5': 100 };
+const only = option('only')?.split(','), keep = option('keep');
+for (const m of only ?? []) if (!(m in models)) throw new Error(`--only takes models among ${Object.keys(models).join(', ')}`);
 if ((only === undefined) !== (keep === undefined)) throw new Error('--only and --keep go together');
+const rerun = new Set<Method>((option('methods')?.split(',') ?? ['dense', ...methods]) as Method[]);
+for (const m of rerun) if (m !== 'dense' && !methods.includes(m)) throw new Error(`--methods: unknown method ${m}`);
+if (rerun.size < methods.length + 1 && only === undefined) throw new Error('--methods needs --only and --keep');
+const fresh = (model: string, method: Method) => (only === undefined || only.includes(model)) && rerun.has(method);
 const train = loadMnist('train'), test = loadMnist('test');
 
-interface Run { model: string; method: Method; sparsity: number; seed: number; lr?: number; testAccuracy: number; density: number; seconds: number; from?: string; trace?: { beta: number; density: number; flips: number }[] }
+interface Run { model: string; method: Method; sparsity: number; seed: number; lr?: number; betaMax?: number; testAccuracy: number; density: number; seconds: number; from?: string; trace?: { beta: number; density: number; flips: number }[] }
 const runs: Run[] = [];
 const kept: Run[] = keep
-  ? (JSON.parse(fs.readFileSync(keep, 'utf8')).runs as Run[]).filter((r) => r.model !== only).map((r) => ({ ...r, lr: r.lr ?? 0.1, from: r.from ?? path.basename(keep) }))
+  ? (JSON.parse(fs.readFileSync(keep, 'utf8')).runs as Run[])
+      .filter((r) => !fresh(r.model, r.method))
+      .map((r) => ({ ...r, lr: r.lr ?? 0.1, betaMax: r.method === 'spartan' ? (r.betaMax ?? 300) : undefined, from: r.from ?? path.basename(keep) }))
   : [];
 const t0 = performance.now();
 
@@ -35,7 +45,7 @@ async function one(model: string, method: Method, sparsity: number, seed: number
   const start = performance.now();
   const t = await Trainer.create({
     forward: models[model as keyof typeof models](seed), logits: 'logits', epochs, batchSize: 128, trainCount: train.count, seed,
-    sparsity: { method, density: 1 - sparsity, betaMax: 300 },
+    sparsity: { method, density: 1 - sparsity, betaMax: betaMaxes[model] },
     optimizer: { kind: 'sgd', lr: learningRates[model], momentum: 0.9, nesterov: true, weightDecay: 1e-4 },
   });
   const tr: Run['trace'] = [];
@@ -46,19 +56,22 @@ async function one(model: string, method: Method, sparsity: number, seed: number
       tr.push({ beta: st.beta, density: st.targetDensity, flips: st.flips });
     });
   const st = t.sparsifier.stats();
-  return { model, method, sparsity, seed, lr: learningRates[model], testAccuracy: await t.accuracy(test), density: st.density.global, seconds: (performance.now() - start) / 1000, trace: trace ? tr : undefined };
+  return { model, method, sparsity, seed, lr: learningRates[model], betaMax: method === 'spartan' ? betaMaxes[model] : undefined, testAccuracy: await t.accuracy(test), density: st.density.global, seconds: (performance.now() - start) / 1000, trace: trace ? tr : undefined };
 }
 
 (async () => {
   runs.push(...kept);
   for (const model of Object.keys(models)) {
-    if (only !== undefined && model !== only) continue;
+    if (only !== undefined && !only.includes(model)) continue;
     for (let seed = 1; seed <= seeds; seed++) {
-      const r = await one(model, 'dense', 0, seed, false);
-      runs.push(r);
-      console.error(`${model} dense seed ${seed}: ${(r.testAccuracy * 100).toFixed(2)} % (${r.seconds.toFixed(0)} s)`);
+      if (fresh(model, 'dense')) {
+        const r = await one(model, 'dense', 0, seed, false);
+        runs.push(r);
+        console.error(`${model} dense seed ${seed}: ${(r.testAccuracy * 100).toFixed(2)} % (${r.seconds.toFixed(0)} s)`);
+      }
       for (const sparsity of sparsities)
         for (const method of methods) {
+          if (!fresh(model, method)) continue;
           const x = await one(model, method, sparsity, seed, model === 'LeNet-300-100' && sparsity === 0.95 && method === 'spartan' && seed === 1);
           runs.push(x);
           console.error(`${model} ${method} ${sparsity} seed ${seed}: ${(x.testAccuracy * 100).toFixed(2)} % (${x.seconds.toFixed(0)} s)`);
@@ -74,9 +87,9 @@ async function one(model: string, method: Method, sparsity: number, seed: number
     return { mean, std };
   };
   const lines = [
-    `Test accuracy (%) on MNIST, mean ± std over ${seeds} seeds, ${epochs} epochs, SGD (Nesterov, cosine, wd 1e-4; lr ${Object.entries(learningRates).map(([m, lr]) => `${lr} for ${m}`).join(', ')}), batch 128, Spartan β_max 300; ` +
+    `Test accuracy (%) on MNIST, mean ± std over ${seeds} seeds, ${epochs} epochs, SGD (Nesterov, cosine, wd 1e-4; lr ${Object.entries(learningRates).map(([m, lr]) => `${lr} for ${m}`).join(', ')}), batch 128, Spartan β_max ${Object.entries(betaMaxes).map(([m, b]) => `${b} for ${m}`).join(', ')}; ` +
       `measured ${date.slice(0, 10)} on ${os.cpus()[0]?.model} (${os.cpus().length} cores), wall time ${(wall / 60).toFixed(1)} min` +
-      (only ? ` for ${only} (the other model's runs are kept from ${path.basename(keep!)}).` : '.'),
+      (only ? ` for ${only.join(' and ')}${rerun.size < methods.length + 1 ? ` (${[...rerun].join(', ')})` : ''}; the other runs are kept from ${path.basename(keep!)}.` : '.'),
     '',
     '| model | method | ' + sparsities.map((s) => `${s * 100} %`).join(' | ') + ' |',
     '|---|---|' + sparsities.map(() => '---').join('|') + '|',
@@ -90,12 +103,13 @@ async function one(model: string, method: Method, sparsity: number, seed: number
   const dir = path.join(__dirname, 'results');
   const stem = `accuracy-${os.hostname().replace(/[^\w.-]/g, '_')}-${date.slice(0, 10)}-${epochs}ep`;
   fs.writeFileSync(path.join(dir, `${stem}.json`), JSON.stringify({ date, epochs, seeds, machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length }, wallSeconds: wall, runs }, null, 2) + '\n');
-  fs.writeFileSync(path.join(dir, `${stem}.svg`), svg(summary, runs.find((r) => r.trace)?.trace ?? []));
+  const traced = runs.find((r) => r.trace);
+  fs.writeFileSync(path.join(dir, `${stem}.svg`), svg(summary, traced?.trace ?? [], traced?.betaMax ?? 300));
   console.log(table);
 })();
 
 // accuracy vs sparsity per method and model; beta, density and flips over one Spartan run
-function svg(summary: (m: string, k: Method, s: number) => { mean: number }, trace: NonNullable<Run['trace']>): string {
+function svg(summary: (m: string, k: Method, s: number) => { mean: number }, trace: NonNullable<Run['trace']>, betaMax: number): string {
   const W = 980, H = 330, colors: Record<string, string> = { dense: '#888', imp: '#d62728', topkast: '#1f77b4', spartan: '#2ca02c' };
   const parts: string[] = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="11">`, `<rect width="${W}" height="${H}" fill="white"/>`];
   const panel = (x0: number, title: string, ys: number[]) => {
@@ -120,7 +134,7 @@ function svg(summary: (m: string, k: Method, s: number) => { mean: number }, tra
     const x0 = 680, n = trace.length, X = (i: number) => x0 + (i * 270) / (n - 1);
     parts.push(`<text x="${x0}" y="20" font-weight="bold">Spartan, LeNet-300-100, 95 %: schedule</text>`);
     parts.push(`<line x1="${x0}" y1="280" x2="${x0 + 270}" y2="280" stroke="black"/>`);
-    const series: [string, (t: (typeof trace)[0]) => number, string][] = [['β / β_max', (t) => t.beta / 300, '#2ca02c'], ['density', (t) => t.density, '#1f77b4'], ['flips (norm.)', (t) => t.flips, '#d62728']];
+    const series: [string, (t: (typeof trace)[0]) => number, string][] = [['β / β_max', (t) => t.beta / betaMax, '#2ca02c'], ['density', (t) => t.density, '#1f77b4'], ['flips (norm.)', (t) => t.flips, '#d62728']];
     const maxFlips = Math.max(1, ...trace.map((t) => t.flips));
     series.forEach(([name, f, c], k) => {
       const pts = trace.map((t, i) => `${X(i).toFixed(1)},${(280 - 240 * (name.startsWith('flips') ? f(t) / maxFlips : f(t))).toFixed(1)}`).join(' ');

@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { SparsifierOptions } from '../lib/sparsity/sparsifier';
 import { numberOption, option } from './cli';
-import { validationAccuracy } from './heldout';
+import { meanStd, validationAccuracy } from './heldout';
 
 const schedules: Record<string, NonNullable<SparsifierOptions['schedule']>> = {
   linear: { density: 'linear', beta: 'linear' },
@@ -22,12 +22,6 @@ for (const v of variants) if (!schedules[v]) throw new Error(`unknown variant ${
 const sparsities = (option('sparsities') ?? '0.95,0.98').split(',').map(Number);
 const seeds = (option('seeds') ?? '1,2,3').split(',').map(Number);
 const betaMax = numberOption('beta-max', 300), epochs = numberOption('epochs', 20);
-
-const meanStd = (xs: number[]) => {
-  const m = xs.reduce((a, b) => a + b, 0) / xs.length;
-  const sd = Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / Math.max(1, xs.length - 1));
-  return `${(100 * m).toFixed(2)} ± ${(100 * sd).toFixed(2)}`;
-};
 
 (async () => {
   const t0 = performance.now();
