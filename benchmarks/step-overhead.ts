@@ -37,7 +37,7 @@ const steps = Math.min(requestedSteps, Math.floor(train.count / batchSize)); // 
 async function trainerAtMidPruning(method: Method): Promise<Trainer> {
   const t = await Trainer.create({
     forward: build(1), logits: 'logits', epochs, batchSize, trainCount: train.count, seed: 1,
-    sparsity: { method, density: 0.05, betaMax: 300 },
+    sparsity: { method, density: 0.05, betaMax: 100 }, // the accuracy runs' beta_max
     optimizer: { kind: 'sgd', lr: modelName === 'lenet-5' ? 0.05 : 0.1, momentum: 0.9, nesterov: true, weightDecay: 1e-4 },
     sessionOptions,
   });

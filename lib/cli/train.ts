@@ -31,7 +31,7 @@ export async function runTrain(argv: string[]): Promise<number> {
       density: { type: 'string', default: '0.05' },
       epochs: { type: 'string', default: '20' },
       block: { type: 'string' },
-      'beta-max': { type: 'string', default: '300' },
+      'beta-max': { type: 'string', default: '100' },
       seed: { type: 'string', default: '1' },
       'batch-size': { type: 'string', default: '128' },
       lr: { type: 'string', default: '0.1' },
