@@ -71,11 +71,14 @@ export interface NativeAddon {
     gradW: Float32Array, theta: Float32Array, mask: Float32Array, vjp: Float32Array,
     rows: number, cols: number, b0: number, b1: number, out: Float32Array,
   ): undefined;
-  /** The Spartan gradient of theta for element masks: maskUpstream, softTopKBackward (cost 1) and spartanParamGrad fused, bit for bit. */
+  /**
+   * The Spartan gradient of theta for element masks: maskUpstream, softTopKBackward (cost 1) and
+   * spartanParamGrad fused, bit for bit. Checks its outputs are finite; returns sum(out^2) per segment.
+   */
   spartanElementGrad(
     segments: { gradW: Float32Array; theta: Float32Array; mask: Float32Array; hard?: Uint8Array; out: Float32Array }[],
     groups: { first: number; count: number; beta: number }[],
-  ): undefined;
+  ): Float64Array;
   sumSquares(x: Float32Array): number;
   countChanges(a: Uint8Array, b: Uint8Array): number;
   sgdStep(theta: Float32Array, grad: Float32Array, buf: Float32Array | null, config: object): undefined;

@@ -70,6 +70,25 @@ describe(`optimizers (seed ${seed})`, () => {
     expect(Math.sqrt(moved)).to.be.closeTo(1, 1e-4);
   });
 
+  it('checked sums (the Trainer\'s, from the Sparsifier) replace the scan of those gradients only', () => {
+    const a = make(), b = a.map((p) => ({ name: p.name, data: p.data.slice() }));
+    const grads = Object.fromEntries(a.map((p) => [p.name, Float32Array.from(p.data, () => normal(rand))]));
+    const sq = (x: Float32Array) => x.reduce((acc, v) => acc + v * v, 0);
+    const oa = new spartan.SGD(a, { lr: 0.1, momentum: 0.9 }), ob = new spartan.SGD(b, { lr: 0.1, momentum: 0.9 });
+    const ra = oa.step(grads), rb = ob.step(grads, new Map([['w', sq(grads.w)]]));
+    a.forEach((p, i) => expect(Buffer.from(p.data.buffer).equals(Buffer.from(b[i].data.buffer)), p.name).to.equal(true));
+    expect(rb.gradNorm).to.be.closeTo(ra.gradNorm, 1e-9 * ra.gradNorm);
+    // the given sum is what the step uses (w is not scanned): vouching 0 leaves b's norm alone
+    const c = make();
+    expect(new spartan.SGD(c, { lr: 0.1 }).step(grads, new Map([['w', 0]])).gradNorm).to.be.closeTo(Math.sqrt(sq(grads.b)), 1e-9);
+    // a gradient the caller did not vouch for is still scanned: NaN there stops the step
+    const bad = { w: grads.w, b: grads.b.slice() };
+    bad.b[3] = NaN;
+    const keep = b.map((p) => p.data.slice());
+    expect(() => ob.step(bad, new Map([['w', sq(grads.w)]]))).to.throw(/grads\["b"\]\[3\]/);
+    b.forEach((p, i) => expect(Buffer.from(p.data.buffer).equals(Buffer.from(keep[i].buffer)), 'nothing moved').to.equal(true));
+  });
+
   it('state() / load() resume the optimizer exactly', () => {
     const a = make(), b = a.map((p) => ({ name: p.name, data: p.data.slice() }));
     const oa = new spartan.AdamW(a, { lr: 1e-2 });

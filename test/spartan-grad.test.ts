@@ -107,6 +107,33 @@ describe(`fused Spartan gradient for element masks (seed ${seed})`, () => {
     expectCode(() => native.spartanElementGrad([{ ...randomSeg(8), theta: new Float64Array(8) as never, out: new Float32Array(8) }], [{ first: 0, count: 1, beta: 1 }]), TypeError, 'ERR_SPARTAN_TYPE');
   });
 
+  it('returns sum(out^2) per segment (float64 reference) and checks what it wrote: an overflow is named', () => {
+    const segs = [randomSeg(70001), randomSeg(13), randomSeg(40000)];
+    const outs = segs.map((s) => new Float32Array(s.theta.length));
+    const sums = native.spartanElementGrad(segs.map((s, i) => ({ ...s, out: outs[i] })), [{ first: 0, count: 3, beta: 40 }]);
+    expect(sums).to.be.instanceOf(Float64Array).with.length(3);
+    outs.forEach((o, i) => {
+      const want = o.reduce((acc, x) => acc + x * x, 0);
+      expect(Math.abs(sums[i] - want), `segment ${i}`).to.be.at.most(1e-12 * want);
+    });
+    // finite inputs whose gradient overflows float32 in one entry: g = G' theta = 3e38 is
+    // finite, but beta m (1 - m) (g - s) = 40 * 0.25 * ~3e38 is not. The kernel must not hand
+    // that on as a gradient, and names the entry.
+    const big = [randomSeg(100), randomSeg(5000)];
+    big[1].gradW[4321] = 3e38;
+    big[1].theta[4321] = 1;
+    big[1].mask[4321] = 0.5;
+    const out = big.map((s) => new Float32Array(s.theta.length));
+    try {
+      native.spartanElementGrad(big.map((s, i) => ({ ...s, hard: undefined, out: out[i] })), [{ first: 0, count: 1, beta: 40 }, { first: 1, count: 1, beta: 40 }]);
+      expect.fail('did not throw');
+    } catch (e) {
+      expect((e as { code?: string }).code).to.equal('ERR_SPARTAN_NON_FINITE');
+      expect((e as Error).message).to.match(/^segments\[1\]\.out\[4321\] is inf/i);
+    }
+    expect(out[1].filter((x) => !Number.isFinite(x)).length, 'one entry overflowed').to.equal(1);
+  });
+
   it('maskUpstream (the block layers\' path) names a bad gradW as gradW, element and block tiles', () => {
     for (const [b0, b1] of [[1, 1], [4, 4]]) {
       const gw = new Float32Array(64).fill(1);
@@ -133,5 +160,15 @@ describe(`fused Spartan gradient for element masks (seed ${seed})`, () => {
     const layers = (sp as unknown as { sparse: { theta: Float32Array; mask: Float32Array; hard: Uint8Array }[] }).sparse;
     const want = composite(layers.map((l, i) => ({ gradW: gradW[params[i].name], theta: l.theta, mask: l.mask, hard: l.hard })), st.beta, true);
     params.forEach((p, i) => expect(mismatches(got[p.name], want[i]), p.name).to.equal(0));
+    // what it checked, for the optimizer: sum(out^2) of each output
+    params.forEach((p) => {
+      const sq = got[p.name].reduce((acc, x) => acc + x * x, 0);
+      expect(Math.abs(sp.checkedSumSquares.get(p.name)! - sq), p.name).to.be.at.most(1e-12 * sq);
+    });
+    // an overflow in the fused kernel is an error naming the tensor, before any optimizer runs
+    const huge = Object.fromEntries(params.map((p) => [p.name, new Float32Array(p.data.length).fill(3e38)]));
+    layers[0].theta.fill(10);
+    expect(() => sp.backward(huge)).to.throw(/the Spartan gradient of theta\["w0"\]\[\d+\]/);
+    expect(sp.checkedSumSquares.size, 'nothing vouched for after an error').to.equal(0);
   });
 });

@@ -69,8 +69,12 @@ export abstract class Optimizer {
     return !this.noDecay.has(name);
   }
 
-  /** Applies one update from dL/dtheta (by name): Float32Arrays for host parameters, CUDA Tensors for CUDA ones. */
-  step(grads: Record<string, ParamData>): StepResult {
+  /**
+   * Applies one update from dL/dtheta (by name): Float32Arrays for host parameters, CUDA Tensors for CUDA ones.
+   * @param checked @internal sum(g^2) of host gradients the caller has already checked finite
+   *   (Sparsifier.checkedSumSquares, passed by the Trainer): those are not scanned again.
+   */
+  step(grads: Record<string, ParamData>, checked?: ReadonlyMap<string, number>): StepResult {
     if (typeof grads !== 'object' || grads === null) throw typeError('ERR_SPARTAN_TYPE', 'grads must map parameter names to gradients');
     let sq = 0;
     for (const p of this.params) {
@@ -82,7 +86,10 @@ export abstract class Optimizer {
       if (sizeOf(g) !== sizeOf(p.data)) throw rangeError('ERR_SPARTAN_LENGTH', `grads["${p.name}"] has length ${sizeOf(g)}; expected ${sizeOf(p.data)}`);
     }
     try {
-      for (const p of this.params) sq += checkFinite(this.handle(grads[p.name]), `grads["${p.name}"]`); // throws on NaN/Inf: nothing updated
+      for (const p of this.params) {
+        const known = grads[p.name] instanceof Float32Array ? checked?.get(p.name) : undefined;
+        sq += known ?? checkFinite(this.handle(grads[p.name]), `grads["${p.name}"]`); // throws on NaN/Inf: nothing updated
+      }
       const norm = Math.sqrt(sq);
       const scale = this.clipNorm !== undefined && norm > this.clipNorm ? this.clipNorm / (norm + 1e-6) : 1;
       this.t += 1;

@@ -99,6 +99,12 @@ export class Sparsifier {
   readonly phases: Phases;
   private readonly sparse: Layer[];
   private readonly byName = new Map<string, Layer>();
+  /**
+   * @internal sum(g^2) of each gradient the last backward() returned that it had checked
+   * finite itself (handed-through arrays, the fused Spartan kernel's outputs), by name, for
+   * Optimizer.step's `checked` (the Trainer): so no gradient is scanned twice.
+   */
+  readonly checkedSumSquares = new Map<string, number>();
   private readonly target: number;
   private readonly budget: BudgetMode;
   private readonly adjust: boolean;
@@ -240,12 +246,14 @@ export class Sparsifier {
     }
     for (const name of Object.keys(gradW))
       if (!this.byName.has(name)) throw rangeError('ERR_SPARTAN_OPTION', `gradW has an unknown parameter "${name}"`);
+    this.checkedSumSquares.clear();
     const active = this.s > 0 && !this.finalized;
     const spartanGrad = this.method === 'spartan' && active && !this.frozen;
     const fused = spartanGrad && this.sparse.every((l) => !l.blocked); // element masks: one fused kernel
     // NaN/Inf check before any write. The fused Spartan kernel checks its own gradients before
     // it writes anything (a second read of 1 MB a step on LeNet-300-100 otherwise).
-    for (const l of this.layers) if (!(fused && l.sparsify)) checkFinite(gradW[l.name], `gradW["${l.name}"]`);
+    const sums = new Map<string, number>();
+    for (const l of this.layers) if (!(fused && l.sparsify)) sums.set(l.name, checkFinite(gradW[l.name], `gradW["${l.name}"]`));
 
     const out: Record<string, Float32Array> = {};
     if (spartanGrad) this.spartanBackward(gradW, fused);
@@ -253,6 +261,7 @@ export class Sparsifier {
       const g = gradW[l.name];
       if (!l.sparsify || this.method === 'dense' || !active) {
         out[l.name] = g; // nothing to change: handed through, no copy
+        this.checkedSumSquares.set(l.name, sums.get(l.name)!);
         continue;
       }
       if (this.method === 'spartan') {
@@ -273,13 +282,17 @@ export class Sparsifier {
       // element masks: one fused kernel, two passes (equal bit for bit to the three below)
       const segs = this.sparse.map((l) => ({ gradW: gradW[l.name], theta: l.theta, mask: l.mask, hard: this.straightThrough ? undefined : l.hard, out: l.grad }));
       const groups = typeof betas === 'number' ? [{ first: 0, count: segs.length, beta: betas }] : betas.map((beta, i) => ({ first: i, count: 1, beta }));
+      let sums: Float64Array;
       try {
-        native.spartanElementGrad(segs, groups);
+        sums = native.spartanElementGrad(segs, groups);
       } catch (e) {
-        // name the layer as checkFinite does: segments[1].gradW[5] -> gradW["fc2.weight"][5]
-        (e as Error).message = (e as Error).message.replace(/^segments\[(\d+)\]\.(\w+)/, (_, i: string, arg: string) => `${arg}["${this.sparse[Number(i)].name}"]`);
+        // name the layer as checkFinite does: segments[1].gradW[5] -> gradW["fc2.weight"][5];
+        // a non-finite output (finite inputs that overflowed) is the gradient of theta
+        (e as Error).message = (e as Error).message.replace(/^segments\[(\d+)\]\.(\w+)/, (_, i: string, arg: string) =>
+          `${arg === 'out' ? 'the Spartan gradient of theta' : arg}["${this.sparse[Number(i)].name}"]`);
         throw e;
       }
+      this.sparse.forEach((l, i) => this.checkedSumSquares.set(l.name, sums[i]));
       return;
     }
     const G = (l: Layer) => (this.straightThrough ? gradW[l.name] : l.grad);

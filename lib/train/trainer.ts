@@ -122,7 +122,10 @@ export class Trainer {
       const out = await this.train.run(feeds);
       const grads: Record<string, Float32Array> = {};
       for (const p of this.params) grads[p.name] = out[`grad.${p.name}`] as Float32Array;
-      this.optimizer.step(this.sparsifier.backward(grads));
+      const gradTheta = this.sparsifier.backward(grads);
+      // the sparsifier checked these (and summed their squares): the optimizer need not scan
+      // them again. With clipping the norm's summation order matters, so it scans as usual.
+      this.optimizer.step(gradTheta, this.optimizer.clipNorm === undefined ? this.sparsifier.checkedSumSquares : undefined);
       this.sparsifier.step();
       const loss = (out.loss as Float32Array)[0];
       lossSum += loss * batch.size;

@@ -115,9 +115,10 @@ Napi::Value SpartanElementGrad(const Napi::CallbackInfo& info) {
     groups[i].count = args.Size(o.Get("count"), "count");
     groups[i].beta = args.Number(o.Get("beta"), "beta");
   }
-  spartan::Status st = spartan::spartan_element_grad(segs.data(), segs.size(), groups.data(), groups.size());
+  Napi::Float64Array sums = Napi::Float64Array::New(env, segs.size());
+  spartan::Status st = spartan::spartan_element_grad(segs.data(), segs.size(), groups.data(), groups.size(), sums.Data());
   if (!st.ok()) throw StatusError(env, st, ArgNames{true});
-  return env.Undefined();
+  return sums;  // sum(out^2) per segment
 }
 
 Napi::Value SumSquares(const Napi::CallbackInfo& info) {

@@ -17,6 +17,14 @@ namespace {
 
 thread_local RatioScratch scratch;
 
+// What the write pass saw of the values it wrote, per chunk. The caller's thread owns the
+// vector; the pool's threads write their chunks' entries through a reference to it.
+struct WrittenSums {
+  double sum_squares = 0;
+  bool non_finite = false;
+};
+thread_local std::vector<WrittenSums> written_scratch;
+
 // G' at entry i: G, or G times the forward set as 0 / 1 (what apply_mask writes).
 // kHard is a template flag so that no loop carries the branch (which kept GCC from
 // vectorising them).
@@ -65,9 +73,13 @@ inline void reduce_range(const SpartanGradSegment& seg, const Chunk& c, RatioSum
   out.den = den.total();
 }
 
-// Pass 2: out = G' m + sign(theta) float(beta w (g - s)); loads, math, stores apart.
+// Pass 2: out = G' m + sign(theta) float(beta w (g - s)); loads, math, stores apart. It
+// also sums out^2 and flags non-finite results (from registers: no second read).
 template <bool kHard>
-inline void write_range(const SpartanGradSegment& seg, const Chunk& c, double beta, double s) {
+inline void write_range(const SpartanGradSegment& seg, const Chunk& c, double beta, double s, WrittenSums& r) {
+  Sums8 sq;
+  AnyBad8 bad;
+  uint32_t bad_tail = 0;
   size_t i = c.begin;
   for (; i + 8 <= c.end; i += 8) {
     float gp[8], th[8], m[8], o[8];
@@ -82,21 +94,28 @@ inline void write_range(const SpartanGradSegment& seg, const Chunk& c, double be
       o[j] = gp[j] * m[j] + sign_of(th[j]) * vjp;
     }
     for (int j = 0; j < 8; ++j) seg.out[i + j] = o[j];
+    sq.add_product(o, o);
+    bad.non_finite(o);
   }
   for (; i < c.end; ++i) {
     const float gp = masked_grad<kHard>(seg, i), m = seg.mask[i];
     const double w = double(m) * (1.0 - double(m));
     const float vjp = float(beta * w * (double(gp * seg.theta[i]) - s));
-    seg.out[i] = gp * m + sign_of(seg.theta[i]) * vjp;
+    const float o = gp * m + sign_of(seg.theta[i]) * vjp;
+    seg.out[i] = o;
+    sq.add_one(0, double(o) * double(o));
+    bad_tail |= non_finite_flag(o);
   }
+  r.sum_squares = sq.total();
+  r.non_finite = bad.any() || bad_tail;
 }
 
 SPARTAN_VECTOR_CLONES void reduce_chunk(const SpartanGradSegment& seg, const Chunk& c, RatioSums& out) {
   if (seg.hard) reduce_range<true>(seg, c, out); else reduce_range<false>(seg, c, out);
 }
 
-SPARTAN_VECTOR_CLONES void write_chunk(const SpartanGradSegment& seg, const Chunk& c, double beta, double s) {
-  if (seg.hard) write_range<true>(seg, c, beta, s); else write_range<false>(seg, c, beta, s);
+SPARTAN_VECTOR_CLONES void write_chunk(const SpartanGradSegment& seg, const Chunk& c, double beta, double s, WrittenSums& r) {
+  if (seg.hard) write_range<true>(seg, c, beta, s, r); else write_range<false>(seg, c, beta, s, r);
 }
 
 Status check_args(const SpartanGradSegment* segs, size_t num_segs, const SpartanGradGroup* groups, size_t num_groups) {
@@ -123,10 +142,27 @@ Status check_args(const SpartanGradSegment* segs, size_t num_segs, const Spartan
 }  // namespace
 
 Status spartan_element_grad(const SpartanGradSegment* segs, size_t num_segs, const SpartanGradGroup* groups,
-                            size_t num_groups) {
+                            size_t num_groups, double* out_sum_squares) {
   Status st = check_args(segs, num_segs, groups, num_groups);
   if (!st.ok()) return st;
-  return reduce_then_write(segs, groups, num_groups, scratch, reduce_chunk, write_chunk);
+  // the chunk plan is made inside; a chunk is at most one segment, so this bounds it
+  size_t max_chunks = 0;
+  for (size_t s = 0; s < num_segs; ++s) max_chunks += segs[s].n / kChunkSize + 1;
+  std::vector<WrittenSums>& written = written_scratch;
+  written.assign(max_chunks, WrittenSums{});
+  auto write = [&written](const SpartanGradSegment& seg, const Chunk& c, double beta, double s, size_t ci) {
+    write_chunk(seg, c, beta, s, written[ci]);
+  };
+  st = reduce_then_write(segs, groups, num_groups, scratch, reduce_chunk, write);
+  if (!st.ok()) return st;
+  if (out_sum_squares)
+    for (size_t s = 0; s < num_segs; ++s) out_sum_squares[s] = 0;
+  for (size_t ci = 0; ci < scratch.chunks.size(); ++ci) {  // chunk order: deterministic sums, first bad entry
+    const Chunk& c = scratch.chunks[ci];
+    if (written[ci].non_finite) return check_finite(segs[c.segment].out, c.begin, c.end, Arg::kOut, c.segment);
+    if (out_sum_squares) out_sum_squares[c.segment] += written[ci].sum_squares;
+  }
+  return Status::Ok();
 }
 
 }  // namespace spartan
