@@ -114,7 +114,7 @@ describe(`fused Spartan gradient for element masks (seed ${seed})`, () => {
     expect(sums).to.be.instanceOf(Float64Array).with.length(3);
     outs.forEach((o, i) => {
       const want = o.reduce((acc, x) => acc + x * x, 0);
-      expect(Math.abs(sums[i] - want), `segment ${i}`).to.be.at.most(1e-12 * want);
+      expect(Math.abs(sums[i] - want), `segment ${i}`).to.be.at.most(1e-6 * want); // squares taken in float
     });
     // finite inputs whose gradient overflows float32 in one entry: g = G' theta = 3e38 is
     // finite, but beta m (1 - m) (g - s) = 40 * 0.25 * ~3e38 is not. The kernel must not hand
@@ -132,6 +132,15 @@ describe(`fused Spartan gradient for element masks (seed ${seed})`, () => {
       expect((e as Error).message).to.match(/^segments\[1\]\.out\[4321\] is inf/i);
     }
     expect(out[1].filter((x) => !Number.isFinite(x)).length, 'one entry overflowed').to.equal(1);
+    // a huge but finite output (its float square overflows): no error, the sum in double
+    const huge = [randomSeg(3000)];
+    huge[0].gradW[7] = 1e20;
+    huge[0].mask[7] = 1; // m (1 - m) = 0: out = G' m = 1e20
+    const hugeOut = new Float32Array(3000);
+    const hugeSums = native.spartanElementGrad([{ ...huge[0], hard: undefined, out: hugeOut }], [{ first: 0, count: 1, beta: 40 }]);
+    const want = hugeOut.reduce((acc, x) => acc + x * x, 0);
+    expect(hugeOut[7]).to.equal(Math.fround(1e20));
+    expect(Math.abs(hugeSums[0] - want)).to.be.at.most(1e-12 * want);
   });
 
   it('maskUpstream (the block layers\' path) names a bad gradW as gradW, element and block tiles', () => {
@@ -163,7 +172,7 @@ describe(`fused Spartan gradient for element masks (seed ${seed})`, () => {
     // what it checked, for the optimizer: sum(out^2) of each output
     params.forEach((p) => {
       const sq = got[p.name].reduce((acc, x) => acc + x * x, 0);
-      expect(Math.abs(sp.checkedSumSquares.get(p.name)! - sq), p.name).to.be.at.most(1e-12 * sq);
+      expect(Math.abs(sp.checkedSumSquares.get(p.name)! - sq), p.name).to.be.at.most(1e-6 * sq);
     });
     // an overflow in the fused kernel is an error naming the tensor, before any optimizer runs
     const huge = Object.fromEntries(params.map((p) => [p.name, new Float32Array(p.data.length).fill(3e38)]));
