@@ -48,7 +48,7 @@ for (const [model, shapes] of Object.entries(models)) {
       const t0 = performance.now();
       sp.weights();
       const g = sp.backward(grads);
-      opt.step(g);
+      opt.step(g, sp.checkedSumSquares); // the sums backward() has: no second scan
       const t1 = performance.now();
       sp.step();
       const t2 = performance.now();

@@ -526,3 +526,31 @@ describe(`Sparsifier hard masks with last-step band hints (seed ${seed})`, () =>
     });
   }
 });
+
+describe(`Sparsifier + optimizer: checkedSumSquares spares a second scan, nothing else (seed ${seed})`, () => {
+  for (const method of ['dense', 'imp', 'topkast', 'spartan'] as Method[]) {
+    it(`${method}: 30 steps with the sums equal 30 steps without, bit for bit; the sums are the gradients'`, () => {
+      const run = (useChecked: boolean) => {
+        const params = makeParams(seed % 1000);
+        const a = Object.fromEntries(params.map((p) => [p.name, Float32Array.from(p.data, (_, i) => Math.sin(i + 1))]));
+        const sp = new Sparsifier({ params, method, density: 0.2, totalSteps: 40, betaMax: 20 });
+        const opt = new spartan.SGD(params, { lr: 0.05, momentum: 0.9, nesterov: true, weightDecay: 1e-3 });
+        for (let s = 0; s < 30; s++) {
+          const g = sp.backward(quadraticGrad(sp.weights(), a));
+          // all handed through at step 0 and for dense; Spartan's fused outputs count too; IMP's
+          // and Top-KAST's masked gradients are left to the optimizer's scan
+          const masked = s > 0 && (method === 'imp' || method === 'topkast');
+          expect(sp.checkedSumSquares.size, `step ${s}`).to.equal(masked ? 1 : 4);
+          for (const [name, sq] of sp.checkedSumSquares) {
+            const want = g[name].reduce((acc, x) => acc + x * x, 0);
+            expect(Math.abs(sq - want), `${name} step ${s}`).to.be.at.most(1e-6 * want + 1e-30);
+          }
+          opt.step(g, useChecked ? sp.checkedSumSquares : undefined);
+          sp.step();
+        }
+        return params.map((p) => Buffer.from(p.data.buffer).toString('hex')).join();
+      };
+      expect(run(true)).to.equal(run(false));
+    });
+  }
+});

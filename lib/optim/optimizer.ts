@@ -71,8 +71,10 @@ export abstract class Optimizer {
 
   /**
    * Applies one update from dL/dtheta (by name): Float32Arrays for host parameters, CUDA Tensors for CUDA ones.
-   * @param checked @internal sum(g^2) of host gradients the caller has already checked finite
-   *   (Sparsifier.checkedSumSquares, passed by the Trainer): those are not scanned again.
+   * @param checked sum(g^2) of host gradients the caller has already checked finite, by name
+   *   (`Sparsifier.checkedSumSquares` right after `backward()`): those are not scanned again,
+   *   so the caller vouches for them. With `clipNorm`, note the sums may differ from a scan's
+   *   in the last bits (another summation order), and with them the clip factor.
    */
   step(grads: Record<string, ParamData>, checked?: ReadonlyMap<string, number>): StepResult {
     if (typeof grads !== 'object' || grads === null) throw typeError('ERR_SPARTAN_TYPE', 'grads must map parameter names to gradients');

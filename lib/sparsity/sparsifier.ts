@@ -100,9 +100,10 @@ export class Sparsifier {
   private readonly sparse: Layer[];
   private readonly byName = new Map<string, Layer>();
   /**
-   * @internal sum(g^2) of each gradient the last backward() returned that it had checked
-   * finite itself (handed-through arrays, the fused Spartan kernel's outputs), by name, for
-   * Optimizer.step's `checked` (the Trainer): so no gradient is scanned twice.
+   * sum(g^2) of each gradient the last backward() returned that it checked finite itself
+   * (handed-through arrays, the fused Spartan kernel's outputs), by name: pass it to
+   * `Optimizer.step(grads, checked)` right after backward() so that no gradient is scanned
+   * twice. Valid until those arrays change or backward() runs again.
    */
   readonly checkedSumSquares = new Map<string, number>();
   private readonly target: number;

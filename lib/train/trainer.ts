@@ -124,7 +124,8 @@ export class Trainer {
       for (const p of this.params) grads[p.name] = out[`grad.${p.name}`] as Float32Array;
       const gradTheta = this.sparsifier.backward(grads);
       // the sparsifier checked these (and summed their squares): the optimizer need not scan
-      // them again. With clipping the norm's summation order matters, so it scans as usual.
+      // them again. With clipping the norm's summation order matters (bit-identical runs
+      // with or without the Trainer), so it scans as usual.
       this.optimizer.step(gradTheta, this.optimizer.clipNorm === undefined ? this.sparsifier.checkedSumSquares : undefined);
       this.sparsifier.step();
       const loss = (out.loss as Float32Array)[0];
