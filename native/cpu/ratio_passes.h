@@ -15,6 +15,7 @@ namespace spartan {
 struct RatioSums {
   double num = 0, den = 0;  // a chunk's sum g m(1-m) and sum c m(1-m)
   Status err;
+  double written = 0;  // what a write pass reports of its chunk, if anything (sum out^2)
 };
 
 struct RatioScratch {
@@ -24,8 +25,8 @@ struct RatioScratch {
 };
 
 // reduce(segment, chunk, RatioSums&) validates and sums a chunk (setting err on bad data);
-// write(segment, chunk, beta, s, chunk index) writes it (the index lets a writer keep
-// per-chunk results of its own in sc.chunks' order). Nothing is written unless every chunk reduced
+// write(segment, chunk, beta, s, RatioSums&) writes it and may report in the chunk's `written`
+// (read back from sc.sums in chunk order). Nothing is written unless every chunk reduced
 // without error; the first error in input order is returned. s is 0 for a group whose
 // denominator is 0 (every entry saturated).
 template <class Segment, class GroupT, class Reduce, class Write>
@@ -46,7 +47,7 @@ Status reduce_then_write(const Segment* segs, const GroupT* groups, size_t num_g
   for (size_t g = 0; g < num_groups; ++g) sc.s[g] = sc.s[g] > 0 ? sc.num[g] / sc.s[g] : 0.0;
   auto write_task = [&](size_t ci, size_t) {
     const Chunk& c = sc.chunks[ci];
-    write(segs[c.segment], c, groups[c.group].beta, sc.s[c.group], ci);
+    write(segs[c.segment], c, groups[c.group].beta, sc.s[c.group], sc.sums[ci]);
   };
   parallel_for_chunks(sc.chunks, write_task);
   return Status::Ok();

@@ -73,7 +73,7 @@ SPARTAN_VECTOR_CLONES void reduce_chunk(const SoftTopKBackwardSegment& seg, cons
   out.den = den;
 }
 
-SPARTAN_VECTOR_CLONES void apply_chunk(const SoftTopKBackwardSegment& seg, const Chunk& c, double beta, double s, size_t) {
+SPARTAN_VECTOR_CLONES void apply_chunk(const SoftTopKBackwardSegment& seg, const Chunk& c, double beta, double s, RatioSums&) {
   const float* m = seg.mask;
   const float* g = seg.grad;
   float* out = seg.out;

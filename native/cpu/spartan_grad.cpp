@@ -17,13 +17,6 @@ namespace {
 
 thread_local RatioScratch scratch;
 
-// What the write pass saw of the values it wrote, per chunk: sum(out^2). The caller's thread
-// owns the vector; the pool's threads write their chunks' entries through a reference to it.
-struct WrittenSums {
-  double sum_squares = 0;
-};
-thread_local std::vector<WrittenSums> written_scratch;
-
 // G' at entry i: G, or G times the forward set as 0 / 1 (what apply_mask writes).
 // kHard is a template flag so that no loop carries the branch (which kept GCC from
 // vectorising them).
@@ -80,7 +73,7 @@ inline void reduce_range(const SpartanGradSegment& seg, const Chunk& c, RatioSum
 // a huge finite output (|x| > 1.8e19) can too, and the caller then checks the chunk and sums
 // it again with double squares.
 template <bool kHard>
-inline void write_range(const SpartanGradSegment& seg, const Chunk& c, double beta, double s, WrittenSums& r) {
+inline void write_range(const SpartanGradSegment& seg, const Chunk& c, double beta, double s, RatioSums& r) {
   Sums8 sq;
   size_t i = c.begin;
   for (; i + 8 <= c.end; i += 8) {
@@ -110,17 +103,17 @@ inline void write_range(const SpartanGradSegment& seg, const Chunk& c, double be
     seg.out[i] = o;
     sq.add_one(0, double(o * o));
   }
-  r.sum_squares = sq.total();
+  r.written = sq.total();  // sum(out^2)
 }
 
 // The slow path of a chunk whose float squares did not sum to a finite number: the first
 // non-finite output, or else (huge finite outputs) the sum again with double squares.
-Status recheck_chunk(const SpartanGradSegment& seg, const Chunk& c, WrittenSums& r) {
+Status recheck_chunk(const SpartanGradSegment& seg, const Chunk& c, RatioSums& r) {
   Status st = check_finite(seg.out, c.begin, c.end, Arg::kOut, c.segment);
   if (!st.ok()) return st;
   double sum = 0;
   for (size_t i = c.begin; i < c.end; ++i) sum += double(seg.out[i]) * double(seg.out[i]);
-  r.sum_squares = sum;
+  r.written = sum;
   return Status::Ok();
 }
 
@@ -128,7 +121,7 @@ SPARTAN_VECTOR_CLONES void reduce_chunk(const SpartanGradSegment& seg, const Chu
   if (seg.hard) reduce_range<true>(seg, c, out); else reduce_range<false>(seg, c, out);
 }
 
-SPARTAN_VECTOR_CLONES void write_chunk(const SpartanGradSegment& seg, const Chunk& c, double beta, double s, WrittenSums& r) {
+SPARTAN_VECTOR_CLONES void write_chunk(const SpartanGradSegment& seg, const Chunk& c, double beta, double s, RatioSums& r) {
   if (seg.hard) write_range<true>(seg, c, beta, s, r); else write_range<false>(seg, c, beta, s, r);
 }
 
@@ -159,25 +152,18 @@ Status spartan_element_grad(const SpartanGradSegment* segs, size_t num_segs, con
                             size_t num_groups, double* out_sum_squares) {
   Status st = check_args(segs, num_segs, groups, num_groups);
   if (!st.ok()) return st;
-  // the chunk plan is made inside; a chunk is at most one segment, so this bounds it
-  size_t max_chunks = 0;
-  for (size_t s = 0; s < num_segs; ++s) max_chunks += segs[s].n / kChunkSize + 1;
-  std::vector<WrittenSums>& written = written_scratch;
-  written.assign(max_chunks, WrittenSums{});
-  auto write = [&written](const SpartanGradSegment& seg, const Chunk& c, double beta, double s, size_t ci) {
-    write_chunk(seg, c, beta, s, written[ci]);
-  };
-  st = reduce_then_write(segs, groups, num_groups, scratch, reduce_chunk, write);
+  st = reduce_then_write(segs, groups, num_groups, scratch, reduce_chunk, write_chunk);
   if (!st.ok()) return st;
   if (out_sum_squares)
     for (size_t s = 0; s < num_segs; ++s) out_sum_squares[s] = 0;
   for (size_t ci = 0; ci < scratch.chunks.size(); ++ci) {  // chunk order: deterministic sums, first bad entry
     const Chunk& c = scratch.chunks[ci];
-    if (!std::isfinite(written[ci].sum_squares)) {
-      st = recheck_chunk(segs[c.segment], c, written[ci]);
+    RatioSums& r = scratch.sums[ci];
+    if (!std::isfinite(r.written)) {
+      st = recheck_chunk(segs[c.segment], c, r);
       if (!st.ok()) return st;
     }
-    if (out_sum_squares) out_sum_squares[c.segment] += written[ci].sum_squares;
+    if (out_sum_squares) out_sum_squares[c.segment] += r.written;
   }
   return Status::Ok();
 }
