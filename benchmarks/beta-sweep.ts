@@ -9,17 +9,17 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Method } from '../lib/sparsity/sparsifier';
-import { numberOption, option } from './cli';
-import { heldOutModels, meanStd, validationAccuracy, type HeldOutModel } from './heldout';
+import { numberOption, option, resultPath } from './cli';
+import { validationAccuracy } from './heldout';
+import { meanStd, recipeEpochs, recipeFor } from './recipe';
 
-const model = (option('model') ?? 'lenet-300-100') as HeldOutModel;
-if (!(model in heldOutModels)) throw new Error(`--model must be one of ${Object.keys(heldOutModels).join(', ')}`);
+const recipe = recipeFor(option('model') ?? 'lenet-300-100'), model = recipe.name;
 const list = (name: string, fallback: string) => (option(name) ?? fallback).split(',').filter((x) => x !== '');
 const betas = list('betas', '100,300').map(Number);
 const sparsities = list('sparsities', '0.95,0.98').map(Number);
 const seeds = list('seeds', '1,2,3').map(Number);
 const baselines = list('baselines', 'topkast,imp') as Method[];
-const epochs = numberOption('epochs', 20);
+const epochs = numberOption('epochs', recipeEpochs);
 
 interface Run { method: Method; sparsity: number; seed: number; betaMax: number | null; validationAccuracy: number; seconds: number }
 
@@ -41,7 +41,7 @@ interface Run { method: Method; sparsity: number; seed: number; betaMax: number 
   const wall = (performance.now() - t0) / 1000;
   const cell = (s: number, m: Method, b: number | null) => meanStd(runs.filter((r) => r.sparsity === s && r.method === m && r.betaMax === b).map((r) => r.validationAccuracy));
   console.log([
-    `Validation accuracy (%) of ${model} (train[0:50000] -> train[50000:60000]), ${epochs} epochs, lr ${heldOutModels[model].lr}, seeds ${seeds.join(',')}; ` +
+    `Validation accuracy (%) of ${model} (train[0:50000] -> train[50000:60000]), ${epochs} epochs, lr ${recipe.lr}, seeds ${seeds.join(',')}; ` +
       `${date.slice(0, 10)}, ${os.cpus()[0]?.model} (${os.cpus().length} cores), ${(wall / 60).toFixed(1)} min.`,
     '',
     '| sparsity | ' + [...baselines, ...betas.map((b) => `Spartan β_max ${b}`)].join(' | ') + ' |',
@@ -50,5 +50,5 @@ interface Run { method: Method; sparsity: number; seed: number; betaMax: number 
   ].join('\n'));
   const host = os.hostname().replace(/[^\w.-]/g, '_');
   const file = path.join(__dirname, 'results', `beta-sweep-${model}-${sparsities.map((x) => Math.round(x * 100)).join('-')}-${host}-${date.slice(0, 10)}.json`);
-  fs.writeFileSync(file, JSON.stringify({ date, model, epochs, lr: heldOutModels[model].lr, seeds, machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length }, wallSeconds: wall, runs }, null, 2) + '\n');
+  fs.writeFileSync(resultPath(file), JSON.stringify({ date, model, epochs, lr: recipe.lr, seeds, machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length }, wallSeconds: wall, runs }, null, 2) + '\n');
 })();

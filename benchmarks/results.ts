@@ -8,23 +8,20 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadMnist } from '../lib/data/dataset';
-import { lenet300100, lenet5 } from '../lib/models/lenet';
 import { Trainer } from '../lib/train/trainer';
 import type { Method } from '../lib/sparsity/sparsifier';
-import { numberOption, option } from './cli';
+import { numberOption, option, resultPath } from './cli';
+import { meanAndStd, recipeBatchSize, recipeEpochs, recipeFor, recipeModels, sgd } from './recipe';
 
-const epochs = numberOption('epochs', 20), seeds = numberOption('seeds', 3);
+const epochs = numberOption('epochs', recipeEpochs), seeds = numberOption('seeds', 3);
 const sparsities = [0.9, 0.95, 0.98, 0.99];
 const methods: Method[] = ['imp', 'topkast', 'spartan'];
-const models = { 'LeNet-300-100': lenet300100, 'LeNet-5': lenet5 };
-// LeNet-5 at lr 0.1 (Nesterov momentum 0.9) collapsed to a dead network in 8 of 36 sparse runs,
-// with every method (accuracy-vm-2026-11-24-20ep.json); at 0.05 it trains for all of them.
-const learningRates: Record<string, number> = { 'LeNet-300-100': 0.1, 'LeNet-5': 0.05 };
-// Spartan's beta_max, chosen on held-out data (benchmarks/beta-sweep.ts, never the test set):
-// beta-sweep-<model>-*-2026-11-25.json.
-const betaMaxes: Record<string, number> = { 'LeNet-300-100': 100, 'LeNet-5': 100 };
+// the table's model labels (LeNet-300-100, LeNet-5), as the runs in the json record them
+const models: string[] = recipeModels.map((m) => recipeFor(m).label);
+const learningRates: Record<string, number> = Object.fromEntries(models.map((m) => [m, recipeFor(m).lr]));
+const betaMaxes: Record<string, number> = Object.fromEntries(models.map((m) => [m, recipeFor(m).betaMax]));
 const only = option('only')?.split(','), keep = option('keep');
-for (const m of only ?? []) if (!(m in models)) throw new Error(`--only takes models among ${Object.keys(models).join(', ')}`);
+for (const m of only ?? []) if (!models.includes(m)) throw new Error(`--only takes models among ${models.join(', ')}`);
 if ((only === undefined) !== (keep === undefined)) throw new Error('--only and --keep go together');
 const rerun = new Set<Method>((option('methods')?.split(',') ?? ['dense', ...methods]) as Method[]);
 for (const m of rerun) if (m !== 'dense' && !methods.includes(m)) throw new Error(`--methods: unknown method ${m}`);
@@ -44,9 +41,9 @@ const t0 = performance.now();
 async function one(model: string, method: Method, sparsity: number, seed: number, trace: boolean): Promise<Run> {
   const start = performance.now();
   const t = await Trainer.create({
-    forward: models[model as keyof typeof models](seed), logits: 'logits', epochs, batchSize: 128, trainCount: train.count, seed,
+    forward: recipeFor(model).build(seed), logits: 'logits', epochs, batchSize: recipeBatchSize, trainCount: train.count, seed,
     sparsity: { method, density: 1 - sparsity, betaMax: betaMaxes[model] },
-    optimizer: { kind: 'sgd', lr: learningRates[model], momentum: 0.9, nesterov: true, weightDecay: 1e-4 },
+    optimizer: sgd(learningRates[model]),
   });
   const tr: Run['trace'] = [];
   for (let e = 0; e < epochs; e++)
@@ -61,7 +58,7 @@ async function one(model: string, method: Method, sparsity: number, seed: number
 
 (async () => {
   runs.push(...kept);
-  for (const model of Object.keys(models)) {
+  for (const model of models) {
     if (only !== undefined && !only.includes(model)) continue;
     for (let seed = 1; seed <= seeds; seed++) {
       if (fresh(model, 'dense')) {
@@ -81,30 +78,27 @@ async function one(model: string, method: Method, sparsity: number, seed: number
   const wall = (performance.now() - t0) / 1000;
   const date = new Date().toISOString();
   const summary = (model: string, method: Method, sparsity: number) => {
-    const xs = runs.filter((r) => r.model === model && r.method === method && r.sparsity === sparsity).map((r) => r.testAccuracy * 100);
-    const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
-    const std = Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, xs.length - 1));
-    return { mean, std };
+    return meanAndStd(runs.filter((r) => r.model === model && r.method === method && r.sparsity === sparsity).map((r) => r.testAccuracy * 100));
   };
   const lines = [
-    `Test accuracy (%) on MNIST, mean ± std over ${seeds} seeds, ${epochs} epochs, SGD (Nesterov, cosine, wd 1e-4; lr ${Object.entries(learningRates).map(([m, lr]) => `${lr} for ${m}`).join(', ')}), batch 128, Spartan β_max ${Object.entries(betaMaxes).map(([m, b]) => `${b} for ${m}`).join(', ')}; ` +
+    `Test accuracy (%) on MNIST, mean ± std over ${seeds} seeds, ${epochs} epochs, SGD (Nesterov, cosine, wd 1e-4; lr ${Object.entries(learningRates).map(([m, lr]) => `${lr} for ${m}`).join(', ')}), batch ${recipeBatchSize}, Spartan β_max ${Object.entries(betaMaxes).map(([m, b]) => `${b} for ${m}`).join(', ')}; ` +
       `measured ${date.slice(0, 10)} on ${os.cpus()[0]?.model} (${os.cpus().length} cores), wall time ${(wall / 60).toFixed(1)} min` +
       (only ? ` for ${only.join(' and ')}${rerun.size < methods.length + 1 ? ` (${[...rerun].join(', ')})` : ''}; the other runs are kept from ${path.basename(keep!)}.` : '.'),
     '',
     '| model | method | ' + sparsities.map((s) => `${s * 100} %`).join(' | ') + ' |',
     '|---|---|' + sparsities.map(() => '---').join('|') + '|',
   ];
-  for (const model of Object.keys(models)) {
+  for (const model of models) {
     const d = summary(model, 'dense', 0);
     lines.push(`| ${model} | dense | ${sparsities.map(() => `${d.mean.toFixed(2)} ± ${d.std.toFixed(2)}`).join(' | ')} |`);
     for (const m of methods) lines.push(`| ${model} | ${m} | ${sparsities.map((s) => { const x = summary(model, m, s); return `${x.mean.toFixed(2)} ± ${x.std.toFixed(2)}`; }).join(' | ')} |`);
   }
   const table = lines.join('\n');
   const dir = path.join(__dirname, 'results');
-  const stem = `accuracy-${os.hostname().replace(/[^\w.-]/g, '_')}-${date.slice(0, 10)}-${epochs}ep`;
-  fs.writeFileSync(path.join(dir, `${stem}.json`), JSON.stringify({ date, epochs, seeds, machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length }, wallSeconds: wall, runs }, null, 2) + '\n');
+  const json = resultPath(path.join(dir, `accuracy-${os.hostname().replace(/[^\w.-]/g, '_')}-${date.slice(0, 10)}-${epochs}ep.json`));
+  fs.writeFileSync(json, JSON.stringify({ date, epochs, seeds, machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length }, wallSeconds: wall, runs }, null, 2) + '\n');
   const traced = runs.find((r) => r.trace);
-  fs.writeFileSync(path.join(dir, `${stem}.svg`), svg(summary, traced?.trace ?? [], traced?.betaMax ?? 300));
+  fs.writeFileSync(json.replace(/\.json$/, '.svg'), svg(summary, traced?.trace ?? [], traced?.betaMax ?? 300));
   console.log(table);
 })();
 
@@ -116,7 +110,7 @@ function svg(summary: (m: string, k: Method, s: number) => { mean: number }, tra
     const lo = Math.floor(Math.min(...ys) - 0.5), hi = Math.ceil(Math.max(...ys) + 0.2);
     return { x0, lo, hi, title };
   };
-  Object.keys(models).forEach((model, mi) => {
+  models.forEach((model, mi) => {
     const all = (['dense', ...methods] as Method[]).flatMap((m) => sparsities.map((s) => summary(model, m, m === 'dense' ? 0 : s).mean));
     const p = panel(20 + mi * 320, model, all);
     const X = (i: number) => p.x0 + 40 + (i * 220) / (sparsities.length - 1), Y = (v: number) => 40 + ((p.hi - v) * 240) / (p.hi - p.lo);

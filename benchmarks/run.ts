@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as spartan from '../lib/index';
 import { softTopKNewtonTs, softTopKReferenceTs } from './baseline';
+import { resultPath } from './cli';
 
 const quick = process.argv.includes('--quick');
 const maxLog2 = quick ? 22 : 25;
@@ -151,5 +152,6 @@ const result = {
 const dir = path.join(__dirname, 'results');
 fs.mkdirSync(dir, { recursive: true });
 const file = path.join(dir, `cpu-${quick ? 'quick-' : ''}${os.hostname().replace(/[^\w.-]/g, '_')}-${result.date.slice(0, 10)}.json`);
-fs.writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
-console.log(`wrote ${path.relative(process.cwd(), file)}`);
+const written = resultPath(file);
+fs.writeFileSync(written, JSON.stringify(result, null, 2) + '\n');
+console.log(`wrote ${path.relative(process.cwd(), written)}`);

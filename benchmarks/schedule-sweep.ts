@@ -9,8 +9,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { SparsifierOptions } from '../lib/sparsity/sparsifier';
-import { numberOption, option } from './cli';
-import { meanStd, validationAccuracy } from './heldout';
+import { numberOption, option, resultPath } from './cli';
+import { validationAccuracy } from './heldout';
+import { meanStd, recipeEpochs, recipeFor } from './recipe';
 
 const schedules: Record<string, NonNullable<SparsifierOptions['schedule']>> = {
   linear: { density: 'linear', beta: 'linear' },
@@ -21,18 +22,19 @@ const variants = (option('variants') ?? 'linear,cosine,exp-beta').split(',');
 for (const v of variants) if (!schedules[v]) throw new Error(`unknown variant ${v} (use ${Object.keys(schedules).join(', ')})`);
 const sparsities = (option('sparsities') ?? '0.95,0.98').split(',').map(Number);
 const seeds = (option('seeds') ?? '1,2,3').split(',').map(Number);
-const betaMax = numberOption('beta-max', 300), epochs = numberOption('epochs', 20);
+const recipe = recipeFor(option('model') ?? 'lenet-300-100'), model = recipe.name;
+const betaMax = numberOption('beta-max', recipe.betaMax), epochs = numberOption('epochs', recipeEpochs);
 
 (async () => {
   const t0 = performance.now();
   const runs: { method: string; variant: string | null; sparsity: number; seed: number; validationAccuracy: number }[] = [];
   for (const sparsity of sparsities)
     for (const seed of seeds) {
-      const tk = await validationAccuracy('topkast', sparsity, seed, epochs);
+      const tk = await validationAccuracy('topkast', sparsity, seed, epochs, {}, model);
       runs.push({ method: 'topkast', variant: null, sparsity, seed, validationAccuracy: tk });
       console.error(`topkast ${sparsity} seed ${seed}: ${(100 * tk).toFixed(2)} %`);
       for (const v of variants) {
-        const acc = await validationAccuracy('spartan', sparsity, seed, epochs, { betaMax, schedule: schedules[v] });
+        const acc = await validationAccuracy('spartan', sparsity, seed, epochs, { betaMax, schedule: schedules[v] }, model);
         runs.push({ method: 'spartan', variant: v, sparsity, seed, validationAccuracy: acc });
         console.error(`spartan ${v} ${sparsity} seed ${seed}: ${(100 * acc).toFixed(2)} %`);
       }
@@ -41,12 +43,12 @@ const betaMax = numberOption('beta-max', 300), epochs = numberOption('epochs', 2
   const wall = (performance.now() - t0) / 1000;
   const cell = (s: number, variant: string | null) => meanStd(runs.filter((r) => r.sparsity === s && r.variant === variant).map((r) => r.validationAccuracy));
   console.log([
-    `Validation accuracy (%) of LeNet-300-100 (train[0:50000] -> train[50000:60000]), ${epochs} epochs, seeds ${seeds.join(',')}, Spartan beta_max ${betaMax}; ${date.slice(0, 10)}, ${os.cpus()[0]?.model} (${os.cpus().length} cores), ${(wall / 60).toFixed(1)} min.`,
+    `Validation accuracy (%) of ${recipe.label} (train[0:50000] -> train[50000:60000]), ${epochs} epochs, seeds ${seeds.join(',')}, Spartan beta_max ${betaMax}; ${date.slice(0, 10)}, ${os.cpus()[0]?.model} (${os.cpus().length} cores), ${(wall / 60).toFixed(1)} min.`,
     '',
     '| sparsity | Top-KAST | ' + variants.map((v) => `Spartan ${v}`).join(' | ') + ' |',
     '|---|---|' + variants.map(() => '---').join('|') + '|',
     ...sparsities.map((s) => `| ${s * 100} % | ${cell(s, null)} | ${variants.map((v) => cell(s, v)).join(' | ')} |`),
   ].join('\n'));
-  const file = path.join(__dirname, 'results', `schedule-sweep-${os.hostname().replace(/[^\w.-]/g, '_')}-${date.slice(0, 10)}.json`);
-  fs.writeFileSync(file, JSON.stringify({ date, epochs, seeds, betaMax, schedules, machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length }, wallSeconds: wall, runs }, null, 2) + '\n');
+  const file = path.join(__dirname, 'results', `schedule-sweep-${model}-${os.hostname().replace(/[^\w.-]/g, '_')}-${date.slice(0, 10)}.json`);
+  fs.writeFileSync(resultPath(file), JSON.stringify({ date, model, epochs, lr: recipe.lr, seeds, betaMax, schedules, machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length }, wallSeconds: wall, runs }, null, 2) + '\n');
 })();

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as spartan from '../lib/index';
+import { resultPath } from './cli';
 import { lenet300100, resnet50Weights } from './models';
 
 const quick = process.argv.includes('--quick');
@@ -70,5 +71,6 @@ const result = {
   rows,
 };
 const file = path.join(__dirname, 'results', `sparsifier-cpu-${quick ? 'quick-' : ''}${os.hostname().replace(/[^\w.-]/g, '_')}-${result.date.slice(0, 10)}.json`);
-fs.writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
-console.log(`wrote ${path.relative(process.cwd(), file)}`);
+const written = resultPath(file);
+fs.writeFileSync(written, JSON.stringify(result, null, 2) + '\n');
+console.log(`wrote ${path.relative(process.cwd(), written)}`);

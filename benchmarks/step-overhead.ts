@@ -11,22 +11,19 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { head, loadMnist } from '../lib/data/dataset';
-import { lenet300100, lenet5 } from '../lib/models/lenet';
 import { Trainer } from '../lib/train/trainer';
 import type { Method } from '../lib/sparsity/sparsifier';
 import { backend } from '../lib/index';
-import { numberOption, option } from './cli';
+import { numberOption, option, resultPath } from './cli';
+import { recipeBatchSize, recipeEpochs, recipeFor, sgd } from './recipe';
 
-const modelName = option('model') ?? 'lenet-300-100';
+const recipe = recipeFor(option('model') ?? 'lenet-300-100'), modelName = recipe.name;
 const requestedSteps = numberOption('steps', 300), rounds = numberOption('rounds', 3);
 const ortSpin = option('ort-spin') ?? 'off';
 if (ortSpin !== 'on' && ortSpin !== 'off') throw new Error(`--ort-spin must be on or off (got ${ortSpin})`);
 const sessionOptions = ortSpin === 'on' ? { extra: { session: { intra_op: { allow_spinning: '1' } } } } : {};
-const builders: Record<string, typeof lenet300100> = { 'lenet-300-100': lenet300100, 'lenet-5': lenet5 };
-if (!builders[modelName]) throw new Error(`--model must be lenet-300-100 or lenet-5 (got ${modelName})`);
-const build = builders[modelName];
 const methods: Method[] = ['dense', 'imp', 'topkast', 'spartan'];
-const batchSize = numberOption('batch', 128), epochs = 20;
+const batchSize = numberOption('batch', recipeBatchSize), epochs = recipeEpochs;
 if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new Error(`--batch must be a positive integer (got ${batchSize})`);
 const train = loadMnist('train');
 const stepsPerEpoch = Math.ceil(train.count / batchSize);
@@ -36,9 +33,9 @@ const steps = Math.min(requestedSteps, Math.floor(train.count / batchSize)); // 
 // the middle of the pruning phase.
 async function trainerAtMidPruning(method: Method): Promise<Trainer> {
   const t = await Trainer.create({
-    forward: build(1), logits: 'logits', epochs, batchSize, trainCount: train.count, seed: 1,
-    sparsity: { method, density: 0.05, betaMax: 100 }, // the accuracy runs' beta_max
-    optimizer: { kind: 'sgd', lr: modelName === 'lenet-5' ? 0.05 : 0.1, momentum: 0.9, nesterov: true, weightDecay: 1e-4 },
+    forward: recipe.build(1), logits: 'logits', epochs, batchSize, trainCount: train.count, seed: 1,
+    sparsity: { method, density: 0.05, betaMax: recipe.betaMax }, // the accuracy runs' recipe
+    optimizer: sgd(recipe.lr),
     sessionOptions,
   });
   const target = Math.round(epochs * stepsPerEpoch * 0.4);
@@ -69,12 +66,13 @@ async function trainerAtMidPruning(method: Method): Promise<Trainer> {
   for (const r of rows) console.log(`${r.method.padEnd(8)} ${r.msPerStep.toFixed(3).padStart(8)} ms/step  ${r.method === 'dense' ? '' : `${r.overheadPct >= 0 ? '+' : ''}${r.overheadPct.toFixed(1)} %`}`);
   const date = new Date().toISOString();
   const result = {
-    date, model: modelName, batchSize, steps, rounds, density: 0.05, ortSpinning: ortSpin,
+    date, model: modelName, batchSize, betaMax: recipe.betaMax, lr: recipe.lr, steps, rounds, density: 0.05, ortSpinning: ortSpin,
     machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length, threads: backend().threads, node: process.version },
     notes: 'msPerStep: median over rounds of the wall time of Trainer.trainEpoch over `steps` MNIST batches of batchSize (onnxruntime CPU forward+backward, sparsifier, SGD), divided by steps; overheadPct against dense. Trainers are advanced to 40 % of a 20-epoch run (mid-pruning) first.',
     rows,
   };
-  const file = path.join(__dirname, 'results', `step-overhead-${modelName}${batchSize !== 128 ? `-batch${batchSize}` : ''}${ortSpin === 'on' ? '-ortspin' : ''}-${os.hostname().replace(/[^\w.-]/g, '_')}-${date.slice(0, 10)}.json`);
-  fs.writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
-  console.log(`wrote ${path.relative(process.cwd(), file)}`);
+  const file = path.join(__dirname, 'results', `step-overhead-${modelName}${batchSize !== recipeBatchSize ? `-batch${batchSize}` : ''}${ortSpin === 'on' ? '-ortspin' : ''}-${os.hostname().replace(/[^\w.-]/g, '_')}-${date.slice(0, 10)}.json`);
+  const written = resultPath(file);
+  fs.writeFileSync(written, JSON.stringify(result, null, 2) + '\n');
+  console.log(`wrote ${path.relative(process.cwd(), written)}`);
 })();

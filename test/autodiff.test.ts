@@ -136,7 +136,7 @@ describe(`training-graph derivation: softmax, reductions, shape ops, BatchNormal
     const h = b.op('Gemm', [x, b.initializer('w1', [6, 8], r32(48), F)]);
     const u = b.op('Unsqueeze', [h, b.int64s([2, 3])]);
     const bn = b.op('BatchNormalization', [u, b.initializer('bn.scale', [8], r32(8), F), b.initializer('bn.bias', [8], r32(8), F),
-      b.initializer('bn.mean', [8], r32(8), F), b.initializer('bn.var', [8], T.from({ length: 8 }, () => 0.5 + rand()), F)], { epsilon: { f: 1e-3 } });
+      b.initializer('bn.mean', [8], r32(8), F), b.initializer('bn.var', [8], T.from(Array.from({ length: 8 }, () => 0.5 + rand())), F)], { epsilon: { f: 1e-3 } });
     const q = b.op('Squeeze', [bn, b.int64s([2, 3])]);
     const e = b.op(act, [b.op('Mul', [q, b.constant(T.of(0.5), [], F)])]);
     const sl = b.op('Slice', [e, b.int64s([1]), b.int64s([7]), b.int64s([1])]);

@@ -75,7 +75,7 @@ describe(`fused Spartan gradient for element masks (seed ${seed})`, () => {
     const call = (edit: (s: Seg[]) => void, beta = 10, outOf?: (s: Seg[]) => Float32Array) => {
       const segs = [randomSeg(40), randomSeg(1003)];
       edit(segs);
-      const outs = segs.map((s) => new Float32Array(s.theta.length).fill(7));
+      const outs: Float32Array[] = segs.map((s) => new Float32Array(s.theta.length).fill(7));
       if (outOf) outs[1] = outOf(segs);
       const keep = outs.map((o) => o.slice());
       let err: unknown;
