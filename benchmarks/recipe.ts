@@ -1,18 +1,14 @@
 // The training recipe of the accuracy table (benchmarks/results.ts), shared by every benchmark
 // that trains a LeNet on MNIST: the held-out sweeps, the step-overhead benchmark and the table
-// itself, so a choice made here (a learning rate, Spartan's beta_max) reaches all of them.
-import { lenet300100, lenet5 } from '../lib/models/lenet';
+// itself. The per-model settings are the library's (builtInModels, also the CLI's defaults), so
+// a choice made there (a learning rate, Spartan's beta_max) reaches all of them.
+import { builtInModels } from '../lib/models/lenet';
 import type { TrainerOptions } from '../lib/train/trainer';
 
-export const recipes = {
-  'lenet-300-100': { label: 'LeNet-300-100', build: lenet300100, lr: 0.1, betaMax: 100 },
-  // LeNet-5 at lr 0.1 (Nesterov momentum 0.9) collapsed to a dead network in 8 of 36 sparse
-  // runs, with every method (accuracy-vm-2026-11-24-20ep.json); at 0.05 it trains for all.
-  'lenet-5': { label: 'LeNet-5', build: lenet5, lr: 0.05, betaMax: 100 },
-} as const;
-// Spartan's beta_max was chosen on held-out data (benchmarks/beta-sweep.ts, never the test
-// set): beta-sweep-<model>-*-2026-11-25.json.
-
+// per model: the builder, the learning rate and Spartan's beta_max (the CLI's defaults too);
+// beta_max was chosen on held-out data (benchmarks/beta-sweep.ts, never the test set):
+// beta-sweep-<model>-*-2026-11-25.json
+export const recipes = builtInModels;
 export type RecipeModel = keyof typeof recipes;
 export const recipeModels = Object.keys(recipes) as RecipeModel[];
 

@@ -48,6 +48,7 @@ describe('spartan CLI', function () {
     expect(r.status, r.stderr).to.equal(0);
     const out = JSON.parse(fs.readFileSync(path.join(dir, 'out.json'), 'utf8'));
     expect(out.config.method).to.equal('spartan');
+    expect([out.config.lr, out.config.betaMax], 'lenet-300-100 defaults').to.deep.equal([0.1, 100]);
     expect(out.epochs).to.have.length(2);
     expect(out.final.density.global).to.be.closeTo(0.1, 1e-3);
     const runner = await GraphRunner.create(new Uint8Array(fs.readFileSync(path.join(dir, 'sparse.onnx'))));
@@ -58,6 +59,16 @@ describe('spartan CLI', function () {
       correct += countCorrect(logits, b.labels);
     }
     expect(correct / test.count).to.be.closeTo(out.final.testAccuracy, 1e-9);
+  });
+
+  it("a built-in model trains with its accuracy runs' lr unless --lr says otherwise (LeNet-5: 0.05)", () => {
+    const dir = tmp();
+    const tiny = ['train', '--model', 'lenet-5', '--method', 'dense', '--train-count', '200', '--batch-size', '100', '--epochs', '1'];
+    for (const [extra, lr] of [[[], 0.05], [['--lr', '0.02'], 0.02]] as const) {
+      const r = run([...tiny, ...extra, '--json', path.join(dir, 'o.json')]);
+      expect(r.status, r.stderr).to.equal(0);
+      expect(JSON.parse(fs.readFileSync(path.join(dir, 'o.json'), 'utf8')).config.lr).to.equal(lr);
+    }
   });
 
   it('a run killed after its first epoch resumes from the checkpoint to the same result as a straight run', async () => {
@@ -92,6 +103,8 @@ describe('spartan CLI', function () {
       [['train', '--model', path.join(dir, 'none.onnx'), '--logits', 'y'], /cannot read/],
       [['train', '--model', path.join(dir, 'none.onnx')], /needs --logits/],
       [['train', '--resume'], /--resume needs --checkpoint/],
+      [['train', '--lr', '0'], /--lr must be > 0 \(got 0\)/],
+      [['train', '--beta-max', 'big'], /--beta-max must be > 0 \(got big\)/],
       [['frobnicate'], /unknown command/],
     ];
     for (const [args, pattern] of cases) {

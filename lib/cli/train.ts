@@ -6,12 +6,11 @@ import { parseArgs } from 'node:util';
 import { rangeError } from '../errors';
 import { head, loadFashionMnist, loadMnist, type Dataset } from '../data/dataset';
 import { decodeModel, encodeModel, type Model } from '../graph/model';
-import { lenet300100, lenet5 } from '../models/lenet';
+import { builtInModels, type BuiltInModel } from '../models/lenet';
 import { Trainer, type EpochMetrics } from '../train/trainer';
 import type { Method } from '../sparsity/sparsifier';
 import { writeFileAtomic } from '../util/atomic';
 
-const MODELS: Record<string, () => Model> = { 'lenet-300-100': () => lenet300100(1), 'lenet-5': () => lenet5(1) };
 
 function number(v: string | undefined, name: string, ok: (x: number) => boolean, what: string): number {
   const x = Number(v);
@@ -31,10 +30,10 @@ export async function runTrain(argv: string[]): Promise<number> {
       density: { type: 'string', default: '0.05' },
       epochs: { type: 'string', default: '20' },
       block: { type: 'string' },
-      'beta-max': { type: 'string', default: '100' },
+      'beta-max': { type: 'string' },
       seed: { type: 'string', default: '1' },
       'batch-size': { type: 'string', default: '128' },
-      lr: { type: 'string', default: '0.1' },
+      lr: { type: 'string' },
       'train-count': { type: 'string' },
       json: { type: 'string' },
       export: { type: 'string' },
@@ -55,9 +54,13 @@ export async function runTrain(argv: string[]): Promise<number> {
   const block = values.block ? number(values.block, 'block', (x) => Number.isInteger(x) && x >= 1, 'a positive integer') : undefined;
   if (values.resume && !values.checkpoint) throw rangeError('ERR_SPARTAN_OPTION', '--resume needs --checkpoint <dir>');
 
+  // a built-in model trains with the settings its accuracy runs use unless told otherwise
+  const builtIn = Object.hasOwn(builtInModels, values.model!) ? builtInModels[values.model as BuiltInModel] : undefined;
+  const lr = number(values.lr ?? String(builtIn?.lr ?? 0.1), 'lr', (x) => x > 0, '> 0');
+  const betaMax = number(values['beta-max'] ?? String(builtIn?.betaMax ?? 100), 'beta-max', (x) => x > 0, '> 0');
   let forward: Model, logits: string;
-  if (MODELS[values.model!]) {
-    forward = MODELS[values.model!]();
+  if (builtIn) {
+    forward = builtIn.build(1);
     logits = values.logits ?? 'logits';
   } else {
     if (!values.logits) throw rangeError('ERR_SPARTAN_OPTION', '--model <file.onnx> needs --logits <output name>');
@@ -73,7 +76,7 @@ export async function runTrain(argv: string[]): Promise<number> {
   const train = load('train', values['data-dir']);
   const trainSet = values['train-count'] ? head(train, number(values['train-count'], 'train-count', (x) => Number.isInteger(x) && x >= 1, 'a positive integer')) : train;
   const test = load('test', values['data-dir']);
-  const config = { dataset: values.dataset, model: values.model, method, density, epochs, batchSize, block, betaMax: Number(values['beta-max']), seed, lr: Number(values.lr), trainCount: trainSet.count };
+  const config = { dataset: values.dataset, model: values.model, method, density, epochs, batchSize, block, betaMax, seed, lr, trainCount: trainSet.count };
   if (values.ep !== 'cpu' && values.ep !== 'cuda') throw rangeError('ERR_SPARTAN_OPTION', `--ep must be cpu or cuda (got ${values.ep})`);
   const trainer = await Trainer.create({
     forward, logits, epochs, batchSize, trainCount: trainSet.count, seed,
