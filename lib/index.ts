@@ -47,7 +47,7 @@ export { deriveTrainingGraph } from './graph/autodiff';
 export type { DeriveOptions } from './graph/autodiff';
 export { GraphBuilder } from './graph/builder';
 export { GraphRunner } from './graph/runner';
-export { lenet300100, lenet5 } from './models/lenet';
+export { builtInModels, lenet300100, lenet5, type BuiltInModel } from './models/lenet';
 export { loadMnist, loadFashionMnist, batches, head } from './data/dataset';
 export type { Dataset, Batch } from './data/dataset';
 export { Trainer } from './train/trainer';
