@@ -9,10 +9,10 @@ import { recipeEpochs, recipeBatchSize, recipes, sgd, type RecipeModel } from '.
 const all = loadMnist('train');
 const fit = range(all, 0, 50000), validation = range(all, 50000, 60000);
 
-/** Spartan's settings under test; beta_max defaults to the recipe's. */
-export type SpartanSettings = Pick<SparsifierOptions, 'betaMax' | 'schedule'>;
+/** Sparsifier options under test (beta_max defaults to the recipe's). */
+export type SparsifierSettings = Omit<SparsifierOptions, 'params' | 'method' | 'density' | 'sparsity' | 'totalSteps'>;
 
-export async function validationAccuracy(method: Method, sparsity: number, seed: number, epochs = recipeEpochs, settings: SpartanSettings = {}, model: RecipeModel = 'lenet-300-100'): Promise<number> {
+export async function validationAccuracy(method: Method, sparsity: number, seed: number, epochs = recipeEpochs, settings: SparsifierSettings = {}, model: RecipeModel = 'lenet-300-100'): Promise<number> {
   const { build, lr } = recipes[model];
   const t = await Trainer.create({
     forward: build(seed), logits: 'logits', epochs, batchSize: recipeBatchSize, trainCount: fit.count, seed,
