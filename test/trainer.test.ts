@@ -124,6 +124,35 @@ describe('Trainer execution providers', () => {
     }
   });
 
+  it('rejects data that does not fit the model (a label >= C, an example of the wrong size) before it trains or scores', async () => {
+    const t = await Trainer.create(base);
+    const data = head(loadMnist('train'), 8);
+    const before = t.params.map((p) => p.data.slice());
+    const failure = async (d: typeof data, run: 'train' | 'score') => {
+      try {
+        await (run === 'train' ? t.trainEpoch(d, 0) : t.accuracy(d));
+      } catch (e) {
+        return e as Error & { code?: string };
+      }
+      return undefined;
+    };
+    const labels = data.labels.slice();
+    labels[5] = 10;
+    for (const run of ['train', 'score'] as const) {
+      const e = await failure({ ...data, labels }, run);
+      expect(e?.code, run).to.equal('ERR_SPARTAN_LABELS');
+      expect(e?.message).to.match(/has label 10 \(example 5\) but the model's logits "logits" have 10 classes \(labels 0-9\)/);
+      const small = await failure({ ...data, images: data.images.subarray(0, 8 * 700), imageShape: [1, 700] }, run);
+      expect(small?.code, run).to.equal('ERR_SPARTAN_SHAPE');
+      expect(small?.message).to.match(/examples of shape \[1,700\] \(700 values\) but the model's input "x" takes \[N,1,28,28\] \(784 per example\)/);
+    }
+    expect(t.sparsifier.stepCount).to.equal(0);
+    t.params.forEach((p, i) => expect(Buffer.from(p.data.buffer).equals(Buffer.from(before[i].buffer)), p.name).to.equal(true));
+    // a label that fits trains as before
+    labels[5] = 9;
+    expect(Number.isFinite((await t.trainEpoch({ ...data, labels }, 0)).loss)).to.equal(true);
+  });
+
   it('passes sessionOptions to onnxruntime (one thread, no spinning: the same step as the default) and rejects a non-object', async () => {
     const data = head(loadMnist('train'), 8);
     const losses: number[] = [];

@@ -84,6 +84,9 @@ export async function runTrain(argv: string[]): Promise<number> {
     optimizer: { kind: 'sgd', lr: config.lr, momentum: 0.9, nesterov: true, weightDecay: 1e-4 },
   });
 
+  // both splits fit the model (labels, example size) before an epoch runs or a file is written
+  trainer.checkDataset(trainSet, `the ${values.dataset} training set`);
+  trainer.checkDataset(test, `the ${values.dataset} test set`);
   for (const [name, why] of Object.entries(trainer.sparsifier.stats().blockFallbacks)) console.error(`note: ${name}: ${why}`);
   const ckFile = values.checkpoint ? path.join(values.checkpoint, 'checkpoint.bin') : undefined;
   const history: (EpochMetrics & { testAccuracy: number })[] = [];

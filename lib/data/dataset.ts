@@ -26,6 +26,9 @@ export function loadMnist(split: 'train' | 'test', dir?: string): Dataset {
   const images = readIdx(path.join(folder, `${prefix}-images-idx3-ubyte`));
   const labels = readIdx(path.join(folder, `${prefix}-labels-idx1-ubyte`));
   if (images.dims[0] !== labels.dims[0]) throw rangeError('ERR_SPARTAN_DATASET', `${folder}: ${images.dims[0]} images but ${labels.dims[0]} labels`);
+  if (images.dims.length !== 3 || labels.dims.length !== 1) throw rangeError('ERR_SPARTAN_DATASET', `${folder}: expected images [n, rows, cols] and labels [n] (got [${images.dims}] and [${labels.dims}])`);
+  const bad = labels.data.findIndex((l) => l > 9);
+  if (bad >= 0) throw rangeError('ERR_SPARTAN_DATASET', `${folder}/${prefix}-labels-idx1-ubyte: label ${labels.data[bad]} of image ${bad} is not a digit 0-9`);
   const x = new Float32Array(images.data.length);
   for (let i = 0; i < x.length; i++) x[i] = images.data[i] / 255;
   return { images: x, labels: labels.data, count: images.dims[0], imageShape: [1, images.dims[1], images.dims[2]], classes: 10 };

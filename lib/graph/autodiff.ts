@@ -22,6 +22,33 @@ export interface DeriveOptions {
 const attrI = (n: Node, k: string, d: number) => (n.attrs[k] && 'i' in n.attrs[k] ? (n.attrs[k] as { i: number }).i : d);
 const attrF = (n: Node, k: string, d: number) => (n.attrs[k] && 'f' in n.attrs[k] ? (n.attrs[k] as { f: number }).f : d);
 
+/**
+ * Static shapes of every tensor of a forward model (a symbol such as "N" for a dynamic dim),
+ * with what shape inference folded: statically known tensors (int initializers, then Constant
+ * nodes, Shape and the shape arithmetic after it) and a copy of the nodes, which the
+ * derivation may extend (MaxPool indices) without touching the caller's model.
+ */
+function analyse(forward: Model): { consts: Consts; allNodes: Node[]; shapes: Map<string, Dim[]> } {
+  const g = forward.graph;
+  const consts: Consts = new Map();
+  for (const t of g.initializers) if (t.dataType === DataType.INT64 || t.dataType === DataType.INT32) consts.set(t.name, knownFromTensor(t));
+  const allNodes = g.nodes.map((n) => ({ ...n, inputs: n.inputs.slice(), outputs: n.outputs.slice() }));
+  const shapes = inferShapes({ ...forward, graph: { ...g, nodes: allNodes } }, consts);
+  return { consts, allNodes, shapes };
+}
+
+/**
+ * The number of classes C of a classifier's logits [N, C], as the cross-entropy loss of the
+ * training graph sees it (labels must lie in [0, C): onnxruntime's OneHot would turn a label
+ * of C or more into an all-zero target, and -1 into class C - 1, without a word).
+ */
+export function logitsClasses(forward: Model, logits: string): number {
+  const shape = analyse(forward).shapes.get(logits);
+  if (!shape || shape.length !== 2 || typeof shape[1] !== 'number')
+    throw rangeError('ERR_SPARTAN_ONNX', `cross-entropy needs logits of shape [N, C] with C known (got [${shape ?? ''}])`);
+  return shape[1];
+}
+
 export function deriveTrainingGraph(forward: Model, opts: DeriveOptions): Model {
   if (typeof opts?.logits !== 'string') throw typeError('ERR_SPARTAN_OPTION', 'logits must name an output of the model');
   const g = forward.graph;
@@ -38,13 +65,7 @@ export function deriveTrainingGraph(forward: Model, opts: DeriveOptions): Model 
   for (const p of params) if (!floatInits.some((t) => t.name === p)) throw rangeError('ERR_SPARTAN_ONNX', `parameter "${p}" is not a float initializer of the model`);
   const elemType = floatInits.find((t) => params.includes(t.name))?.dataType ?? DataType.FLOAT;
 
-  // statically known tensors: int initializers, then (during shape inference) Constant nodes,
-  // Shape and the shape arithmetic after it
-  const consts: Consts = new Map();
-  for (const t of g.initializers) if (t.dataType === DataType.INT64 || t.dataType === DataType.INT32) consts.set(t.name, knownFromTensor(t));
-  // cloned: the derivation may add outputs (MaxPool indices) and must not touch the caller's model
-  const allNodes = g.nodes.map((n) => ({ ...n, inputs: n.inputs.slice(), outputs: n.outputs.slice() }));
-  const shapes = inferShapes({ ...forward, graph: { ...g, nodes: allNodes } }, consts);
+  const { consts, allNodes, shapes } = analyse(forward);
   // Nodes whose every output was folded to numbers leave the graph; the folded tensors that a
   // remaining node (or a graph output) reads become initializers. Nodes computing a value
   // that depends on a dynamic dim (a symbol) stay, and no gradient flows through them.

@@ -1,6 +1,6 @@
 // Trains a forward ONNX model's parameters with a sparsity method: the training
 // graph (loss + gradients) runs in onnxruntime-node, the sparsifier and optimizer natively.
-import { deriveTrainingGraph, type DeriveOptions } from '../graph/autodiff';
+import { deriveTrainingGraph, logitsClasses, type DeriveOptions } from '../graph/autodiff';
 import type { Model } from '../graph/model';
 import { GraphRunner, type InferenceSessionOptions } from '../graph/runner';
 import { DataType } from '../graph/schema';
@@ -57,6 +57,8 @@ export class Trainer {
     private readonly train: GraphRunner,
     private readonly evaluate_: GraphRunner,
     private readonly forward: Model,
+    /** C of the logits [N, C]: labels must lie in [0, C). */
+    readonly classes: number,
   ) {
     const floatInits = forward.graph.initializers.filter((t) => t.dataType === DataType.FLOAT && t.dims.length >= 1);
     this.params = floatInits.map((t) => ({ name: t.name, data: Float32Array.from(t.data as Float32Array), shape: t.dims.slice() }));
@@ -76,6 +78,7 @@ export class Trainer {
   static async create(opts: TrainerOptions): Promise<Trainer> {
     const derive: DeriveOptions = { logits: opts.logits, labelSmoothing: opts.labelSmoothing };
     const training = deriveTrainingGraph(opts.forward, derive);
+    const classes = logitsClasses(opts.forward, opts.logits);
     // evaluation: the forward graph with the parameters as inputs (fed the sparse weights)
     const paramNames = new Set(opts.forward.graph.initializers.filter((t) => t.dataType === DataType.FLOAT && t.dims.length >= 1).map((t) => t.name));
     const g = opts.forward.graph;
@@ -101,7 +104,7 @@ export class Trainer {
           "install onnxruntime-node's CUDA providers (see its README) or train with the CPU provider");
       }
     };
-    return new Trainer(opts, await open(training), await open(evalModel), opts.forward);
+    return new Trainer(opts, await open(training), await open(evalModel), opts.forward, classes);
   }
 
   private feedsFor(x: Float32Array, size: number, weights: Record<string, Float32Array>) {
@@ -111,7 +114,26 @@ export class Trainer {
     return feeds;
   }
 
+  /**
+   * Checks that a dataset fits the model: every label is a class of the logits (onnxruntime's
+   * OneHot would silently train a label of C or more towards no class at all) and an example
+   * has as many values as the model's input takes. trainEpoch and accuracy call it first; the
+   * CLI calls it before it writes anything.
+   */
+  checkDataset(data: Dataset, name = 'the dataset'): void {
+    const input = this.forward.graph.inputs.find((v) => v.name === this.input)!;
+    const perModel = (input.shape ?? []).slice(1).reduce<number>((a, d) => a * (typeof d === 'number' ? d : 1), 1);
+    const perData = data.imageShape.reduce((a, b) => a * b, 1);
+    if (perModel !== perData)
+      throw rangeError('ERR_SPARTAN_SHAPE', `${name} has examples of shape [${data.imageShape}] (${perData} values) but the model's input "${this.input}" takes [${input.shape}] (${perModel} per example)`);
+    if (data.labels.length < data.count) throw rangeError('ERR_SPARTAN_LABELS', `${name} has ${data.count} examples but ${data.labels.length} labels`);
+    const labels = data.labels, C = this.classes;
+    for (let i = 0; i < data.count; i++)
+      if (labels[i] >= C) throw rangeError('ERR_SPARTAN_LABELS', `${name} has label ${labels[i]} (example ${i}) but the model's logits "${this.opts.logits}" have ${C} classes (labels 0-${C - 1})`);
+  }
+
   async trainEpoch(data: Dataset, epoch: number, onBatch?: (step: number, loss: number) => void): Promise<EpochMetrics> {
+    this.checkDataset(data, 'the training data');
     const t0 = performance.now();
     let lossSum = 0, correct = 0, seen = 0;
     for (const batch of batches(data, this.opts.batchSize, (this.opts.seed ?? 1) * 1000 + epoch, true)) {
@@ -155,6 +177,7 @@ export class Trainer {
 
   /** Accuracy of the current forward weights (what the sparse model computes). */
   async accuracy(data: Dataset, batchSize = 1000): Promise<number> {
+    this.checkDataset(data, 'the evaluation data');
     let correct = 0;
     const weights = this.sparsifier.weights();
     for (const batch of batches(data, batchSize, null, true)) {
