@@ -4,6 +4,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as v8 from 'node:v8';
 import { decodeModel, encodeModel } from '../lib/graph/model';
 import { GraphBuilder, model } from '../lib/graph/builder';
 import { DataType } from '../lib/graph/schema';
@@ -93,6 +94,30 @@ describe('spartan CLI', function () {
     expect(Buffer.from(fs.readFileSync(path.join(dir, 'resumed.onnx'))).equals(fs.readFileSync(path.join(dir, 'straight.onnx')))).to.equal(true);
     const a = JSON.parse(fs.readFileSync(path.join(dir, 'straight.json'), 'utf8')), b = JSON.parse(fs.readFileSync(path.join(dir, 'resumed.json'), 'utf8'));
     expect(b.final).to.deep.equal(a.final);
+  });
+
+  it('--resume with a damaged, mismatched or foreign checkpoint: one message, exit 1, the checkpoint kept as it was', () => {
+    const dir = tmp(), ck = path.join(dir, 'ck'), file = path.join(ck, 'checkpoint.bin');
+    const args = ['train', '--method', 'imp', ...SMALL.map((a) => (a === '2' ? '1' : a)), '--checkpoint', ck];
+    expect(run(args).status).to.equal(0);
+    const good = fs.readFileSync(file);
+    const shortParams = v8.deserialize(good);
+    shortParams.params[0] = shortParams.params[0].subarray(1);
+    const cases: [Buffer, string[], RegExp][] = [
+      [Buffer.from('not a checkpoint'), [], /checkpoint\.bin is not a usable checkpoint \(.*\); remove it or run without --resume \(ERR_SPARTAN_STATE\)$/],
+      [good.subarray(0, good.length >> 1), [], /is not a usable checkpoint/],
+      [v8.serialize(shortParams), [], /is not a usable checkpoint \(its parameters do not match the model's\)/],
+      [good, ['--density', '0.2'], /checkpoint\.bin was written with another configuration \(ERR_SPARTAN_STATE\)$/],
+    ];
+    for (const [bytes, extra, pattern] of cases) {
+      fs.writeFileSync(file, bytes);
+      const r = run([...args, ...extra, '--resume', '--json', path.join(dir, 'o.json')]);
+      expect(r.status).to.equal(1);
+      expect(r.stderr.trim().split('\n'), r.stderr).to.have.length(1);
+      expect(r.stderr.trim()).to.match(pattern);
+      expect(fs.readFileSync(file).equals(bytes)).to.equal(true);
+      expect(fs.existsSync(path.join(dir, 'o.json'))).to.equal(false);
+    }
   });
 
   it('labels out of range (a 5-class model on MNIST, a corrupt labels file): one message, exit 1, nothing written', () => {

@@ -17,6 +17,33 @@ function number(v: string | undefined, name: string, ok: (x: number) => boolean,
   return x;
 }
 
+interface Checkpoint {
+  config: unknown;
+  epoch: number;
+  params: Float32Array[];
+  sparsifier: ReturnType<Trainer['sparsifier']['state']>;
+  optimizer: ReturnType<Trainer['optimizer']['state']>;
+  history: (EpochMetrics & { testAccuracy: number })[];
+}
+
+/** A checkpoint this CLI wrote, or one clear error (nothing is loaded from a damaged file). */
+function readCheckpoint(file: string, trainer: Trainer, config: unknown): Checkpoint {
+  const damaged = (why: string) => rangeError('ERR_SPARTAN_STATE', `${file} is not a usable checkpoint (${why}); remove it or run without --resume`);
+  let ck: Partial<Checkpoint>;
+  try {
+    ck = v8.deserialize(fs.readFileSync(file));
+  } catch (e) {
+    throw damaged((e as Error).message);
+  }
+  if (typeof ck !== 'object' || ck === null || !Number.isSafeInteger(ck.epoch) || !Array.isArray(ck.history) || !ck.sparsifier || !ck.optimizer)
+    throw damaged('fields missing');
+  if (JSON.stringify(ck.config) !== JSON.stringify(config)) throw rangeError('ERR_SPARTAN_STATE', `${file} was written with another configuration`);
+  const params = ck.params;
+  if (!Array.isArray(params) || params.length !== trainer.params.length || params.some((a, i) => !(a instanceof Float32Array) || a.length !== trainer.params[i].data.length))
+    throw damaged("its parameters do not match the model's");
+  return ck as Checkpoint;
+}
+
 export async function runTrain(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -92,8 +119,7 @@ export async function runTrain(argv: string[]): Promise<number> {
   const history: (EpochMetrics & { testAccuracy: number })[] = [];
   let start = 0;
   if (values.resume && ckFile && fs.existsSync(ckFile)) {
-    const ck = v8.deserialize(fs.readFileSync(ckFile));
-    if (JSON.stringify(ck.config) !== JSON.stringify(config)) throw rangeError('ERR_SPARTAN_STATE', `${ckFile} was written with another configuration`);
+    const ck = readCheckpoint(ckFile, trainer, config);
     trainer.params.forEach((p, i) => p.data.set(ck.params[i]));
     trainer.sparsifier.load(ck.sparsifier);
     trainer.optimizer.load(ck.optimizer);
