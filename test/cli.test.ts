@@ -160,12 +160,19 @@ describe('spartan CLI', function () {
       [['train', '--model', path.join(dir, 'none.onnx'), '--logits', 'y'], /cannot read/],
       [['train', '--model', path.join(dir, 'none.onnx')], /needs --logits/],
       [['train', '--resume'], /--resume needs --checkpoint/],
+      [['train', '--export', path.join(dir, 'missing', 'm.onnx')], /--export .*m\.onnx: the folder .*missing does not exist/],
+      [['train', '--export', dir], /--export .*: is a folder/],
+      [['train', '--checkpoint', path.join(dir, 'a-file')], /--checkpoint .*a-file is a file, not a folder/],
+      [['graph', 'derive', path.join(dir, 'fwd.onnx'), '--logits', 'logits', '-o', path.join(dir, 'missing', 't.onnx')], /--output .*t\.onnx: the folder .*missing does not exist/],
       [['train', '--lr', '0'], /--lr must be > 0 \(got 0\)/],
       [['train', '--beta-max', 'big'], /--beta-max must be > 0 \(got big\)/],
       [['frobnicate'], /unknown command/],
     ];
+    fs.writeFileSync(path.join(dir, 'a-file'), 'not a folder');
+    fs.writeFileSync(path.join(dir, 'fwd.onnx'), encodeModel(lenet300100(2)));
     for (const [args, pattern] of cases) {
-      const r = run([...args, '--json', path.join(dir, 'o.json')].filter((a) => !(args[0] === 'frobnicate' && a.startsWith('--json'))));
+      const withJson = args[0] === 'train' ? [...args, '--json', path.join(dir, 'o.json')] : args;
+      const r = run(withJson);
       expect(r.status, args.join(' ')).to.not.equal(0);
       expect(r.stderr, args.join(' ')).to.match(pattern);
       expect(fs.existsSync(path.join(dir, 'o.json'))).to.equal(false);

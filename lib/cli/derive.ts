@@ -5,6 +5,7 @@ import { deriveTrainingGraph } from '../graph/autodiff';
 import { decodeModel, encodeModel } from '../graph/model';
 import { rangeError } from '../errors';
 import { writeFileAtomic } from '../util/atomic';
+import { checkOutputFile } from './outputs';
 
 export async function runDerive(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -22,6 +23,7 @@ export async function runDerive(argv: string[]): Promise<number> {
   if (positionals.length !== 1 || !values.output || !values.logits)
     throw rangeError('ERR_SPARTAN_OPTION', 'graph derive needs <forward.onnx>, -o <train.onnx> and --logits <output name>');
   if (values.loss !== 'cross-entropy' && values.loss !== 'mse') throw rangeError('ERR_SPARTAN_OPTION', `--loss must be cross-entropy or mse`);
+  checkOutputFile('output', values.output);
   let bytes: Buffer;
   try {
     bytes = fs.readFileSync(positionals[0]);

@@ -10,11 +10,17 @@ import { builtInModels, type BuiltInModel } from '../models/lenet';
 import { Trainer, type EpochMetrics } from '../train/trainer';
 import type { Method } from '../sparsity/sparsifier';
 import { writeFileAtomic } from '../util/atomic';
+import { checkOutputFile } from './outputs';
 
 function number(v: string | undefined, name: string, ok: (x: number) => boolean, what: string): number {
   const x = Number(v);
   if (v === undefined || !Number.isFinite(x) || !ok(x)) throw rangeError('ERR_SPARTAN_OPTION', `--${name} must be ${what} (got ${v})`);
   return x;
+}
+
+/** The checkpoint folder is a folder (it is created, with its parents, after the first epoch). */
+function checkCheckpointDir(dir: string): void {
+  if (fs.existsSync(dir) && !fs.statSync(dir).isDirectory()) throw rangeError('ERR_SPARTAN_OPTION', `--checkpoint ${dir} is a file, not a folder`);
 }
 
 interface Checkpoint {
@@ -79,6 +85,10 @@ export async function runTrain(argv: string[]): Promise<number> {
   const seed = number(values.seed, 'seed', Number.isInteger, 'an integer');
   const block = values.block ? number(values.block, 'block', (x) => Number.isInteger(x) && x >= 1, 'a positive integer') : undefined;
   if (values.resume && !values.checkpoint) throw rangeError('ERR_SPARTAN_OPTION', '--resume needs --checkpoint <dir>');
+  // where the results go is checked now, not after the last epoch
+  if (values.json) checkOutputFile('json', values.json);
+  if (values.export) checkOutputFile('export', values.export);
+  if (values.checkpoint) checkCheckpointDir(values.checkpoint);
 
   // a built-in model trains with the settings its accuracy runs use unless told otherwise
   const builtIn = Object.hasOwn(builtInModels, values.model!) ? builtInModels[values.model as BuiltInModel] : undefined;
