@@ -122,9 +122,9 @@ export class Trainer {
    */
   checkDataset(data: Dataset, name = 'the dataset'): void {
     const input = this.forward.graph.inputs.find((v) => v.name === this.input)!;
-    const perModel = (input.shape ?? []).slice(1).reduce<number>((a, d) => a * (typeof d === 'number' ? d : 1), 1);
+    const perModel = input.shape?.slice(1).reduce<number>((a, d) => a * (typeof d === 'number' ? d : 1), 1);
     const perData = data.imageShape.reduce((a, b) => a * b, 1);
-    if (perModel !== perData)
+    if (perModel !== undefined && perModel !== perData)
       throw rangeError('ERR_SPARTAN_SHAPE', `${name} has examples of shape [${data.imageShape}] (${perData} values) but the model's input "${this.input}" takes [${input.shape}] (${perModel} per example)`);
     if (data.labels.length < data.count) throw rangeError('ERR_SPARTAN_LABELS', `${name} has ${data.count} examples but ${data.labels.length} labels`);
     const labels = data.labels, C = this.classes;
