@@ -74,6 +74,20 @@ describe('spartan CLI', function () {
     }
   });
 
+  it('--budget erk gives each layer its ERK share (small layers denser) at the same overall density', () => {
+    const dir = tmp();
+    const r = run(['train', '--method', 'imp', ...SMALL.map((a) => (a === '2' ? '1' : a)), '--budget', 'erk', '--json', path.join(dir, 'o.json')]);
+    expect(r.status, r.stderr).to.equal(0);
+    const out = JSON.parse(fs.readFileSync(path.join(dir, 'o.json'), 'utf8'));
+    expect(out.config.budget).to.equal('erk');
+    const layer = out.final.density.perLayer;
+    expect(layer['fc1.weight']).to.be.below(layer['fc2.weight']);
+    expect(layer['fc2.weight']).to.be.below(layer['fc3.weight']);
+    const sizes = { 'fc1.weight': 784 * 300, 'fc2.weight': 300 * 100, 'fc3.weight': 100 * 10 } as Record<string, number>;
+    const kept = Object.entries(sizes).reduce((a, [k, n]) => a + layer[k] * n, 0);
+    expect(kept / (784 * 300 + 300 * 100 + 100 * 10)).to.be.closeTo(0.1, 2e-3);
+  });
+
   it('a run killed after its first epoch resumes from the checkpoint to the same result as a straight run', async () => {
     const dir = tmp();
     const args = ['train', '--method', 'imp', ...SMALL, '--export'];
@@ -160,6 +174,7 @@ describe('spartan CLI', function () {
       [['train', '--model', path.join(dir, 'none.onnx'), '--logits', 'y'], /cannot read/],
       [['train', '--model', path.join(dir, 'none.onnx')], /needs --logits/],
       [['train', '--resume'], /--resume needs --checkpoint/],
+      [['train', '--budget', 'layerwise'], /--budget must be global, erk or uniform \(got layerwise\)/],
       [['train', '--export', path.join(dir, 'missing', 'm.onnx')], /--export .*m\.onnx: the folder .*missing does not exist/],
       [['train', '--export', dir], /--export .*: is a folder/],
       [['train', '--checkpoint', path.join(dir, 'a-file')], /--checkpoint .*a-file is a file, not a folder/],

@@ -9,6 +9,7 @@ import { decodeModel, encodeModel, type Model } from '../graph/model';
 import { builtInModels, type BuiltInModel } from '../models/lenet';
 import { Trainer, type EpochMetrics } from '../train/trainer';
 import type { Method } from '../sparsity/sparsifier';
+import type { BudgetMode } from '../sparsity/budgets';
 import { writeFileAtomic } from '../util/atomic';
 import { checkOutputFile } from './outputs';
 
@@ -62,6 +63,7 @@ export async function runTrain(argv: string[]): Promise<number> {
       density: { type: 'string', default: '0.05' },
       epochs: { type: 'string', default: '20' },
       block: { type: 'string' },
+      budget: { type: 'string', default: 'global' },
       'beta-max': { type: 'string' },
       seed: { type: 'string', default: '1' },
       'batch-size': { type: 'string', default: '128' },
@@ -84,6 +86,8 @@ export async function runTrain(argv: string[]): Promise<number> {
   const batchSize = number(values['batch-size'], 'batch-size', (x) => Number.isInteger(x) && x >= 1, 'a positive integer');
   const seed = number(values.seed, 'seed', Number.isInteger, 'an integer');
   const block = values.block ? number(values.block, 'block', (x) => Number.isInteger(x) && x >= 1, 'a positive integer') : undefined;
+  const budget = values.budget as BudgetMode;
+  if (!['global', 'erk', 'uniform'].includes(budget)) throw rangeError('ERR_SPARTAN_OPTION', `--budget must be global, erk or uniform (got ${values.budget})`);
   if (values.resume && !values.checkpoint) throw rangeError('ERR_SPARTAN_OPTION', '--resume needs --checkpoint <dir>');
   // where the results go is checked now, not after the last epoch
   if (values.json) checkOutputFile('json', values.json);
@@ -112,12 +116,12 @@ export async function runTrain(argv: string[]): Promise<number> {
   const train = load('train', values['data-dir']);
   const trainSet = values['train-count'] ? head(train, number(values['train-count'], 'train-count', (x) => Number.isInteger(x) && x >= 1, 'a positive integer')) : train;
   const test = load('test', values['data-dir']);
-  const config = { dataset: values.dataset, model: values.model, method, density, epochs, batchSize, block, betaMax, seed, lr, trainCount: trainSet.count };
+  const config = { dataset: values.dataset, model: values.model, method, density, budget, epochs, batchSize, block, betaMax, seed, lr, trainCount: trainSet.count };
   if (values.ep !== 'cpu' && values.ep !== 'cuda') throw rangeError('ERR_SPARTAN_OPTION', `--ep must be cpu or cuda (got ${values.ep})`);
   const trainer = await Trainer.create({
     forward, logits, epochs, batchSize, trainCount: trainSet.count, seed,
     executionProviders: values.ep === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
-    sparsity: { method, density, betaMax: config.betaMax, block: block ? [block, block] : undefined },
+    sparsity: { method, density, budget, betaMax: config.betaMax, block: block ? [block, block] : undefined },
     optimizer: { kind: 'sgd', lr: config.lr, momentum: 0.9, nesterov: true, weightDecay: 1e-4 },
   });
 
