@@ -5,11 +5,9 @@
 //   [--sparsities 0.95,0.98] [--seeds 1,2,3] [--baselines topkast,imp] [--epochs 20]`
 // Writes benchmarks/results/beta-sweep-<model>-<sparsities>-<host>-<date>.json and prints a table
 // (mean ± std).
-import * as fs from 'node:fs';
 import * as os from 'node:os';
-import * as path from 'node:path';
 import type { Method } from '../lib/sparsity/sparsifier';
-import { numberOption, option, resultPath } from './cli';
+import { numberOption, option, writeResult } from './cli';
 import { validationAccuracy } from './heldout';
 import { meanStd, recipeEpochs, recipeFor } from './recipe';
 
@@ -48,7 +46,6 @@ interface Run { method: Method; sparsity: number; seed: number; betaMax: number 
     '|---|' + [...baselines, ...betas].map(() => '---').join('|') + '|',
     ...sparsities.map((s) => `| ${s * 100} % | ${[...baselines.map((m) => cell(s, m, null)), ...betas.map((b) => cell(s, 'spartan', b))].join(' | ')} |`),
   ].join('\n'));
-  const host = os.hostname().replace(/[^\w.-]/g, '_');
-  const file = path.join(__dirname, 'results', `beta-sweep-${model}-${sparsities.map((x) => Math.round(x * 100)).join('-')}-${host}-${date.slice(0, 10)}.json`);
-  fs.writeFileSync(resultPath(file), JSON.stringify({ date, model, epochs, lr: recipe.lr, seeds, machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length }, wallSeconds: wall, runs }, null, 2) + '\n');
+  writeResult(`beta-sweep-${model}-${sparsities.map((x) => Math.round(x * 100)).join('-')}`, date,
+    { date, model, epochs, lr: recipe.lr, seeds, machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length }, wallSeconds: wall, runs });
 })();

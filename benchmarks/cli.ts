@@ -1,6 +1,7 @@
 // `--name value` options of the benchmark scripts (they take a handful each; no parser needed),
-// and where their result files go.
+// and their result files.
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 
 /** The value after `--name`, or undefined when it is not given. */
@@ -16,15 +17,22 @@ export function numberOption(name: string, fallback: number): number {
 }
 
 /**
- * Where to write a result file: `file` itself when it does not exist yet or `--overwrite` is
- * given; otherwise the same name with the time added (`...-2026-11-25-0931.json`), so a trial
- * run never replaces a committed result of the same day. Says so when it moves the name.
+ * Writes `data` as benchmarks/results/<what>-<host>-<date><suffix>.json and returns the path.
+ * When that file exists (a committed result of the same day) and `--overwrite` is not given,
+ * the time is added to the name (`...-2026-11-25-093112.json`), so a trial run never replaces
+ * it; it says so.
  */
-export function resultPath(file: string): string {
-  if (!fs.existsSync(file) || process.argv.includes('--overwrite')) return file;
-  const ext = path.extname(file);
-  const time = new Date().toISOString().slice(11, 19).replace(/:/g, '');
-  const moved = `${file.slice(0, file.length - ext.length)}-${time}${ext}`;
-  console.error(`${path.basename(file)} exists (pass --overwrite to replace it): writing ${path.basename(moved)}`);
-  return moved;
+export function writeResult(what: string, date: string, data: unknown, suffix = ''): string {
+  const dir = path.join(__dirname, 'results');
+  fs.mkdirSync(dir, { recursive: true });
+  const stem = path.join(dir, `${what}-${os.hostname().replace(/[^\w.-]/g, '_')}-${date.slice(0, 10)}${suffix}`);
+  let file = `${stem}.json`;
+  if (fs.existsSync(file) && !process.argv.includes('--overwrite')) {
+    const moved = `${stem}-${new Date().toISOString().slice(11, 19).replace(/:/g, '')}.json`;
+    console.error(`${path.basename(file)} exists (pass --overwrite to replace it): writing ${path.basename(moved)}`);
+    file = moved;
+  }
+  fs.writeFileSync(file, JSON.stringify(data, null, 2) + '\n');
+  console.log(`wrote ${path.relative(process.cwd(), file)}`);
+  return file;
 }

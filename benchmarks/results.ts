@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { loadMnist } from '../lib/data/dataset';
 import { Trainer } from '../lib/train/trainer';
 import type { Method } from '../lib/sparsity/sparsifier';
-import { numberOption, option, resultPath } from './cli';
+import { numberOption, option, writeResult } from './cli';
 import { meanAndStd, recipeBatchSize, recipeEpochs, recipeFor, recipeModels, sgd } from './recipe';
 
 const epochs = numberOption('epochs', recipeEpochs), seeds = numberOption('seeds', 3);
@@ -94,9 +94,7 @@ async function one(model: string, method: Method, sparsity: number, seed: number
     for (const m of methods) lines.push(`| ${model} | ${m} | ${sparsities.map((s) => { const x = summary(model, m, s); return `${x.mean.toFixed(2)} ± ${x.std.toFixed(2)}`; }).join(' | ')} |`);
   }
   const table = lines.join('\n');
-  const dir = path.join(__dirname, 'results');
-  const json = resultPath(path.join(dir, `accuracy-${os.hostname().replace(/[^\w.-]/g, '_')}-${date.slice(0, 10)}-${epochs}ep.json`));
-  fs.writeFileSync(json, JSON.stringify({ date, epochs, seeds, machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length }, wallSeconds: wall, runs }, null, 2) + '\n');
+  const json = writeResult('accuracy', date, { date, epochs, seeds, machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length }, wallSeconds: wall, runs }, `-${epochs}ep`);
   const traced = runs.find((r) => r.trace);
   fs.writeFileSync(json.replace(/\.json$/, '.svg'), svg(summary, traced?.trace ?? [], traced?.betaMax ?? 300));
   console.log(table);

@@ -1,12 +1,10 @@
 // CPU kernel microbenchmarks: `npm run bench` (or `npm run bench -- --quick`).
 // Prints a table (median time, effective GB/s, ratio to the time memcpy needs for
 // the same bytes on this machine, Newton passes) and writes JSON to benchmarks/results/.
-import * as fs from 'node:fs';
 import * as os from 'node:os';
-import * as path from 'node:path';
 import * as spartan from '../lib/index';
 import { softTopKNewtonTs, softTopKReferenceTs } from './baseline';
-import { resultPath } from './cli';
+import { writeResult } from './cli';
 
 const quick = process.argv.includes('--quick');
 const maxLog2 = quick ? 22 : 25;
@@ -149,9 +147,4 @@ const result = {
   rows,
   cudaRows,
 };
-const dir = path.join(__dirname, 'results');
-fs.mkdirSync(dir, { recursive: true });
-const file = path.join(dir, `cpu-${quick ? 'quick-' : ''}${os.hostname().replace(/[^\w.-]/g, '_')}-${result.date.slice(0, 10)}.json`);
-const written = resultPath(file);
-fs.writeFileSync(written, JSON.stringify(result, null, 2) + '\n');
-console.log(`wrote ${path.relative(process.cwd(), written)}`);
+writeResult(quick ? 'cpu-quick' : 'cpu', result.date, result);

@@ -5,11 +5,9 @@
 // `node --import tsx benchmarks/schedule-sweep.ts [--variants linear,cosine,exp-beta]
 //   [--sparsities 0.95,0.98] [--seeds 1,2,3] [--beta-max 300] [--epochs 20]`
 // Writes benchmarks/results/schedule-sweep-<host>-<date>.json and prints a table (mean ± std).
-import * as fs from 'node:fs';
 import * as os from 'node:os';
-import * as path from 'node:path';
 import type { SparsifierOptions } from '../lib/sparsity/sparsifier';
-import { numberOption, option, resultPath } from './cli';
+import { numberOption, option, writeResult } from './cli';
 import { validationAccuracy } from './heldout';
 import { meanStd, recipeEpochs, recipeFor } from './recipe';
 
@@ -49,6 +47,6 @@ const betaMax = numberOption('beta-max', recipe.betaMax), epochs = numberOption(
     '|---|---|' + variants.map(() => '---').join('|') + '|',
     ...sparsities.map((s) => `| ${s * 100} % | ${cell(s, null)} | ${variants.map((v) => cell(s, v)).join(' | ')} |`),
   ].join('\n'));
-  const file = path.join(__dirname, 'results', `schedule-sweep-${model}-${os.hostname().replace(/[^\w.-]/g, '_')}-${date.slice(0, 10)}.json`);
-  fs.writeFileSync(resultPath(file), JSON.stringify({ date, model, epochs, lr: recipe.lr, seeds, betaMax, schedules, machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length }, wallSeconds: wall, runs }, null, 2) + '\n');
+  writeResult(`schedule-sweep-${model}`, date,
+    { date, model, epochs, lr: recipe.lr, seeds, betaMax, schedules, machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length }, wallSeconds: wall, runs });
 })();

@@ -1,10 +1,8 @@
 // The whole sparsifier step (weights, backward/VJP, optimizer, mask update) at
 // LeNet-300-100 and ResNet-50 size on the CPU: `node --import tsx benchmarks/sparsifier.ts [--quick]`.
-import * as fs from 'node:fs';
 import * as os from 'node:os';
-import * as path from 'node:path';
 import * as spartan from '../lib/index';
-import { resultPath } from './cli';
+import { writeResult } from './cli';
 import { lenet300100, resnet50Weights } from './models';
 
 const quick = process.argv.includes('--quick');
@@ -70,7 +68,4 @@ const result = {
   notes: 'msPerStep: median of weights() + backward() + SGD(Nesterov) step + sparsifier.step(); xFloor: time over the time memcpy bandwidth needs for the floor bytes (49 B per sparsified and 20 B per dense parameter); density 0.1, global budget.',
   rows,
 };
-const file = path.join(__dirname, 'results', `sparsifier-cpu-${quick ? 'quick-' : ''}${os.hostname().replace(/[^\w.-]/g, '_')}-${result.date.slice(0, 10)}.json`);
-const written = resultPath(file);
-fs.writeFileSync(written, JSON.stringify(result, null, 2) + '\n');
-console.log(`wrote ${path.relative(process.cwd(), written)}`);
+writeResult(quick ? 'sparsifier-cpu-quick' : 'sparsifier-cpu', result.date, result);

@@ -7,14 +7,12 @@
 // sparsifier's kernels). --batch shows how the per-step sparsity work amortises over larger
 // batches; the issue's figure is at 128, the batch the accuracy runs train with.
 // Writes benchmarks/results/step-overhead-<model>[-batch<N>][-ortspin]-<host>-<date>.json.
-import * as fs from 'node:fs';
 import * as os from 'node:os';
-import * as path from 'node:path';
 import { head, loadMnist } from '../lib/data/dataset';
 import { Trainer } from '../lib/train/trainer';
 import type { Method } from '../lib/sparsity/sparsifier';
 import { backend } from '../lib/index';
-import { numberOption, option, resultPath } from './cli';
+import { numberOption, option, writeResult } from './cli';
 import { recipeBatchSize, recipeEpochs, recipeFor, sgd } from './recipe';
 
 const recipe = recipeFor(option('model') ?? 'lenet-300-100'), modelName = recipe.name;
@@ -71,8 +69,5 @@ async function trainerAtMidPruning(method: Method): Promise<Trainer> {
     notes: 'msPerStep: median over rounds of the wall time of Trainer.trainEpoch over `steps` MNIST batches of batchSize (onnxruntime CPU forward+backward, sparsifier, SGD), divided by steps; overheadPct against dense. Trainers are advanced to 40 % of a 20-epoch run (mid-pruning) first.',
     rows,
   };
-  const file = path.join(__dirname, 'results', `step-overhead-${modelName}${batchSize !== recipeBatchSize ? `-batch${batchSize}` : ''}${ortSpin === 'on' ? '-ortspin' : ''}-${os.hostname().replace(/[^\w.-]/g, '_')}-${date.slice(0, 10)}.json`);
-  const written = resultPath(file);
-  fs.writeFileSync(written, JSON.stringify(result, null, 2) + '\n');
-  console.log(`wrote ${path.relative(process.cwd(), written)}`);
+  writeResult(`step-overhead-${modelName}${batchSize !== recipeBatchSize ? `-batch${batchSize}` : ''}${ortSpin === 'on' ? '-ortspin' : ''}`, date, result);
 })();

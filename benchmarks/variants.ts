@@ -7,11 +7,9 @@
 // Each run is a method, then optional Sparsifier options as JSON (beta_max defaults to the
 // recipe's). Writes benchmarks/results/variants-<model>-<sparsity>-<host>-<date>.json and prints a
 // table (mean ± std).
-import * as fs from 'node:fs';
 import * as os from 'node:os';
-import * as path from 'node:path';
 import type { Method } from '../lib/sparsity/sparsifier';
-import { numberOption, option, resultPath } from './cli';
+import { numberOption, option, writeResult } from './cli';
 import { validationAccuracy, type SparsifierSettings } from './heldout';
 import { meanStd, recipeEpochs, recipeFor } from './recipe';
 
@@ -47,7 +45,6 @@ if (variants.length === 0) throw new Error('--runs needs at least one "<method> 
     '|---|---|',
     ...variants.map((v) => `| ${v.name} | ${meanStd(runs.filter((r) => r.variant === v.name).map((r) => r.validationAccuracy))} |`),
   ].join('\n'));
-  const host = os.hostname().replace(/[^\w.-]/g, '_');
-  const file = resultPath(path.join(__dirname, 'results', `variants-${model}-${Math.round(sparsity * 100)}-${host}-${date.slice(0, 10)}.json`));
-  fs.writeFileSync(file, JSON.stringify({ date, model, sparsity, epochs, lr: recipe.lr, betaMax: recipe.betaMax, seeds, machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length }, wallSeconds: wall, runs }, null, 2) + '\n');
+  writeResult(`variants-${model}-${Math.round(sparsity * 100)}`, date,
+    { date, model, sparsity, epochs, lr: recipe.lr, betaMax: recipe.betaMax, seeds, machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length }, wallSeconds: wall, runs });
 })();
