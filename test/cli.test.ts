@@ -17,7 +17,9 @@ const root = path.resolve(__dirname, '..');
 const cli = path.join(root, 'dist', 'cli', 'main.js');
 const run = (args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'spartan-cli-'));
-const SMALL = ['--train-count', '3000', '--batch-size', '100', '--epochs', '2', '--density', '0.1', '--seed', '3'];
+const SMALL_RUN = ['--train-count', '3000', '--batch-size', '100', '--density', '0.1', '--seed', '3'];
+const SMALL = [...SMALL_RUN, '--epochs', '2'];
+const SMALL_ONE_EPOCH = [...SMALL_RUN, '--epochs', '1'];
 
 describe('spartan CLI', function () {
   this.timeout(180000);
@@ -76,7 +78,7 @@ describe('spartan CLI', function () {
 
   it('--budget erk gives each layer its ERK share (small layers denser) at the same overall density', () => {
     const dir = tmp();
-    const r = run(['train', '--method', 'imp', ...SMALL.map((a) => (a === '2' ? '1' : a)), '--budget', 'erk', '--json', path.join(dir, 'o.json')]);
+    const r = run(['train', '--method', 'imp', ...SMALL_ONE_EPOCH, '--budget', 'erk', '--json', path.join(dir, 'o.json')]);
     expect(r.status, r.stderr).to.equal(0);
     const out = JSON.parse(fs.readFileSync(path.join(dir, 'o.json'), 'utf8'));
     expect(out.config.budget).to.equal('erk');
@@ -112,7 +114,7 @@ describe('spartan CLI', function () {
 
   it('--resume with a damaged, mismatched or foreign checkpoint: one message, exit 1, the checkpoint kept as it was', () => {
     const dir = tmp(), ck = path.join(dir, 'ck'), file = path.join(ck, 'checkpoint.bin');
-    const args = ['train', '--method', 'imp', ...SMALL.map((a) => (a === '2' ? '1' : a)), '--checkpoint', ck];
+    const args = ['train', '--method', 'imp', ...SMALL_ONE_EPOCH, '--checkpoint', ck];
     expect(run(args).status).to.equal(0);
     const good = fs.readFileSync(file);
     const shortParams = v8.deserialize(good);
