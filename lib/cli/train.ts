@@ -157,7 +157,8 @@ export async function runTrain(argv: string[]): Promise<number> {
     // the checkpoint is durable before the epoch is reported
     if (ckFile) {
       fs.mkdirSync(values.checkpoint!, { recursive: true });
-      writeFileAtomic(ckFile, v8.serialize({ config, epoch, params: trainer.params.map((p) => p.data), sparsifier: trainer.sparsifier.state(), optimizer: trainer.optimizer.state(), history }));
+      const ck: Checkpoint = { config, epoch, params: trainer.params.map((p) => p.data), sparsifier: trainer.sparsifier.state(), optimizer: trainer.optimizer.state(), history };
+      writeFileAtomic(ckFile, v8.serialize(ck));
     }
     console.error(`epoch ${epoch + 1}/${epochs}: loss ${m.loss.toFixed(4)}, train ${(m.trainAccuracy * 100).toFixed(2)} %, test ${(testAccuracy * 100).toFixed(2)} %, density ${m.density.toFixed(4)}, ${m.seconds.toFixed(1)} s`);
   }
