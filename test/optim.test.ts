@@ -149,6 +149,15 @@ describe('optimizers on Tensors', () => {
     expect(code).to.equal('ERR_SPARTAN_TYPE');
     try { new spartan.SGD([{ name: 'a', data: data(3, 1) }, { name: 'u', data: spartan.tensor(Uint8Array.from([1])) as never }], { lr: 1 }); } catch (e) { code = (e as { code?: string }).code; }
     expect(code).to.equal('ERR_SPARTAN_TYPE');
+    // dispose(): the optimizer is done (its device buffers freed), the parameters stay
+    opt.dispose();
+    opt.dispose();
+    expect(p[0].data.disposed).to.equal(false);
+    for (const call of [() => opt.step({ w: spartan.tensor(data(4, 3)) }), () => opt.state()]) {
+      code = undefined;
+      try { call(); } catch (e) { code = (e as { code?: string }).code; }
+      expect(code).to.equal('ERR_SPARTAN_DISPOSED');
+    }
   });
 
   it(`CUDA Tensors: SGD and AdamW match the CPU optimizers${info.cuda ? '' : ` [skipped: ${info.reason}]`}`, function () {

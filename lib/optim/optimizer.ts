@@ -41,6 +41,7 @@ export abstract class Optimizer {
   /** Where the parameters live: every one on the same device. */
   readonly device: Device;
   protected t = 0;
+  private disposed = false;
   /** Learning rate; may be changed between steps (schedules). */
   lr: number;
   readonly clipNorm?: number;
@@ -71,12 +72,13 @@ export abstract class Optimizer {
 
   /**
    * Applies one update from dL/dtheta (by name): Float32Arrays for host parameters, CUDA Tensors for CUDA ones.
-   * @param checked sum(g^2) of host gradients the caller has already checked finite, by name
-   *   (`Sparsifier.checkedSumSquares` right after `backward()`): those are not scanned again,
-   *   so the caller vouches for them. With `clipNorm`, note the sums may differ from a scan's
+   * @param checked sum(g^2) of gradients the caller has already checked finite, by name
+   *   (`Sparsifier.checkedSumSquares` right after `backward()`, host or device): those are not
+   *   scanned again, so the caller vouches for them. With `clipNorm`, note the sums may differ from a scan's
    *   in the last bits (another summation order), and with them the clip factor.
    */
   step(grads: Record<string, ParamData>, checked?: ReadonlyMap<string, number>): StepResult {
+    this.live();
     if (typeof grads !== 'object' || grads === null) throw typeError('ERR_SPARTAN_TYPE', 'grads must map parameter names to gradients');
     let sq = 0;
     for (const p of this.params) {
@@ -89,7 +91,7 @@ export abstract class Optimizer {
     }
     try {
       for (const p of this.params) {
-        const known = grads[p.name] instanceof Float32Array ? checked?.get(p.name) : undefined;
+        const known = checked?.get(p.name);
         sq += known ?? checkFinite(this.handle(grads[p.name]), `grads["${p.name}"]`); // throws on NaN/Inf: nothing updated
       }
       const norm = Math.sqrt(sq);
@@ -116,13 +118,25 @@ export abstract class Optimizer {
     return this.device === 'cuda' ? tensor(new Float32Array(n), { device: 'cuda' }) : new Float32Array(n);
   }
 
+  /** Frees the optimizer's device buffers now (momentum, moments; never the parameters); later calls throw ERR_SPARTAN_DISPOSED. Idempotent. */
+  dispose(): void {
+    this.disposed = true;
+    for (const p of this.params) for (const b of this.buffersOf(p.name)) if (b instanceof Tensor) b.dispose();
+  }
+
+  private live(): void {
+    if (this.disposed) throw typeError('ERR_SPARTAN_DISPOSED', 'the optimizer has been disposed');
+  }
+
   state(): OptimizerState {
+    this.live();
     const buffers: Record<string, Float32Array[]> = {};
     for (const p of this.params) buffers[p.name] = this.buffersOf(p.name).map((b) => (b instanceof Tensor ? b.toFloat32Array() : b.slice()));
     return { format: 'spartan-optimizer', kind: this.kind, step: this.t, buffers };
   }
 
   load(state: OptimizerState): void {
+    this.live();
     const bad = (why: string) => rangeError('ERR_SPARTAN_STATE', `cannot load optimizer state: ${why}`);
     if (state?.format !== 'spartan-optimizer' || state.kind !== this.kind) throw bad(`not a ${this.kind} state`);
     for (const p of this.params) {
