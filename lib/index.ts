@@ -30,8 +30,8 @@ export { blockScores, blockScoresAsync, expandBlockMask, expandBlockMaskAsync, a
 export type { ApplyMaskOptions } from './ops/block';
 export type { BlockDims } from './options';
 export { Sparsifier } from './sparsity/sparsifier';
-export type { Method, SparsifierOptions, SparsifierStats, SparsifierState } from './sparsity/sparsifier';
-export type { ParamSpec } from './sparsity/layer';
+export type { Method, SparsifierOptions, SparsifierStats, SparsifierState, DataOf } from './sparsity/sparsifier';
+export type { ParamSpec, HardOf } from './sparsity/layer';
 export { phases, densityAt, betaAt, adjustedDensity, phaseAt } from './sparsity/schedules';
 export type { Phases, Phase, DensityCurve, BetaCurve } from './sparsity/schedules';
 export { erkDensities } from './sparsity/budgets';

@@ -1,10 +1,18 @@
 // One parameter tensor as the sparsifier sees it: its matrix view, tiles, buffers.
+// The buffers live where the parameter does (host arrays, or Tensors on its device).
 import { rangeError, typeError } from '../errors';
+import type { ParamData } from '../optim/optimizer';
 import type { BlockDims } from '../options';
+import { Tensor } from '../tensor';
+import type { F32, Storage, U8 } from './storage';
 
-export interface ParamSpec {
+export type { ParamData };
+/** The 0/1 masks of a Sparsifier over D: Uint8Arrays for host parameters, uint8 Tensors for Tensor ones. */
+export type HardOf<D extends ParamData> = D extends Tensor ? Tensor : Uint8Array;
+
+export interface ParamSpec<D extends ParamData = ParamData> {
   name: string;
-  data: Float32Array;
+  data: D;
   /** The tensor's shape; its matrix view is shape[0] x (the rest). */
   shape: readonly number[];
   /** Default: true for tensors of rank >= 2 (weights), false for rank 1 (biases, norms). */
@@ -13,9 +21,22 @@ export interface ParamSpec {
   block?: BlockDims;
 }
 
-export class Layer {
+/** Checks one params[] entry before anything is allocated; returns where its data lives. */
+export function checkParam(spec: ParamSpec, index: number): 'host' | Tensor['device'] {
+  if (typeof spec !== 'object' || spec === null) throw typeError('ERR_SPARTAN_TYPE', `params[${index}] must be an object`);
+  if (typeof spec.name !== 'string' || spec.name === '') throw typeError('ERR_SPARTAN_TYPE', `params[${index}].name must be a non-empty string`);
+  const d = spec.data;
+  if (!(d instanceof Float32Array) && !(d instanceof Tensor && d.dtype === 'float32'))
+    throw typeError('ERR_SPARTAN_TYPE', `params[${index}].data (${spec.name}) must be a Float32Array or a float32 Tensor`);
+  if (d instanceof Tensor && d.disposed) throw typeError('ERR_SPARTAN_DISPOSED', `params[${index}].data (${spec.name}) has been disposed`);
+  if (!Array.isArray(spec.shape) || spec.shape.length === 0 || !spec.shape.every((x) => Number.isSafeInteger(x) && x >= 1))
+    throw typeError('ERR_SPARTAN_TYPE', `params[${index}].shape (${spec.name}) must be an array of positive integers`);
+  return d instanceof Tensor ? d.device : 'host';
+}
+
+export class Layer<F extends F32 = Float32Array, U extends U8 = Uint8Array> {
   readonly name: string;
-  readonly theta: Float32Array;
+  readonly theta: F;
   readonly shape: readonly number[];
   readonly numel: number;
   readonly sparsify: boolean;
@@ -28,28 +49,27 @@ export class Layer {
   readonly entries: number;
   readonly cost: number;
   // buffers, allocated once
-  readonly scores: Float32Array;
-  readonly mask: Float32Array; // soft mask per entry (Spartan), 1 otherwise
-  readonly hard: Uint8Array; // forward set per entry
-  readonly prevHard: Uint8Array;
-  readonly backwardSet: Uint8Array; // Top-KAST backward set B
-  readonly weights: Float32Array; // W fed to the forward pass (theta itself when not sparsified)
-  readonly grad: Float32Array; // dL/dtheta
-  private upstreamBuf?: Float32Array;
-  private vjpBuf?: Float32Array;
+  readonly scores: F;
+  readonly mask: F; // soft mask per entry (Spartan), 1 otherwise
+  readonly hard: U; // forward set per entry
+  readonly prevHard: U;
+  readonly backwardSet: U; // Top-KAST backward set B
+  readonly weights: F; // W fed to the forward pass (theta itself when not sparsified)
+  readonly grad: F; // dL/dtheta
+  private readonly storage: Storage;
+  private upstreamBuf?: F;
+  private vjpBuf?: F;
 
-  constructor(spec: ParamSpec, index: number) {
-    if (typeof spec !== 'object' || spec === null) throw typeError('ERR_SPARTAN_TYPE', `params[${index}] must be an object`);
-    if (typeof spec.name !== 'string' || spec.name === '') throw typeError('ERR_SPARTAN_TYPE', `params[${index}].name must be a non-empty string`);
-    if (!(spec.data instanceof Float32Array)) throw typeError('ERR_SPARTAN_TYPE', `params[${index}].data (${spec.name}) must be a Float32Array`);
-    if (!Array.isArray(spec.shape) || spec.shape.length === 0 || !spec.shape.every((d) => Number.isSafeInteger(d) && d >= 1))
-      throw typeError('ERR_SPARTAN_TYPE', `params[${index}].shape (${spec.name}) must be an array of positive integers`);
+  /** `spec` passed checkParam(); `storage` is where its data lives. */
+  constructor(spec: ParamSpec, storage: Storage) {
     this.name = spec.name;
-    this.theta = spec.data;
+    this.theta = spec.data as F;
+    this.storage = storage;
     this.shape = spec.shape.slice();
     this.numel = spec.shape.reduce((a, b) => a * b, 1);
-    if (this.numel !== spec.data.length)
-      throw rangeError('ERR_SPARTAN_SHAPE', `${spec.name}: shape [${spec.shape}] has ${this.numel} entries but data has ${spec.data.length}`);
+    const size = spec.data instanceof Tensor ? spec.data.size : spec.data.length;
+    if (this.numel !== size)
+      throw rangeError('ERR_SPARTAN_SHAPE', `${spec.name}: shape [${spec.shape}] has ${this.numel} entries but data has ${size}`);
     this.sparsify = spec.sparsify ?? spec.shape.length >= 2;
     this.rows = spec.shape[0];
     this.cols = this.numel / this.rows;
@@ -64,22 +84,31 @@ export class Layer {
     this.block = block;
     this.cost = block[0] * block[1];
     this.entries = this.numel / this.cost;
-    this.scores = new Float32Array(this.entries);
-    this.mask = new Float32Array(this.entries).fill(1);
-    this.hard = new Uint8Array(this.entries).fill(1);
-    this.prevHard = new Uint8Array(this.entries).fill(1);
-    this.backwardSet = new Uint8Array(this.entries).fill(1);
-    this.weights = this.sparsify ? new Float32Array(this.numel) : this.theta;
-    this.grad = new Float32Array(this.sparsify ? this.numel : 0); // unsparsified gradients are handed through
+    const entries = this.entries; // every layer has masks (all ones when not sparsified): states have one per layer
+    this.scores = storage.f32(entries) as F;
+    this.mask = storage.f32(entries, 1) as F;
+    this.hard = storage.u8(entries, 1) as U;
+    this.prevHard = storage.u8(entries, 1) as U;
+    this.backwardSet = storage.u8(entries, 1) as U;
+    this.weights = (this.sparsify ? storage.f32(this.numel, 0, this.shape) : this.theta) as F;
+    this.grad = storage.f32(this.sparsify ? this.numel : 0, 0, this.sparsify ? this.shape : [0]) as F; // unsparsified gradients are handed through
   }
 
   /** dL/dm per entry, and its soft top-k VJP: Spartan's three-kernel backward only (block
-   * layers), so allocated on first use (the fused element-mask gradient needs neither). */
-  get upstream(): Float32Array {
-    return (this.upstreamBuf ??= new Float32Array(this.entries));
+   * layers, and every layer on a device), so allocated on first use (the fused element-mask
+   * gradient needs neither). */
+  get upstream(): F {
+    return (this.upstreamBuf ??= this.storage.f32(this.entries) as F);
   }
-  get vjp(): Float32Array {
-    return (this.vjpBuf ??= new Float32Array(this.entries));
+  get vjp(): F {
+    return (this.vjpBuf ??= this.storage.f32(this.entries) as F);
+  }
+
+  /** Frees the layer's own device buffers (never theta, which is the caller's). */
+  dispose(): void {
+    for (const b of [this.scores, this.mask, this.hard, this.prevHard, this.backwardSet, this.grad, this.upstreamBuf, this.vjpBuf])
+      if (b instanceof Tensor) b.dispose();
+    if (this.weights !== this.theta && this.weights instanceof Tensor) this.weights.dispose();
   }
 
   get blocked(): boolean {

@@ -1,21 +1,26 @@
 // The Sparsifier: Spartan, IMP, Top-KAST and Dense behind one interface that a
 // training loop drives every step:
 //   W = sp.weights();  G = run(W);  gθ = sp.backward(G);  optimizer.step(gθ);  sp.step();
+// Parameters are Float32Arrays (host) or float32 Tensors on one device; the masks and
+// buffers live with them (storage.ts), and every op runs there.
 import { native, type NativeTopKResult } from '../native';
 import { rangeError, typeError } from '../errors';
+import { asSpartanError, Tensor, type Device } from '../tensor';
 import { applyMask, blockScores } from '../ops/block';
 import { checkFinite } from '../ops/finite';
 import { softTopKBackwardSegmented, softTopKSegmented } from '../ops/softTopK';
 import { topKMaskSegmented } from '../ops/topK';
 import { erkDensities, type BudgetMode } from './budgets';
-import { Layer, type ParamSpec } from './layer';
+import { checkParam, Layer, type HardOf, type ParamData, type ParamSpec } from './layer';
+import { handle, Storage, type F32, type U8 } from './storage';
 import { adjustedDensity, betaAt, densityAt, phaseAt, phases, type BetaCurve, type DensityCurve, type Phase, type Phases } from './schedules';
 
 export type Method = 'spartan' | 'imp' | 'topkast' | 'dense';
 const METHODS: readonly Method[] = ['spartan', 'imp', 'topkast', 'dense'];
 
-export interface SparsifierOptions {
-  params: readonly ParamSpec[];
+export interface SparsifierOptions<D extends ParamData = ParamData> {
+  /** Float32Arrays, or float32 Tensors all on one device (the masks and buffers then live there too). */
+  params: readonly ParamSpec<D>[];
   method: Method;
   /** Target overall density in (0, 1] (give this or `sparsity`). */
   density?: number;
@@ -93,12 +98,20 @@ function num(x: unknown, name: string, ok: (v: number) => boolean, what: string)
   return x;
 }
 
-export class Sparsifier {
+type AnyLayer = Layer<F32, U8>;
+/** The arrays a Sparsifier over D takes and gives: Float32Arrays, or Tensors. */
+export type DataOf<D extends ParamData> = D extends Tensor ? Tensor : Float32Array;
+
+export class Sparsifier<D extends ParamData = Float32Array> {
   readonly method: Method;
-  readonly layers: readonly Layer[];
+  readonly layers: readonly Layer<DataOf<D>, HardOf<D>>[];
   readonly phases: Phases;
-  private readonly sparse: Layer[];
-  private readonly byName = new Map<string, Layer>();
+  /** Where the parameters, masks and buffers live ('cpu' for Float32Arrays and cpu Tensors). */
+  readonly device: Device;
+  private readonly storage: Storage;
+  private readonly all: readonly AnyLayer[]; // this.layers, typed for either storage
+  private readonly sparse: AnyLayer[];
+  private readonly byName = new Map<string, AnyLayer>();
   /**
    * sum(g^2) of each gradient the last backward() returned that it checked finite itself
    * (handed-through arrays, the fused Spartan kernel's outputs), by name: pass it to
@@ -129,48 +142,70 @@ export class Sparsifier {
   private lambdaBefore: number[] | null = null; // the solution one mask update earlier
   private lastIterations = 0;
   private flips = 0;
-  private rewindSnapshot: Float32Array[] | null = null;
+  private rewindSnapshot: F32[] | null = null;
   // Speed only: last step's hard top-k bands per budget group, the hint for this step's
   // (the masks never depend on them), and the budgets they were taken at.
   private topkBands: ({ bandLo: number; bandHi: number } | null)[] | null = null;
   private lastKs: number[] | null = null;
+  private disposed = false;
 
-  constructor(opts: SparsifierOptions) {
+  constructor(opts: SparsifierOptions<D>) {
     if (typeof opts !== 'object' || opts === null) throw typeError('ERR_SPARTAN_OPTION', 'Sparsifier options must be an object');
     if (!METHODS.includes(opts.method)) throw rangeError('ERR_SPARTAN_OPTION', `unknown method "${opts.method}" (use ${METHODS.join(', ')})`);
     this.method = opts.method;
     if (!Array.isArray(opts.params) || opts.params.length === 0) throw typeError('ERR_SPARTAN_OPTION', 'params must be a non-empty array');
-    const layers = opts.params.map((p, i) => new Layer(p, i));
-    for (const l of layers) {
-      if (this.byName.has(l.name)) throw rangeError('ERR_SPARTAN_OPTION', `duplicate parameter name "${l.name}"`);
-      this.byName.set(l.name, l);
+    const where = new Set(opts.params.map((p, i) => checkParam(p, i)));
+    if (where.size > 1)
+      throw typeError('ERR_SPARTAN_DEVICE', `params mix ${[...where].map((w) => (w === 'host' ? 'Float32Arrays' : `${w} Tensors`)).join(' and ')}; a sparsifier works on one device`);
+    const names = new Set<string>();
+    for (const p of opts.params) {
+      if (names.has(p.name)) throw rangeError('ERR_SPARTAN_OPTION', `duplicate parameter name "${p.name}"`);
+      names.add(p.name);
     }
-    this.layers = layers;
+    const at = [...where][0];
+    this.storage = new Storage(at);
+    this.device = at === 'host' ? 'cpu' : at;
+    const layers: AnyLayer[] = [];
+    try {
+      for (const p of opts.params) layers.push(new Layer<F32, U8>(p, this.storage));
+    } catch (e) {
+      for (const l of layers) l.dispose(); // a shape error, or out of device memory: free what was made
+      this.storage.dispose();
+      throw asSpartanError(e);
+    }
+    for (const l of layers) this.byName.set(l.name, l);
+    this.all = layers;
+    this.layers = layers as unknown as Layer<DataOf<D>, HardOf<D>>[];
     this.sparse = this.method === 'dense' ? [] : layers.filter((l) => l.sparsify);
-    if (opts.density !== undefined && opts.sparsity !== undefined) throw typeError('ERR_SPARTAN_OPTION', 'give density or sparsity, not both');
-    const density = opts.density ?? (opts.sparsity !== undefined ? 1 - num(opts.sparsity, 'sparsity', (v) => v >= 0 && v < 1, 'in [0, 1)') : 1);
-    this.target = num(density, 'density', (v) => v > 0 && v <= 1, 'in (0, 1]');
-    this.phases = phases(opts.totalSteps, opts.schedule?.warmupFrac ?? 0.2, opts.schedule?.finetuneFrac ?? 0.2);
-    this.budget = opts.budget ?? 'global';
-    if (!['global', 'uniform', 'erk'].includes(this.budget)) throw rangeError('ERR_SPARTAN_OPTION', `unknown budget "${this.budget}"`);
-    this.adjust = opts.adjustDensity ?? true;
-    this.densityCurve = opts.schedule?.density ?? (this.method === 'imp' ? 'cubic' : 'linear');
-    this.betaCurve = opts.schedule?.beta ?? 'linear';
-    if (!['linear', 'cosine', 'cubic'].includes(this.densityCurve)) throw rangeError('ERR_SPARTAN_OPTION', `unknown density schedule "${this.densityCurve}"`);
-    if (!['linear', 'cosine', 'exponential'].includes(this.betaCurve)) throw rangeError('ERR_SPARTAN_OPTION', `unknown beta schedule "${this.betaCurve}"`);
-    this.beta0 = num(opts.beta0 ?? 1, 'beta0', (v) => v > 0 && Number.isFinite(v), 'finite and > 0');
-    this.betaMax = num(opts.betaMax ?? 10, 'betaMax', (v) => v > 0 && Number.isFinite(v), 'finite and > 0');
-    this.roundFrozen = opts.roundFrozen ?? false;
-    this.straightThrough = opts.straightThrough ?? true;
-    this.impInterval = num(opts.imp?.interval ?? 1, 'imp.interval', (v) => Number.isSafeInteger(v) && v >= 1, 'a positive integer');
-    this.rewindStep = opts.imp?.rewindStep;
-    this.backwardExtra = opts.topkast?.backwardExtra ?? 'all';
-    if (this.backwardExtra !== 'all') num(this.backwardExtra, 'topkast.backwardExtra', (v) => v >= 0, '>= 0 or "all"');
-    this.penalty = num(opts.topkast?.explorationPenalty ?? 0, 'topkast.explorationPenalty', (v) => v >= 0, '>= 0');
-    this.totalParams = layers.reduce((a, l) => a + l.numel, 0);
-    this.maskedParams = this.sparse.reduce((a, l) => a + l.numel, 0);
-    if (this.sparse.length > 0 && this.adjust) adjustedDensity(this.target, this.totalParams, this.maskedParams); // reachable?
-    for (const l of layers) l.weights.set(l.theta); // step 0: dense
+    try { // options are checked after the layers exist (they need their sizes): free them on a bad one
+      if (opts.density !== undefined && opts.sparsity !== undefined) throw typeError('ERR_SPARTAN_OPTION', 'give density or sparsity, not both');
+      const density = opts.density ?? (opts.sparsity !== undefined ? 1 - num(opts.sparsity, 'sparsity', (v) => v >= 0 && v < 1, 'in [0, 1)') : 1);
+      this.target = num(density, 'density', (v) => v > 0 && v <= 1, 'in (0, 1]');
+      this.phases = phases(opts.totalSteps, opts.schedule?.warmupFrac ?? 0.2, opts.schedule?.finetuneFrac ?? 0.2);
+      this.budget = opts.budget ?? 'global';
+      if (!['global', 'uniform', 'erk'].includes(this.budget)) throw rangeError('ERR_SPARTAN_OPTION', `unknown budget "${this.budget}"`);
+      this.adjust = opts.adjustDensity ?? true;
+      this.densityCurve = opts.schedule?.density ?? (this.method === 'imp' ? 'cubic' : 'linear');
+      this.betaCurve = opts.schedule?.beta ?? 'linear';
+      if (!['linear', 'cosine', 'cubic'].includes(this.densityCurve)) throw rangeError('ERR_SPARTAN_OPTION', `unknown density schedule "${this.densityCurve}"`);
+      if (!['linear', 'cosine', 'exponential'].includes(this.betaCurve)) throw rangeError('ERR_SPARTAN_OPTION', `unknown beta schedule "${this.betaCurve}"`);
+      this.beta0 = num(opts.beta0 ?? 1, 'beta0', (v) => v > 0 && Number.isFinite(v), 'finite and > 0');
+      this.betaMax = num(opts.betaMax ?? 10, 'betaMax', (v) => v > 0 && Number.isFinite(v), 'finite and > 0');
+      this.roundFrozen = opts.roundFrozen ?? false;
+      this.straightThrough = opts.straightThrough ?? true;
+      this.impInterval = num(opts.imp?.interval ?? 1, 'imp.interval', (v) => Number.isSafeInteger(v) && v >= 1, 'a positive integer');
+      this.rewindStep = opts.imp?.rewindStep;
+      this.backwardExtra = opts.topkast?.backwardExtra ?? 'all';
+      if (this.backwardExtra !== 'all') num(this.backwardExtra, 'topkast.backwardExtra', (v) => v >= 0, '>= 0 or "all"');
+      this.penalty = num(opts.topkast?.explorationPenalty ?? 0, 'topkast.explorationPenalty', (v) => v >= 0, '>= 0');
+      this.totalParams = layers.reduce((a, l) => a + l.numel, 0);
+      this.maskedParams = this.sparse.reduce((a, l) => a + l.numel, 0);
+      if (this.sparse.length > 0 && this.adjust) adjustedDensity(this.target, this.totalParams, this.maskedParams); // reachable?
+      for (const l of layers) if (l.weights !== l.theta) this.storage.copy(l.weights, l.theta); // step 0: dense
+    } catch (e) {
+      this.dispose();
+      throw asSpartanError(e);
+    }
   }
 
   // ---- schedule --------------------------------------------------------------------
@@ -187,7 +222,7 @@ export class Sparsifier {
   }
 
   /** Beta at the current step for unstructured layers (block layers scale the target by sqrt(b0 b1)). */
-  betaFor(layer?: Layer): number {
+  betaFor(layer?: { readonly cost: number }): number {
     const scale = layer ? Math.sqrt(layer.cost) : 1;
     return betaAt(this.s, this.beta0, this.betaMax * scale, this.phases, this.betaCurve);
   }
@@ -212,10 +247,11 @@ export class Sparsifier {
     return this.s;
   }
 
-  /** The weights to feed the forward pass, by parameter name (stable buffers). */
-  weights(): Record<string, Float32Array> {
-    const out: Record<string, Float32Array> = {};
-    for (const l of this.layers) {
+  /** The weights to feed the forward pass, by parameter name (stable buffers, where the parameters live). */
+  weights(): Record<string, DataOf<D>> {
+    this.live();
+    const out: Record<string, F32> = {};
+    for (const l of this.all) {
       if (this.method === 'dense') {
         out[l.name] = l.theta; // no masking, no copy
         continue;
@@ -225,63 +261,81 @@ export class Sparsifier {
         if (this.method === 'spartan') applyMask(l.theta, l.mask, { ...shape, hard: l.hard });
         else applyMask(l.theta, l.hard, shape);
       } else if (l.weights !== l.theta) {
-        l.weights.set(l.theta);
+        this.storage.copy(l.weights, l.theta);
       }
       out[l.name] = l.weights;
     }
-    return out;
+    return out as Record<string, DataOf<D>>;
   }
 
   /**
    * Turns dL/dW (by parameter name) into dL/dtheta for the method. Validates everything first.
+   * Gradients are like the parameters: Float32Arrays, or float32 Tensors on their device.
    * Where nothing changes the gradient (dense, unsparsified tensors, the first step) the
    * result holds the caller's own `gradW` array, not a copy; elsewhere a buffer the sparsifier
    * reuses every step. Read it (an optimizer step), do not edit it in place.
    */
-  backward(gradW: Record<string, Float32Array>): Record<string, Float32Array> {
-    if (typeof gradW !== 'object' || gradW === null) throw typeError('ERR_SPARTAN_TYPE', 'gradW must be an object mapping parameter names to Float32Arrays');
-    for (const l of this.layers) {
-      const g = gradW[l.name];
-      if (!(g instanceof Float32Array)) throw typeError('ERR_SPARTAN_TYPE', `gradW["${l.name}"] must be a Float32Array`);
-      if (g.length !== l.numel) throw rangeError('ERR_SPARTAN_LENGTH', `gradW["${l.name}"] has length ${g.length}; expected ${l.numel}`);
-    }
+  backward(gradW: Record<string, DataOf<D>>): Record<string, DataOf<D>> {
+    this.live();
+    if (typeof gradW !== 'object' || gradW === null) throw typeError('ERR_SPARTAN_TYPE', `gradW must be an object mapping parameter names to ${this.storage.tensors ? `float32 ${this.device} Tensors` : 'Float32Arrays'}`);
+    const grads = gradW as Record<string, F32>;
+    for (const l of this.all) this.checkGradient(grads[l.name], l);
     for (const name of Object.keys(gradW))
       if (!this.byName.has(name)) throw rangeError('ERR_SPARTAN_OPTION', `gradW has an unknown parameter "${name}"`);
     this.checkedSumSquares.clear();
     const active = this.s > 0 && !this.finalized;
     const spartanGrad = this.method === 'spartan' && active && !this.frozen;
-    const fused = spartanGrad && this.sparse.every((l) => !l.blocked); // element masks: one fused kernel
-    // NaN/Inf check before any write. The fused Spartan kernel checks its own gradients before
-    // it writes anything (a second read of 1 MB a step on LeNet-300-100 otherwise).
-    const sums = new Map<string, number>();
-    for (const l of this.layers) if (!(fused && l.sparsify)) sums.set(l.name, checkFinite(gradW[l.name], `gradW["${l.name}"]`));
+    // element masks in host memory: one fused kernel (a CPU kernel: on a device, the three below)
+    const fused = spartanGrad && this.device === 'cpu' && this.sparse.every((l) => !l.blocked);
+    try {
+      // NaN/Inf check before any write. The fused Spartan kernel checks its own gradients before
+      // it writes anything (a second read of 1 MB a step on LeNet-300-100 otherwise).
+      const sums = new Map<string, number>();
+      for (const l of this.all) if (!(fused && l.sparsify)) sums.set(l.name, checkFinite(handle(grads[l.name]), `gradW["${l.name}"]`));
 
-    const out: Record<string, Float32Array> = {};
-    if (spartanGrad) this.spartanBackward(gradW, fused);
-    for (const l of this.layers) {
-      const g = gradW[l.name];
-      if (!l.sparsify || this.method === 'dense' || !active) {
-        out[l.name] = g; // nothing to change: handed through, no copy
-        this.checkedSumSquares.set(l.name, sums.get(l.name)!);
-        continue;
+      const out: Record<string, F32> = {};
+      if (spartanGrad) this.spartanBackward(grads, fused);
+      for (const l of this.all) {
+        const g = grads[l.name];
+        if (!l.sparsify || this.method === 'dense' || !active) {
+          out[l.name] = g; // nothing to change: handed through, no copy
+          this.checkedSumSquares.set(l.name, sums.get(l.name)!);
+          continue;
+        }
+        if (this.method === 'spartan') {
+          if (this.frozen) applyMask(g, l.mask, { shape: [l.rows, l.cols], block: l.block, out: l.grad }); // mask already includes h
+        } else if (this.method === 'imp') {
+          applyMask(g, l.hard, { shape: [l.rows, l.cols], block: l.block, out: l.grad });
+        } else {
+          this.topkastGrad(l, g);
+        }
+        out[l.name] = l.grad;
       }
-      if (this.method === 'spartan') {
-        if (this.frozen) applyMask(g, l.mask, { shape: [l.rows, l.cols], block: l.block, out: l.grad }); // mask already includes h
-      } else if (this.method === 'imp') {
-        applyMask(g, l.hard, { shape: [l.rows, l.cols], block: l.block, out: l.grad });
-      } else {
-        this.topkastGrad(l, g);
-      }
-      out[l.name] = l.grad;
+      return out as Record<string, DataOf<D>>;
+    } catch (e) {
+      throw asSpartanError(e);
     }
-    return out;
   }
 
-  private spartanBackward(gradW: Record<string, Float32Array>, fused: boolean): void {
+  private checkGradient(g: unknown, l: AnyLayer): void {
+    if (this.storage.tensors) {
+      const want = `a float32 ${this.device} Tensor`;
+      if (!(g instanceof Tensor)) throw typeError(g instanceof Float32Array ? 'ERR_SPARTAN_DEVICE' : 'ERR_SPARTAN_TYPE', `gradW["${l.name}"] must be ${want}`);
+      if (g.device !== this.device) throw typeError('ERR_SPARTAN_DEVICE', `gradW["${l.name}"] lives on '${g.device}'; the sparsifier's parameters on '${this.device}'`);
+      if (g.dtype !== 'float32') throw typeError('ERR_SPARTAN_TYPE', `gradW["${l.name}"] must be ${want} (got ${g.dtype})`);
+      if (g.disposed) throw typeError('ERR_SPARTAN_DISPOSED', `gradW["${l.name}"] has been disposed`);
+      if (g.size !== l.numel) throw rangeError('ERR_SPARTAN_LENGTH', `gradW["${l.name}"] has ${g.size} elements; expected ${l.numel}`);
+      return;
+    }
+    if (!(g instanceof Float32Array)) throw typeError(g instanceof Tensor ? 'ERR_SPARTAN_DEVICE' : 'ERR_SPARTAN_TYPE', `gradW["${l.name}"] must be a Float32Array`);
+    if (g.length !== l.numel) throw rangeError('ERR_SPARTAN_LENGTH', `gradW["${l.name}"] has length ${g.length}; expected ${l.numel}`);
+  }
+
+  private spartanBackward(gradW: Record<string, F32>, fused: boolean): void {
     const betas = this.budget === 'global' ? this.globalBeta : this.sparse.map((l) => this.betaFor(l));
     if (fused) {
       // element masks: one fused kernel, two passes (equal bit for bit to the three below)
-      const segs = this.sparse.map((l) => ({ gradW: gradW[l.name], theta: l.theta, mask: l.mask, hard: this.straightThrough ? undefined : l.hard, out: l.grad }));
+      const segs = this.sparse.map((l) => ({ gradW: handle(gradW[l.name]), theta: handle(l.theta), mask: handle(l.mask), hard: this.straightThrough ? undefined : handle(l.hard), out: handle(l.grad) }));
       const groups = typeof betas === 'number' ? [{ first: 0, count: segs.length, beta: betas }] : betas.map((beta, i) => ({ first: i, count: 1, beta }));
       let sums: Float64Array;
       try {
@@ -296,46 +350,45 @@ export class Sparsifier {
       this.sparse.forEach((l, i) => this.checkedSumSquares.set(l.name, sums[i]));
       return;
     }
-    const G = (l: Layer) => (this.straightThrough ? gradW[l.name] : l.grad);
+    const G = (l: AnyLayer) => (this.straightThrough ? gradW[l.name] : l.grad);
     if (!this.straightThrough) for (const l of this.sparse) applyMask(gradW[l.name], l.hard, { shape: [l.rows, l.cols], block: l.block, out: l.grad });
-    for (const l of this.sparse) native.maskUpstream(G(l), l.theta, l.rows, l.cols, l.block[0], l.block[1], l.upstream);
+    for (const l of this.sparse) native.maskUpstream(handle(G(l)), handle(l.theta), l.rows, l.cols, l.block[0], l.block[1], handle(l.upstream));
     const segs = this.sparse.map((l) => ({ mask: l.mask, gradMask: l.upstream, costs: l.cost, out: l.vjp }));
     softTopKBackwardSegmented(segs, betas);
     for (const l of this.sparse)
-      native.spartanParamGrad(G(l), l.theta, l.mask, l.vjp, l.rows, l.cols, l.block[0], l.block[1], l.grad);
+      native.spartanParamGrad(handle(G(l)), handle(l.theta), handle(l.mask), handle(l.vjp), l.rows, l.cols, l.block[0], l.block[1], handle(l.grad));
   }
 
-  private topkastGrad(l: Layer, g: Float32Array): void {
+  private topkastGrad(l: AnyLayer, g: F32): void {
     const shape = { shape: [l.rows, l.cols] as [number, number], block: l.block, out: l.grad };
     if (this.frozen || this.backwardExtra !== 'all') applyMask(g, this.frozen ? l.hard : l.backwardSet, shape);
-    else l.grad.set(g);
+    else this.storage.copy(l.grad, g);
     if (this.penalty > 0 && !this.frozen) {
-      // exploration penalty: theta on A, theta / density on B \ A
-      const inv = 1 / Math.max(this.maskDensity, 1e-12);
-      const b0 = l.block[0], b1 = l.block[1], bc = l.cols / b1;
-      for (let r = 0; r < l.rows; r++) {
-        const entryRow = Math.floor(r / b0) * bc;
-        for (let j = 0; j < bc; j++) {  // one tile row at a time: its entry decides the coefficient
-          const e = entryRow + j;
-          const coef = l.hard[e] ? this.penalty : l.backwardSet[e] ? this.penalty * inv : 0;
-          if (coef === 0) continue;
-          const start = r * l.cols + j * b1;
-          for (let i = start; i < start + b1; i++) l.grad[i] += coef * l.theta[i];
-        }
-      }
+      // exploration penalty: theta on A, theta / density on B \ A (a host loop: on a device, through host copies)
+      const theta = this.storage.view<Float32Array>(l.theta), hard = this.storage.view<Uint8Array>(l.hard), inB = this.storage.view<Uint8Array>(l.backwardSet);
+      this.storage.edit<Float32Array>(l.grad, (grad) => addExplorationPenalty(l, grad, theta, hard, inB, this.penalty, 1 / Math.max(this.maskDensity, 1e-12)));
     }
   }
 
   /** Advances the schedule and recomputes the masks from the current (just updated) theta. */
   step(): void {
+    this.live();
     if (this.finalized) throw rangeError('ERR_SPARTAN_OPTION', 'step() after finalize()');
+    try {
+      this.advance();
+    } catch (e) {
+      throw asSpartanError(e);
+    }
+  }
+
+  private advance(): void {
     this.s += 1;
-    if (this.rewindStep !== undefined && this.s === this.rewindStep) this.rewindSnapshot = this.layers.map((l) => l.theta.slice());
+    if (this.rewindStep !== undefined && this.s === this.rewindStep) this.rewindSnapshot = this.all.map((l) => this.storage.clone(l.theta));
     if (this.frozen || this.sparse.length === 0) {
       this.flips = 0;
       return;
     }
-    for (const l of this.sparse) l.prevHard.set(l.hard);
+    for (const l of this.sparse) this.storage.copy(l.prevHard, l.hard);
     const rho = this.maskDensity;
     const ks = this.budgets(rho);
     const updateNow = this.method !== 'imp' || (this.s - 1) % this.impInterval === 0 || this.s >= this.phases.finetuneStart;
@@ -346,16 +399,17 @@ export class Sparsifier {
       if (this.method === 'topkast') this.backwardSets(ks);
     }
     if (this.s >= this.phases.finetuneStart) this.freeze();
-    this.flips = this.sparse.reduce((a, l) => a + native.countChanges(l.hard, l.prevHard), 0);
+    this.flips = this.sparse.reduce((a, l) => a + native.countChanges(handle(l.hard), handle(l.prevHard)), 0);
   }
 
   /**
    * The forward sets h: the hard top-k of the scores. Calls the native op directly to pass
    * last step's band as a hint (the band path then skips its sample) and to keep the band
    * it suggests for the next step: wide enough for last step's flips and the budget's move.
+   * (The CUDA top-k takes no hint and suggests none.)
    */
   private hardMasks(ks: number[]): void {
-    const segs = this.sparse.map((l) => ({ values: l.scores, costs: l.cost, out: l.hard }));
+    const segs = this.sparse.map((l) => ({ values: handle(l.scores), costs: l.cost, out: handle(l.hard) }));
     const global = this.budget === 'global';
     const kList = global ? [ks[0]] : ks;
     const minCost = Math.min(...this.sparse.map((l) => l.cost));
@@ -409,48 +463,58 @@ export class Sparsifier {
   }
 
   private freeze(): void {
+    const keepSoft = this.method === 'spartan' && !this.roundFrozen;
     for (const l of this.sparse) {
-      for (let i = 0; i < l.entries; i++) l.mask[i] = l.hard[i] ? (this.method === 'spartan' && !this.roundFrozen ? l.mask[i] : 1) : 0;
+      const hard = this.storage.view<Uint8Array>(l.hard);
+      this.storage.edit<Float32Array>(l.mask, (mask) => {
+        for (let i = 0; i < l.entries; i++) mask[i] = hard[i] ? (keepSoft ? mask[i] : 1) : 0;
+      });
     }
     this.frozen = true;
   }
 
   /** Folds the masks into theta, which is then exactly sparse; weights() returns theta from now on. */
   finalize(): void {
+    this.live();
     if (this.finalized) return;
-    this.weights();
-    for (const l of this.sparse) {
-      l.theta.set(l.weights);
-      l.mask.fill(1);
+    try {
+      this.weights();
+      for (const l of this.sparse) {
+        this.storage.copy(l.theta, l.weights);
+        this.storage.edit<Float32Array>(l.mask, (mask) => mask.fill(1));
+      }
+    } catch (e) {
+      throw asSpartanError(e);
     }
     this.finalized = true;
   }
 
   /** IMP weight rewinding: theta back to its snapshot at `imp.rewindStep` (the masks stay). */
   rewind(): void {
+    this.live();
     if (!this.rewindSnapshot) throw rangeError('ERR_SPARTAN_OPTION', 'no rewind snapshot (imp.rewindStep not reached or not set)');
-    this.layers.forEach((l, i) => l.theta.set(this.rewindSnapshot![i]));
+    this.all.forEach((l, i) => this.storage.copy(l.theta, this.rewindSnapshot![i]));
     this.topkBands = null; // theta jumped: last step's band says nothing now
   }
 
   stats(): SparsifierStats {
+    this.live();
     const perLayer: Record<string, number> = {};
     let kept = 0;
-    for (const l of this.layers) {
+    for (const l of this.all) {
       let k = l.numel;
       if (l.sparsify && this.method !== 'dense' && !this.finalized && this.s > 0) {
-        k = 0;
-        for (let i = 0; i < l.entries; i++) k += l.hard[i];
-        k *= l.cost;
+        k = this.storage.countOnes(l.hard) * l.cost;
       } else if (this.finalized && l.sparsify) {
+        const theta = this.storage.view<Float32Array>(l.theta);
         k = 0;
-        for (let i = 0; i < l.numel; i++) k += l.theta[i] !== 0 ? 1 : 0;
+        for (let i = 0; i < l.numel; i++) k += theta[i] !== 0 ? 1 : 0;
       }
       perLayer[l.name] = k / l.numel;
       kept += k;
     }
     const fallbacks: Record<string, string> = {};
-    for (const l of this.layers) if (l.blockFallback) fallbacks[l.name] = l.blockFallback;
+    for (const l of this.all) if (l.blockFallback) fallbacks[l.name] = l.blockFallback;
     return {
       step: this.s,
       phase: phaseAt(this.s, this.phases),
@@ -468,13 +532,18 @@ export class Sparsifier {
     };
   }
 
-  /** A structured-clone-able snapshot (theta and optimizer state are checkpointed by their owners). */
+  /**
+   * A structured-clone-able snapshot in host arrays, also for device parameters (theta and
+   * optimizer state are checkpointed by their owners). It loads on any device.
+   */
   state(): SparsifierState {
+    this.live();
+    const st = this.storage;
     return {
       format: 'spartan-sparsifier',
       version: 1,
       method: this.method,
-      layers: this.layers.map((l) => ({ name: l.name, numel: l.numel, block: [l.block[0], l.block[1]] })),
+      layers: this.all.map((l) => ({ name: l.name, numel: l.numel, block: [l.block[0], l.block[1]] })),
       step: this.s,
       frozen: this.frozen,
       finalized: this.finalized,
@@ -482,22 +551,23 @@ export class Sparsifier {
       lambdaBefore: this.lambdaBefore ? this.lambdaBefore.slice() : null,
       lastIterations: this.lastIterations,
       flips: this.flips,
-      masks: this.layers.map((l) => l.mask.slice()),
-      hard: this.layers.map((l) => l.hard.slice()),
-      prevHard: this.layers.map((l) => l.prevHard.slice()),
-      backwardSets: this.layers.map((l) => l.backwardSet.slice()),
-      rewind: this.rewindSnapshot ? this.rewindSnapshot.map((t) => t.slice()) : null,
+      masks: this.all.map((l) => st.snapshot<Float32Array>(l.mask)),
+      hard: this.all.map((l) => st.snapshot<Uint8Array>(l.hard)),
+      prevHard: this.all.map((l) => st.snapshot<Uint8Array>(l.prevHard)),
+      backwardSets: this.all.map((l) => st.snapshot<Uint8Array>(l.backwardSet)),
+      rewind: this.rewindSnapshot ? this.rewindSnapshot.map((t) => st.snapshot<Float32Array>(t)) : null,
     };
   }
 
   /** Restores a state() of a sparsifier built with the same parameters and method; checked before anything changes. */
   load(state: SparsifierState): void {
+    this.live();
     const bad = (why: string) => rangeError('ERR_SPARTAN_STATE', `cannot load sparsifier state: ${why}`);
     if (typeof state !== 'object' || state === null || state.format !== 'spartan-sparsifier') throw bad('not a sparsifier state');
     if (state.version !== 1) throw bad(`unsupported version ${state.version}`);
     if (state.method !== this.method) throw bad(`method ${state.method} != ${this.method}`);
-    if (!Array.isArray(state.layers) || state.layers.length !== this.layers.length) throw bad('different parameters');
-    this.layers.forEach((l, i) => {
+    if (!Array.isArray(state.layers) || state.layers.length !== this.all.length) throw bad('different parameters');
+    this.all.forEach((l, i) => {
       const s = state.layers[i];
       if (s.name !== l.name || s.numel !== l.numel || s.block[0] !== l.block[0] || s.block[1] !== l.block[1]) throw bad(`parameter ${i} differs (${s.name})`);
       const sizes: [ArrayLike<number> | undefined, number, unknown][] = [
@@ -510,6 +580,14 @@ export class Sparsifier {
     if (!Number.isSafeInteger(state.step) || state.step < 0 || state.step > this.phases.totalSteps) throw bad(`step ${state.step}`);
     const numbers = (x: unknown) => x === null || x === undefined || (Array.isArray(x) && x.every((v) => typeof v === 'number'));
     if (!numbers(state.lambda) || !numbers(state.lambdaBefore)) throw bad('lambda must be an array of numbers or null');
+    const st = this.storage;
+    let rewind: F32[] | null = null;
+    try { // device copies first: a failure there (out of memory) leaves the sparsifier as it was
+      rewind = state.rewind ? state.rewind.map((t) => st.fromHost(t)) : null;
+    } catch (e) {
+      rewind?.forEach((t) => t instanceof Tensor && t.dispose());
+      throw asSpartanError(e);
+    }
     this.s = state.step;
     this.frozen = state.frozen;
     this.finalized = state.finalized;
@@ -517,14 +595,49 @@ export class Sparsifier {
     this.lambdaBefore = state.lambdaBefore ? state.lambdaBefore.slice() : null;
     this.lastIterations = state.lastIterations;
     this.flips = state.flips;
-    this.layers.forEach((l, i) => {
-      l.mask.set(state.masks[i]);
-      l.hard.set(state.hard[i]);
-      l.prevHard.set(state.prevHard[i]);
-      l.backwardSet.set(state.backwardSets[i]);
+    this.all.forEach((l, i) => {
+      st.write(l.mask, state.masks[i]);
+      st.write(l.hard, state.hard[i]);
+      st.write(l.prevHard, state.prevHard[i]);
+      st.write(l.backwardSet, state.backwardSets[i]);
     });
-    this.rewindSnapshot = state.rewind ? state.rewind.map((t) => t.slice()) : null;
+    this.disposeRewind();
+    this.rewindSnapshot = rewind;
     this.topkBands = null;
     this.lastKs = null;
+  }
+
+  /**
+   * Frees the sparsifier's own device memory (masks, weights and gradient buffers; never the
+   * parameters, which are the caller's). Later calls then fail with ERR_SPARTAN_DISPOSED.
+   * Host buffers are left to the garbage collector. Idempotent.
+   */
+  dispose(): void {
+    this.disposed = true;
+    for (const l of this.all ?? []) l.dispose();
+    this.disposeRewind();
+    this.storage.dispose();
+  }
+
+  private live(): void {
+    if (this.disposed) throw typeError('ERR_SPARTAN_DISPOSED', 'the sparsifier has been disposed');
+  }
+
+  private disposeRewind(): void {
+    this.rewindSnapshot?.forEach((t) => t instanceof Tensor && t.dispose());
+  }
+}
+
+function addExplorationPenalty(l: AnyLayer, grad: Float32Array, theta: Float32Array, hard: Uint8Array, inB: Uint8Array, penalty: number, invDensity: number): void {
+  const b0 = l.block[0], b1 = l.block[1], bc = l.cols / b1;
+  for (let r = 0; r < l.rows; r++) {
+    const entryRow = Math.floor(r / b0) * bc;
+    for (let j = 0; j < bc; j++) {  // one tile row at a time: its entry decides the coefficient
+      const e = entryRow + j;
+      const coef = hard[e] ? penalty : inB[e] ? penalty * invDensity : 0;
+      if (coef === 0) continue;
+      const start = r * l.cols + j * b1;
+      for (let i = start; i < start + b1; i++) grad[i] += coef * theta[i];
+    }
   }
 }
