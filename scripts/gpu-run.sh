@@ -24,13 +24,20 @@ log "GPU test suite (tensor, CUDA parity) and the CPU op suites"
 # (tests that need onnxruntime-node, which is not carried, are left out by --grep)
 node_modules/.bin/mocha --no-config --node-option import=tsx --timeout 600000 --reporter spec --grep onnxruntime --invert \
   test/cuda.test.ts test/tensor.test.ts test/spec-examples.test.ts test/soft-topk.test.ts test/backward.test.ts \
-  test/topk.test.ts test/block.test.ts test/errors.test.ts test/bsr.test.ts test/bsr-cuda.test.ts > "$OUT/mocha.txt" 2>&1
+  test/topk.test.ts test/block.test.ts test/errors.test.ts test/bsr.test.ts test/bsr-cuda.test.ts \
+  test/optim.test.ts test/sparsifier-device.test.ts > "$OUT/mocha.txt" 2>&1
 echo "mocha rc=$?" | tee -a "$OUT/summary.txt"
 grep -E "passing|failing|pending" "$OUT/mocha.txt" | tee -a "$OUT/summary.txt"
 
 log "CUDA kernel benchmarks"
 .gpu/bin/kernels_bench ${QUICK:+--quick} > "$OUT/kernels.json" 2> "$OUT/kernels.txt"
 echo "kernels_bench rc=$?" | tee -a "$OUT/summary.txt"
+
+log "Sparsifier step (weights, backward, SGD, masks) on CPU and CUDA Tensors"
+node --import tsx benchmarks/sparsifier.ts > "$OUT/sparsifier.txt" 2>&1
+echo "sparsifier bench rc=$?" | tee -a "$OUT/summary.txt"
+cp benchmarks/results/sparsifier-cpu-cuda-*.json "$OUT"/ 2> /dev/null
+tail -n 12 "$OUT/sparsifier.txt"
 
 log "BSR check and timings"
 .gpu/bin/bsr_check ${QUICK:+--quick} > "$OUT/bsr.txt" 2>&1
