@@ -119,11 +119,19 @@ describe('spartan CLI', function () {
     const good = fs.readFileSync(file);
     const shortParams = v8.deserialize(good);
     shortParams.params[0] = shortParams.params[0].subarray(1);
+    const decoded = v8.deserialize(good);
+    expect([decoded.format, decoded.version]).to.deep.equal(['spartan-cli-checkpoint', 1]);
+    const newer = { ...decoded, version: 2 };
+    const legacy = { ...decoded }; // written before the checkpoint had a version: read as version 1
+    delete legacy.format;
+    delete legacy.version;
     const cases: [Buffer, string[], RegExp][] = [
       [Buffer.from('not a checkpoint'), [], /checkpoint\.bin is not a usable checkpoint \(.*\); remove it or run without --resume \(ERR_SPARTAN_STATE\)$/],
       [good.subarray(0, good.length >> 1), [], /is not a usable checkpoint/],
       [v8.serialize(shortParams), [], /is not a usable checkpoint \(its parameters do not match the model's\)/],
       [good, ['--density', '0.2'], /checkpoint\.bin was written with another configuration \(ERR_SPARTAN_STATE\)$/],
+      [v8.serialize(newer), [], /checkpoint\.bin is a version 2 checkpoint; this spartan reads version 1 .*\(ERR_SPARTAN_STATE\)$/],
+      [v8.serialize({ ...decoded, format: 'something-else' }), [], /is not a usable checkpoint \(format something-else\)/],
     ];
     for (const [bytes, extra, pattern] of cases) {
       fs.writeFileSync(file, bytes);
@@ -134,6 +142,9 @@ describe('spartan CLI', function () {
       expect(fs.readFileSync(file).equals(bytes)).to.equal(true);
       expect(fs.existsSync(path.join(dir, 'o.json'))).to.equal(false);
     }
+    // a version-less checkpoint (the layout before the field) still resumes
+    fs.writeFileSync(file, v8.serialize(legacy));
+    expect(run([...args, '--resume']).status).to.equal(0);
   });
 
   it('labels out of range (a 5-class model on MNIST, a corrupt labels file): one message, exit 1, nothing written', () => {

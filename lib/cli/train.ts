@@ -24,7 +24,13 @@ function checkCheckpointDir(dir: string): void {
   if (fs.existsSync(dir) && !fs.statSync(dir).isDirectory()) throw rangeError('ERR_SPARTAN_OPTION', `--checkpoint ${dir} is a file, not a folder`);
 }
 
+// The checkpoint's layout. A later layout gets a new version, and this reader says which
+// versions it knows rather than misreading one. Files from before the field existed are version 1.
+const CHECKPOINT_FORMAT = 'spartan-cli-checkpoint', CHECKPOINT_VERSION = 1;
+
 interface Checkpoint {
+  format: typeof CHECKPOINT_FORMAT;
+  version: typeof CHECKPOINT_VERSION;
   config: unknown;
   epoch: number;
   params: Float32Array[];
@@ -42,8 +48,11 @@ function readCheckpoint(file: string, trainer: Trainer, config: unknown): Checkp
   } catch (e) {
     throw damaged((e as Error).message);
   }
-  if (typeof ck !== 'object' || ck === null || !Number.isSafeInteger(ck.epoch) || !Array.isArray(ck.history) || !ck.sparsifier || !ck.optimizer)
-    throw damaged('fields missing');
+  if (typeof ck !== 'object' || ck === null) throw damaged('not a checkpoint');
+  if ((ck.format ?? CHECKPOINT_FORMAT) !== CHECKPOINT_FORMAT) throw damaged(`format ${String(ck.format)}`);
+  if ((ck.version ?? 1) !== CHECKPOINT_VERSION)
+    throw rangeError('ERR_SPARTAN_STATE', `${file} is a version ${String(ck.version)} checkpoint; this spartan reads version ${CHECKPOINT_VERSION} (use the version that wrote it, or run without --resume)`);
+  if (!Number.isSafeInteger(ck.epoch) || !Array.isArray(ck.history) || !ck.sparsifier || !ck.optimizer) throw damaged('fields missing');
   if (JSON.stringify(ck.config) !== JSON.stringify(config)) throw rangeError('ERR_SPARTAN_STATE', `${file} was written with another configuration`);
   const params = ck.params;
   if (!Array.isArray(params) || params.length !== trainer.params.length || params.some((a, i) => !(a instanceof Float32Array) || a.length !== trainer.params[i].data.length))
@@ -157,7 +166,7 @@ export async function runTrain(argv: string[]): Promise<number> {
     // the checkpoint is durable before the epoch is reported
     if (ckFile) {
       fs.mkdirSync(values.checkpoint!, { recursive: true });
-      const ck: Checkpoint = { config, epoch, params: trainer.params.map((p) => p.data), sparsifier: trainer.sparsifier.state(), optimizer: trainer.optimizer.state(), history };
+      const ck: Checkpoint = { format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, config, epoch, params: trainer.params.map((p) => p.data), sparsifier: trainer.sparsifier.state(), optimizer: trainer.optimizer.state(), history };
       writeFileAtomic(ckFile, v8.serialize(ck));
     }
     console.error(`epoch ${epoch + 1}/${epochs}: loss ${m.loss.toFixed(4)}, train ${(m.trainAccuracy * 100).toFixed(2)} %, test ${(testAccuracy * 100).toFixed(2)} %, density ${m.density.toFixed(4)}, ${m.seconds.toFixed(1)} s`);
