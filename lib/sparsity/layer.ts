@@ -60,8 +60,8 @@ export class Layer<F extends F32 = Float32Array, U extends U8 = Uint8Array> {
   private upstreamBuf?: F;
   private vjpBuf?: F;
 
-  /** `spec` passed checkParam(); `storage` is where its data lives. */
-  constructor(spec: ParamSpec, storage: Storage) {
+  /** `spec` passed checkParam(); `storage` is where its data lives; `masked`: the method masks (not dense). */
+  constructor(spec: ParamSpec, storage: Storage, masked: boolean) {
     this.name = spec.name;
     this.theta = spec.data as F;
     this.storage = storage;
@@ -84,14 +84,22 @@ export class Layer<F extends F32 = Float32Array, U extends U8 = Uint8Array> {
     this.block = block;
     this.cost = block[0] * block[1];
     this.entries = this.numel / this.cost;
-    const entries = this.entries; // every layer has masks (all ones when not sparsified): states have one per layer
-    this.scores = storage.f32(entries) as F;
-    this.mask = storage.f32(entries, 1) as F;
-    this.hard = storage.u8(entries, 1) as U;
-    this.prevHard = storage.u8(entries, 1) as U;
-    this.backwardSet = storage.u8(entries, 1) as U;
-    this.weights = (this.sparsify ? storage.f32(this.numel, 0, this.shape) : this.theta) as F;
-    this.grad = storage.f32(this.sparsify ? this.numel : 0, 0, this.sparsify ? this.shape : [0]) as F; // unsparsified gradients are handed through
+    // every layer has masks (all ones when not sparsified): states hold one per layer
+    const made: (F32 | U8)[] = [];
+    const keep = <T extends F32 | U8>(x: T): T => (made.push(x), x);
+    const own = this.sparsify && masked; // W and dL/dtheta buffers; otherwise theta and the caller's gradient serve
+    try {
+      this.scores = keep(storage.f32(this.entries)) as F;
+      this.mask = keep(storage.f32(this.entries, 1)) as F;
+      this.hard = keep(storage.u8(this.entries, 1)) as U;
+      this.prevHard = keep(storage.u8(this.entries, 1)) as U;
+      this.backwardSet = keep(storage.u8(this.entries, 1)) as U;
+      this.weights = (own ? keep(storage.f32(this.numel, 0, this.shape)) : this.theta) as F;
+      this.grad = keep(storage.f32(own ? this.numel : 0, 0, own ? this.shape : [0])) as F;
+    } catch (e) {
+      for (const x of made) if (x instanceof Tensor) x.dispose(); // out of device memory part-way: free this layer's share
+      throw e;
+    }
   }
 
   /** dL/dm per entry, and its soft top-k VJP: Spartan's three-kernel backward only (block

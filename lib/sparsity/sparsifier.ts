@@ -167,7 +167,7 @@ export class Sparsifier<D extends ParamData = Float32Array> {
     this.device = at === 'host' ? 'cpu' : at;
     const layers: AnyLayer[] = [];
     try {
-      for (const p of opts.params) layers.push(new Layer<F32, U8>(p, this.storage));
+      for (const p of opts.params) layers.push(new Layer<F32, U8>(p, this.storage, this.method !== 'dense'));
     } catch (e) {
       for (const l of layers) l.dispose(); // a shape error, or out of device memory: free what was made
       this.storage.dispose();
@@ -285,8 +285,10 @@ export class Sparsifier<D extends ParamData = Float32Array> {
     this.checkedSumSquares.clear();
     const active = this.s > 0 && !this.finalized;
     const spartanGrad = this.method === 'spartan' && active && !this.frozen;
-    // element masks in host memory: one fused kernel (a CPU kernel: on a device, the three below)
-    const fused = spartanGrad && this.device === 'cpu' && this.sparse.every((l) => !l.blocked);
+    // element masks in host arrays: one fused kernel (a CPU kernel: Tensors take the three below)
+    // (only for Float32Arrays: cpu Tensors take the device path's three kernels, so that the CPU
+    // tests run exactly what CUDA runs, and the fused kernel is checked against it bit for bit)
+    const fused = spartanGrad && !this.storage.tensors && this.sparse.every((l) => !l.blocked);
     try {
       // NaN/Inf check before any write. The fused Spartan kernel checks its own gradients before
       // it writes anything (a second read of 1 MB a step on LeNet-300-100 otherwise).
@@ -374,32 +376,51 @@ export class Sparsifier<D extends ParamData = Float32Array> {
   step(): void {
     this.live();
     if (this.finalized) throw rangeError('ERR_SPARTAN_OPTION', 'step() after finalize()');
+    const s0 = this.s, flips0 = this.flips;
     try {
       this.advance();
     } catch (e) {
+      this.s = s0; // e.g. a NaN in theta: the step did not happen (the masks are untouched, see advance)
+      this.flips = flips0;
       throw asSpartanError(e);
     }
   }
 
   private advance(): void {
     this.s += 1;
-    if (this.rewindStep !== undefined && this.s === this.rewindStep) this.rewindSnapshot = this.all.map((l) => this.storage.clone(l.theta));
     if (this.frozen || this.sparse.length === 0) {
+      this.snapshotIfDue();
       this.flips = 0;
       return;
     }
-    for (const l of this.sparse) this.storage.copy(l.prevHard, l.hard);
     const rho = this.maskDensity;
     const ks = this.budgets(rho);
     const updateNow = this.method !== 'imp' || (this.s - 1) % this.impInterval === 0 || this.s >= this.phases.finetuneStart;
+    // the scores check theta (finite) before any mask or snapshot changes
+    if (updateNow) for (const l of this.sparse) blockScores(l.theta, l.rows, l.cols, l.block, { out: l.scores }); // sums of |theta|
+    this.snapshotIfDue();
+    for (const l of this.sparse) this.storage.copy(l.prevHard, l.hard);
     if (updateNow) {
-      for (const l of this.sparse) blockScores(l.theta, l.rows, l.cols, l.block, { out: l.scores }); // sums of |theta|
       this.hardMasks(ks);
       if (this.method === 'spartan') this.softMasks(ks);
       if (this.method === 'topkast') this.backwardSets(ks);
     }
     if (this.s >= this.phases.finetuneStart) this.freeze();
     this.flips = this.sparse.reduce((a, l) => a + native.countChanges(handle(l.hard), handle(l.prevHard)), 0);
+  }
+
+  /** IMP's rewind point: theta at `imp.rewindStep`. */
+  private snapshotIfDue(): void {
+    if (this.rewindStep === undefined || this.s !== this.rewindStep) return;
+    const snap: F32[] = [];
+    try {
+      for (const l of this.all) snap.push(this.storage.clone(l.theta));
+    } catch (e) {
+      for (const t of snap) if (t instanceof Tensor) t.dispose();
+      throw e;
+    }
+    this.disposeRewind();
+    this.rewindSnapshot = snap;
   }
 
   /**
@@ -479,10 +500,8 @@ export class Sparsifier<D extends ParamData = Float32Array> {
     if (this.finalized) return;
     try {
       this.weights();
-      for (const l of this.sparse) {
-        this.storage.copy(l.theta, l.weights);
-        this.storage.edit<Float32Array>(l.mask, (mask) => mask.fill(1));
-      }
+      for (const l of this.sparse) this.storage.copy(l.theta, l.weights);
+      for (const l of this.sparse) this.storage.fill(l.mask, 1);
     } catch (e) {
       throw asSpartanError(e);
     }
@@ -493,7 +512,8 @@ export class Sparsifier<D extends ParamData = Float32Array> {
   rewind(): void {
     this.live();
     if (!this.rewindSnapshot) throw rangeError('ERR_SPARTAN_OPTION', 'no rewind snapshot (imp.rewindStep not reached or not set)');
-    this.all.forEach((l, i) => this.storage.copy(l.theta, this.rewindSnapshot![i]));
+    const snap = this.rewindSnapshot;
+    this.all.forEach((l, i) => this.storage.copy(l.theta, snap[i]));
     this.topkBands = null; // theta jumped: last step's band says nothing now
   }
 
@@ -581,9 +601,15 @@ export class Sparsifier<D extends ParamData = Float32Array> {
     const numbers = (x: unknown) => x === null || x === undefined || (Array.isArray(x) && x.every((v) => typeof v === 'number'));
     if (!numbers(state.lambda) || !numbers(state.lambdaBefore)) throw bad('lambda must be an array of numbers or null');
     const st = this.storage;
-    let rewind: F32[] | null = null;
-    try { // device copies first: a failure there (out of memory) leaves the sparsifier as it was
-      rewind = state.rewind ? state.rewind.map((t) => st.fromHost(t)) : null;
+    const rewind: F32[] | null = state.rewind ? [] : null;
+    try { // the device work first (allocations, uploads), the counters last
+      if (state.rewind) for (const t of state.rewind) rewind!.push(st.fromHost(t));
+      this.all.forEach((l, i) => {
+        st.write(l.mask, state.masks[i]);
+        st.write(l.hard, state.hard[i]);
+        st.write(l.prevHard, state.prevHard[i]);
+        st.write(l.backwardSet, state.backwardSets[i]);
+      });
     } catch (e) {
       rewind?.forEach((t) => t instanceof Tensor && t.dispose());
       throw asSpartanError(e);
@@ -595,12 +621,6 @@ export class Sparsifier<D extends ParamData = Float32Array> {
     this.lambdaBefore = state.lambdaBefore ? state.lambdaBefore.slice() : null;
     this.lastIterations = state.lastIterations;
     this.flips = state.flips;
-    this.all.forEach((l, i) => {
-      st.write(l.mask, state.masks[i]);
-      st.write(l.hard, state.hard[i]);
-      st.write(l.prevHard, state.prevHard[i]);
-      st.write(l.backwardSet, state.backwardSets[i]);
-    });
     this.disposeRewind();
     this.rewindSnapshot = rewind;
     this.topkBands = null;

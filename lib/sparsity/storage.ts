@@ -4,7 +4,7 @@
 // fills, counts, host snapshots for checkpoints) goes through here. The CUDA branches are
 // small on purpose: the 'cpu' Tensor branch runs everything else, so the CPU tests cover it.
 import { native, type DeviceBuffer } from '../native';
-import { empty, Tensor, type Device } from '../tensor';
+import { asSpartanError, empty, Tensor, type Device, type DType } from '../tensor';
 
 export type F32 = Float32Array | Tensor;
 export type U8 = Uint8Array | Tensor;
@@ -12,6 +12,17 @@ export type U8 = Uint8Array | Tensor;
 /** What a native call takes for a buffer: the host array, or the device buffer (typed as an array for the binding). */
 export function handle<T extends Float32Array | Uint8Array>(x: T | Tensor): T {
   return (x instanceof Tensor ? x.handle : x) as T;
+}
+
+const onCuda = (x: unknown): x is Tensor => x instanceof Tensor && x.device === 'cuda';
+
+/** Runs a CUDA runtime call; its failures become SpartanErrors (ERR_SPARTAN_CUDA) like every op's. */
+function cudaCall<T>(call: () => T): T {
+  try {
+    return call();
+  } catch (e) {
+    throw asSpartanError(e);
+  }
 }
 
 export class Storage {
@@ -28,44 +39,67 @@ export class Storage {
   }
 
   f32(n: number, fill = 0, shape?: readonly number[]): F32 {
-    if (!this.tensors) return new Float32Array(n).fill(fill);
-    const t = empty(shape ?? [n], { device: this.where as Device, dtype: 'float32' });
-    this.write(t, new Float32Array(n).fill(fill));
-    return t;
+    return this.tensors ? this.tensor('float32', shape ?? [n], fill) : new Float32Array(n).fill(fill);
   }
 
   u8(n: number, fill = 0): U8 {
-    if (!this.tensors) return new Uint8Array(n).fill(fill);
-    const t = empty([n], { device: this.where as Device, dtype: 'uint8' });
-    this.write(t, new Uint8Array(n).fill(fill));
+    return this.tensors ? this.tensor('uint8', [n], fill) : new Uint8Array(n).fill(fill);
+  }
+
+  /** A tensor where this storage lives, every entry `fill` (freed again if the fill fails). */
+  private tensor(dtype: DType, shape: readonly number[], fill: number | null): Tensor {
+    const t = empty(shape, { device: this.where as Device, dtype });
+    try {
+      if (fill !== null) this.fill(t, fill);
+    } catch (e) {
+      t.dispose();
+      throw e;
+    }
     return t;
   }
 
-  /** dst = src (same length and type). */
+  /** Every entry of x = v (on a device: one upload, nothing read back). */
+  fill(x: F32 | U8, v: number): void {
+    if (!onCuda(x)) (handle(x) as Float32Array).fill(v);
+    else this.write(x, x.dtype === 'uint8' ? new Uint8Array(x.size).fill(v) : new Float32Array(x.size).fill(v));
+  }
+
+  /** dst = src (same length and type, both where this storage lives). */
   copy(dst: F32 | U8, src: F32 | U8): void {
-    if (dst instanceof Tensor && dst.device === 'cuda') native.cudaCopy(dst.handle as DeviceBuffer, handle(src) as unknown as DeviceBuffer);
-    else (handle(dst) as Float32Array).set(handle(src) as Float32Array);
+    if (onCuda(dst) && onCuda(src)) cudaCall(() => native.cudaCopy(dst.handle as DeviceBuffer, src.handle as DeviceBuffer));
+    else if (!onCuda(dst) && !onCuda(src)) (handle(dst) as Float32Array).set(handle(src) as Float32Array);
+    else throw new Error('internal: Storage.copy between host and device'); // every caller passes buffers of one storage
   }
 
   /** A new buffer holding a copy of x, where x lives. */
   clone(x: F32): F32 {
     if (!(x instanceof Tensor)) return x.slice();
-    const t = this.f32(x.size, 0, x.shape);
-    this.copy(t, x);
+    const t = this.tensor('float32', x.shape, null);
+    try {
+      this.copy(t, x);
+    } catch (e) {
+      t.dispose();
+      throw e;
+    }
     return t;
   }
 
   /** A new buffer holding a copy of host values. */
   fromHost(values: Float32Array): F32 {
     if (!this.tensors) return values.slice();
-    const t = empty([values.length], { device: this.where as Device, dtype: 'float32' });
-    this.write(t, values);
+    const t = this.tensor('float32', [values.length], null);
+    try {
+      this.write(t, values);
+    } catch (e) {
+      t.dispose();
+      throw e;
+    }
     return t;
   }
 
   /** Host values of x to read: the array itself on the host (do not keep it), a copy from a device. */
   view<T extends Float32Array | Uint8Array>(x: T | Tensor): T {
-    return (x instanceof Tensor && x.device === 'cuda' ? x.toArray() : handle(x)) as T;
+    return (onCuda(x) ? x.toArray() : handle(x)) as T;
   }
 
   /** A host copy of x (checkpoints). */
@@ -75,23 +109,24 @@ export class Storage {
 
   /** x = values (a host array of x's length). */
   write(x: F32 | U8, values: Float32Array | Uint8Array): void {
-    if (x instanceof Tensor && x.device === 'cuda') native.cudaUpload(x.handle as DeviceBuffer, values, false);
+    if (onCuda(x)) cudaCall(() => native.cudaUpload(x.handle as DeviceBuffer, values, false));
     else (handle(x) as Float32Array).set(values);
   }
 
-  /** Changes x on the host: in place there, downloaded and uploaded again from a device (for rare steps: freezing, finalizing). */
+  /** Changes x on the host: in place there, downloaded and uploaded again from a device (rare steps only). */
   edit<T extends Float32Array | Uint8Array>(x: T | Tensor, change: (values: T) => void): void {
     const values = this.view(x);
     change(values);
-    if (x instanceof Tensor && x.device === 'cuda') this.write(x, values);
+    if (onCuda(x)) this.write(x, values);
   }
 
   /** Entries of a 0/1 mask that are 1 (on a device: counted there, only the count comes back). */
   countOnes(x: U8): number {
-    if (x instanceof Tensor && x.device === 'cuda') {
+    if (onCuda(x)) {
       let z = this.zeros.get(x.size);
-      if (!z) this.zeros.set(x.size, (z = this.u8(x.size) as Tensor));
-      return native.countChanges(x.handle as Uint8Array, z.handle as Uint8Array);
+      if (!z) this.zeros.set(x.size, (z = this.tensor('uint8', [x.size], 0)));
+      const zeros = z;
+      return cudaCall(() => native.countChanges(x.handle as Uint8Array, zeros.handle as Uint8Array));
     }
     const h = handle(x as Uint8Array);
     let n = 0;
