@@ -39,18 +39,18 @@ export class Storage {
   }
 
   f32(n: number, fill = 0, shape?: readonly number[]): F32 {
-    return this.tensors ? this.tensor('float32', shape ?? [n], fill) : new Float32Array(n).fill(fill);
+    return this.tensors ? this.tensor('float32', shape ?? [n], (t) => this.fill(t, fill)) : new Float32Array(n).fill(fill);
   }
 
   u8(n: number, fill = 0): U8 {
-    return this.tensors ? this.tensor('uint8', [n], fill) : new Uint8Array(n).fill(fill);
+    return this.tensors ? this.tensor('uint8', [n], (t) => this.fill(t, fill)) : new Uint8Array(n).fill(fill);
   }
 
-  /** A tensor where this storage lives, every entry `fill` (freed again if the fill fails). */
-  private tensor(dtype: DType, shape: readonly number[], fill: number | null): Tensor {
+  /** A new tensor where this storage lives, set by `init` (and freed again if that fails). */
+  private tensor(dtype: DType, shape: readonly number[], init: (t: Tensor) => void): Tensor {
     const t = empty(shape, { device: this.where as Device, dtype });
     try {
-      if (fill !== null) this.fill(t, fill);
+      init(t);
     } catch (e) {
       t.dispose();
       throw e;
@@ -73,28 +73,12 @@ export class Storage {
 
   /** A new buffer holding a copy of x, where x lives. */
   clone(x: F32): F32 {
-    if (!(x instanceof Tensor)) return x.slice();
-    const t = this.tensor('float32', x.shape, null);
-    try {
-      this.copy(t, x);
-    } catch (e) {
-      t.dispose();
-      throw e;
-    }
-    return t;
+    return x instanceof Tensor ? this.tensor('float32', x.shape, (t) => this.copy(t, x)) : x.slice();
   }
 
   /** A new buffer holding a copy of host values. */
   fromHost(values: Float32Array): F32 {
-    if (!this.tensors) return values.slice();
-    const t = this.tensor('float32', [values.length], null);
-    try {
-      this.write(t, values);
-    } catch (e) {
-      t.dispose();
-      throw e;
-    }
-    return t;
+    return this.tensors ? this.tensor('float32', [values.length], (t) => this.write(t, values)) : values.slice();
   }
 
   /** Host values of x to read: the array itself on the host (do not keep it), a copy from a device. */
@@ -124,7 +108,7 @@ export class Storage {
   countOnes(x: U8): number {
     if (onCuda(x)) {
       let z = this.zeros.get(x.size);
-      if (!z) this.zeros.set(x.size, (z = this.tensor('uint8', [x.size], 0)));
+      if (!z) this.zeros.set(x.size, (z = this.u8(x.size) as Tensor));
       const zeros = z;
       return cudaCall(() => native.countChanges(x.handle as Uint8Array, zeros.handle as Uint8Array));
     }
