@@ -136,6 +136,21 @@ export class Tensor {
   }
 }
 
+/** @internal What a native call takes for an operand: the host array, or a Tensor's handle (typed as the array for the binding). */
+export function handle<T extends HostArray>(x: T | Tensor): T {
+  return (x instanceof Tensor ? x.handle : x) as T;
+}
+
+/** Element count of a host array or a Tensor. */
+export function sizeOf(x: HostArray | Tensor): number {
+  return x instanceof Tensor ? x.size : x.length;
+}
+
+/** Disposes the Tensors among xs (host arrays and empty slots are skipped). */
+export function disposeTensors(xs: Iterable<unknown>): void {
+  for (const x of xs) if (x instanceof Tensor) x.dispose();
+}
+
 function allocDevice(dtype: DType, size: number): DeviceBuffer {
   requireCuda();
   try {

@@ -1,4 +1,5 @@
 import { native } from '../native';
+import { handle } from '../tensor';
 import { Optimizer, positive, type NamedParam, type ParamData } from './optimizer';
 
 export interface AdamWOptions {
@@ -38,7 +39,7 @@ export class AdamW extends Optimizer {
 
   protected update(p: NamedParam, grad: ParamData, scale: number): void {
     const [m, v] = this.moments.get(p.name)!;
-    native.adamwStep(this.handle(p.data), this.handle(grad), this.handle(m), this.handle(v), {
+    native.adamwStep(handle(p.data), handle(grad), handle(m), handle(v), {
       lr: this.lr, beta1: this.beta1, beta2: this.beta2, eps: this.eps,
       weightDecay: this.decays(p.name) ? this.weightDecay : 0, step: this.t, gradScale: scale,
     });

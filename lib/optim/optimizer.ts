@@ -5,7 +5,7 @@
 import { native, type DeviceBuffer } from '../native';
 import { checkFinite } from '../ops/finite';
 import { rangeError, typeError } from '../errors';
-import { asSpartanError, tensor, Tensor, type Device } from '../tensor';
+import { asSpartanError, disposeTensors, handle, sizeOf, tensor, Tensor, type Device } from '../tensor';
 
 /** A parameter's values: a host array, or a float32 CUDA Tensor (updated in place). */
 export type ParamData = Float32Array | Tensor;
@@ -92,7 +92,7 @@ export abstract class Optimizer {
     try {
       for (const p of this.params) {
         const known = checked?.get(p.name);
-        sq += known ?? checkFinite(this.handle(grads[p.name]), `grads["${p.name}"]`); // throws on NaN/Inf: nothing updated
+        sq += known ?? checkFinite(handle(grads[p.name]), `grads["${p.name}"]`); // throws on NaN/Inf: nothing updated
       }
       const norm = Math.sqrt(sq);
       const scale = this.clipNorm !== undefined && norm > this.clipNorm ? this.clipNorm / (norm + 1e-6) : 1;
@@ -108,11 +108,6 @@ export abstract class Optimizer {
   protected abstract kind: string;
   protected abstract buffersOf(name: string): ParamData[];
 
-  /** What the native step takes: the host array or the device buffer (typed as an array for the binding). */
-  protected handle(x: ParamData): Float32Array {
-    return (x instanceof Tensor ? x.handle : x) as Float32Array;
-  }
-
   /** A zero buffer of n values where the parameters live. */
   protected zeros(n: number): ParamData {
     return this.device === 'cuda' ? tensor(new Float32Array(n), { device: 'cuda' }) : new Float32Array(n);
@@ -121,7 +116,7 @@ export abstract class Optimizer {
   /** Frees the optimizer's device buffers now (momentum, moments; never the parameters); later calls throw ERR_SPARTAN_DISPOSED. Idempotent. */
   dispose(): void {
     this.disposed = true;
-    for (const p of this.params) for (const b of this.buffersOf(p.name)) if (b instanceof Tensor) b.dispose();
+    disposeTensors(this.params.flatMap((p) => this.buffersOf(p.name)));
   }
 
   private live(): void {
@@ -153,8 +148,4 @@ export abstract class Optimizer {
       });
     this.t = state.step;
   }
-}
-
-function sizeOf(x: ParamData): number {
-  return x instanceof Tensor ? x.size : x.length;
 }

@@ -1,4 +1,5 @@
 import { native } from '../native';
+import { handle, sizeOf } from '../tensor';
 import { Optimizer, positive, type NamedParam, type ParamData } from './optimizer';
 
 export interface SgdOptions {
@@ -35,11 +36,9 @@ export class SGD extends Optimizer {
   }
 
   protected update(p: NamedParam, grad: ParamData, scale: number): void {
-    native.sgdStep(this.handle(p.data), this.handle(grad), this.momentum > 0 ? this.handle(this.bufs.get(p.name)!) : null, {
+    native.sgdStep(handle(p.data), handle(grad), this.momentum > 0 ? handle(this.bufs.get(p.name)!) : null, {
       lr: this.lr, momentum: this.momentum, dampening: this.dampening, nesterov: this.nesterov,
       weightDecay: this.decays(p.name) ? this.weightDecay : 0, firstStep: this.t === 1, gradScale: scale,
     });
   }
 }
-
-const sizeOf = (x: ParamData) => (x instanceof Float32Array ? x.length : x.size);

@@ -3,7 +3,7 @@
 import { rangeError, typeError } from '../errors';
 import type { ParamData } from '../optim/optimizer';
 import type { BlockDims } from '../options';
-import { Tensor } from '../tensor';
+import { disposeTensors, sizeOf, Tensor } from '../tensor';
 import type { F32, Storage, U8 } from './storage';
 
 export type { ParamData };
@@ -67,7 +67,7 @@ export class Layer<F extends F32 = Float32Array, U extends U8 = Uint8Array> {
     this.storage = storage;
     this.shape = spec.shape.slice();
     this.numel = spec.shape.reduce((a, b) => a * b, 1);
-    const size = spec.data instanceof Tensor ? spec.data.size : spec.data.length;
+    const size = sizeOf(spec.data);
     if (this.numel !== size)
       throw rangeError('ERR_SPARTAN_SHAPE', `${spec.name}: shape [${spec.shape}] has ${this.numel} entries but data has ${size}`);
     this.sparsify = spec.sparsify ?? spec.shape.length >= 2;
@@ -97,7 +97,7 @@ export class Layer<F extends F32 = Float32Array, U extends U8 = Uint8Array> {
       this.weights = (own ? keep(storage.f32(this.numel, 0, this.shape)) : this.theta) as F;
       this.grad = keep(storage.f32(own ? this.numel : 0, 0, own ? this.shape : [0])) as F;
     } catch (e) {
-      for (const x of made) if (x instanceof Tensor) x.dispose(); // out of device memory part-way: free this layer's share
+      disposeTensors(made); // out of device memory part-way: free this layer's share
       throw e;
     }
   }
@@ -114,9 +114,8 @@ export class Layer<F extends F32 = Float32Array, U extends U8 = Uint8Array> {
 
   /** Frees the layer's own device buffers (never theta, which is the caller's). */
   dispose(): void {
-    for (const b of [this.scores, this.mask, this.hard, this.prevHard, this.backwardSet, this.grad, this.upstreamBuf, this.vjpBuf])
-      if (b instanceof Tensor) b.dispose();
-    if (this.weights !== this.theta && this.weights instanceof Tensor) this.weights.dispose();
+    disposeTensors([this.scores, this.mask, this.hard, this.prevHard, this.backwardSet, this.grad, this.upstreamBuf, this.vjpBuf]);
+    if (this.weights !== this.theta) disposeTensors([this.weights]);
   }
 
   get blocked(): boolean {

@@ -5,14 +5,14 @@
 // buffers live with them (storage.ts), and every op runs there.
 import { native, type NativeTopKResult } from '../native';
 import { rangeError, typeError } from '../errors';
-import { asSpartanError, Tensor, type Device } from '../tensor';
+import { asSpartanError, disposeTensors, handle, Tensor, type Device } from '../tensor';
 import { applyMask, blockScores } from '../ops/block';
 import { checkFinite } from '../ops/finite';
 import { softTopKBackwardSegmented, softTopKSegmented } from '../ops/softTopK';
 import { topKMaskSegmented } from '../ops/topK';
 import { erkDensities, type BudgetMode } from './budgets';
 import { checkParam, Layer, type HardOf, type ParamData, type ParamSpec } from './layer';
-import { handle, Storage, type F32, type U8 } from './storage';
+import { Storage, type F32, type U8 } from './storage';
 import { adjustedDensity, betaAt, densityAt, phaseAt, phases, type BetaCurve, type DensityCurve, type Phase, type Phases } from './schedules';
 
 export type Method = 'spartan' | 'imp' | 'topkast' | 'dense';
@@ -285,9 +285,8 @@ export class Sparsifier<D extends ParamData = Float32Array> {
     this.checkedSumSquares.clear();
     const active = this.s > 0 && !this.finalized;
     const spartanGrad = this.method === 'spartan' && active && !this.frozen;
-    // element masks in host arrays: one fused kernel (a CPU kernel: Tensors take the three below)
-    // (only for Float32Arrays: cpu Tensors take the device path's three kernels, so that the CPU
-    // tests run exactly what CUDA runs, and the fused kernel is checked against it bit for bit)
+    // element masks in Float32Arrays: one fused CPU kernel. Tensors, cpu ones too, take the three
+    // below, so that the CPU tests run exactly what CUDA runs (and check the fused kernel against it)
     const fused = spartanGrad && !this.storage.tensors && this.sparse.every((l) => !l.blocked);
     try {
       // NaN/Inf check before any write. The fused Spartan kernel checks its own gradients before
@@ -416,7 +415,7 @@ export class Sparsifier<D extends ParamData = Float32Array> {
     try {
       for (const l of this.all) snap.push(this.storage.clone(l.theta));
     } catch (e) {
-      for (const t of snap) if (t instanceof Tensor) t.dispose();
+      disposeTensors(snap);
       throw e;
     }
     this.disposeRewind();
@@ -611,7 +610,7 @@ export class Sparsifier<D extends ParamData = Float32Array> {
         st.write(l.backwardSet, state.backwardSets[i]);
       });
     } catch (e) {
-      rewind?.forEach((t) => t instanceof Tensor && t.dispose());
+      disposeTensors(rewind ?? []);
       throw asSpartanError(e);
     }
     this.s = state.step;
@@ -644,7 +643,7 @@ export class Sparsifier<D extends ParamData = Float32Array> {
   }
 
   private disposeRewind(): void {
-    this.rewindSnapshot?.forEach((t) => t instanceof Tensor && t.dispose());
+    disposeTensors(this.rewindSnapshot ?? []);
   }
 }
 

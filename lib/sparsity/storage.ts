@@ -4,15 +4,10 @@
 // fills, counts, host snapshots for checkpoints) goes through here. The CUDA branches are
 // small on purpose: the 'cpu' Tensor branch runs everything else, so the CPU tests cover it.
 import { native, type DeviceBuffer } from '../native';
-import { asSpartanError, empty, Tensor, type Device, type DType } from '../tensor';
+import { asSpartanError, empty, handle, Tensor, type Device, type DType } from '../tensor';
 
 export type F32 = Float32Array | Tensor;
 export type U8 = Uint8Array | Tensor;
-
-/** What a native call takes for a buffer: the host array, or the device buffer (typed as an array for the binding). */
-export function handle<T extends Float32Array | Uint8Array>(x: T | Tensor): T {
-  return (x instanceof Tensor ? x.handle : x) as T;
-}
 
 const onCuda = (x: unknown): x is Tensor => x instanceof Tensor && x.device === 'cuda';
 
