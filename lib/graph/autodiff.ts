@@ -43,10 +43,13 @@ function analyse(forward: Model): { consts: Consts; allNodes: Node[]; shapes: Ma
  * of C or more into an all-zero target, and -1 into class C - 1, without a word).
  */
 export function logitsClasses(forward: Model, logits: string): number {
-  const shape = analyse(forward).shapes.get(logits);
-  if (!shape || shape.length !== 2 || typeof shape[1] !== 'number')
-    throw rangeError('ERR_SPARTAN_ONNX', `cross-entropy needs logits of shape [N, C] with C known (got [${shape ?? ''}])`);
-  return shape[1];
+  return classesOf(analyse(forward).shapes.get(logits));
+}
+
+function classesOf(logitsShape: Dim[] | undefined): number {
+  if (!logitsShape || logitsShape.length !== 2 || typeof logitsShape[1] !== 'number')
+    throw rangeError('ERR_SPARTAN_ONNX', `cross-entropy needs logits of shape [N, C] with C known (got [${logitsShape ?? ''}])`);
+  return logitsShape[1];
 }
 
 export function deriveTrainingGraph(forward: Model, opts: DeriveOptions): Model {
@@ -84,8 +87,7 @@ export function deriveTrainingGraph(forward: Model, opts: DeriveOptions): Model 
   const logitsShape = shapes.get(opts.logits)!;
   let dLogits: string;
   if (lossKind === 'cross-entropy') {
-    if (logitsShape.length !== 2 || typeof logitsShape[1] !== 'number') throw rangeError('ERR_SPARTAN_ONNX', `cross-entropy needs logits of shape [N, C] with C known (got [${logitsShape}])`);
-    const C = logitsShape[1] as number;
+    const C = classesOf(logitsShape);
     b.input(labels, DataType.INT64, [logitsShape[0]]);
     // OneHot in float32 (onnxruntime has no float64 OneHot kernel), then cast
     const onehot = b.op('OneHot', [labels, b.int64s([C]), b.constant(Float32Array.of(eps / C, 1 - eps + eps / C), [2], DataType.FLOAT)], { axis: { i: -1 } });
