@@ -7,16 +7,15 @@
 // (mean ± std).
 import * as os from 'node:os';
 import type { Method } from '../lib/sparsity/sparsifier';
-import { numberOption, option, writeResult } from './cli';
+import { listOption, numberOption, option, writeResult } from './cli';
 import { validationAccuracy } from './heldout';
 import { meanStd, recipeEpochs, recipeFor } from './recipe';
 
 const recipe = recipeFor(option('model') ?? 'lenet-300-100'), model = recipe.name;
-const list = (name: string, fallback: string) => (option(name) ?? fallback).split(',').filter((x) => x !== '');
-const betas = list('betas', '100,300').map(Number);
-const sparsities = list('sparsities', '0.95,0.98').map(Number);
-const seeds = list('seeds', '1,2,3').map(Number);
-const baselines = list('baselines', 'topkast,imp') as Method[];
+const betas = listOption('betas', '100,300').map(Number);
+const sparsities = listOption('sparsities', '0.95,0.98').map(Number);
+const seeds = listOption('seeds', '1,2,3').map(Number);
+const baselines = listOption('baselines', 'topkast,imp') as Method[];
 const epochs = numberOption('epochs', recipeEpochs);
 
 interface Run { method: Method; sparsity: number; seed: number; betaMax: number | null; validationAccuracy: number; seconds: number }

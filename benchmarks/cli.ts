@@ -16,6 +16,11 @@ export function numberOption(name: string, fallback: number): number {
   return v === undefined ? fallback : Number(v);
 }
 
+/** The comma-separated values after `--name` (or in `fallback`), empty items dropped. */
+export function listOption(name: string, fallback: string): string[] {
+  return (option(name) ?? fallback).split(',').filter((x) => x !== '');
+}
+
 /**
  * Writes `data` as benchmarks/results/<what>-<host>-<date><suffix>.json and returns the path.
  * When that file exists (a committed result of the same day) and `--overwrite` is not given,

@@ -7,7 +7,7 @@
 // Writes benchmarks/results/schedule-sweep-<host>-<date>.json and prints a table (mean ± std).
 import * as os from 'node:os';
 import type { SparsifierOptions } from '../lib/sparsity/sparsifier';
-import { numberOption, option, writeResult } from './cli';
+import { listOption, numberOption, option, writeResult } from './cli';
 import { validationAccuracy } from './heldout';
 import { meanStd, recipeEpochs, recipeFor } from './recipe';
 
@@ -16,10 +16,10 @@ const schedules: Record<string, NonNullable<SparsifierOptions['schedule']>> = {
   cosine: { density: 'cosine', beta: 'cosine' },
   'exp-beta': { density: 'linear', beta: 'exponential' },
 };
-const variants = (option('variants') ?? 'linear,cosine,exp-beta').split(',');
+const variants = listOption('variants', 'linear,cosine,exp-beta');
 for (const v of variants) if (!schedules[v]) throw new Error(`unknown variant ${v} (use ${Object.keys(schedules).join(', ')})`);
-const sparsities = (option('sparsities') ?? '0.95,0.98').split(',').map(Number);
-const seeds = (option('seeds') ?? '1,2,3').split(',').map(Number);
+const sparsities = listOption('sparsities', '0.95,0.98').map(Number);
+const seeds = listOption('seeds', '1,2,3').map(Number);
 const recipe = recipeFor(option('model') ?? 'lenet-300-100'), model = recipe.name;
 const betaMax = numberOption('beta-max', recipe.betaMax), epochs = numberOption('epochs', recipeEpochs);
 

@@ -9,13 +9,13 @@
 // table (mean ± std).
 import * as os from 'node:os';
 import type { Method } from '../lib/sparsity/sparsifier';
-import { numberOption, option, writeResult } from './cli';
+import { listOption, numberOption, option, writeResult } from './cli';
 import { validationAccuracy, type SparsifierSettings } from './heldout';
 import { meanStd, recipeEpochs, recipeFor } from './recipe';
 
 const recipe = recipeFor(option('model') ?? 'lenet-300-100'), model = recipe.name;
 const sparsity = numberOption('sparsity', 0.95), epochs = numberOption('epochs', recipeEpochs);
-const seeds = (option('seeds') ?? '1,2,3').split(',').map(Number);
+const seeds = listOption('seeds', '1,2,3').map(Number);
 const variants = (option('runs') ?? '').split(';').map((s) => s.trim()).filter((s) => s !== '').map((spec) => {
   const space = spec.indexOf(' ');
   const method = (space < 0 ? spec : spec.slice(0, space)) as Method;
