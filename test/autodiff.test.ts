@@ -180,3 +180,52 @@ describe(`training-graph derivation: Split, Gather, LayerNormalization (seed ${s
     expect(await checkGradients(model(b.graph('sgl')), feeds, { logits: 'logits' }, 1e-6, 1e-5)).to.equal(28 + 24 + 6 + 6 + 15);
   });
 });
+
+describe(`training-graph derivation: batched and 1-D MatMul, Pad, Pow, Sqrt, Exp, Log, Reciprocal, Abs, Clip (seed ${seed})`, () => {
+  it('float64: gradients match finite differences (broadcast batch dims summed back, cropping pads)', async function () {
+    this.timeout(120000);
+    const b = new GraphBuilder();
+    const x = b.input('x', D, ['N', 3, 4]);
+    // [N, 3, 4] x [2, 1, 4, 5] -> [2, N, 3, 5]: both operands broadcast along a batch dim
+    const wb = b.initializer('wb', [2, 1, 4, 5], randn(40), D);
+    const h = b.op('Tanh', [b.op('MatMul', [x, wb])]);
+    // a 1-D left operand ([4] x [N, 3, 4, 2] -> [N, 3, 2]) and a 1-D right one ([.., 5] x [5])
+    const row = b.op('MatMul', [b.initializer('row', [4], randn(4), D), b.op('Reshape', [b.op('Mul', [x, x]), b.int64s([-1, 3, 4, 1])])]); // [N, 3, 1]
+    const col = b.op('MatMul', [h, b.initializer('col', [5], randn(5), D)]); // [2, N, 3]
+    const colN = b.op('Transpose', [col], { perm: { ints: [1, 2, 0] } }); // [N, 3, 2]
+    // Pad: two zeros before and one after on the last axis, crop one off the front of axis 1
+    const padded = b.op('Pad', [b.op('Add', [colN, row]), b.int64s([0, -1, 2, 0, 0, 1])]); // [N, 2, 5]
+    // elementwise: Pow with a trained exponent and with a constant one, Sqrt, Exp, Log, Reciprocal
+    const pos = b.op('Add', [b.op('Mul', [padded, padded]), b.initializer('one', [], Float64Array.of(1), D)]);
+    const p = b.op('Pow', [pos, b.initializer('expo', [1], Float64Array.of(0.7), D)]);
+    const q = b.op('Pow', [padded, b.constant(Float32Array.of(3), [], DataType.FLOAT)]); // exponent of its own type
+    const r0 = b.op('Sub', [b.op('Add', [b.op('Sqrt', [pos]), b.op('Log', [pos])]), b.op('Add', [b.op('Reciprocal', [pos]), b.op('Exp', [b.op('Neg', [pos])])])]);
+    // Abs, and Clip with both bounds (ReLU6-like), with only a lower one (the max input left empty)
+    const clipped = b.op('Clip', [padded, b.constant(Float64Array.of(-0.8), [], D), b.constant(Float64Array.of(0.9), [], D)]);
+    const r = b.op('Add', [b.op('Add', [r0, b.op('Abs', [padded])]), b.op('Add', [clipped, b.op('Clip', [padded, b.constant(Float64Array.of(-0.5), [], D), ''])])]);
+    const feat = b.op('Reshape', [b.op('Concat', [p, q, r], { axis: { i: 1 } }), b.int64s([-1, 30])]); // [N, 30]
+    b.op('Gemm', [feat, b.initializer('out', [30, 3], randn(90, 0.2), D)], {}, ['logits']);
+    b.output('logits', D, ['N', 3]);
+    const N = 3;
+    const feeds = { x: { data: randn(N * 12, 1), dims: [N, 3, 4] }, labels: { data: BigInt64Array.from({ length: N }, () => BigInt(Math.floor(rand() * 3))), dims: [N] } };
+    const fwd = model(b.graph('mpp'));
+    const train = deriveTrainingGraph(fwd, { logits: 'logits' });
+    expect(train.graph.outputs.filter((o) => o.name.startsWith('grad.')).map((o) => [o.name, o.shape])).to.deep.equal([
+      ['grad.wb', [2, 1, 4, 5]], ['grad.row', [4]], ['grad.col', [5]], ['grad.expo', [1]], ['grad.out', [30, 3]],
+    ]);
+    expect(await checkGradients(fwd, feeds, { logits: 'logits' }, 1e-6, 1e-5)).to.equal(40 + 4 + 5 + 1 + 90);
+  });
+
+  it('names what it cannot do: Pad modes other than constant, a MatMul of a scalar', () => {
+    const b = new GraphBuilder();
+    const x = b.input('x', D, ['N', 4]);
+    b.op('Gemm', [b.op('Pad', [x, b.int64s([0, 1, 0, 1])], { mode: { s: 'reflect' } }), b.initializer('w6', [6, 3], randn(18), D)], {}, ['logits']);
+    b.output('logits', D, ['N', 3]);
+    expect(() => deriveTrainingGraph(model(b.graph('reflect')), { logits: 'logits' })).to.throw(/Pad mode "reflect" is not supported/).with.property('code', 'ERR_SPARTAN_UNSUPPORTED_OP');
+    const s = new GraphBuilder();
+    const y = s.input('x', D, ['N', 4]);
+    s.op('Mul', [s.op('MatMul', [s.initializer('k', [], Float64Array.of(2), D), y]), s.initializer('w', [4], randn(4), D)], {}, ['logits']);
+    s.output('logits', D, ['N', 4]);
+    expect(() => deriveTrainingGraph(model(s.graph('scalar')), { logits: 'logits' })).to.throw(/MatMul of a scalar/).with.property('code', 'ERR_SPARTAN_ONNX');
+  });
+});

@@ -66,6 +66,35 @@ describe('spartan CLI', function () {
     expect(correct / test.count).to.be.closeTo(out.final.testAccuracy, 1e-9);
   });
 
+  // Forward models exported by torch.onnx.export (test/fixtures/torch/make_fixtures.py), untrained
+  for (const [file, floor, ops] of [['mnist-cnn', 0.6, 'Conv, avg_pool2d as Pad + AveragePool, view(size(0), -1), GELU'], ['mnist-rows', 0.2, 'images as 28 tokens: 3-D MatMul, LayerNorm, attention, RMSNorm']] as const) {
+    it(`train --model <a torch.onnx.export file> (${file}: ${ops}) trains Spartan, and the export scores the reported accuracy`, async () => {
+      const dir = tmp();
+      const fwd = path.join(root, 'test', 'fixtures', 'torch', `${file}.onnx`);
+      const r = run(['train', '--model', fwd, '--logits', 'logits', '--method', 'spartan', ...SMALL_RUN, '--density', '0.3', '--budget', 'erk', '--epochs', '3',
+        '--json', path.join(dir, 'out.json'), '--export', path.join(dir, 'sparse.onnx')]);
+      expect(r.status, r.stderr).to.equal(0);
+      const out = JSON.parse(fs.readFileSync(path.join(dir, 'out.json'), 'utf8'));
+      expect(out.final.density.global).to.be.closeTo(0.3, 2e-3);
+      expect(out.final.testAccuracy, 'well above chance (0.1)').to.be.above(floor);
+      const sparse = decodeModel(fs.readFileSync(path.join(dir, 'sparse.onnx')));
+      for (const [name, density] of Object.entries(out.final.density.perLayer as Record<string, number>)) {
+        const t = sparse.graph.initializers.find((i) => i.name === name)!;
+        const nonzero = Array.from(t.data as Float32Array).filter((v) => v !== 0).length;
+        expect(nonzero / t.data.length, `${name}: exactly as sparse as reported`).to.be.at.most(density);
+      }
+      const runner = await GraphRunner.create(encodeModel(sparse));
+      const test = loadMnist('test');
+      let correct = 0;
+      for (const b of batches(test, 1000, null)) {
+        const logits = (await runner.run({ input: { data: b.x, dims: [b.size, 1, 28, 28] } })).logits as Float32Array;
+        correct += countCorrect(logits, b.labels);
+      }
+      await runner.release();
+      expect(correct / test.count).to.be.closeTo(out.final.testAccuracy, 1e-9);
+    });
+  }
+
   it("a built-in model trains with its accuracy runs' lr unless --lr says otherwise (LeNet-5: 0.05)", () => {
     const dir = tmp();
     const tiny = ['train', '--model', 'lenet-5', '--method', 'dense', '--train-count', '200', '--batch-size', '100', '--epochs', '1'];

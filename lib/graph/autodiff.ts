@@ -6,7 +6,7 @@ import { GraphBuilder } from './builder';
 import { DataType } from './schema';
 import { isNumeric, knownFromTensor, tensorOf, type Consts } from './fold';
 import type { Dim, Model, Node, TensorValue } from './model';
-import { constInts, convGeometry, inferShapes, reduceAxes } from './shapes';
+import { broadcast, constInts, convGeometry, inferShapes, padAmounts, reduceAxes } from './shapes';
 
 export interface DeriveOptions {
   /** Name of the logits output (cross-entropy) or prediction (mse). */
@@ -89,9 +89,11 @@ export function deriveTrainingGraph(forward: Model, opts: DeriveOptions): Model 
   if (lossKind === 'cross-entropy') {
     const C = classesOf(logitsShape);
     b.input(labels, DataType.INT64, [logitsShape[0]]);
-    // OneHot in float32 (onnxruntime has no float64 OneHot kernel), then cast
-    const onehot = b.op('OneHot', [labels, b.int64s([C]), b.constant(Float32Array.of(eps / C, 1 - eps + eps / C), [2], DataType.FLOAT)], { axis: { i: -1 } });
-    const target = elemType === DataType.FLOAT ? onehot : b.op('Cast', [onehot], { to: { i: elemType } });
+    // OneHot of 0s and 1s in float32 (onnxruntime has no float64 OneHot kernel), cast, then
+    // smoothed in the model's type, so a float64 graph's target is float64-exact
+    const onehot = b.op('OneHot', [labels, b.int64s([C]), b.constant(Float32Array.of(0, 1), [2], DataType.FLOAT)], { axis: { i: -1 } });
+    const hot = elemType === DataType.FLOAT ? onehot : b.op('Cast', [onehot], { to: { i: elemType } });
+    const target = eps === 0 ? hot : b.op('Add', [b.op('Mul', [hot, fconst([1 - eps], [])]), fconst([eps / C], [])]);
     const logp = b.op('LogSoftmax', [opts.logits], { axis: { i: 1 } });
     const per = b.op('ReduceSum', [b.op('Mul', [target, logp]), b.int64s([1])], { keepdims: { i: 0 } });
     b.op('Neg', [reduceMean(b, forward.opset, per, [0])], {}, ['loss']);
@@ -123,15 +125,36 @@ export function deriveTrainingGraph(forward: Model, opts: DeriveOptions): Model 
     return sum;
   };
   const shape = (x: string): Dim[] => shapes.get(x)!;
-  /** Sums a broadcast gradient back to the shape of `x`. */
-  const sumTo = (grad: string, outShape: Dim[], x: string): string => {
-    const xs = shape(x);
+  /** Sums a broadcast gradient back to the shape of `x` (seen as `xs`: MatMul lifts 1-D operands). */
+  const sumTo = (grad: string, outShape: Dim[], x: string, xs = shape(x)): string => {
     const lead = outShape.length - xs.length;
     const axes: number[] = [];
     for (let i = 0; i < outShape.length; i++) if (i < lead || (xs[i - lead] === 1 && outShape[i] !== 1)) axes.push(i);
     if (axes.length === 0) return grad;
     const r = b.op('ReduceSum', [grad, b.int64s(axes)], { keepdims: { i: 1 } });
     return b.op('Reshape', [r, b.op('Shape', [x])]);
+  };
+
+  /**
+   * Y = A B (numpy matmul): dA = dY B^T and dB = A^T dY, each summed over the batch dims its
+   * operand was broadcast along. A 1-D operand is lifted to a row (A) or a column (B), and dY
+   * with it; the final Reshape to the operand's own shape drops the lifted dim again.
+   */
+  const matMulBackward = (a: string, c: string, dy: string) => {
+    const as = shape(a), cs = shape(c);
+    if (as.length === 2 && cs.length === 2) { // the plain case, as one Gemm each
+      if (needs.has(a)) add(a, b.op('Gemm', [dy, c], { transB: { i: 1 } }));
+      if (needs.has(c)) add(c, b.op('Gemm', [a, dy], { transA: { i: 1 } }));
+      return;
+    }
+    const a2 = as.length === 1 ? [1, ...as] : as, c2 = cs.length === 1 ? [...cs, 1] : cs;
+    const lifted = (t: string, axis: number) => b.op('Unsqueeze', [t, b.int64s([axis])]);
+    let dy2 = cs.length === 1 ? lifted(dy, -1) : dy;
+    if (as.length === 1) dy2 = lifted(dy2, -2);
+    const y2: Dim[] = [...broadcast(a2.slice(0, -2), c2.slice(0, -2)), a2[a2.length - 2], c2[c2.length - 1]];
+    const swapLast = (t: string, rank: number) => b.op('Transpose', [t], { perm: { ints: [...Array.from({ length: rank - 2 }, (_, i) => i), rank - 1, rank - 2] } });
+    if (needs.has(a)) add(a, sumTo(b.op('MatMul', [dy2, swapLast(cs.length === 1 ? lifted(c, 1) : c, c2.length)]), y2, a, a2));
+    if (needs.has(c)) add(c, sumTo(b.op('MatMul', [swapLast(as.length === 1 ? lifted(a, 0) : a, a2.length), dy2]), y2, c, c2));
   };
 
   for (let ni = nodes.length - 1; ni >= 0; ni--) {
@@ -168,8 +191,47 @@ export function deriveTrainingGraph(forward: Model, opts: DeriveOptions): Model 
         break;
       }
       case 'MatMul':
-        if (needs.has(a)) add(a, b.op('Gemm', [dy, c], { transB: { i: 1 } }));
-        if (needs.has(c)) add(c, b.op('Gemm', [a, dy], { transA: { i: 1 } }));
+        matMulBackward(a, c, dy);
+        break;
+      case 'Pad': { // crop the gradient back to the input (zero-padding what the Pad cropped)
+        const amounts = padAmounts(n, shape(a), consts);
+        const uncropped = amounts.some((p) => p.before < 0 || p.after < 0)
+          ? b.op('Pad', [dy, b.int64s([...amounts.map((p) => Math.max(0, -p.before)), ...amounts.map((p) => Math.max(0, -p.after))])])
+          : dy;
+        const cut = amounts.map((p, axis) => ({ ...p, axis })).filter((p) => p.before > 0 || p.after > 0);
+        if (cut.some((p) => typeof p.dim !== 'number')) throw rangeError('ERR_SPARTAN_ONNX', `node "${n.name || y}": Pad needs known sizes on the axes it pads`);
+        const starts = cut.map((p) => Math.max(0, p.before));
+        add(a, cut.length ? b.op('Slice', [uncropped, b.int64s(starts), b.int64s(cut.map((p, i) => starts[i] + (p.dim as number))), b.int64s(cut.map((p) => p.axis))]) : uncropped);
+        break;
+      }
+      case 'Pow': { // d x^p = p x^(p-1) (p y / x would divide by 0); d/dp = y ln x
+        const p = b.op('Cast', [c], { to: { i: elemType } }); // the exponent may have its own type
+        add(a, sumTo(b.op('Mul', [dy, b.op('Mul', [p, b.op('Pow', [a, b.op('Sub', [p, fconst([1], [])])])])]), shape(y), a));
+        if (needs.has(c)) add(c, sumTo(b.op('Mul', [dy, b.op('Mul', [y, b.op('Log', [a])])]), shape(y), c));
+        break;
+      }
+      case 'Sqrt':
+        add(a, b.op('Div', [b.op('Mul', [dy, fconst([0.5], [])]), y]));
+        break;
+      case 'Exp':
+        add(a, b.op('Mul', [dy, y]));
+        break;
+      case 'Log':
+        add(a, b.op('Div', [dy, a]));
+        break;
+      case 'Abs':
+        add(a, b.op('Mul', [dy, b.op('Sign', [a])]));
+        break;
+      case 'Clip': { // dy where min < x < max (bounds: inputs since opset 11, attributes before)
+        const bound = (i: number, attr: string, cmp: 'Greater' | 'Less') =>
+          n.inputs[i] ? b.op(cmp, [a, n.inputs[i]]) : n.attrs[attr] ? b.op(cmp, [a, fconst([attrF(n, attr, 0)], [])]) : undefined;
+        const inside = [bound(1, 'min', 'Greater'), bound(2, 'max', 'Less')].filter((t): t is string => !!t);
+        const keep = inside.length === 2 ? b.op('And', inside) : inside[0];
+        add(a, keep ? b.op('Mul', [dy, b.op('Cast', [keep], { to: { i: elemType } })]) : dy);
+        break;
+      }
+      case 'Reciprocal':
+        add(a, b.op('Neg', [b.op('Mul', [dy, b.op('Mul', [y, y])])]));
         break;
       case 'Add': case 'Sub': {
         add(a, sumTo(dy, shape(y), a));

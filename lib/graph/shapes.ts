@@ -49,17 +49,17 @@ export function inferShapes(model: Model, consts: Consts): Shapes {
         s.set(o, [m, k]);
         break;
       }
-      case 'MatMul': {
-        const a = get(n, 0), b = get(n, 1);
-        if (a.length !== 2 || b.length !== 2) throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node ${n.name ?? ''} (MatMul): only 2-D MatMul is supported`);
-        s.set(o, [a[0], b[1]]);
+      case 'MatMul':
+        s.set(o, matMulShape(n, get(n, 0), get(n, 1)));
         break;
-      }
-      case 'Add': case 'Sub': case 'Mul': case 'Div':
+      case 'Add': case 'Sub': case 'Mul': case 'Div': case 'Pow':
         s.set(o, broadcast(get(n, 0), get(n, 1)));
         break;
+      case 'Pad':
+        s.set(o, padAmounts(n, get(n, 0), consts).map((p, i) => p.before === 0 && p.after === 0 ? p.dim : typeof p.dim === 'number' ? p.dim + p.before + p.after : '?'));
+        break;
       case 'Relu': case 'LeakyRelu': case 'Sigmoid': case 'Tanh': case 'Neg': case 'Identity': case 'Dropout':
-      case 'Softmax': case 'LogSoftmax': case 'Erf': case 'Gelu':
+      case 'Softmax': case 'LogSoftmax': case 'Erf': case 'Gelu': case 'Sqrt': case 'Exp': case 'Log': case 'Reciprocal': case 'Abs': case 'Clip':
         s.set(o, get(n, 0).slice());
         break;
       case 'Flatten': {
@@ -167,6 +167,38 @@ export function inferShapes(model: Model, consts: Consts): Shapes {
     }
   }
   return s;
+}
+
+/**
+ * numpy matmul shapes: rank >= 2 operands multiply their last two dims and broadcast the
+ * rest; a 1-D left operand is a row ([1, K], that dim dropped from the result), a 1-D
+ * right operand a column ([K, 1], likewise).
+ */
+export function matMulShape(n: Node, a: Dim[], b: Dim[]): Dim[] {
+  if (a.length === 0 || b.length === 0) throw rangeError('ERR_SPARTAN_ONNX', `node "${n.name || n.outputs[0]}": MatMul of a scalar`);
+  const a2 = a.length === 1 ? [1, ...a] : a, b2 = b.length === 1 ? [...b, 1] : b;
+  const out = [...broadcast(a2.slice(0, -2), b2.slice(0, -2)), a2[a2.length - 2], b2[b2.length - 1]];
+  if (b.length === 1) out.pop();
+  if (a.length === 1) out.splice(out.length - (b.length === 1 ? 1 : 2), 1);
+  return out;
+}
+
+/** The static amounts of a constant-mode Pad on each axis (negative: cropped). */
+export function padAmounts(n: Node, x: Dim[], consts: Consts): { dim: Dim; before: number; after: number }[] {
+  const mode = n.attrs.mode && 's' in n.attrs.mode ? n.attrs.mode.s : 'constant';
+  if (mode !== 'constant')
+    throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${n.name || n.outputs[0]}": Pad mode "${mode}" is not supported (constant only)`);
+  const pads = n.inputs[1] ? constInts(n, 1, consts, 'pads') : ints(n, 'pads') ?? [];
+  const rank = x.length;
+  const axes = n.inputs[3] ? constInts(n, 3, consts, 'axes').map((a) => (a + rank) % rank) : x.map((_, i) => i);
+  if (pads.length !== 2 * axes.length)
+    throw rangeError('ERR_SPARTAN_ONNX', `node "${n.name || n.outputs[0]}": Pad has ${pads.length} pads for ${axes.length} axes`);
+  const out = x.map((dim) => ({ dim, before: 0, after: 0 }));
+  axes.forEach((ax, i) => {
+    out[ax].before = pads[i];
+    out[ax].after = pads[i + axes.length];
+  });
+  return out;
 }
 
 export interface ConvGeometry {
