@@ -224,8 +224,13 @@ describe('spartan CLI', function () {
       [['train', '--lr', '0'], /--lr must be > 0 \(got 0\)/],
       [['train', '--beta-max', 'big'], /--beta-max must be > 0 \(got big\)/],
       [['frobnicate'], /unknown command/],
+      // torch.onnx.export without dynamic_axes: the batch is fixed (and folded into the graph)
+      [['train', '--model', path.join(dir, 'fixed-batch.onnx'), '--logits', 'logits'], /^spartan: the model's input "input" has a fixed batch size of 2 \(shape \[2,1,28,28\]\), .* dynamic_axes=\{"input": \{0: "N"\}, \.\.\.\}\) \(ERR_SPARTAN_SHAPE\)\n$/],
     ];
     fs.writeFileSync(path.join(dir, 'a-file'), 'not a folder');
+    const fixed = decodeModel(fs.readFileSync(path.join(root, 'test', 'fixtures', 'torch', 'mnist-cnn.onnx')));
+    fixed.graph.inputs[0].shape![0] = 2;
+    fs.writeFileSync(path.join(dir, 'fixed-batch.onnx'), encodeModel(fixed));
     fs.writeFileSync(path.join(dir, 'fwd.onnx'), encodeModel(lenet300100(2)));
     for (const [args, pattern] of cases) {
       const withJson = args[0] === 'train' ? [...args, '--json', path.join(dir, 'o.json')] : args;

@@ -106,6 +106,14 @@ describe('Trainer execution providers', () => {
     expect((caught as { code?: string }).code).to.equal('ERR_SPARTAN_OPTION');
   });
 
+  it('rejects an input name the model lacks, and an input with a fixed batch size, before any session opens', async () => {
+    const codeOf = async (o: Parameters<typeof Trainer.create>[0]) => Trainer.create(o).then(() => 'created', (e: { code?: string; message: string }) => `${e.code}: ${e.message}`);
+    expect(await codeOf({ ...base, input: 'image' })).to.match(/^ERR_SPARTAN_OPTION: the model has no input named "image" \(inputs: x\)/);
+    const fixed = lenet300100();
+    fixed.graph.inputs[0].shape![0] = 8;
+    expect(await codeOf({ ...base, forward: fixed })).to.match(/^ERR_SPARTAN_SHAPE: the model's input "x" has a fixed batch size of 8 /);
+  });
+
   it("'cuda' without onnxruntime's CUDA providers is ERR_SPARTAN_CUDA; with them it opens", async function () {
     const dir = path.dirname(require.resolve('onnxruntime-node/package.json'));
     const hasCudaEp = fs.readdirSync(path.join(dir, 'bin'), { recursive: true }).some((f) => String(f).includes('providers_cuda'));

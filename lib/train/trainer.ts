@@ -44,6 +44,21 @@ export interface EpochMetrics {
   seconds: number;
 }
 
+/**
+ * The Trainer feeds batches of any size (the last partial batch, evaluation batches), so the
+ * input needs a dynamic batch dim. torch.onnx.export without dynamic_axes fixes it to the
+ * example's batch and folds that number into the graph's shape arithmetic, so relaxing the
+ * input alone would not do: the model must be exported again.
+ */
+function checkBatchInput(forward: Model, input: string | undefined): void {
+  const v = forward.graph.inputs.find((i) => i.name === input);
+  if (!v) throw rangeError('ERR_SPARTAN_OPTION', `the model has no input named "${input}" (inputs: ${forward.graph.inputs.map((i) => i.name).join(', ')})`);
+  const batch = v.shape?.[0];
+  if (typeof batch === 'number')
+    throw rangeError('ERR_SPARTAN_SHAPE', `the model's input "${v.name}" has a fixed batch size of ${batch} (shape [${v.shape}]), but training and evaluation feed batches of other sizes; ` +
+      `export the model with a dynamic batch dim, e.g. torch.onnx.export(..., dynamic_axes={"${v.name}": {0: "N"}, ...})`);
+}
+
 export class Trainer {
   readonly sparsifier: Sparsifier;
   readonly optimizer: Optimizer;
@@ -76,6 +91,7 @@ export class Trainer {
   }
 
   static async create(opts: TrainerOptions): Promise<Trainer> {
+    checkBatchInput(opts.forward, opts.input ?? opts.forward.graph.inputs[0]?.name);
     const derive: DeriveOptions = { logits: opts.logits, labelSmoothing: opts.labelSmoothing };
     const training = deriveTrainingGraph(opts.forward, derive);
     const classes = logitsClasses(opts.forward, opts.logits);
