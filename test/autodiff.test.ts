@@ -181,7 +181,7 @@ describe(`training-graph derivation: Split, Gather, LayerNormalization (seed ${s
   });
 });
 
-describe(`training-graph derivation: batched and 1-D MatMul, Pad, Pow, Sqrt, Exp, Log, Reciprocal, Abs, Clip (seed ${seed})`, () => {
+describe(`training-graph derivation: batched and 1-D MatMul, Pad, Pow, Sqrt, Exp, Log, Reciprocal, Abs, Clip, Where, Expand, Sum (seed ${seed})`, () => {
   it('float64: gradients match finite differences (broadcast batch dims summed back, cropping pads)', async function () {
     this.timeout(120000);
     const b = new GraphBuilder();
@@ -203,17 +203,22 @@ describe(`training-graph derivation: batched and 1-D MatMul, Pad, Pow, Sqrt, Exp
     // Abs, and Clip with both bounds (ReLU6-like), with only a lower one (the max input left empty)
     const clipped = b.op('Clip', [padded, b.constant(Float64Array.of(-0.8), [], D), b.constant(Float64Array.of(0.9), [], D)]);
     const r = b.op('Add', [b.op('Add', [r0, b.op('Abs', [padded])]), b.op('Add', [clipped, b.op('Clip', [padded, b.constant(Float64Array.of(-0.5), [], D), ''])])]);
-    const feat = b.op('Reshape', [b.op('Concat', [p, q, r], { axis: { i: 1 } }), b.int64s([-1, 30])]); // [N, 30]
-    b.op('Gemm', [feat, b.initializer('out', [30, 3], randn(90, 0.2), D)], {}, ['logits']);
+    // Where with a constant condition (a mask) and a trained branch broadcast into it, Expand, Sum
+    const cond = b.constant(Uint8Array.of(1, 0, 0, 1, 1, 0, 1, 0, 1, 1), [2, 5], DataType.BOOL);
+    const tok = b.initializer('tok', [1, 5], randn(5), D);
+    const masked = b.op('Where', [cond, padded, b.op('Expand', [tok, b.int64s([2, 5])])]); // [N, 2, 5]
+    const w = b.op('Sum', [masked, b.op('Mul', [padded, padded]), tok]);
+    const feat = b.op('Reshape', [b.op('Concat', [p, q, r, w], { axis: { i: 1 } }), b.int64s([-1, 40])]); // [N, 40]
+    b.op('Gemm', [feat, b.initializer('out', [40, 3], randn(120, 0.2), D)], {}, ['logits']);
     b.output('logits', D, ['N', 3]);
     const N = 3;
     const feeds = { x: { data: randn(N * 12, 1), dims: [N, 3, 4] }, labels: { data: BigInt64Array.from({ length: N }, () => BigInt(Math.floor(rand() * 3))), dims: [N] } };
     const fwd = model(b.graph('mpp'));
     const train = deriveTrainingGraph(fwd, { logits: 'logits' });
     expect(train.graph.outputs.filter((o) => o.name.startsWith('grad.')).map((o) => [o.name, o.shape])).to.deep.equal([
-      ['grad.wb', [2, 1, 4, 5]], ['grad.row', [4]], ['grad.col', [5]], ['grad.expo', [1]], ['grad.out', [30, 3]],
+      ['grad.wb', [2, 1, 4, 5]], ['grad.row', [4]], ['grad.col', [5]], ['grad.expo', [1]], ['grad.tok', [1, 5]], ['grad.out', [40, 3]],
     ]);
-    expect(await checkGradients(fwd, feeds, { logits: 'logits' }, 1e-6, 1e-5)).to.equal(40 + 4 + 5 + 1 + 90);
+    expect(await checkGradients(fwd, feeds, { logits: 'logits' }, 1e-6, 1e-5)).to.equal(40 + 4 + 5 + 1 + 5 + 120);
   });
 
   it('names what it cannot do: Pad modes other than constant, a MatMul of a scalar', () => {

@@ -219,6 +219,18 @@ export function deriveTrainingGraph(forward: Model, opts: DeriveOptions): Model 
       case 'Log':
         add(a, b.op('Div', [dy, a]));
         break;
+      case 'Where': { // the gradient goes to the branch each entry was taken from
+        const zero = fconst([0], []);
+        if (needs.has(n.inputs[1])) add(n.inputs[1], sumTo(b.op('Where', [a, dy, zero]), shape(y), n.inputs[1]));
+        if (needs.has(n.inputs[2])) add(n.inputs[2], sumTo(b.op('Where', [a, zero, dy]), shape(y), n.inputs[2]));
+        break;
+      }
+      case 'Expand':
+        add(a, sumTo(dy, shape(y), a));
+        break;
+      case 'Sum':
+        for (const input of n.inputs) add(input, sumTo(dy, shape(y), input));
+        break;
       case 'Abs':
         add(a, b.op('Mul', [dy, b.op('Sign', [a])]));
         break;

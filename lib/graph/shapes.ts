@@ -55,6 +55,15 @@ export function inferShapes(model: Model, consts: Consts): Shapes {
       case 'Add': case 'Sub': case 'Mul': case 'Div': case 'Pow':
         s.set(o, broadcast(get(n, 0), get(n, 1)));
         break;
+      case 'Where': case 'Sum':
+        s.set(o, n.inputs.map((_, i) => get(n, i)).reduce(broadcast));
+        break;
+      case 'Expand': { // numpy broadcast of the input with the target shape
+        const target = consts.get(n.inputs[1]);
+        if (!target) throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${n.name || o}": Expand needs a shape that is constant or computed from the input shapes`);
+        s.set(o, broadcast(get(n, 0), target.values));
+        break;
+      }
       case 'Pad':
         s.set(o, padAmounts(n, get(n, 0), consts).map((p, i) => p.before === 0 && p.after === 0 ? p.dim : typeof p.dim === 'number' ? p.dim + p.before + p.after : '?'));
         break;
