@@ -44,6 +44,7 @@ export type { NamedParam, ParamData, OptimizerState, StepResult } from './optim/
 export { decodeModel, encodeModel } from './graph/model';
 export type { Model, Graph, Node, TensorValue, ValueInfo, Attr, Dim } from './graph/model';
 export { deriveTrainingGraph } from './graph/autodiff';
+export { untieInitializers } from './graph/untie';
 export type { DeriveOptions } from './graph/autodiff';
 export { GraphBuilder } from './graph/builder';
 export { GraphRunner } from './graph/runner';

@@ -34,6 +34,21 @@ describe('spartan CLI', function () {
     expect(m.graph.inputs.map((i) => i.name)).to.include.members(['x', 'labels', 'fc1.weight']);
   });
 
+  it('graph derive unties the parameters torch.onnx.export merged (a note says which); --keep-tied keeps them merged', () => {
+    const dir = tmp();
+    const fwd = path.join(root, 'test', 'fixtures', 'torch', 'transformer-f32.onnx');
+    const apart = run(['graph', 'derive', fwd, '-o', path.join(dir, 'apart.onnx'), '--logits', 'logits']);
+    expect(apart.status, apart.stderr).to.equal(0);
+    expect(apart.stderr).to.match(/^note: the exporter had merged 3 parameters into others of equal value \(enc\.norm2\.bias from enc\.self_attn\.out_proj\.bias, .*--keep-tied keeps them merged\)\n$/);
+    const kept = run(['graph', 'derive', fwd, '-o', path.join(dir, 'kept.onnx'), '--logits', 'logits', '--keep-tied']);
+    expect(kept.status, kept.stderr).to.equal(0);
+    expect(kept.stderr).to.equal('');
+    const grads = (f: string) => decodeModel(fs.readFileSync(path.join(dir, f))).graph.outputs.map((o) => o.name).filter((n) => n.startsWith('grad.'));
+    expect(grads('apart.onnx')).to.include.members(['grad.enc.norm1.bias', 'grad.enc.norm2.bias', 'grad.enc.norm2.weight', 'grad.enc.norm1.weight']);
+    expect(grads('kept.onnx')).to.not.include.members(['grad.enc.norm2.weight']);
+    expect(grads('apart.onnx').length - grads('kept.onnx').length).to.equal(3);
+  });
+
   it('graph derive: not an ONNX file, a missing logits name -> one message, exit 1, no output file', () => {
     const dir = tmp();
     fs.writeFileSync(path.join(dir, 'junk.onnx'), 'definitely not protobuf \u0000\u0001');

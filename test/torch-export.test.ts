@@ -9,6 +9,7 @@ import { deriveTrainingGraph } from '../lib/graph/autodiff';
 import { decodeModel } from '../lib/graph/model';
 import { GraphRunner, type Feed } from '../lib/graph/runner';
 import { DataType } from '../lib/graph/schema';
+import { untieInitializers } from '../lib/graph/untie';
 
 const dir = join(__dirname, 'fixtures', 'torch');
 
@@ -18,6 +19,8 @@ interface Fixture {
   ops: string[];
   loss: 'cross-entropy' | 'mse';
   labelSmoothing: number;
+  /** Initializers the exporter merged into another of equal value (Identity outputs). */
+  untied: string[];
   input: { dims: number[]; data: number[] };
   labels: { dims: number[]; data: number[] };
   expected: { loss: number; grads: Record<string, { source: string; dims: number[]; data: number[] }> };
@@ -44,12 +47,13 @@ function expectClose(actual: ArrayLike<number>, expected: number[], tol: number,
   expect(worst / scale, `${what}[${at}]: ${actual[at]} vs PyTorch ${expected[at]} (scale ${scale})`).to.be.at.most(tol);
 }
 
-for (const name of ['mlp-f64', 'mlp-f32', 'mlp-f64-mse', 'cnn-f32', 'attention-f64']) {
+for (const name of ['mlp-f64', 'mlp-f32', 'mlp-f64-mse', 'cnn-f32', 'attention-f64', 'transformer-f32']) {
   const fx = JSON.parse(readFileSync(join(dir, `${name}.json`), 'utf8')) as Fixture;
   describe(`torch.onnx.export fixture ${name} (PyTorch ${fx.torch}, ${fx.dtype})`, () => {
     it(`derives a training graph whose loss and ${Object.keys(fx.expected.grads).length} gradients match PyTorch's autograd (${fx.ops.join(', ')})`, async function () {
       this.timeout(60000);
-      const forward = decodeModel(readFileSync(join(dir, `${name}.onnx`)));
+      const { model: forward, untied } = untieInitializers(decodeModel(readFileSync(join(dir, `${name}.onnx`))));
+      expect(untied.map((u) => u.name)).to.deep.equal(fx.untied);
       const train = deriveTrainingGraph(forward, { logits: 'logits', loss: fx.loss, labelSmoothing: fx.labelSmoothing });
       // the default parameters are exactly the float initializers PyTorch trains
       const params = train.graph.inputs.map((v) => v.name).filter((n) => n !== 'input' && n !== 'labels');
@@ -82,3 +86,42 @@ for (const name of ['mlp-f64', 'mlp-f32', 'mlp-f64-mse', 'cnn-f32', 'attention-f
     });
   });
 }
+
+describe('torch.onnx.export merges parameters of equal value (transformer-f32: nn.TransformerEncoderLayer at its init)', () => {
+  it('untieInitializers gives each its own initializer; left merged, one gradient is the sum of theirs', async function () {
+    this.timeout(60000);
+    const fx = JSON.parse(readFileSync(join(dir, 'transformer-f32.json'), 'utf8')) as Fixture;
+    const merged = decodeModel(readFileSync(join(dir, 'transformer-f32.onnx')));
+    const { model: apart, untied } = untieInitializers(merged);
+    // the zero biases of the attention output and both LayerNorms, the two LayerNorm scales
+    expect(untied).to.deep.include({ name: 'enc.norm2.weight', from: 'enc.norm1.weight' });
+    expect(untied.length).to.be.at.least(3);
+    expect(merged.graph.nodes.filter((n) => n.opType === 'Identity')).to.have.length(untied.length); // the caller's model is untouched
+    expect(apart.graph.nodes.some((n) => n.opType === 'Identity')).to.equal(false);
+    for (const u of untied) {
+      const [copy, src] = [u.name, u.from].map((nm) => apart.graph.initializers.find((t) => t.name === nm)!);
+      expect(Array.from(copy.data as Float32Array)).to.deep.equal(Array.from(src.data as Float32Array));
+      expect(copy.data).to.not.equal(src.data);
+    }
+    // derived without untying: the kept parameter's gradient sums every use
+    const train = deriveTrainingGraph(merged, { logits: 'logits' });
+    const inputs = train.graph.inputs.map((v) => v.name);
+    for (const u of untied) expect(inputs).to.not.include(u.name);
+    const feeds: Record<string, { data: Feed; dims: number[] }> = {
+      input: { data: Float32Array.from(fx.input.data), dims: fx.input.dims },
+      labels: { data: BigInt64Array.from(fx.labels.data, BigInt), dims: fx.labels.dims },
+    };
+    for (const t of merged.graph.initializers) if (inputs.includes(t.name)) feeds[t.name] = { data: t.data as Feed, dims: t.dims };
+    const runner = await GraphRunner.create(train);
+    try {
+      const out = await runner.run(feeds);
+      for (const from of new Set(untied.map((u) => u.from))) {
+        const sharers = [from, ...untied.filter((u) => u.from === from).map((u) => u.name)];
+        const sum = fx.expected.grads[from].data.map((_, i) => sharers.reduce((acc, nm) => acc + fx.expected.grads[nm].data[i], 0));
+        expectClose(out[`grad.${from}`] as Float32Array, sum, 2e-6, `grad.${from} merged with ${sharers.slice(1).join(', ')}`);
+      }
+    } finally {
+      await runner.release();
+    }
+  });
+});

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { expect } from 'chai';
 import { head, loadFashionMnist, loadMnist } from '../lib/data/dataset';
+import { decodeModel } from '../lib/graph/model';
 import { GraphRunner } from '../lib/graph/runner';
 import { lenet300100, lenet5 } from '../lib/models/lenet';
 import { Trainer, countCorrect } from '../lib/train/trainer';
@@ -112,6 +113,18 @@ describe('Trainer execution providers', () => {
     const fixed = lenet300100();
     fixed.graph.inputs[0].shape![0] = 8;
     expect(await codeOf({ ...base, forward: fixed })).to.match(/^ERR_SPARTAN_SHAPE: the model's input "x" has a fixed batch size of 8 /);
+  });
+
+  it('trains apart the parameters torch.onnx.export merged because their values were equal (untieInitializers)', async () => {
+    const forward = decodeModel(fs.readFileSync(path.join(__dirname, 'fixtures', 'torch', 'transformer-f32.onnx')));
+    const identities = forward.graph.nodes.filter((n) => n.opType === 'Identity').length;
+    const t = await Trainer.create({ ...base, forward });
+    expect(t.untied.map((u) => u.name).sort()).to.deep.equal(['enc.norm1.bias', 'enc.norm2.bias', 'enc.norm2.weight']);
+    expect(t.params.map((p) => p.name)).to.include.members(['enc.norm1.weight', 'enc.norm2.weight', 'enc.self_attn.out_proj.bias', 'enc.norm1.bias', 'enc.norm2.bias']);
+    expect(forward.graph.nodes.filter((n) => n.opType === 'Identity').length, "the caller's model is untouched").to.equal(identities);
+    const exported = t.exportSparse();
+    expect(exported.graph.initializers.map((i) => i.name)).to.include('enc.norm2.weight');
+    expect(exported.graph.nodes.some((n) => n.opType === 'Identity')).to.equal(false);
   });
 
   it("'cuda' without onnxruntime's CUDA providers is ERR_SPARTAN_CUDA; with them it opens", async function () {

@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { deriveTrainingGraph } from '../graph/autodiff';
 import { decodeModel, encodeModel } from '../graph/model';
+import { untieInitializers, untiedNote } from '../graph/untie';
 import { rangeError } from '../errors';
 import { writeFileAtomic } from '../util/atomic';
 import { checkOutputFile } from './outputs';
@@ -18,6 +19,7 @@ export async function runDerive(argv: string[]): Promise<number> {
       params: { type: 'string' },
       loss: { type: 'string', default: 'cross-entropy' },
       'label-smoothing': { type: 'string', default: '0' },
+      'keep-tied': { type: 'boolean', default: false },
     },
   });
   if (positionals.length !== 1 || !values.output || !values.logits)
@@ -30,7 +32,9 @@ export async function runDerive(argv: string[]): Promise<number> {
   } catch (e) {
     throw rangeError('ERR_SPARTAN_ONNX', `cannot read ${positionals[0]}: ${(e as Error).message}`);
   }
-  const train = deriveTrainingGraph(decodeModel(bytes), {
+  const decoded = decodeModel(bytes);
+  const { model: forward, untied } = values['keep-tied'] ? { model: decoded, untied: [] } : untieInitializers(decoded);
+  const train = deriveTrainingGraph(forward, {
     logits: values.logits,
     labels: values.labels,
     params: values.params ? values.params.split(',').map((s) => s.trim()).filter(Boolean) : undefined,
@@ -38,6 +42,7 @@ export async function runDerive(argv: string[]): Promise<number> {
     labelSmoothing: Number(values['label-smoothing']),
   });
   writeFileAtomic(values.output, encodeModel(train));
+  if (untied.length) console.error(`note: ${untiedNote(untied)} (--keep-tied keeps them merged)`);
   const grads = train.graph.outputs.filter((o) => o.name.startsWith('grad.')).length;
   console.log(`wrote ${values.output}: inputs ${train.graph.inputs.map((i) => i.name).join(', ')}; outputs loss and ${grads} gradients`);
   return 0;

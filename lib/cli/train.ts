@@ -10,6 +10,7 @@ import { builtInModels, type BuiltInModel } from '../models/lenet';
 import { Trainer, type EpochMetrics } from '../train/trainer';
 import type { Method } from '../sparsity/sparsifier';
 import type { BudgetMode } from '../sparsity/budgets';
+import { untiedNote } from '../graph/untie';
 import { writeFileAtomic } from '../util/atomic';
 import { checkOutputFile } from './outputs';
 
@@ -138,6 +139,7 @@ export async function runTrain(argv: string[]): Promise<number> {
   trainer.checkDataset(trainSet, `the ${values.dataset} training set`);
   trainer.checkDataset(test, `the ${values.dataset} test set`);
   for (const [name, why] of Object.entries(trainer.sparsifier.stats().blockFallbacks)) console.error(`note: ${name}: ${why}`);
+  if (trainer.untied.length) console.error(`note: ${untiedNote(trainer.untied)}`);
   const ckFile = values.checkpoint ? path.join(values.checkpoint, 'checkpoint.bin') : undefined;
   const history: (EpochMetrics & { testAccuracy: number })[] = [];
   let start = 0;

@@ -10,6 +10,7 @@ import { SGD, type SgdOptions } from '../optim/sgd';
 import { AdamW, type AdamWOptions } from '../optim/adamw';
 import type { Optimizer } from '../optim/optimizer';
 import { rangeError, SpartanError } from '../errors';
+import { untieInitializers } from '../graph/untie';
 import { parkThreads } from '../backend';
 
 export interface TrainerOptions {
@@ -74,6 +75,8 @@ export class Trainer {
     private readonly forward: Model,
     /** C of the logits [N, C]: labels must lie in [0, C). */
     readonly classes: number,
+    /** Parameters that the exporter had merged into another of equal value, trained apart here. */
+    readonly untied: readonly { name: string; from: string }[],
   ) {
     const floatInits = forward.graph.initializers.filter((t) => t.dataType === DataType.FLOAT && t.dims.length >= 1);
     this.params = floatInits.map((t) => ({ name: t.name, data: Float32Array.from(t.data as Float32Array), shape: t.dims.slice() }));
@@ -92,14 +95,16 @@ export class Trainer {
 
   static async create(opts: TrainerOptions): Promise<Trainer> {
     checkBatchInput(opts.forward, opts.input ?? opts.forward.graph.inputs[0]?.name);
+    // parameters the exporter merged because their values were equal train apart (untie.ts)
+    const { model: forward, untied } = untieInitializers(opts.forward);
     const derive: DeriveOptions = { logits: opts.logits, labelSmoothing: opts.labelSmoothing };
-    const training = deriveTrainingGraph(opts.forward, derive);
-    const classes = logitsClasses(opts.forward, opts.logits);
+    const training = deriveTrainingGraph(forward, derive);
+    const classes = logitsClasses(forward, opts.logits);
     // evaluation: the forward graph with the parameters as inputs (fed the sparse weights)
-    const paramNames = new Set(opts.forward.graph.initializers.filter((t) => t.dataType === DataType.FLOAT && t.dims.length >= 1).map((t) => t.name));
-    const g = opts.forward.graph;
+    const paramNames = new Set(forward.graph.initializers.filter((t) => t.dataType === DataType.FLOAT && t.dims.length >= 1).map((t) => t.name));
+    const g = forward.graph;
     const evalModel: Model = {
-      ...opts.forward,
+      ...forward,
       graph: {
         ...g,
         inputs: [...g.inputs, ...g.initializers.filter((t) => paramNames.has(t.name)).map((t) => ({ name: t.name, elemType: t.dataType, shape: t.dims.slice() }))],
@@ -120,7 +125,7 @@ export class Trainer {
           "install onnxruntime-node's CUDA providers (see its README) or train with the CPU provider");
       }
     };
-    return new Trainer(opts, await open(training), await open(evalModel), opts.forward, classes);
+    return new Trainer(opts, await open(training), await open(evalModel), forward, classes, untied);
   }
 
   private feedsFor(x: Float32Array, size: number, weights: Record<string, Float32Array>) {
