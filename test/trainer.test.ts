@@ -107,12 +107,14 @@ describe('Trainer execution providers', () => {
     expect((caught as { code?: string }).code).to.equal('ERR_SPARTAN_OPTION');
   });
 
-  it('rejects an input name the model lacks, and an input with a fixed batch size, before any session opens', async () => {
+  it('rejects an input name the model lacks, an input with a fixed batch size, a float64 model, before any session opens', async () => {
     const codeOf = async (o: Parameters<typeof Trainer.create>[0]) => Trainer.create(o).then(() => 'created', (e: { code?: string; message: string }) => `${e.code}: ${e.message}`);
     expect(await codeOf({ ...base, input: 'image' })).to.match(/^ERR_SPARTAN_OPTION: the model has no input named "image" \(inputs: x\)/);
     const fixed = lenet300100();
     fixed.graph.inputs[0].shape![0] = 8;
     expect(await codeOf({ ...base, forward: fixed })).to.match(/^ERR_SPARTAN_SHAPE: the model's input "x" has a fixed batch size of 8 /);
+    const f64 = decodeModel(fs.readFileSync(path.join(__dirname, 'fixtures', 'torch', 'mlp-f64.onnx')));
+    expect(await codeOf({ ...base, forward: f64 })).to.match(/^ERR_SPARTAN_TYPE: the Trainer trains float32 models, but the input "input" has ONNX type 11 \(export the model in float32/);
   });
 
   it('trains apart the parameters torch.onnx.export merged because their values were equal (untieInitializers)', async () => {

@@ -9,7 +9,7 @@ import { Sparsifier, type SparsifierOptions } from '../sparsity/sparsifier';
 import { SGD, type SgdOptions } from '../optim/sgd';
 import { AdamW, type AdamWOptions } from '../optim/adamw';
 import type { Optimizer } from '../optim/optimizer';
-import { rangeError, SpartanError } from '../errors';
+import { rangeError, SpartanError, typeError } from '../errors';
 import { untieInitializers } from '../graph/untie';
 import { parkThreads } from '../backend';
 
@@ -46,14 +46,19 @@ export interface EpochMetrics {
 }
 
 /**
- * The Trainer feeds batches of any size (the last partial batch, evaluation batches), so the
+ * The input exists and is float32, like every parameter. The Trainer feeds batches of any size (the last partial batch, evaluation batches), so the
  * input needs a dynamic batch dim. torch.onnx.export without dynamic_axes fixes it to the
  * example's batch and folds that number into the graph's shape arithmetic, so relaxing the
  * input alone would not do: the model must be exported again.
  */
-function checkBatchInput(forward: Model, input: string | undefined): void {
+function checkInput(forward: Model, input: string | undefined): void {
   const v = forward.graph.inputs.find((i) => i.name === input);
   if (!v) throw rangeError('ERR_SPARTAN_OPTION', `the model has no input named "${input}" (inputs: ${forward.graph.inputs.map((i) => i.name).join(', ')})`);
+  // the Trainer's weights, optimizer and batches are float32
+  const doubles = forward.graph.initializers.filter((t) => t.dataType === DataType.DOUBLE && t.dims.length >= 1);
+  if (v.elemType !== DataType.FLOAT || doubles.length)
+    throw typeError('ERR_SPARTAN_TYPE', `the Trainer trains float32 models, but ${v.elemType !== DataType.FLOAT ? `the input "${v.name}" has ONNX type ${v.elemType}` : `"${doubles[0].name}" is float64`} ` +
+      '(export the model in float32, e.g. model.float() before torch.onnx.export)');
   const batch = v.shape?.[0];
   if (typeof batch === 'number')
     throw rangeError('ERR_SPARTAN_SHAPE', `the model's input "${v.name}" has a fixed batch size of ${batch} (shape [${v.shape}]), but training and evaluation feed batches of other sizes; ` +
@@ -94,7 +99,7 @@ export class Trainer {
   }
 
   static async create(opts: TrainerOptions): Promise<Trainer> {
-    checkBatchInput(opts.forward, opts.input ?? opts.forward.graph.inputs[0]?.name);
+    checkInput(opts.forward, opts.input ?? opts.forward.graph.inputs[0]?.name);
     // parameters the exporter merged because their values were equal train apart (untie.ts)
     const { model: forward, untied } = untieInitializers(opts.forward);
     const derive: DeriveOptions = { logits: opts.logits, labelSmoothing: opts.labelSmoothing };
