@@ -110,6 +110,19 @@ describe('spartan CLI', function () {
     });
   }
 
+  it('--sparsify masks only the named parameters; the rest train dense, and the overall density still holds', () => {
+    const dir = tmp();
+    const r = run(['train', '--method', 'spartan', ...SMALL_RUN, '--epochs', '1', '--density', '0.5', '--sparsify', 'fc1.weight,fc2.weight', '--json', path.join(dir, 'out.json')]);
+    expect(r.status, r.stderr).to.equal(0);
+    const out = JSON.parse(fs.readFileSync(path.join(dir, 'out.json'), 'utf8'));
+    expect(out.config.sparsify).to.deep.equal(['fc1.weight', 'fc2.weight']);
+    const per = out.final.density.perLayer as Record<string, number>;
+    expect(per['fc3.weight']).to.equal(1);
+    expect(per['fc1.weight']).to.be.below(0.6);
+    expect(per['fc2.weight']).to.be.below(1);
+    expect(out.final.density.global).to.be.closeTo(0.5, 2e-3);
+  });
+
   it("a built-in model trains with its accuracy runs' lr unless --lr says otherwise (LeNet-5: 0.05)", () => {
     const dir = tmp();
     const tiny = ['train', '--model', 'lenet-5', '--method', 'dense', '--train-count', '200', '--batch-size', '100', '--epochs', '1'];
@@ -239,6 +252,7 @@ describe('spartan CLI', function () {
       [['train', '--lr', '0'], /--lr must be > 0 \(got 0\)/],
       [['train', '--beta-max', 'big'], /--beta-max must be > 0 \(got big\)/],
       [['frobnicate'], /unknown command/],
+      [['train', '--sparsify', 'fc1.weight,fc9.weight'], /^spartan: sparsify names "fc9\.weight", which is not a parameter of the model \(parameters: fc1\.weight, .*\) \(ERR_SPARTAN_OPTION\)\n$/],
       // torch.onnx.export without dynamic_axes: the batch is fixed (and folded into the graph)
       [['train', '--model', path.join(dir, 'fixed-batch.onnx'), '--logits', 'logits'], /^spartan: the model's input "input" has a fixed batch size of 2 \(shape \[2,1,28,28\]\), .* dynamic_axes=\{"input": \{0: "N"\}, \.\.\.\}\) \(ERR_SPARTAN_SHAPE\)\n$/],
     ];

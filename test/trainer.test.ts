@@ -113,6 +113,8 @@ describe('Trainer execution providers', () => {
     const fixed = lenet300100();
     fixed.graph.inputs[0].shape![0] = 8;
     expect(await codeOf({ ...base, forward: fixed })).to.match(/^ERR_SPARTAN_SHAPE: the model's input "x" has a fixed batch size of 8 /);
+    expect(await codeOf({ ...base, sparsify: 'fc1.weight' as never })).to.match(/^ERR_SPARTAN_OPTION: sparsify must be a list of parameter names/);
+    expect(await codeOf({ ...base, sparsify: ['fc1.bias', 'nope'] })).to.match(/^ERR_SPARTAN_OPTION: sparsify names "nope", which is not a parameter/);
     const f64 = decodeModel(fs.readFileSync(path.join(__dirname, 'fixtures', 'torch', 'mlp-f64.onnx')));
     expect(await codeOf({ ...base, forward: f64 })).to.match(/^ERR_SPARTAN_TYPE: the Trainer trains float32 models, but the input "input" has ONNX type 11 \(export the model in float32/);
   });

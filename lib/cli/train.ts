@@ -79,6 +79,7 @@ export async function runTrain(argv: string[]): Promise<number> {
       'batch-size': { type: 'string', default: '128' },
       lr: { type: 'string' },
       'train-count': { type: 'string' },
+      sparsify: { type: 'string' },
       json: { type: 'string' },
       export: { type: 'string' },
       checkpoint: { type: 'string' },
@@ -126,10 +127,12 @@ export async function runTrain(argv: string[]): Promise<number> {
   const train = load('train', values['data-dir']);
   const trainSet = values['train-count'] ? head(train, number(values['train-count'], 'train-count', (x) => Number.isInteger(x) && x >= 1, 'a positive integer')) : train;
   const test = load('test', values['data-dir']);
-  const config = { dataset: values.dataset, model: values.model, method, density, budget, epochs, batchSize, block, betaMax, seed, lr, trainCount: trainSet.count };
+  // absent from the config unless given, so checkpoints written before the option still resume
+  const sparsify = values.sparsify === undefined ? undefined : values.sparsify.split(',').map((n) => n.trim()).filter(Boolean);
+  const config = { dataset: values.dataset, model: values.model, method, density, budget, epochs, batchSize, block, betaMax, seed, lr, trainCount: trainSet.count, sparsify };
   if (values.ep !== 'cpu' && values.ep !== 'cuda') throw rangeError('ERR_SPARTAN_OPTION', `--ep must be cpu or cuda (got ${values.ep})`);
   const trainer = await Trainer.create({
-    forward, logits, epochs, batchSize, trainCount: trainSet.count, seed,
+    forward, logits, epochs, batchSize, trainCount: trainSet.count, seed, sparsify,
     executionProviders: values.ep === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
     sparsity: { method, density, budget, betaMax: config.betaMax, block: block ? [block, block] : undefined },
     optimizer: { kind: 'sgd', lr: config.lr, momentum: 0.9, nesterov: true, weightDecay: 1e-4 },

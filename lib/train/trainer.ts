@@ -17,6 +17,8 @@ export interface TrainerOptions {
   forward: Model;
   logits: string;
   input?: string;
+  /** The parameters to mask (default: every float parameter of rank >= 2); the rest train dense. */
+  sparsify?: string[];
   labelSmoothing?: number;
   epochs: number;
   batchSize: number;
@@ -90,7 +92,10 @@ export class Trainer {
     const block = opts.sparsity.block;
     this.sparsifier = new Sparsifier({
       ...opts.sparsity,
-      params: this.params.map((p) => ({ ...p, block: block && p.shape.length >= 2 ? block : undefined })),
+      params: this.params.map((p) => {
+        const sparsify = opts.sparsify ? opts.sparsify.includes(p.name) : p.shape.length >= 2;
+        return { ...p, sparsify, block: block && sparsify && p.shape.length >= 2 ? block : undefined };
+      }),
       totalSteps: this.totalSteps,
     });
     const o = opts.optimizer;
@@ -107,6 +112,12 @@ export class Trainer {
     const classes = logitsClasses(forward, opts.logits);
     // evaluation: the forward graph with the parameters as inputs (fed the sparse weights)
     const paramNames = new Set(forward.graph.initializers.filter((t) => t.dataType === DataType.FLOAT && t.dims.length >= 1).map((t) => t.name));
+    if (opts.sparsify !== undefined) {
+      if (!Array.isArray(opts.sparsify) || opts.sparsify.some((n) => typeof n !== 'string'))
+        throw typeError('ERR_SPARTAN_OPTION', 'sparsify must be a list of parameter names');
+      const unknown = opts.sparsify.filter((n) => !paramNames.has(n));
+      if (unknown.length) throw rangeError('ERR_SPARTAN_OPTION', `sparsify names ${unknown.map((n) => `"${n}"`).join(', ')}, which ${unknown.length === 1 ? 'is not a parameter' : 'are not parameters'} of the model (parameters: ${[...paramNames].join(', ')})`);
+    }
     const g = forward.graph;
     const evalModel: Model = {
       ...forward,
