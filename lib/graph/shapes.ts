@@ -65,7 +65,7 @@ export function inferShapes(model: Model, consts: Consts): Shapes {
         break;
       }
       case 'Pad':
-        s.set(o, padAmounts(n, get(n, 0), consts).map((p, i) => p.before === 0 && p.after === 0 ? p.dim : typeof p.dim === 'number' ? p.dim + p.before + p.after : '?'));
+        s.set(o, padAmounts(n, get(n, 0), consts).map((p) => p.before === 0 && p.after === 0 ? p.dim : typeof p.dim === 'number' ? p.dim + p.before + p.after : '?'));
         break;
       case 'Relu': case 'LeakyRelu': case 'Sigmoid': case 'Tanh': case 'Neg': case 'Identity': case 'Dropout':
       case 'Softmax': case 'LogSoftmax': case 'Erf': case 'Gelu': case 'Sqrt': case 'Exp': case 'Log': case 'Reciprocal': case 'Abs': case 'Clip':

@@ -34,6 +34,9 @@ export function checkParam(spec: ParamSpec, index: number): 'host' | Tensor['dev
   return d instanceof Tensor ? d.device : 'host';
 }
 
+/** Which parameters are masked when a spec does not say: weights (rank >= 2), not biases or scales. */
+export const maskedByDefault = (shape: readonly number[]): boolean => shape.length >= 2;
+
 export class Layer<F extends F32 = Float32Array, U extends U8 = Uint8Array> {
   readonly name: string;
   readonly theta: F;
@@ -70,7 +73,7 @@ export class Layer<F extends F32 = Float32Array, U extends U8 = Uint8Array> {
     const size = sizeOf(spec.data);
     if (this.numel !== size)
       throw rangeError('ERR_SPARTAN_SHAPE', `${spec.name}: shape [${spec.shape}] has ${this.numel} entries but data has ${size}`);
-    this.sparsify = spec.sparsify ?? spec.shape.length >= 2;
+    this.sparsify = spec.sparsify ?? maskedByDefault(spec.shape);
     this.rows = spec.shape[0];
     this.cols = this.numel / this.rows;
     let block: [number, number] = [1, 1];

@@ -6,6 +6,7 @@ import { GraphRunner, type InferenceSessionOptions } from '../graph/runner';
 import { DataType } from '../graph/schema';
 import { batches, type Dataset } from '../data/dataset';
 import { Sparsifier, type SparsifierOptions } from '../sparsity/sparsifier';
+import { maskedByDefault } from '../sparsity/layer';
 import { SGD, type SgdOptions } from '../optim/sgd';
 import { AdamW, type AdamWOptions } from '../optim/adamw';
 import type { Optimizer } from '../optim/optimizer';
@@ -47,11 +48,15 @@ export interface EpochMetrics {
   seconds: number;
 }
 
+/** The parameters the Trainer trains: the float32 initializers of rank >= 1. */
+const trainable = (forward: Model) => forward.graph.initializers.filter((t) => t.dataType === DataType.FLOAT && t.dims.length >= 1);
+
 /**
- * The input exists and is float32, like every parameter. The Trainer feeds batches of any size (the last partial batch, evaluation batches), so the
- * input needs a dynamic batch dim. torch.onnx.export without dynamic_axes fixes it to the
- * example's batch and folds that number into the graph's shape arithmetic, so relaxing the
- * input alone would not do: the model must be exported again.
+ * The input exists and is float32, like every parameter. The Trainer feeds batches of any
+ * size (the last partial batch, evaluation batches), so the input needs a dynamic batch dim.
+ * torch.onnx.export without dynamic_axes fixes it to the example's batch and folds that
+ * number into the graph's shape arithmetic, so relaxing the input alone would not do: the
+ * model must be exported again.
  */
 function checkInput(forward: Model, input: string | undefined): void {
   const v = forward.graph.inputs.find((i) => i.name === input);
@@ -85,15 +90,14 @@ export class Trainer {
     /** Parameters that the exporter had merged into another of equal value, trained apart here. */
     readonly untied: readonly { name: string; from: string }[],
   ) {
-    const floatInits = forward.graph.initializers.filter((t) => t.dataType === DataType.FLOAT && t.dims.length >= 1);
-    this.params = floatInits.map((t) => ({ name: t.name, data: Float32Array.from(t.data as Float32Array), shape: t.dims.slice() }));
+    this.params = trainable(forward).map((t) => ({ name: t.name, data: Float32Array.from(t.data as Float32Array), shape: t.dims.slice() }));
     this.input = opts.input ?? forward.graph.inputs[0].name;
     this.totalSteps = opts.epochs * Math.ceil(opts.trainCount / opts.batchSize);
     const block = opts.sparsity.block;
     this.sparsifier = new Sparsifier({
       ...opts.sparsity,
       params: this.params.map((p) => {
-        const sparsify = opts.sparsify ? opts.sparsify.includes(p.name) : p.shape.length >= 2;
+        const sparsify = opts.sparsify ? opts.sparsify.includes(p.name) : maskedByDefault(p.shape);
         return { ...p, sparsify, block: block && sparsify && p.shape.length >= 2 ? block : undefined };
       }),
       totalSteps: this.totalSteps,
@@ -111,7 +115,7 @@ export class Trainer {
     const training = deriveTrainingGraph(forward, derive);
     const classes = logitsClasses(forward, opts.logits);
     // evaluation: the forward graph with the parameters as inputs (fed the sparse weights)
-    const paramNames = new Set(forward.graph.initializers.filter((t) => t.dataType === DataType.FLOAT && t.dims.length >= 1).map((t) => t.name));
+    const paramNames = new Set(trainable(forward).map((t) => t.name));
     if (opts.sparsify !== undefined) {
       if (!Array.isArray(opts.sparsify) || opts.sparsify.some((n) => typeof n !== 'string'))
         throw typeError('ERR_SPARTAN_OPTION', 'sparsify must be a list of parameter names');
