@@ -17,6 +17,17 @@ const root = path.resolve(__dirname, '..');
 const cli = path.join(root, 'dist', 'cli', 'main.js');
 const run = (args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'spartan-cli-'));
+
+/** What an exported model scores on the MNIST test set, its images fed to `input` as [N, 1, 28, 28]. */
+async function mnistTestAccuracy(runner: GraphRunner, input: string): Promise<number> {
+  const test = loadMnist('test');
+  let correct = 0;
+  for (const b of batches(test, 1000, null)) {
+    const logits = (await runner.run({ [input]: { data: b.x, dims: [b.size, 1, 28, 28] } })).logits as Float32Array;
+    correct += countCorrect(logits, b.labels);
+  }
+  return correct / test.count;
+}
 const SMALL_RUN = ['--train-count', '3000', '--batch-size', '100', '--density', '0.1', '--seed', '3'];
 const SMALL = [...SMALL_RUN, '--epochs', '2'];
 const SMALL_ONE_EPOCH = [...SMALL_RUN, '--epochs', '1'];
@@ -72,13 +83,7 @@ describe('spartan CLI', function () {
     expect(out.epochs).to.have.length(2);
     expect(out.final.density.global).to.be.closeTo(0.1, 1e-3);
     const runner = await GraphRunner.create(new Uint8Array(fs.readFileSync(path.join(dir, 'sparse.onnx'))));
-    const test = loadMnist('test');
-    let correct = 0;
-    for (const b of batches(test, 1000, null)) {
-      const logits = (await runner.run({ x: { data: b.x, dims: [b.size, 1, 28, 28] } })).logits as Float32Array;
-      correct += countCorrect(logits, b.labels);
-    }
-    expect(correct / test.count).to.be.closeTo(out.final.testAccuracy, 1e-9);
+    expect(await mnistTestAccuracy(runner, 'x')).to.be.closeTo(out.final.testAccuracy, 1e-9);
   });
 
   // Forward models exported by torch.onnx.export (test/fixtures/torch/make_fixtures.py), untrained
@@ -99,14 +104,9 @@ describe('spartan CLI', function () {
         expect(nonzero / t.data.length, `${name}: exactly as sparse as reported`).to.be.at.most(density);
       }
       const runner = await GraphRunner.create(encodeModel(sparse));
-      const test = loadMnist('test');
-      let correct = 0;
-      for (const b of batches(test, 1000, null)) {
-        const logits = (await runner.run({ input: { data: b.x, dims: [b.size, 1, 28, 28] } })).logits as Float32Array;
-        correct += countCorrect(logits, b.labels);
-      }
+      const accuracy = await mnistTestAccuracy(runner, 'input');
       await runner.release();
-      expect(correct / test.count).to.be.closeTo(out.final.testAccuracy, 1e-9);
+      expect(accuracy).to.be.closeTo(out.final.testAccuracy, 1e-9);
     });
   }
 
