@@ -6,6 +6,7 @@ import { GraphBuilder, model } from '../lib/graph/builder';
 import { decodeModel, encodeModel, type Model } from '../lib/graph/model';
 import { DataType } from '../lib/graph/schema';
 import { checkGradients } from './gradcheck';
+import { GraphRunner } from '../lib/graph/runner';
 import { freshSeed, normal, rng } from './reference';
 
 const seed = freshSeed();
@@ -178,6 +179,41 @@ describe(`training-graph derivation: Split, Gather, LayerNormalization (seed ${s
     const N = 4;
     const feeds = { x: { data: randn(N * 4, 1), dims: [N, 4] }, labels: { data: BigInt64Array.from({ length: N }, () => BigInt(Math.floor(rand() * 3))), dims: [N] } };
     expect(await checkGradients(model(b.graph('sgl')), feeds, { logits: 'logits' }, 1e-6, 1e-5)).to.equal(28 + 24 + 6 + 6 + 15);
+  });
+});
+
+describe(`training-graph derivation: Gather with indices fed at run time (seed ${seed})`, () => {
+  it('float64: embedding rows, another axis, int32 and negative indices, a scalar index: gradients match finite differences', async function () {
+    this.timeout(120000);
+    const b = new GraphBuilder();
+    const ids = b.input('ids', DataType.INT64, ['N', 3]); // token ids, repeats and negatives
+    const cols = b.input('cols', DataType.INT32, ['N']); // int32 indices into axis 1
+    const pick = b.input('pick', DataType.INT64, []); // one row, a scalar index
+    const emb = b.initializer('emb', [7, 4], randn(28), D);
+    const rows = b.op('Gather', [emb, ids]); // [N, 3, 4]
+    const table = b.initializer('table', [4, 6], randn(24), D);
+    const picked = b.op('Transpose', [b.op('Gather', [table, cols], { axis: { i: 1 } })], { perm: { ints: [1, 0] } }); // [N, 4]
+    const one = b.op('Gather', [b.initializer('bank', [5, 4], randn(20), D), pick]); // [4]
+    const h = b.op('Tanh', [b.op('Add', [b.op('ReduceSum', [rows, b.int64s([1])], { keepdims: { i: 0 } }), b.op('Mul', [picked, one])])]); // [N, 4]
+    b.op('Gemm', [h, b.initializer('out', [4, 3], randn(12), D)], {}, ['logits']);
+    b.output('logits', D, ['N', 3]);
+    const N = 4;
+    const feeds = {
+      ids: { data: BigInt64Array.from([0, 3, 3, -1, 6, 2, -7, 5, 1, 3, 3, 3], BigInt), dims: [N, 3] },
+      cols: { data: Int32Array.of(5, -2, 0, 5), dims: [N] },
+      pick: { data: BigInt64Array.of(-2n), dims: [] },
+      labels: { data: BigInt64Array.from({ length: N }, () => BigInt(Math.floor(rand() * 3))), dims: [N] },
+    };
+    const fwd = model(b.graph('gather'));
+    expect(await checkGradients(fwd, feeds, { logits: 'logits' }, 1e-6, 1e-5)).to.equal(28 + 24 + 20 + 12);
+    // the rows no index picked get exactly zero
+    const runner = await GraphRunner.create(deriveTrainingGraph(fwd, { logits: 'logits' }));
+    const values = Object.fromEntries(fwd.graph.initializers.map((t) => [t.name, { data: t.data as Float64Array, dims: t.dims }]));
+    const out = await runner.run({ ...feeds, ...values });
+    await runner.release();
+    const g = out['grad.bank'] as Float64Array;
+    expect([0, 1, 2, 4].flatMap((r) => Array.from(g.subarray(4 * r, 4 * r + 4))).every((v) => v === 0)).to.equal(true);
+    expect(Array.from(g.subarray(12, 16)).some((v) => v !== 0)).to.equal(true);
   });
 });
 

@@ -7,7 +7,7 @@ import { GraphRunner } from '../lib/graph/runner';
 import { DataType } from '../lib/graph/schema';
 
 const D = DataType.DOUBLE;
-export type Feeds = Record<string, { data: Float64Array | Float32Array | BigInt64Array; dims: number[] }>;
+export type Feeds = Record<string, { data: Float64Array | Float32Array | BigInt64Array | Int32Array; dims: number[] }>;
 
 /**
  * Checks every entry of every parameter's gradient against central differences at steps

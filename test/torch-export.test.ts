@@ -21,7 +21,8 @@ interface Fixture {
   labelSmoothing: number;
   /** Initializers the exporter merged into another of equal value (Identity outputs). */
   untied: string[];
-  input: { dims: number[]; data: number[] };
+  /** The input's type: the model's float type, or int64 token ids. */
+  input: { type: 'float32' | 'float64' | 'int64'; dims: number[]; data: number[] };
   labels: { dims: number[]; data: number[] };
   expected: { loss: number; grads: Record<string, { source: string; dims: number[]; data: number[] }> };
 }
@@ -47,7 +48,7 @@ function expectClose(actual: ArrayLike<number>, expected: number[], tol: number,
   expect(worst / scale, `${what}[${at}]: ${actual[at]} vs PyTorch ${expected[at]} (scale ${scale})`).to.be.at.most(tol);
 }
 
-for (const name of ['mlp-f64', 'mlp-f32', 'mlp-f64-mse', 'cnn-f32', 'attention-f64', 'transformer-f32']) {
+for (const name of ['mlp-f64', 'mlp-f32', 'mlp-f64-mse', 'cnn-f32', 'attention-f64', 'transformer-f32', 'tokens-f64']) {
   const fx = JSON.parse(readFileSync(join(dir, `${name}.json`), 'utf8')) as Fixture;
   describe(`torch.onnx.export fixture ${name} (PyTorch ${fx.torch}, ${fx.dtype})`, () => {
     it(`derives a training graph whose loss and ${Object.keys(fx.expected.grads).length} gradients match PyTorch's autograd (${fx.ops.join(', ')})`, async function () {
@@ -62,7 +63,7 @@ for (const name of ['mlp-f64', 'mlp-f32', 'mlp-f64-mse', 'cnn-f32', 'attention-f
 
       const float = (xs: number[]): Feed => (fx.dtype === 'float64' ? Float64Array.from(xs) : Float32Array.from(xs));
       const feeds: Record<string, { data: Feed; dims: number[] }> = {
-        input: { data: float(fx.input.data), dims: fx.input.dims },
+        input: { data: fx.input.type === 'int64' ? BigInt64Array.from(fx.input.data, BigInt) : float(fx.input.data), dims: fx.input.dims },
         labels: fx.loss === 'mse' ? { data: float(fx.labels.data), dims: fx.labels.dims } : { data: BigInt64Array.from(fx.labels.data, BigInt), dims: fx.labels.dims },
       };
       for (const t of forward.graph.initializers)

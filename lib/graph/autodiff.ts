@@ -157,6 +157,32 @@ export function deriveTrainingGraph(forward: Model, opts: DeriveOptions): Model 
     if (needs.has(c)) add(c, sumTo(b.op('MatMul', [swapLast(as.length === 1 ? lifted(a, 0) : a, a2.length), dy2]), y2, c, c2));
   };
 
+  /**
+   * A Gather's indices as ScatterND positions ([...indices.shape, 1], int64, in [0, d)).
+   * Constant indices (checked against the axis size d here) become a constant; indices fed at
+   * run time (an embedding's token ids) are wrapped into [0, d) at run time (onnxruntime's
+   * ScatterND takes negative ones too, but the ONNX spec does not promise it), the forward
+   * Gather having already refused any outside [-d, d).
+   */
+  const gatherPositions = (n: Node, axis: number, d: Dim): string => {
+    const c = n.inputs[1], label = n.name || n.outputs[0];
+    if (consts.has(c)) {
+      const ids = constInts(n, 1, consts, 'indices').map((v) => {
+        if (v >= 0 && (typeof d !== 'number' || v < d)) return v;
+        if (typeof d !== 'number') throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${label}": a negative Gather index on axis ${axis}, whose size is not static`);
+        if (v < -d || v >= d) throw rangeError('ERR_SPARTAN_ONNX', `node "${label}": Gather index ${v} is out of range for axis ${axis} of size ${d}`);
+        return v + d;
+      });
+      return b.constant(BigInt64Array.from(ids, BigInt), [...consts.get(c)!.dims, 1], DataType.INT64);
+    }
+    const ids = b.op('Cast', [c], { to: { i: DataType.INT64 } }); // Gather takes int32 indices too
+    // scalars, so that scalar indices stay scalar
+    const scalar = (v: number) => b.constant(BigInt64Array.of(BigInt(v)), [], DataType.INT64);
+    const size = b.op('Gather', [b.op('Shape', [n.inputs[0]]), scalar(axis)]);
+    const wrapped = b.op('Where', [b.op('Less', [ids, scalar(0)]), b.op('Add', [ids, size]), ids]);
+    return b.op('Unsqueeze', [wrapped, b.int64s([-1])]);
+  };
+
   for (let ni = nodes.length - 1; ni >= 0; ni--) {
     const n = nodes[ni];
     if (!n.outputs.some((o) => needs.has(o))) continue;
@@ -350,19 +376,11 @@ export function deriveTrainingGraph(forward: Model, opts: DeriveOptions): Model 
         break;
       }
       case 'Gather': {
-        // constant indices (scalar or any shape), any axis: move the axis to the front, scatter-add
-        // dY (ScatterND, reduction add: repeated indices accumulate) into zeros, move it back
-        const idx = consts.get(c);
-        if (!idx) throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${n.name || y}": Gather gradients need constant indices`);
-        const xs = shape(a), rank = xs.length, axis = (attrI(n, 'axis', 0) + rank) % rank, d = xs[axis];
-        const ids = constInts(n, 1, consts, 'indices').map((v) => {
-          if (v >= 0 && (typeof d !== 'number' || v < d)) return v;
-          if (typeof d !== 'number') throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${n.name || y}": a negative Gather index on axis ${axis}, whose size is not static`);
-          if (v < -d || v >= d) throw rangeError('ERR_SPARTAN_ONNX', `node "${n.name || y}": Gather index ${v} is out of range for axis ${axis} of size ${d}`);
-          return v + d;
-        });
-        const q = idx.dims.length;
-        const where = b.constant(BigInt64Array.from(ids, BigInt), [...idx.dims, 1], DataType.INT64);
+        // any axis, indices of any shape: move the axis to the front, scatter-add dY (ScatterND,
+        // reduction add: repeated indices accumulate) into zeros, move it back
+        const xs = shape(a), rank = xs.length, axis = (attrI(n, 'axis', 0) + rank) % rank;
+        const q = shape(c).length;
+        const where = gatherPositions(n, axis, xs[axis]);
         // data axes with `axis` first; dY axes with the q index axes first, then the others in order
         const permX = [axis, ...Array.from({ length: rank }, (_, i) => i).filter((i) => i !== axis)];
         const permY = [...Array.from({ length: q }, (_, i) => axis + i), ...Array.from({ length: axis }, (_, i) => i), ...Array.from({ length: rank - 1 - axis }, (_, i) => axis + q + i)];
