@@ -2,21 +2,22 @@
 // first 50,000 MNIST training images and scored on the last 10,000 (shared by the sweeps).
 // The recipe of benchmarks/results.ts (benchmarks/recipe.ts).
 import { loadMnist, range } from '../lib/data/dataset';
-import { Trainer } from '../lib/train/trainer';
+import { Trainer, type TrainerOptions } from '../lib/train/trainer';
 import type { Method, SparsifierOptions } from '../lib/sparsity/sparsifier';
 import { recipeEpochs, recipeBatchSize, recipes, sgd, type RecipeModel } from './recipe';
 
 const all = loadMnist('train');
 const fit = range(all, 0, 50000), validation = range(all, 50000, 60000);
 
-/** Sparsifier options under test (beta_max defaults to the recipe's). */
-export type SparsifierSettings = Omit<SparsifierOptions, 'params' | 'method' | 'density' | 'sparsity' | 'totalSteps'>;
+/** Sparsifier options under test (beta_max defaults to the recipe's), and the Trainer's weightDecayOn. */
+export type SparsifierSettings = Omit<SparsifierOptions, 'params' | 'method' | 'density' | 'sparsity' | 'totalSteps'> & Pick<TrainerOptions, 'weightDecayOn'>;
 
 export async function validationAccuracy(method: Method, sparsity: number, seed: number, epochs = recipeEpochs, settings: SparsifierSettings = {}, model: RecipeModel = 'lenet-300-100'): Promise<number> {
   const { build, lr } = recipes[model];
+  const { weightDecayOn, ...sparsifierSettings } = settings;
   const t = await Trainer.create({
-    forward: build(seed), logits: 'logits', epochs, batchSize: recipeBatchSize, trainCount: fit.count, seed,
-    sparsity: { method, density: 1 - sparsity, betaMax: recipes[model].betaMax, ...settings },
+    forward: build(seed), logits: 'logits', epochs, batchSize: recipeBatchSize, trainCount: fit.count, seed, weightDecayOn,
+    sparsity: { method, density: 1 - sparsity, betaMax: recipes[model].betaMax, ...sparsifierSettings },
     optimizer: sgd(lr),
   });
   for (let e = 0; e < epochs; e++) await t.trainEpoch(fit, e);

@@ -80,6 +80,8 @@ describe('spartan CLI', function () {
     const out = JSON.parse(fs.readFileSync(path.join(dir, 'out.json'), 'utf8'));
     expect(out.config.method).to.equal('spartan');
     expect([out.config.lr, out.config.betaMax], 'lenet-300-100 defaults').to.deep.equal([0.1, 100]);
+    // options not given stay out of the config, so checkpoints from before them still resume
+    expect(out.config).to.not.have.any.keys('sparsify', 'weightDecay', 'decayOn');
     expect(out.epochs).to.have.length(2);
     expect(out.final.density.global).to.be.closeTo(0.1, 1e-3);
     const runner = await GraphRunner.create(new Uint8Array(fs.readFileSync(path.join(dir, 'sparse.onnx'))));
@@ -110,12 +112,13 @@ describe('spartan CLI', function () {
     });
   }
 
-  it('--sparsify masks only the named parameters; the rest train dense, and the overall density still holds', () => {
+  it('--sparsify masks only the named parameters; the rest train dense, and the overall density still holds (with --weight-decay, --decay-on)', () => {
     const dir = tmp();
-    const r = run(['train', '--method', 'spartan', ...SMALL_RUN, '--epochs', '1', '--density', '0.5', '--sparsify', 'fc1.weight,fc2.weight', '--json', path.join(dir, 'out.json')]);
+    const r = run(['train', '--method', 'spartan', ...SMALL_RUN, '--epochs', '1', '--density', '0.5', '--sparsify', 'fc1.weight,fc2.weight', '--weight-decay', '5e-4', '--decay-on', 'weights', '--json', path.join(dir, 'out.json')]);
     expect(r.status, r.stderr).to.equal(0);
     const out = JSON.parse(fs.readFileSync(path.join(dir, 'out.json'), 'utf8'));
     expect(out.config.sparsify).to.deep.equal(['fc1.weight', 'fc2.weight']);
+    expect([out.config.weightDecay, out.config.decayOn]).to.deep.equal([5e-4, 'weights']);
     const per = out.final.density.perLayer as Record<string, number>;
     expect(per['fc3.weight']).to.equal(1);
     expect(per['fc1.weight']).to.be.below(0.6);
@@ -251,6 +254,8 @@ describe('spartan CLI', function () {
       [['graph', 'derive', path.join(dir, 'fwd.onnx'), '--logits', 'logits', '-o', path.join(dir, 'missing', 't.onnx')], /--output .*t\.onnx: the folder .*missing does not exist/],
       [['train', '--lr', '0'], /--lr must be > 0 \(got 0\)/],
       [['train', '--beta-max', 'big'], /--beta-max must be > 0 \(got big\)/],
+      [['train', '--weight-decay=-1'], /--weight-decay must be >= 0 \(got -1\)/],
+      [['train', '--decay-on', 'biases'], /--decay-on must be all or weights \(got biases\)/],
       [['frobnicate'], /unknown command/],
       [['train', '--sparsify', 'fc1.weight,fc9.weight'], /^spartan: sparsify names "fc9\.weight", which is not a parameter of the model \(parameters: fc1\.weight, .*\) \(ERR_SPARTAN_OPTION\)\n$/],
       // torch.onnx.export without dynamic_axes: the batch is fixed (and folded into the graph)

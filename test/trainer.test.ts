@@ -107,7 +107,7 @@ describe('Trainer execution providers', () => {
     expect((caught as { code?: string }).code).to.equal('ERR_SPARTAN_OPTION');
   });
 
-  it('rejects an input name the model lacks, an input with a fixed batch size, a float64 model, before any session opens', async () => {
+  it('rejects an input name the model lacks, an input with a fixed batch size, a float64 model, token ids, an unknown weightDecayOn, before any session opens', async () => {
     const codeOf = async (o: Parameters<typeof Trainer.create>[0]) => Trainer.create(o).then(() => 'created', (e: { code?: string; message: string }) => `${e.code}: ${e.message}`);
     expect(await codeOf({ ...base, input: 'image' })).to.match(/^ERR_SPARTAN_OPTION: the model has no input named "image" \(inputs: x\)/);
     const fixed = lenet300100();
@@ -117,6 +117,26 @@ describe('Trainer execution providers', () => {
     expect(await codeOf({ ...base, sparsify: ['fc1.bias', 'nope'] })).to.match(/^ERR_SPARTAN_OPTION: sparsify names "nope", which is not a parameter/);
     const f64 = decodeModel(fs.readFileSync(path.join(__dirname, 'fixtures', 'torch', 'mlp-f64.onnx')));
     expect(await codeOf({ ...base, forward: f64 })).to.match(/^ERR_SPARTAN_TYPE: the Trainer trains float32 models, but the input "input" has ONNX type 11 \(export the model in float32/);
+    const tokens = decodeModel(fs.readFileSync(path.join(__dirname, 'fixtures', 'torch', 'tokens-f64.onnx')));
+    expect(await codeOf({ ...base, forward: tokens })).to.match(/^ERR_SPARTAN_TYPE: the model's input "input" takes integers \(token ids\?\), but the Trainer feeds its datasets' float32 images; derive the training graph/);
+    expect(await codeOf({ ...base, weightDecayOn: 'biases' as never })).to.match(/^ERR_SPARTAN_OPTION: weightDecayOn must be 'all' or 'weights' \(got "biases"\)/);
+  });
+
+  it("weightDecayOn: 'weights' leaves the rank-1 parameters (biases, norms) undecayed, on top of optimizer.noDecay", async () => {
+    // a zero gradient isolates the decay (SGD without momentum: p -= lr * wd * p)
+    const trainer = async (extra: Partial<Parameters<typeof Trainer.create>[0]>) =>
+      Trainer.create({ ...base, optimizer: { kind: 'sgd', lr: 0.5, weightDecay: 0.1, ...(extra.optimizer ?? {}) } as never, weightDecayOn: extra.weightDecayOn });
+    const decayed = async (t: Trainer) => {
+      const before = t.params.map((p) => p.data.slice());
+      t.optimizer.step(Object.fromEntries(t.params.map((p) => [p.name, new Float32Array(p.data.length)])));
+      return t.params.filter((p, i) => p.data.some((v, j) => v !== before[i][j])).map((p) => p.name);
+    };
+    const all = await trainer({});
+    expect(await decayed(all)).to.deep.equal(all.params.map((p) => p.name));
+    const weights = await trainer({ weightDecayOn: 'weights' });
+    expect(await decayed(weights)).to.deep.equal(weights.params.filter((p) => p.shape.length >= 2).map((p) => p.name));
+    const both = await trainer({ weightDecayOn: 'weights', optimizer: { noDecay: ['fc1.weight'] } as never });
+    expect(await decayed(both)).to.deep.equal(both.params.filter((p) => p.shape.length >= 2 && p.name !== 'fc1.weight').map((p) => p.name));
   });
 
   it('trains apart the parameters torch.onnx.export merged because their values were equal (untieInitializers)', async () => {

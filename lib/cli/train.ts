@@ -80,6 +80,8 @@ export async function runTrain(argv: string[]): Promise<number> {
       lr: { type: 'string' },
       'train-count': { type: 'string' },
       sparsify: { type: 'string' },
+      'weight-decay': { type: 'string' },
+      'decay-on': { type: 'string' },
       json: { type: 'string' },
       export: { type: 'string' },
       checkpoint: { type: 'string' },
@@ -109,6 +111,10 @@ export async function runTrain(argv: string[]): Promise<number> {
   const builtIn = Object.hasOwn(builtInModels, values.model!) ? builtInModels[values.model as BuiltInModel] : undefined;
   const lr = number(values.lr ?? String(builtIn?.lr ?? 0.1), 'lr', (x) => x > 0, '> 0');
   const betaMax = number(values['beta-max'] ?? String(builtIn?.betaMax ?? 100), 'beta-max', (x) => x > 0, '> 0');
+  // absent from the config unless given, like sparsify (checkpoints from before them still resume)
+  const weightDecay = values['weight-decay'] === undefined ? undefined : number(values['weight-decay'], 'weight-decay', (x) => x >= 0, '>= 0');
+  const decayOn = values['decay-on'] as 'all' | 'weights' | undefined;
+  if (decayOn !== undefined && decayOn !== 'all' && decayOn !== 'weights') throw rangeError('ERR_SPARTAN_OPTION', `--decay-on must be all or weights (got ${decayOn})`);
   let forward: Model, logits: string;
   if (builtIn) {
     forward = builtIn.build(1);
@@ -129,13 +135,13 @@ export async function runTrain(argv: string[]): Promise<number> {
   const test = load('test', values['data-dir']);
   // absent from the config unless given, so checkpoints written before the option still resume
   const sparsify = values.sparsify === undefined ? undefined : values.sparsify.split(',').map((n) => n.trim()).filter(Boolean);
-  const config = { dataset: values.dataset, model: values.model, method, density, budget, epochs, batchSize, block, betaMax, seed, lr, trainCount: trainSet.count, sparsify };
+  const config = { dataset: values.dataset, model: values.model, method, density, budget, epochs, batchSize, block, betaMax, seed, lr, trainCount: trainSet.count, sparsify, weightDecay, decayOn };
   if (values.ep !== 'cpu' && values.ep !== 'cuda') throw rangeError('ERR_SPARTAN_OPTION', `--ep must be cpu or cuda (got ${values.ep})`);
   const trainer = await Trainer.create({
     forward, logits, epochs, batchSize, trainCount: trainSet.count, seed, sparsify,
     executionProviders: values.ep === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
     sparsity: { method, density, budget, betaMax: config.betaMax, block: block ? [block, block] : undefined },
-    optimizer: { kind: 'sgd', lr: config.lr, momentum: 0.9, nesterov: true, weightDecay: 1e-4 },
+    optimizer: { kind: 'sgd', lr: config.lr, momentum: 0.9, nesterov: true, weightDecay: weightDecay ?? 1e-4 }, weightDecayOn: decayOn,
   });
 
   // both splits fit the model (labels, example size) before an epoch runs or a file is written

@@ -26,6 +26,12 @@ export interface TrainerOptions {
   trainCount: number;
   sparsity: Omit<SparsifierOptions, 'params' | 'totalSteps'> & { block?: [number, number] };
   optimizer: ({ kind: 'sgd' } & SgdOptions) | ({ kind: 'adamw' } & AdamWOptions);
+  /**
+   * Which parameters the optimizer's weight decay applies to: 'all' (default, PyTorch's
+   * optimizers' default) or 'weights', those of rank >= 2, so biases and norm scales and
+   * shifts get none (the reference recipe's setting). Names in `optimizer.noDecay` get none either way.
+   */
+  weightDecayOn?: 'all' | 'weights';
   /** Learning-rate schedule: cosine decay to 0 over training (default true). */
   cosine?: boolean;
   seed?: number;
@@ -51,6 +57,12 @@ export interface EpochMetrics {
 /** The parameters the Trainer trains: the float32 initializers of rank >= 1. */
 const trainable = (forward: Model) => forward.graph.initializers.filter((t) => t.dataType === DataType.FLOAT && t.dims.length >= 1);
 
+/** The optimizer's noDecay list: the caller's names, plus every parameter of rank < 2 for 'weights'. */
+function noDecayNames(params: readonly { name: string; shape: number[] }[], given: readonly string[] | undefined, on: TrainerOptions['weightDecayOn']): string[] | undefined {
+  if (on === undefined || on === 'all') return given?.slice();
+  return [...(given ?? []), ...params.filter((p) => p.shape.length < 2).map((p) => p.name)];
+}
+
 /**
  * The input exists and is float32, like every parameter. The Trainer feeds batches of any
  * size (the last partial batch, evaluation batches), so the input needs a dynamic batch dim.
@@ -61,6 +73,10 @@ const trainable = (forward: Model) => forward.graph.initializers.filter((t) => t
 function checkInput(forward: Model, input: string | undefined): void {
   const v = forward.graph.inputs.find((i) => i.name === input);
   if (!v) throw rangeError('ERR_SPARTAN_OPTION', `the model has no input named "${input}" (inputs: ${forward.graph.inputs.map((i) => i.name).join(', ')})`);
+  // the Trainer's batches are its datasets' float32 images: token ids it cannot feed
+  if (v.elemType === DataType.INT64 || v.elemType === DataType.INT32)
+    throw typeError('ERR_SPARTAN_TYPE', `the model's input "${v.name}" takes integers (token ids?), but the Trainer feeds its datasets' float32 images; ` +
+      'derive the training graph (deriveTrainingGraph, or spartan graph derive) and run it in your own loop with a Sparsifier and an optimizer');
   // the Trainer's weights, optimizer and batches are float32
   const doubles = forward.graph.initializers.filter((t) => t.dataType === DataType.DOUBLE && t.dims.length >= 1);
   if (v.elemType !== DataType.FLOAT || doubles.length)
@@ -102,13 +118,15 @@ export class Trainer {
       }),
       totalSteps: this.totalSteps,
     });
-    const o = opts.optimizer;
+    const o = { ...opts.optimizer, noDecay: noDecayNames(this.params, opts.optimizer.noDecay, opts.weightDecayOn) };
     this.optimizer = o.kind === 'sgd' ? new SGD(this.params, o) : new AdamW(this.params, o);
     this.baseLr = o.lr;
   }
 
   static async create(opts: TrainerOptions): Promise<Trainer> {
     checkInput(opts.forward, opts.input ?? opts.forward.graph.inputs[0]?.name);
+    if (opts.weightDecayOn !== undefined && opts.weightDecayOn !== 'all' && opts.weightDecayOn !== 'weights')
+      throw rangeError('ERR_SPARTAN_OPTION', `weightDecayOn must be 'all' or 'weights' (got ${JSON.stringify(opts.weightDecayOn)})`);
     // parameters the exporter merged because their values were equal train apart (untie.ts)
     const { model: forward, untied } = untieInitializers(opts.forward);
     const derive: DeriveOptions = { logits: opts.logits, labelSmoothing: opts.labelSmoothing };
