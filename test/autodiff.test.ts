@@ -7,6 +7,8 @@ import { decodeModel, encodeModel, type Model } from '../lib/graph/model';
 import { DataType } from '../lib/graph/schema';
 import { checkGradients } from './gradcheck';
 import { GraphRunner } from '../lib/graph/runner';
+import { inferShapes } from '../lib/graph/shapes';
+import { knownFromTensor } from '../lib/graph/fold';
 import { freshSeed, normal, rng } from './reference';
 
 const seed = freshSeed();
@@ -214,6 +216,70 @@ describe(`training-graph derivation: Gather with indices fed at run time (seed $
     const g = out['grad.bank'] as Float64Array;
     expect([0, 1, 2, 4].flatMap((r) => Array.from(g.subarray(4 * r, 4 * r + 4))).every((v) => v === 0)).to.equal(true);
     expect(Array.from(g.subarray(12, 16)).some((v) => v !== 0)).to.equal(true);
+  });
+});
+
+describe(`training-graph derivation: Slice with steps, MaxPool with ceil_mode (seed ${seed})`, () => {
+  it('float64: strided, reversed and empty slices, and a ceil-mode max pool: gradients match finite differences', async function () {
+    this.timeout(120000);
+    const b = new GraphBuilder();
+    const x = b.input('x', D, ['N', 6, 5]);
+    const img = b.input('img', D, ['N', 1, 4, 4]);
+    const slice = (t: string, starts: number[], ends: number[], axes: number[], steps: number[]) =>
+      b.op('Slice', [t, b.int64s(starts), b.int64s(ends), b.int64s(axes), b.int64s(steps)]);
+    // rows 5, 3, 1 (reversed, stride 2; the end far below clamps) and columns 0, 2, 4
+    const h = slice(b.op('Mul', [x, b.initializer('p', [6, 5], randn(30), D)]), [5, 0], [-100, 5], [1, 2], [-2, 2]); // [N, 3, 3]
+    const rows = slice(b.initializer('q', [7, 3], randn(21), D), [1], [7], [0], [3]); // rows 1, 4: [2, 3]
+    const none = slice(b.initializer('r', [4, 3], randn(12), D), [2], [2], [0], [2]); // [0, 3]: r gets zeros
+    const stack = b.op('Concat', [rows, none, b.initializer('s', [1, 3], randn(3), D)], { axis: { i: 0 } }); // [3, 3]
+    const mixed = b.op('Reshape', [b.op('Tanh', [b.op('MatMul', [h, stack])]), b.int64s([-1, 9])]); // [N, 9]
+    // 4x4 -> k 3, stride 2: floor mode gives 1x1, ceil mode 2x2 (windows cut by the edge)
+    const scaled = b.op('Mul', [img, b.initializer('w', [1, 2, 4, 4], randn(32), D)]); // [N, 2, 4, 4] (no float64 Conv in onnxruntime)
+    const pool = b.op('MaxPool', [scaled], { kernel_shape: { ints: [3, 3] }, strides: { ints: [2, 2] }, ceil_mode: { i: 1 } });
+    const pooled = b.op('Reshape', [pool, b.int64s([-1, 8])]);
+    // k 2, stride 2, one row and column of end padding: ceil mode's third window would start in
+    // the padding, so it is dropped (2x2, as PyTorch and onnxruntime do)
+    const cut = b.op('MaxPool', [scaled], { kernel_shape: { ints: [2, 2] }, strides: { ints: [2, 2] }, pads: { ints: [0, 0, 1, 1] }, ceil_mode: { i: 1 } });
+    const edge = b.op('Reshape', [cut, b.int64s([-1, 8])]);
+    const feat = b.op('Concat', [mixed, pooled, edge], { axis: { i: 1 } }); // [N, 25]
+    b.op('Gemm', [feat, b.initializer('out', [25, 3], randn(75, 0.3), D)], {}, ['logits']);
+    b.output('logits', D, ['N', 3]);
+    const N = 3;
+    const feeds = {
+      x: { data: randn(N * 30, 1), dims: [N, 6, 5] }, img: { data: randn(N * 16, 1), dims: [N, 1, 4, 4] },
+      labels: { data: BigInt64Array.from({ length: N }, () => BigInt(Math.floor(rand() * 3))), dims: [N] },
+    };
+    const fwd = model(b.graph('strided'));
+    // the derivation's shapes agree with onnxruntime's (which the Reshapes to 8 columns check)
+    const consts = new Map(fwd.graph.initializers.filter((t) => t.dataType === DataType.INT64).map((t) => [t.name, knownFromTensor(t)]));
+    const shapes = inferShapes(fwd, consts);
+    expect([shapes.get(pool), shapes.get(cut), shapes.get(h), shapes.get(none)]).to.deep.equal([['N', 2, 2, 2], ['N', 2, 2, 2], ['N', 3, 3], [0, 3]]);
+    expect(await checkGradients(fwd, feeds, { logits: 'logits' }, 1e-6, 1e-5)).to.equal(30 + 21 + 12 + 3 + 32 + 75);
+    const runner = await GraphRunner.create(deriveTrainingGraph(fwd, { logits: 'logits' }));
+    const values = Object.fromEntries(fwd.graph.initializers.map((t) => [t.name, { data: t.data as Float64Array, dims: t.dims }]));
+    const out = await runner.run({ ...feeds, ...values });
+    await runner.release();
+    // what no slice kept gets exactly zero: r entirely, q's rows 0, 2, 3, 5, 6, p's rows 0, 2, 4 and columns 1, 3
+    const zero = (name: string, at: (i: number) => boolean) => Array.from(out[`grad.${name}`] as Float64Array).filter((_, i) => at(i));
+    expect(zero('r', () => true).every((v) => v === 0)).to.equal(true);
+    expect(zero('q', (i) => ![1, 4].includes(Math.floor(i / 3))).every((v) => v === 0)).to.equal(true);
+    expect(zero('q', (i) => [1, 4].includes(Math.floor(i / 3))).every((v) => v !== 0)).to.equal(true);
+    expect(zero('p', (i) => Math.floor(i / 5) % 2 === 0 || (i % 5) % 2 === 1).every((v) => v === 0)).to.equal(true);
+  });
+
+  it('names what it cannot do: AveragePool with ceil_mode, a Slice step of 0', () => {
+    const pool = new GraphBuilder();
+    const img = pool.input('img', D, ['N', 1, 4, 4]);
+    const c = pool.op('Conv', [img, pool.initializer('w', [1, 1, 1, 1], randn(1), D)]);
+    pool.op('Reshape', [pool.op('AveragePool', [c], { kernel_shape: { ints: [3, 3] }, strides: { ints: [2, 2] }, ceil_mode: { i: 1 } }), pool.int64s([-1, 4])], {}, ['logits']);
+    pool.output('logits', D, ['N', 4]);
+    expect(() => deriveTrainingGraph(model(pool.graph('avg')), { logits: 'logits' })).to.throw(/AveragePool with ceil_mode is not supported/).with.property('code', 'ERR_SPARTAN_UNSUPPORTED_OP');
+    const sl = new GraphBuilder();
+    const x = sl.input('x', D, ['N', 4]);
+    const h = sl.op('Gemm', [x, sl.initializer('w', [4, 4], randn(16), D)]);
+    sl.op('Slice', [h, sl.int64s([0]), sl.int64s([4]), sl.int64s([1]), sl.int64s([0])], {}, ['logits']);
+    sl.output('logits', D, ['N', 4]);
+    expect(() => deriveTrainingGraph(model(sl.graph('zero-step')), { logits: 'logits' })).to.throw(/Slice step must not be 0/).with.property('code', 'ERR_SPARTAN_ONNX');
   });
 });
 

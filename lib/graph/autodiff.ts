@@ -4,7 +4,7 @@
 import { rangeError, typeError } from '../errors';
 import { GraphBuilder } from './builder';
 import { DataType } from './schema';
-import { isNumeric, knownFromTensor, tensorOf, type Consts } from './fold';
+import { isNumeric, knownFromTensor, sliceIndices, tensorOf, type Consts } from './fold';
 import type { Dim, Model, Node, TensorValue } from './model';
 import { broadcast, constInts, convGeometry, inferShapes, padAmounts, reduceAxes } from './shapes';
 
@@ -181,6 +181,28 @@ export function deriveTrainingGraph(forward: Model, opts: DeriveOptions): Model 
     const size = b.op('Gather', [b.op('Shape', [n.inputs[0]]), scalar(axis)]);
     const wrapped = b.op('Where', [b.op('Less', [ids, scalar(0)]), b.op('Add', [ids, size]), ids]);
     return b.op('Unsqueeze', [wrapped, b.int64s([-1])]);
+  };
+
+  /**
+   * The gradient of a Slice with any steps (strided, reversed): per sliced axis, the input
+   * positions it kept (fold.ts's sliceIndices) are inverted into a constant Gather index that
+   * takes each kept position's gradient and a zero slab (appended to dY) everywhere else.
+   */
+  const unslice = (dy: string, xs: Dim[], axes: number[], starts: number[], ends: number[], steps: number[]): string => {
+    let g = dy;
+    axes.forEach((ax, i) => {
+      const d = xs[ax] as number; // Slice's shape inference required it known
+      const kept = sliceIndices(d, starts[i], ends[i], steps[i]);
+      if (kept.length === 0) { // nothing kept (g is empty on this axis): zeros of the input's extent
+        g = b.op('Pad', [g, b.int64s(xs.map((_, j) => (j === ax ? d : 0)).concat(xs.map(() => 0)))]);
+        return;
+      }
+      const inverse = new Array<number>(d).fill(kept.length); // the zero slab's position
+      kept.forEach((p, j) => (inverse[p] = j));
+      const zero = b.op('Mul', [b.op('Slice', [g, b.int64s([0]), b.int64s([1]), b.int64s([ax])]), fconst([0], [])]);
+      g = b.op('Gather', [b.op('Concat', [g, zero], { axis: { i: ax } }), b.int64s(inverse)], { axis: { i: ax } });
+    });
+    return g;
   };
 
   for (let ni = nodes.length - 1; ni >= 0; ni--) {
@@ -365,6 +387,11 @@ export function deriveTrainingGraph(forward: Model, opts: DeriveOptions): Model 
         const xs = shape(a), rank = xs.length;
         const starts = constInts(n, 1, consts, 'starts');
         const axes = n.inputs[3] ? constInts(n, 3, consts, 'axes') : starts.map((_, i) => i);
+        const steps = n.inputs[4] ? constInts(n, 4, consts, 'steps') : starts.map(() => 1);
+        if (steps.some((st) => st !== 1)) {
+          add(a, unslice(dy, xs, axes.map((a0) => (a0 + rank) % rank), starts, constInts(n, 2, consts, 'ends'), steps));
+          break;
+        }
         const before = new Array<number>(rank).fill(0), after = new Array<number>(rank).fill(0);
         axes.forEach((a0, i) => {
           const ax = (a0 + rank) % rank, d = xs[ax] as number;
@@ -454,6 +481,7 @@ export function deriveTrainingGraph(forward: Model, opts: DeriveOptions): Model 
         const k = (n.attrs.kernel_shape as { ints: number[] }).ints;
         const xs = shape(a), spatial = xs.length - 2;
         const g = convGeometry(n, spatial);
+        if (g.ceil) throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${n.name || y}": AveragePool with ceil_mode is not supported (MaxPool is)`);
         const includePad = attrI(n, 'count_include_pad', 0);
         if (!includePad && g.pads.some((p) => p !== 0)) throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${n.name || y}": AveragePool with padding needs count_include_pad = 1`);
         const C = xs[1] as number, area = k.reduce((p, q) => p * q, 1);

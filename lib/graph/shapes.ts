@@ -1,7 +1,7 @@
 // Static shape inference for the operators the autodiff supports. Dims are numbers
 // or symbols ("N"); unknown dims are "?".
 import { rangeError } from '../errors';
-import { foldNode, isNumeric, type Consts } from './fold';
+import { foldNode, isNumeric, sliceIndices, type Consts } from './fold';
 import type { Dim, Model, Node } from './model';
 
 export type Shapes = Map<string, Dim[]>;
@@ -100,7 +100,10 @@ export function inferShapes(model: Model, consts: Consts): Shapes {
           const h = x[2 + i];
           if (typeof h !== 'number') throw rangeError('ERR_SPARTAN_ONNX', `node ${n.name ?? n.opType}: spatial dims must be known`);
           const eff = g.dilations[i] * ((k[i] as number) - 1) + 1;
-          out.push(Math.floor((h + g.pads[i] + g.pads[i + spatial] - eff) / g.strides[i]) + 1);
+          const span = h + g.pads[i] + g.pads[i + spatial] - eff;
+          let size = (g.ceil ? Math.ceil(span / g.strides[i]) : Math.floor(span / g.strides[i])) + 1;
+          if (g.ceil && (size - 1) * g.strides[i] >= h + g.pads[i]) size--; // as PyTorch and onnxruntime
+          out.push(size);
         }
         s.set(o, out);
         if (n.outputs[1]) s.set(n.outputs[1], out);
@@ -142,13 +145,11 @@ export function inferShapes(model: Model, consts: Consts): Shapes {
         const starts = constInts(n, 1, consts, 'starts'), ends = constInts(n, 2, consts, 'ends');
         const axes = n.inputs[3] ? constInts(n, 3, consts, 'axes') : starts.map((_, i) => i);
         const steps = n.inputs[4] ? constInts(n, 4, consts, 'steps') : starts.map(() => 1);
-        if (steps.some((st) => st !== 1)) throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${n.name || o}": Slice with steps other than 1 is not supported`);
         const out = x.slice();
         axes.forEach((a0, i) => {
           const a = (a0 + x.length) % x.length, d = x[a];
           if (typeof d !== 'number') throw rangeError('ERR_SPARTAN_ONNX', `node "${n.name || o}": Slice needs a known size on axis ${a}`);
-          const clamp = (v: number) => Math.min(d, Math.max(0, v < 0 ? v + d : v));
-          out[a] = Math.max(0, clamp(ends[i]) - clamp(starts[i]));
+          out[a] = sliceIndices(d, starts[i], ends[i], steps[i]).length;
         });
         s.set(o, out);
         break;
@@ -215,6 +216,8 @@ export interface ConvGeometry {
   pads: number[]; // [begin..., end...]
   dilations: number[];
   group: number;
+  /** Pools only: output sizes round up (a last window that starts in the end padding is dropped). */
+  ceil: boolean;
 }
 
 /** Strides, explicit pads, dilations and group of a Conv/pool node (auto_pad NOTSET or VALID only). */
@@ -222,9 +225,8 @@ export function convGeometry(n: Node, spatial: number): ConvGeometry {
   const autoPad = n.attrs.auto_pad && 's' in n.attrs.auto_pad ? n.attrs.auto_pad.s : 'NOTSET';
   if (autoPad !== 'NOTSET' && autoPad !== 'VALID')
     throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${n.name || n.outputs[0]}": auto_pad ${autoPad} is not supported (export with explicit pads)`);
-  if (n.attrs.ceil_mode && 'i' in n.attrs.ceil_mode && n.attrs.ceil_mode.i)
-    throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${n.name || n.outputs[0]}": ceil_mode is not supported`);
   return {
+    ceil: int(n, 'ceil_mode', 0) === 1,
     strides: ints(n, 'strides') ?? new Array(spatial).fill(1),
     pads: ints(n, 'pads') ?? new Array(2 * spatial).fill(0),
     dilations: ints(n, 'dilations') ?? new Array(spatial).fill(1),
