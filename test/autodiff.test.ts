@@ -283,6 +283,54 @@ describe(`training-graph derivation: Slice with steps, MaxPool with ceil_mode (s
   });
 });
 
+describe(`training-graph derivation: Max, Min, ReduceMax, ReduceMin, Softplus, HardSigmoid, HardSwish, Elu, Selu (seed ${seed})`, () => {
+  it('float64: elementwise Max / Min (broadcast, three inputs) and ReduceMax / ReduceMin (keepdims on and off): gradients match finite differences', async function () {
+    this.timeout(120000);
+    const b = new GraphBuilder();
+    const x = b.input('x', D, ['N', 4, 3]);
+    const h = b.op('Mul', [x, b.initializer('p', [4, 3], randn(12), D)]); // [N, 4, 3]
+    const mx = b.op('Max', [h, b.initializer('floor', [3], randn(3), D), b.op('Neg', [h])]); // |h| or the floor
+    const mn = b.op('Min', [h, b.initializer('cap', [4, 1], randn(4), D)]);
+    const rmax = b.op('ReduceMax', [b.op('Add', [mx, mn])], { axes: { ints: [1] }, keepdims: { i: 0 } }); // [N, 3]
+    const rmin = b.op('ReduceMin', [b.op('Mul', [mx, mn])], { axes: { ints: [2] }, keepdims: { i: 1 } }); // [N, 4, 1]
+    const feat = b.op('Concat', [rmax, b.op('Reshape', [rmin, b.int64s([-1, 4])])], { axis: { i: 1 } }); // [N, 7]
+    b.op('Gemm', [feat, b.initializer('out', [7, 3], randn(21), D)], {}, ['logits']);
+    b.output('logits', D, ['N', 3]);
+    const N = 4;
+    const feeds = { x: { data: randn(N * 12, 1), dims: [N, 4, 3] }, labels: { data: BigInt64Array.from({ length: N }, () => BigInt(Math.floor(rand() * 3))), dims: [N] } };
+    expect(await checkGradients(model(b.graph('maxmin')), feeds, { logits: 'logits' }, 1e-6, 1e-5)).to.equal(12 + 3 + 4 + 21);
+  });
+
+  it('float32 (onnxruntime has no float64 kernels for them): the piecewise activations, each on entries kept off its kinks', async function () {
+    this.timeout(120000);
+    const F = DataType.FLOAT;
+    // each activation acts on a parameter directly, so a finite-difference step moves one
+    // entry; entries sit at least 0.2 from every kink (0 for Elu / Selu, +-3 for HardSwish,
+    // where alpha x + beta crosses 0 or 1 for HardSigmoid), farther than the step of 1e-2
+    const away = (n: number, lo: number, hi: number, kinks: number[]) => Float32Array.from({ length: n }, () => {
+      for (;;) {
+        const v = lo + (hi - lo) * rand();
+        if (kinks.every((k) => Math.abs(v - k) > 0.2)) return v;
+      }
+    });
+    const b = new GraphBuilder();
+    const x = b.input('x', F, ['N', 6]);
+    const acts = [
+      b.op('Softplus', [b.initializer('softplus', [6], away(6, -3, 3, []), F)]),
+      b.op('HardSigmoid', [b.initializer('hardsigmoid', [6], away(6, -4, 4, [-1.25, 1.25]), F)], { alpha: { f: 0.4 }, beta: { f: 0.5 } }),
+      b.op('HardSwish', [b.initializer('hardswish', [6], away(6, -5, 5, [-3, 3]), F)]),
+      b.op('Elu', [b.initializer('elu', [6], away(6, -2, 2, [0]), F)], { alpha: { f: 0.7 } }),
+      b.op('Selu', [b.initializer('selu', [6], away(6, -2, 2, [0]), F)]),
+    ];
+    const feat = b.op('Concat', acts.map((act) => b.op('Mul', [x, act])), { axis: { i: 1 } }); // [N, 30]
+    b.op('Gemm', [feat, b.initializer('out', [30, 3], Float32Array.from(randn(90, 0.3)), F)], {}, ['logits']);
+    b.output('logits', F, ['N', 3]);
+    const N = 3;
+    const feeds = { x: { data: Float32Array.from(randn(N * 6, 1)), dims: [N, 6] }, labels: { data: BigInt64Array.from({ length: N }, () => BigInt(Math.floor(rand() * 3))), dims: [N] } };
+    expect(await checkGradients(model(b.graph('acts')), feeds, { logits: 'logits' }, 1e-3, 1e-2)).to.equal(5 * 6 + 90);
+  });
+});
+
 describe(`training-graph derivation: batched and 1-D MatMul, Pad, Pow, Sqrt, Exp, Log, Reciprocal, Abs, Clip, Where, Expand, Sum (seed ${seed})`, () => {
   it('float64: gradients match finite differences (broadcast batch dims summed back, cropping pads)', async function () {
     this.timeout(120000);

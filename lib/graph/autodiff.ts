@@ -290,6 +290,51 @@ export function deriveTrainingGraph(forward: Model, opts: DeriveOptions): Model 
         add(a, keep ? b.op('Mul', [dy, b.op('Cast', [keep], { to: { i: elemType } })]) : dy);
         break;
       }
+      case 'Softplus': // ln(1 + e^x)' = sigmoid(x)
+        add(a, b.op('Mul', [dy, b.op('Sigmoid', [a])]));
+        break;
+      case 'HardSigmoid': { // max(0, min(1, alpha x + beta)): alpha where inside (0, 1)
+        const alpha = attrF(n, 'alpha', 0.2), t = b.op('Add', [b.op('Mul', [a, fconst([alpha], [])]), fconst([attrF(n, 'beta', 0.5)], [])]);
+        const inside = b.op('And', [b.op('Greater', [t, fconst([0], [])]), b.op('Less', [t, fconst([1], [])])]);
+        add(a, b.op('Mul', [dy, b.op('Mul', [b.op('Cast', [inside], { to: { i: elemType } }), fconst([alpha], [])])]));
+        break;
+      }
+      case 'HardSwish': { // x hardsigmoid(x) (alpha 1/6, beta 1/2): 0 below -3, 1 above 3, (2x + 3) / 6 between
+        const mid = b.op('Mul', [b.op('Add', [b.op('Mul', [a, fconst([2], [])]), fconst([3], [])]), fconst([1 / 6], [])]);
+        const slope = b.op('Where', [b.op('Less', [a, fconst([-3], [])]), fconst([0], []), b.op('Where', [b.op('Greater', [a, fconst([3], [])]), fconst([1], []), mid])]);
+        add(a, b.op('Mul', [dy, slope]));
+        break;
+      }
+      case 'Elu': case 'Selu': { // x > 0: gamma; else y + gamma alpha (Elu: gamma 1)
+        const selu = n.opType === 'Selu';
+        const alpha = attrF(n, 'alpha', selu ? 1.67326319217681884765625 : 1), gamma = selu ? attrF(n, 'gamma', 1.05070102214813232421875) : 1;
+        const slope = b.op('Where', [b.op('Greater', [a, fconst([0], [])]), fconst([gamma], []), b.op('Add', [y, fconst([gamma * alpha], [])])]);
+        add(a, b.op('Mul', [dy, slope]));
+        break;
+      }
+      case 'Max': case 'Min': { // to the inputs equal to the result, ties sharing evenly (as PyTorch)
+        if (n.inputs.length === 1) {
+          add(a, dy);
+          break;
+        }
+        const hits = n.inputs.map((x) => b.op('Cast', [b.op('Equal', [x, y])], { to: { i: elemType } }));
+        const share = b.op('Div', [dy, b.op('Sum', hits)]);
+        n.inputs.forEach((x, i) => add(x, sumTo(b.op('Mul', [share, hits[i]]), shape(y), x)));
+        break;
+      }
+      case 'ReduceMax': case 'ReduceMin': { // to the entries equal to the result, ties sharing evenly
+        const xs = shape(a), axes = reduceAxes(n, xs.length, consts);
+        if (axes.length === 0) { // noop_with_empty_axes: the identity
+          add(a, dy);
+          break;
+        }
+        const keep = attrI(n, 'keepdims', 1);
+        const yk = keep ? y : b.op('Unsqueeze', [y, b.int64s(axes)]), g0 = keep ? dy : b.op('Unsqueeze', [dy, b.int64s(axes)]);
+        const hit = b.op('Cast', [b.op('Equal', [a, yk])], { to: { i: elemType } });
+        const count = b.op('ReduceSum', [hit, b.int64s(axes)], { keepdims: { i: 1 } });
+        add(a, b.op('Mul', [hit, b.op('Div', [g0, count])]));
+        break;
+      }
       case 'Reciprocal':
         add(a, b.op('Neg', [b.op('Mul', [dy, b.op('Mul', [y, y])])]));
         break;

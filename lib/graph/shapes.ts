@@ -55,7 +55,7 @@ export function inferShapes(model: Model, consts: Consts): Shapes {
       case 'Add': case 'Sub': case 'Mul': case 'Div': case 'Pow':
         s.set(o, broadcast(get(n, 0), get(n, 1)));
         break;
-      case 'Where': case 'Sum':
+      case 'Where': case 'Sum': case 'Max': case 'Min':
         s.set(o, n.inputs.map((_, i) => get(n, i)).reduce(broadcast));
         break;
       case 'Expand': { // numpy broadcast of the input with the target shape
@@ -69,6 +69,7 @@ export function inferShapes(model: Model, consts: Consts): Shapes {
         break;
       case 'Relu': case 'LeakyRelu': case 'Sigmoid': case 'Tanh': case 'Neg': case 'Identity': case 'Dropout':
       case 'Softmax': case 'LogSoftmax': case 'Erf': case 'Gelu': case 'Sqrt': case 'Exp': case 'Log': case 'Reciprocal': case 'Abs': case 'Clip':
+      case 'HardSigmoid': case 'HardSwish': case 'Softplus': case 'Elu': case 'Selu':
         s.set(o, get(n, 0).slice());
         break;
       case 'Flatten': {
@@ -112,7 +113,7 @@ export function inferShapes(model: Model, consts: Consts): Shapes {
       case 'Cast': case 'BatchNormalization': case 'LayerNormalization':
         s.set(o, get(n, 0).slice());
         break;
-      case 'ReduceSum': case 'ReduceMean': {
+      case 'ReduceSum': case 'ReduceMean': case 'ReduceMax': case 'ReduceMin': {
         const x = get(n, 0);
         const axes = reduceAxes(n, x.length, consts);
         const keep = int(n, 'keepdims', 1);
