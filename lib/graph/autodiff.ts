@@ -166,7 +166,7 @@ export function deriveTrainingGraph(forward: Model, opts: DeriveOptions): Model 
    */
   const gatherPositions = (n: Node, axis: number, d: Dim): string => {
     const c = n.inputs[1], label = n.name || n.outputs[0];
-    if (consts.has(c)) {
+    if (isNumeric(consts.get(c))) { // (indices computed from a dynamic dim stay in the graph: the run-time path)
       const ids = constInts(n, 1, consts, 'indices').map((v) => {
         if (v >= 0 && (typeof d !== 'number' || v < d)) return v;
         if (typeof d !== 'number') throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${label}": a negative Gather index on axis ${axis}, whose size is not static`);
