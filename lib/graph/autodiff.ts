@@ -82,6 +82,8 @@ export function deriveTrainingGraph(forward: Model, opts: DeriveOptions): Model 
   const b = new GraphBuilder('grad', taken);
   const fconst = (values: number[], dims: number[]) =>
     b.constant(elemType === DataType.DOUBLE ? Float64Array.from(values) : Float32Array.from(values), dims, elemType);
+  /** x cast to the model's float type (a 0/1 indicator from a comparison, a count, an exponent). */
+  const toElem = (x: string) => b.op('Cast', [x], { to: { i: elemType } });
 
   // ---- loss --------------------------------------------------------------------
   const logitsShape = shapes.get(opts.logits)!;
@@ -92,18 +94,18 @@ export function deriveTrainingGraph(forward: Model, opts: DeriveOptions): Model 
     // OneHot of 0s and 1s in float32 (onnxruntime has no float64 OneHot kernel), cast, then
     // smoothed in the model's type, so a float64 graph's target is float64-exact
     const onehot = b.op('OneHot', [labels, b.int64s([C]), b.constant(Float32Array.of(0, 1), [2], DataType.FLOAT)], { axis: { i: -1 } });
-    const hot = elemType === DataType.FLOAT ? onehot : b.op('Cast', [onehot], { to: { i: elemType } });
+    const hot = elemType === DataType.FLOAT ? onehot : toElem(onehot);
     const target = eps === 0 ? hot : b.op('Add', [b.op('Mul', [hot, fconst([1 - eps], [])]), fconst([eps / C], [])]);
     const logp = b.op('LogSoftmax', [opts.logits], { axis: { i: 1 } });
     const per = b.op('ReduceSum', [b.op('Mul', [target, logp]), b.int64s([1])], { keepdims: { i: 0 } });
     b.op('Neg', [reduceMean(b, forward.opset, per, [0])], {}, ['loss']);
-    const n = b.op('Cast', [b.op('Gather', [b.op('Shape', [opts.logits]), b.int64s([0])])], { to: { i: elemType } });
+    const n = toElem(b.op('Gather', [b.op('Shape', [opts.logits]), b.int64s([0])]));
     dLogits = b.op('Div', [b.op('Sub', [b.op('Softmax', [opts.logits], { axis: { i: 1 } }), target]), n]);
   } else {
     b.input(labels, elemType, logitsShape.slice());
     const diff = b.op('Sub', [opts.logits, labels]);
     b.op('ReduceMean', [b.op('Mul', [diff, diff])], { keepdims: { i: 0 } }, ['loss']); // all axes, any opset
-    const size = b.op('Cast', [b.op('Size', [opts.logits])], { to: { i: elemType } });
+    const size = toElem(b.op('Size', [opts.logits]));
     dLogits = b.op('Div', [b.op('Mul', [diff, fconst([2], [])]), size]);
   }
 
@@ -253,7 +255,7 @@ export function deriveTrainingGraph(forward: Model, opts: DeriveOptions): Model 
         break;
       }
       case 'Pow': { // d x^p = p x^(p-1) (p y / x would divide by 0); d/dp = y ln x
-        const p = b.op('Cast', [c], { to: { i: elemType } }); // the exponent may have its own type
+        const p = toElem(c); // the exponent may have its own type
         add(a, sumTo(b.op('Mul', [dy, b.op('Mul', [p, b.op('Pow', [a, b.op('Sub', [p, fconst([1], [])])])])]), shape(y), a));
         if (needs.has(c)) add(c, sumTo(b.op('Mul', [dy, b.op('Mul', [y, b.op('Log', [a])])]), shape(y), c));
         break;
@@ -287,7 +289,7 @@ export function deriveTrainingGraph(forward: Model, opts: DeriveOptions): Model 
           n.inputs[i] ? b.op(cmp, [a, n.inputs[i]]) : n.attrs[attr] ? b.op(cmp, [a, fconst([attrF(n, attr, 0)], [])]) : undefined;
         const inside = [bound(1, 'min', 'Greater'), bound(2, 'max', 'Less')].filter((t): t is string => !!t);
         const keep = inside.length === 2 ? b.op('And', inside) : inside[0];
-        add(a, keep ? b.op('Mul', [dy, b.op('Cast', [keep], { to: { i: elemType } })]) : dy);
+        add(a, keep ? b.op('Mul', [dy, toElem(keep)]) : dy);
         break;
       }
       case 'Softplus': // ln(1 + e^x)' = sigmoid(x)
@@ -296,7 +298,7 @@ export function deriveTrainingGraph(forward: Model, opts: DeriveOptions): Model 
       case 'HardSigmoid': { // max(0, min(1, alpha x + beta)): alpha where inside (0, 1)
         const alpha = attrF(n, 'alpha', 0.2), t = b.op('Add', [b.op('Mul', [a, fconst([alpha], [])]), fconst([attrF(n, 'beta', 0.5)], [])]);
         const inside = b.op('And', [b.op('Greater', [t, fconst([0], [])]), b.op('Less', [t, fconst([1], [])])]);
-        add(a, b.op('Mul', [dy, b.op('Mul', [b.op('Cast', [inside], { to: { i: elemType } }), fconst([alpha], [])])]));
+        add(a, b.op('Mul', [dy, b.op('Mul', [toElem(inside), fconst([alpha], [])])]));
         break;
       }
       case 'HardSwish': { // x hardsigmoid(x) (alpha 1/6, beta 1/2): 0 below -3, 1 above 3, (2x + 3) / 6 between
@@ -317,7 +319,7 @@ export function deriveTrainingGraph(forward: Model, opts: DeriveOptions): Model 
           add(a, dy);
           break;
         }
-        const hits = n.inputs.map((x) => b.op('Cast', [b.op('Equal', [x, y])], { to: { i: elemType } }));
+        const hits = n.inputs.map((x) => toElem(b.op('Equal', [x, y])));
         const share = b.op('Div', [dy, b.op('Sum', hits)]);
         n.inputs.forEach((x, i) => add(x, sumTo(b.op('Mul', [share, hits[i]]), shape(y), x)));
         break;
@@ -330,7 +332,7 @@ export function deriveTrainingGraph(forward: Model, opts: DeriveOptions): Model 
         }
         const keep = attrI(n, 'keepdims', 1);
         const yk = keep ? y : b.op('Unsqueeze', [y, b.int64s(axes)]), g0 = keep ? dy : b.op('Unsqueeze', [dy, b.int64s(axes)]);
-        const hit = b.op('Cast', [b.op('Equal', [a, yk])], { to: { i: elemType } });
+        const hit = toElem(b.op('Equal', [a, yk]));
         const count = b.op('ReduceSum', [hit, b.int64s(axes)], { keepdims: { i: 1 } });
         add(a, b.op('Mul', [hit, b.op('Div', [g0, count])]));
         break;
@@ -360,7 +362,7 @@ export function deriveTrainingGraph(forward: Model, opts: DeriveOptions): Model 
         add(a, dy);
         break;
       case 'Relu':
-        add(a, b.op('Mul', [dy, b.op('Cast', [b.op('Greater', [a, fconst([0], [])])], { to: { i: elemType } })]));
+        add(a, b.op('Mul', [dy, toElem(b.op('Greater', [a, fconst([0], [])]))]));
         break;
       case 'LeakyRelu': {
         const alpha = attrF(n, 'alpha', 0.01);
@@ -416,7 +418,7 @@ export function deriveTrainingGraph(forward: Model, opts: DeriveOptions): Model 
         add(a, b.op('Reshape', [dy, b.op('Shape', [a])]));
         break;
       case 'Cast':
-        add(a, b.op('Cast', [dy], { to: { i: elemType } }));
+        add(a, toElem(dy));
         break;
       case 'Concat': {
         const rank = shape(y).length, axis = (attrI(n, 'axis', 0) + rank) % rank;
