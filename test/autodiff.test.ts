@@ -5,8 +5,7 @@ import { deriveTrainingGraph } from '../lib/graph/autodiff';
 import { GraphBuilder, model } from '../lib/graph/builder';
 import { decodeModel, encodeModel, type Model } from '../lib/graph/model';
 import { DataType } from '../lib/graph/schema';
-import { checkGradients } from './gradcheck';
-import { GraphRunner } from '../lib/graph/runner';
+import { checkGradients, trainingOutputs } from './gradcheck';
 import { inferShapes } from '../lib/graph/shapes';
 import { knownFromTensor } from '../lib/graph/fold';
 import { freshSeed, normal, rng } from './reference';
@@ -209,10 +208,7 @@ describe(`training-graph derivation: Gather with indices fed at run time (seed $
     const fwd = model(b.graph('gather'));
     expect(await checkGradients(fwd, feeds, { logits: 'logits' }, 1e-6, 1e-5)).to.equal(28 + 24 + 20 + 12);
     // the rows no index picked get exactly zero
-    const runner = await GraphRunner.create(deriveTrainingGraph(fwd, { logits: 'logits' }));
-    const values = Object.fromEntries(fwd.graph.initializers.map((t) => [t.name, { data: t.data as Float64Array, dims: t.dims }]));
-    const out = await runner.run({ ...feeds, ...values });
-    await runner.release();
+    const out = await trainingOutputs(fwd, feeds, { logits: 'logits' });
     const g = out['grad.bank'] as Float64Array;
     expect([0, 1, 2, 4].flatMap((r) => Array.from(g.subarray(4 * r, 4 * r + 4))).every((v) => v === 0)).to.equal(true);
     expect(Array.from(g.subarray(12, 16)).some((v) => v !== 0)).to.equal(true);
@@ -255,10 +251,7 @@ describe(`training-graph derivation: Slice with steps, MaxPool with ceil_mode (s
     const shapes = inferShapes(fwd, consts);
     expect([shapes.get(pool), shapes.get(cut), shapes.get(h), shapes.get(none)]).to.deep.equal([['N', 2, 2, 2], ['N', 2, 2, 2], ['N', 3, 3], [0, 3]]);
     expect(await checkGradients(fwd, feeds, { logits: 'logits' }, 1e-6, 1e-5)).to.equal(30 + 21 + 12 + 3 + 32 + 75);
-    const runner = await GraphRunner.create(deriveTrainingGraph(fwd, { logits: 'logits' }));
-    const values = Object.fromEntries(fwd.graph.initializers.map((t) => [t.name, { data: t.data as Float64Array, dims: t.dims }]));
-    const out = await runner.run({ ...feeds, ...values });
-    await runner.release();
+    const out = await trainingOutputs(fwd, feeds, { logits: 'logits' });
     // what no slice kept gets exactly zero: r entirely, q's rows 0, 2, 3, 5, 6, p's rows 0, 2, 4 and columns 1, 3
     const zero = (name: string, at: (i: number) => boolean) => Array.from(out[`grad.${name}`] as Float64Array).filter((_, i) => at(i));
     expect(zero('r', () => true).every((v) => v === 0)).to.equal(true);

@@ -9,6 +9,21 @@ import { DataType } from '../lib/graph/schema';
 const D = DataType.DOUBLE;
 export type Feeds = Record<string, { data: Float64Array | Float32Array | BigInt64Array | Int32Array; dims: number[] }>;
 
+/** The parameters a derived training graph takes: the float initializers of rank >= 1 (or opts.params). */
+function trainedParams(fwd: Model, opts: Parameters<typeof deriveTrainingGraph>[1]) {
+  return fwd.graph.initializers.filter((t) => (t.dataType === D || t.dataType === DataType.FLOAT) && t.dims.length >= 1 && (!opts.params || opts.params.includes(t.name)));
+}
+
+/** One run of the training graph derived from `fwd`, its parameters at the model's values: loss, gradients, outputs. */
+export async function trainingOutputs(fwd: Model, feeds: Feeds, opts: Parameters<typeof deriveTrainingGraph>[1]) {
+  const runner = await GraphRunner.create(deriveTrainingGraph(fwd, opts));
+  try {
+    return await runner.run({ ...feeds, ...Object.fromEntries(trainedParams(fwd, opts).map((p) => [p.name, { data: p.data as Float64Array, dims: p.dims }])) });
+  } finally {
+    await runner.release();
+  }
+}
+
 /**
  * Checks every entry of every parameter's gradient against central differences at steps
  * h and h/2 (which must agree: no kink inside the window). Returns the number of entries checked.
@@ -16,7 +31,7 @@ export type Feeds = Record<string, { data: Float64Array | Float32Array | BigInt6
 export async function checkGradients(fwd: Model, feeds: Feeds, opts: Parameters<typeof deriveTrainingGraph>[1], tol: number, h = 1e-6) {
   const train = deriveTrainingGraph(fwd, opts);
   const runner = await GraphRunner.create(train);
-  const params = fwd.graph.initializers.filter((t) => (t.dataType === D || t.dataType === DataType.FLOAT) && t.dims.length >= 1 && (!opts.params || opts.params.includes(t.name)));
+  const params = trainedParams(fwd, opts);
   const values = Object.fromEntries(params.map((p) => [p.name, { data: (p.data as Float64Array).slice(), dims: p.dims }]));
   const run = async () => runner.run({ ...feeds, ...values });
   const base = await run();
