@@ -9,7 +9,7 @@ const USAGE = `usage:
   spartan train --dataset mnist|fashion-mnist --model lenet-300-100|lenet-5|<forward.onnx> [--logits <output>]
                 --method spartan|imp|topkast|dense --density 0.05 --epochs 20 [--block 16] [--beta-max 100]
                 [--seed 1] [--batch-size 128] [--lr 0.1] [--train-count N] [--json out.json] [--export sparse.onnx]
-                [--checkpoint dir] [--resume] [--sparsify a,b,...]`;
+                [--checkpoint dir] [--resume] [--sparsify a,b,...] [--weight-decay 1e-4] [--decay-on all|weights]`;
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'graph' && argv[1] === 'derive') return runDerive(argv.slice(2));
