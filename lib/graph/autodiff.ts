@@ -2,10 +2,11 @@
 // inputs, a loss is appended, and reverse-mode differentiation adds one output
 // grad.<param> per parameter, all in standard ONNX operators.
 import { rangeError, typeError } from '../errors';
-import { GraphBuilder } from './builder';
+import { GraphBuilder, reduceMean } from './builder';
 import { DataType } from './schema';
 import { isNumeric, knownFromTensor, sliceIndices, tensorOf, type Consts } from './fold';
 import type { Dim, Model, Node, TensorValue } from './model';
+import { BATCH_NORM_MODES, inferenceForm, withBatchStatistics, type BatchNormMode } from './trainMode';
 import { broadcast, constInts, convGeometry, inferShapes, padAmounts, reduceAxes } from './shapes';
 
 export interface DeriveOptions {
@@ -17,6 +18,13 @@ export interface DeriveOptions {
   params?: string[];
   loss?: 'cross-entropy' | 'mse';
   labelSmoothing?: number;
+  /**
+   * BatchNormalization in the training graph (trainMode.ts): 'as-exported' (default) follows
+   * each node's training_mode, 'batch' normalises every one by the batch's statistics (PyTorch's
+   * model.train()), 'frozen' every one by its running statistics (model.eval()). Nodes using
+   * batch statistics make their running statistics inputs and add outputs state.<name>.
+   */
+  batchNorm?: BatchNormMode;
 }
 
 const attrI = (n: Node, k: string, d: number) => (n.attrs[k] && 'i' in n.attrs[k] ? (n.attrs[k] as { i: number }).i : d);
@@ -52,8 +60,11 @@ function classesOf(logitsShape: Dim[] | undefined): number {
   return logitsShape[1];
 }
 
-export function deriveTrainingGraph(forward: Model, opts: DeriveOptions): Model {
+export function deriveTrainingGraph(given: Model, opts: DeriveOptions): Model {
   if (typeof opts?.logits !== 'string') throw typeError('ERR_SPARTAN_OPTION', 'logits must name an output of the model');
+  const mode = opts.batchNorm ?? 'as-exported';
+  if (!BATCH_NORM_MODES.includes(mode)) throw rangeError('ERR_SPARTAN_OPTION', `batchNorm must be one of ${BATCH_NORM_MODES.join(', ')} (got ${JSON.stringify(mode)})`);
+  const forward = mode === 'frozen' ? inferenceForm(given, 'batch-norm') : withBatchStatistics(given, mode).model;
   const g = forward.graph;
   if (!g.outputs.some((o) => o.name === opts.logits) && !g.nodes.some((n) => n.outputs.includes(opts.logits)))
     throw rangeError('ERR_SPARTAN_ONNX', `the model has no output or tensor named "${opts.logits}" (outputs: ${g.outputs.map((o) => o.name).join(', ')})`);
@@ -358,9 +369,22 @@ export function deriveTrainingGraph(forward: Model, opts: DeriveOptions): Model 
       case 'Neg':
         add(a, b.op('Neg', [dy]));
         break;
-      case 'Identity': case 'Dropout':
+      case 'Identity':
         add(a, dy);
         break;
+      case 'Dropout': { // training: dY where the mask kept the entry, times 1 / (1 - ratio)
+        const training = n.inputs[2] ? consts.get(n.inputs[2]) : undefined;
+        if (!n.inputs[2] || (isNumeric(training) && training.values[0] === 0)) {
+          add(a, dy);
+          break;
+        }
+        const mask = n.outputs[1] || (n.outputs[1] = b.fresh('dropout_mask'));
+        const ratio = n.inputs[1] ? toElem(n.inputs[1]) : fconst([0.5], []);
+        let scale = b.op('Div', [fconst([1], []), b.op('Sub', [fconst([1], []), ratio])]);
+        if (!isNumeric(training)) scale = b.op('Where', [b.op('Cast', [n.inputs[2]], { to: { i: DataType.BOOL } }), scale, fconst([1], [])]); // fed at run time
+        add(a, b.op('Where', [mask, b.op('Mul', [dy, scale]), fconst([0], [])]));
+        break;
+      }
       case 'Relu':
         add(a, b.op('Mul', [dy, toElem(b.op('Greater', [a, fconst([0], [])]))]));
         break;
@@ -408,8 +432,9 @@ export function deriveTrainingGraph(forward: Model, opts: DeriveOptions): Model 
         if (!attrI(n, 'keepdims', 1) && axes.length) g0 = b.op('Unsqueeze', [dy, b.int64s(axes)]);
         if (n.opType === 'ReduceMean') {
           const count = axes.reduce((p, ax) => p * (typeof xs[ax] === 'number' ? (xs[ax] as number) : NaN), 1);
-          if (!Number.isFinite(count)) throw rangeError('ERR_SPARTAN_ONNX', `node "${n.name || y}": ReduceMean over a dimension of unknown size`);
-          g0 = b.op('Div', [g0, fconst([count], [])]);
+          // over a dynamic dim (the batch: BatchNormalization's statistics) the count is taken at run time
+          const counted = Number.isFinite(count) ? fconst([count], []) : toElem(b.op('Div', [b.op('Size', [a]), b.op('Size', [y])]));
+          g0 = b.op('Div', [g0, counted]);
         }
         add(a, b.op('Expand', [g0, b.op('Shape', [a])]));
         break;
@@ -557,15 +582,19 @@ export function deriveTrainingGraph(forward: Model, opts: DeriveOptions): Model 
     return { name: gname, elemType: t.dataType, shape: t.dims.slice() as Dim[] };
   });
 
+  const allOut = [...nodes, ...b.nodes];
+  // constants only folded nodes read (a Gather index into a folded shape) would make
+  // onnxruntime warn on every session it opens
+  const used = new Set([...allOut.flatMap((n) => n.inputs), ...g.outputs.map((o) => o.name)]);
   return {
     ...forward,
     producerName: 'spartan-sparsity',
     graph: {
       name: `${g.name}-training`,
-      nodes: [...nodes, ...b.nodes],
+      nodes: allOut,
       inputs: [...g.inputs, ...b.inputs, ...params.map((p) => ({ name: p, elemType: paramInits.get(p)!.dataType, shape: paramInits.get(p)!.dims.slice() as Dim[] }))],
       outputs: [{ name: 'loss', elemType, shape: [] }, ...gradOutputs, ...g.outputs],
-      initializers: [...g.initializers.filter((t) => !params.includes(t.name)), ...foldedInits, ...b.initializers],
+      initializers: [...g.initializers.filter((t) => !params.includes(t.name)), ...foldedInits, ...b.initializers].filter((t) => used.has(t.name)),
       valueInfo: [],
     },
   };
@@ -609,11 +638,5 @@ function convBackward(
     }
     add(w, parts.length === 1 ? parts[0] : b.op('Concat', parts, { axis: { i: 0 } }));
   }
-}
-
-/** ReduceMean over `axes`: an input from opset 18 on, an attribute before. */
-function reduceMean(b: GraphBuilder, opset: number, x: string, axes: number[], keepdims = 0): string {
-  const keep = { keepdims: { i: keepdims } };
-  return opset >= 18 ? b.op('ReduceMean', [x, b.int64s(axes)], keep) : b.op('ReduceMean', [x], { axes: { ints: axes }, ...keep });
 }
 

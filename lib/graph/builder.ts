@@ -60,3 +60,9 @@ export class GraphBuilder {
 export function model(graph: Graph, opset = 17): Model {
   return { irVersion: opset >= 21 ? 10 : opset >= 19 ? 9 : 8, opset, producerName: 'spartan-sparsity', graph };
 }
+
+/** ReduceMean over `axes`: an input from opset 18 on, an attribute before. */
+export function reduceMean(b: GraphBuilder, opset: number, x: string, axes: number[], keepdims = 0): string {
+  const keep = { keepdims: { i: keepdims } };
+  return opset >= 18 ? b.op('ReduceMean', [x, b.int64s(axes)], keep) : b.op('ReduceMean', [x], { axes: { ints: axes }, ...keep });
+}

@@ -31,10 +31,10 @@ export class GraphRunner {
     return this.session.outputNames;
   }
 
-  /** Runs with feeds given as (data, dims); returns each output's data. */
-  async run(feeds: Record<string, { data: Feed; dims: readonly number[] }>, outputs?: string[]): Promise<Record<string, Feed>> {
+  /** Runs with feeds given as (data, dims; type 'bool' for a Uint8Array of 0/1 fed to a bool input); returns each output's data. */
+  async run(feeds: Record<string, { data: Feed; dims: readonly number[]; type?: 'bool' }>, outputs?: string[]): Promise<Record<string, Feed>> {
     const t: Record<string, ortTypes.Tensor> = {};
-    for (const [k, v] of Object.entries(feeds)) t[k] = new (ort().Tensor)(ortType(v.data), v.data as never, v.dims);
+    for (const [k, v] of Object.entries(feeds)) t[k] = new (ort().Tensor)(v.type === 'bool' && v.data instanceof Uint8Array ? 'bool' : ortType(v.data), v.data as never, v.dims);
     const r = outputs ? await this.session.run(t, outputs) : await this.session.run(t);
     const out: Record<string, Feed> = {};
     for (const [k, v] of Object.entries(r)) out[k] = v.data as Feed;
