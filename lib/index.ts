@@ -45,6 +45,8 @@ export { decodeModel, encodeModel } from './graph/model';
 export type { Model, Graph, Node, TensorValue, ValueInfo, Attr, Dim } from './graph/model';
 export { deriveTrainingGraph } from './graph/autodiff';
 export { untieInitializers } from './graph/untie';
+export { inferenceForm, withBatchStatistics, withDropoutMasks, runningStatisticNames, stateOutput, dropoutMaskInput } from './graph/trainMode';
+export type { BatchNormMode } from './graph/trainMode';
 export type { DeriveOptions } from './graph/autodiff';
 export { GraphBuilder } from './graph/builder';
 export { GraphRunner } from './graph/runner';

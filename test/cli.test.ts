@@ -45,6 +45,29 @@ describe('spartan CLI', function () {
     expect(m.graph.inputs.map((i) => i.name)).to.include.members(['x', 'labels', 'fc1.weight']);
   });
 
+  it('graph derive of a training-mode export: running statistics in, state.<name> out (--batch-norm frozen: neither)', () => {
+    const dir = tmp();
+    const fwd = path.join(root, 'test', 'fixtures', 'torch', 'mnist-bn.onnx');
+    const stats = ['bn1.running_mean', 'bn1.running_var', 'bn2.running_mean', 'bn2.running_var'];
+    const r = run(['graph', 'derive', fwd, '-o', path.join(dir, 'batch.onnx'), '--logits', 'logits']);
+    expect(r.status, r.stderr).to.equal(0);
+    expect(r.stdout).to.match(/outputs loss and 8 gradients, and 4 running statistics \(state\.<name>: feed each back as <name> next step\)/);
+    const batch = decodeModel(fs.readFileSync(path.join(dir, 'batch.onnx')));
+    expect(batch.graph.inputs.map((i) => i.name)).to.include.members(stats);
+    expect(batch.graph.outputs.map((o) => o.name)).to.include.members(stats.map((s) => `state.${s}`));
+    const f = run(['graph', 'derive', fwd, '-o', path.join(dir, 'frozen.onnx'), '--logits', 'logits', '--batch-norm', 'frozen']);
+    expect(f.status, f.stderr).to.equal(0);
+    const frozen = decodeModel(fs.readFileSync(path.join(dir, 'frozen.onnx')));
+    expect(frozen.graph.outputs.some((o) => o.name.startsWith('state.'))).to.equal(false);
+    expect(frozen.graph.initializers.map((t) => t.name)).to.include.members(stats);
+    expect(frozen.graph.nodes.some((n) => n.opType === 'Dropout')).to.equal(true); // onnxruntime draws its mask
+    const m = run(['graph', 'derive', fwd, '-o', path.join(dir, 'masks.onnx'), '--logits', 'logits', '--dropout', 'mask-inputs']);
+    expect(m.status, m.stderr).to.equal(0);
+    const masks = decodeModel(fs.readFileSync(path.join(dir, 'masks.onnx')));
+    expect(masks.graph.nodes.some((n) => n.opType === 'Dropout')).to.equal(false);
+    expect(masks.graph.inputs.find((i) => i.name === 'dropout_mask./drop/Dropout_output_0')?.shape).to.deep.equal(['N', 288]);
+  });
+
   it('graph derive unties the parameters torch.onnx.export merged (a note says which); --keep-tied keeps them merged', () => {
     const dir = tmp();
     const fwd = path.join(root, 'test', 'fixtures', 'torch', 'transformer-f32.onnx');
@@ -89,7 +112,8 @@ describe('spartan CLI', function () {
   });
 
   // Forward models exported by torch.onnx.export (test/fixtures/torch/make_fixtures.py), untrained
-  for (const [file, floor, ops] of [['mnist-cnn', 0.6, 'Conv, avg_pool2d as Pad + AveragePool, view(size(0), -1), GELU'], ['mnist-rows', 0.2, 'images as 28 tokens: 3-D MatMul, LayerNorm, attention, RMSNorm']] as const) {
+  for (const [file, floor, ops] of [['mnist-cnn', 0.6, 'Conv, avg_pool2d as Pad + AveragePool, view(size(0), -1), GELU'], ['mnist-rows', 0.2, 'images as 28 tokens: 3-D MatMul, LayerNorm, attention, RMSNorm'],
+    ['mnist-bn', 0.6, 'exported in training mode: BatchNorm2d, BatchNorm1d and Dropout']] as const) {
     it(`train --model <a torch.onnx.export file> (${file}: ${ops}) trains Spartan, and the export scores the reported accuracy`, async () => {
       const dir = tmp();
       const fwd = path.join(root, 'test', 'fixtures', 'torch', `${file}.onnx`);
@@ -150,9 +174,11 @@ describe('spartan CLI', function () {
     expect(kept / (784 * 300 + 300 * 100 + 100 * 10)).to.be.closeTo(0.1, 2e-3);
   });
 
-  it('a run killed after its first epoch resumes from the checkpoint to the same result as a straight run', async () => {
+  const bnModel = path.join(root, 'test', 'fixtures', 'torch', 'mnist-bn.onnx');
+  for (const [what, model] of [['LeNet-300-100, IMP', []], ['mnist-bn (BatchNorm running statistics, seeded dropout masks), Spartan', ['--model', bnModel, '--logits', 'logits', '--method', 'spartan']]] as const)
+  it(`a run killed after its first epoch resumes from the checkpoint to the same result as a straight run (${what})`, async () => {
     const dir = tmp();
-    const args = ['train', '--method', 'imp', ...SMALL, '--export'];
+    const args = ['train', '--method', 'imp', ...model, ...SMALL, '--export'];
     const straight = run([...args, path.join(dir, 'straight.onnx'), '--json', path.join(dir, 'straight.json')]);
     expect(straight.status, straight.stderr).to.equal(0);
     // crash: kill the process as soon as epoch 1 is reported (its checkpoint is written first)
@@ -256,6 +282,9 @@ describe('spartan CLI', function () {
       [['train', '--beta-max', 'big'], /--beta-max must be > 0 \(got big\)/],
       [['train', '--weight-decay=-1'], /--weight-decay must be >= 0 \(got -1\)/],
       [['train', '--decay-on', 'biases'], /--decay-on must be all or weights \(got biases\)/],
+      [['train', '--batch-norm', 'train'], /--batch-norm must be as-exported, batch, frozen \(got train\)/],
+      [['graph', 'derive', path.join(dir, 'fwd.onnx'), '--logits', 'logits', '-o', path.join(dir, 't.onnx'), '--batch-norm', 'eval'], /--batch-norm must be as-exported, batch, frozen \(got eval\)/],
+      [['graph', 'derive', path.join(dir, 'fwd.onnx'), '--logits', 'logits', '-o', path.join(dir, 't.onnx'), '--dropout', 'off'], /--dropout must be random or mask-inputs \(got off\)/],
       [['frobnicate'], /unknown command/],
       [['train', '--sparsify', 'fc1.weight,fc9.weight'], /^spartan: sparsify names "fc9\.weight", which is not a parameter of the model \(parameters: fc1\.weight, .*\) \(ERR_SPARTAN_OPTION\)\n$/],
       // torch.onnx.export without dynamic_axes: the batch is fixed (and folded into the graph)

@@ -5,6 +5,8 @@ import * as path from 'node:path';
 import { expect } from 'chai';
 import { head, loadFashionMnist, loadMnist } from '../lib/data/dataset';
 import { decodeModel } from '../lib/graph/model';
+import { deriveTrainingGraph } from '../lib/graph/autodiff';
+import { untieInitializers } from '../lib/graph/untie';
 import { GraphRunner } from '../lib/graph/runner';
 import { lenet300100, lenet5 } from '../lib/models/lenet';
 import { Trainer, countCorrect } from '../lib/train/trainer';
@@ -214,5 +216,101 @@ describe('Trainer execution providers', () => {
       caught = e;
     }
     expect((caught as { code?: string }).code).to.equal('ERR_SPARTAN_OPTION');
+  });
+});
+
+describe('Trainer with BatchNormalization and Dropout (mnist-bn: a training-mode torch.onnx.export)', () => {
+  const forward = decodeModel(fs.readFileSync(path.join(__dirname, 'fixtures', 'torch', 'mnist-bn.onnx')));
+  const stats = ['bn1.running_mean', 'bn1.running_var', 'bn2.running_mean', 'bn2.running_var'];
+  const data = head(loadMnist('train'), 600);
+  const options = (extra: Partial<Parameters<typeof Trainer.create>[0]> = {}) => ({
+    forward, logits: 'logits', epochs: 1, batchSize: 200, trainCount: data.count, seed: 4,
+    sparsity: { method: 'spartan' as const, density: 0.5 }, optimizer: { kind: 'sgd' as const, lr: 0.05, momentum: 0.9 }, ...extra,
+  });
+  const initial = (name: string) => forward.graph.initializers.find((t) => t.name === name)!.data as Float32Array;
+
+  it("'batch' (default): the running statistics are buffers, not parameters; each step moves them as the training graph says", async function () {
+    this.timeout(60000);
+    const t = await Trainer.create(options({ trainCount: 200 }));
+    try {
+      expect(t.params.map((p) => p.name)).to.not.include.members(stats);
+      expect(t.buffers.map((b) => b.name)).to.deep.equal(stats);
+      await t.trainEpoch(head(data, 200), 0); // one step, the whole batch
+      // bn1 comes before the dropout, so its batch statistics do not depend on the batch's order or masks
+      const train = deriveTrainingGraph(untieInitializers(forward).model, { logits: 'logits', batchNorm: 'batch', dropout: 'mask-inputs' });
+      const runner = await GraphRunner.create(train);
+      const feeds: Record<string, { data: Float32Array | BigInt64Array; dims: number[] }> = {
+        input: { data: data.images.subarray(0, 200 * 784), dims: [200, 1, 28, 28] },
+        labels: { data: BigInt64Array.from(data.labels.subarray(0, 200), (v) => BigInt(v)), dims: [200] },
+        'dropout_mask./drop/Dropout_output_0': { data: new Float32Array(200 * 288).fill(1), dims: [200, 288] },
+      };
+      for (const v of train.graph.inputs) if (!feeds[v.name]) feeds[v.name] = { data: initial(v.name), dims: forward.graph.initializers.find((i) => i.name === v.name)!.dims };
+      const out = await runner.run(feeds);
+      await runner.release();
+      for (const name of ['bn1.running_mean', 'bn1.running_var']) {
+        const got = t.buffers.find((b) => b.name === name)!.data, want = out[`state.${name}`] as Float32Array;
+        expect(Array.from(got).some((v, i) => v !== initial(name)[i]), `${name} moved`).to.equal(true);
+        got.forEach((v, i) => expect(v, `${name}[${i}]`).to.be.closeTo(want[i], 1e-5 * (1 + Math.abs(want[i]))));
+      }
+    } finally {
+      await t.release();
+    }
+  });
+
+  it('evaluation and the exported model use the running statistics, in inference form (no dropout): the same accuracy', async function () {
+    this.timeout(60000);
+    const t = await Trainer.create(options({ epochs: 3, batchSize: 50 }));
+    try {
+      for (let e = 0; e < 3; e++) await t.trainEpoch(data, e);
+      const test = head(loadMnist('test'), 1000);
+      const acc = await t.accuracy(test);
+      expect(await t.accuracy(test), 'evaluation is deterministic').to.equal(acc);
+      expect(acc, 'well above chance after 36 steps of 50').to.be.above(0.6);
+      const exported = t.exportSparse();
+      expect(exported.graph.nodes.filter((n) => n.opType === 'BatchNormalization').every((n) => n.outputs.length === 1 && n.attrs.training_mode === undefined)).to.equal(true);
+      expect(exported.graph.nodes.filter((n) => n.opType === 'Dropout').every((n) => n.inputs.length <= 2)).to.equal(true);
+      for (const s of stats) expect(Array.from(exported.graph.initializers.find((i) => i.name === s)!.data as Float32Array)).to.deep.equal(Array.from(t.buffers.find((b) => b.name === s)!.data));
+      const runner = await GraphRunner.create(exported);
+      let correct = 0;
+      for (const b of batches(test, 500, null)) correct += countCorrect((await runner.run({ input: { data: b.x, dims: [b.size, 1, 28, 28] } })).logits as Float32Array, b.labels);
+      await runner.release();
+      expect(correct / test.count).to.be.closeTo(acc, 1e-9);
+    } finally {
+      await t.release();
+    }
+  });
+
+  it("'frozen' never changes the running statistics; the dropout masks repeat from the seed (same seed, same weights) and keep 1 - ratio", async function () {
+    this.timeout(60000);
+    const frozen = await Trainer.create(options({ batchNorm: 'frozen' }));
+    await frozen.trainEpoch(data, 0);
+    for (const b of frozen.buffers) expect(Array.from(b.data)).to.deep.equal(Array.from(initial(b.name)));
+    await frozen.release();
+    const weightsAfter = async (seed: number) => {
+      const t = await Trainer.create(options({ seed }));
+      await t.trainEpoch(data, 0);
+      const w = t.params.map((p) => p.data.slice());
+      const masks = (t as unknown as { dropoutFeeds(step: number, size: number): Record<string, { data: Float32Array }> }).dropoutFeeds(0, 100);
+      await t.release();
+      return { w, mask: Object.values(masks)[0].data };
+    };
+    const a = await weightsAfter(4), b = await weightsAfter(4), c = await weightsAfter(5);
+    a.w.forEach((w, i) => expect(Buffer.from(w.buffer).equals(Buffer.from(b.w[i].buffer)), `param ${i}`).to.equal(true));
+    expect(a.w.some((w, i) => w.some((v, j) => v !== c.w[i][j]))).to.equal(true);
+    expect(a.mask.length).to.equal(100 * 288);
+    expect(new Set(a.mask)).to.deep.equal(new Set([0, Math.fround(1 / 0.8)]));
+    const dropped = a.mask.filter((v) => v === 0).length / a.mask.length;
+    expect(dropped).to.be.closeTo(0.2, 0.01);
+  });
+
+  it('release() frees both sessions (twice is fine); a released Trainer refuses to train or score', async function () {
+    this.timeout(60000);
+    const t = await Trainer.create(options());
+    await t.release();
+    await t.release();
+    const codeOf = (p: Promise<unknown>) => p.then(() => 'resolved', (e: { code?: string }) => e.code);
+    expect(await codeOf(t.trainEpoch(data, 0))).to.equal('ERR_SPARTAN_DISPOSED');
+    expect(await codeOf(t.accuracy(data))).to.equal('ERR_SPARTAN_DISPOSED');
+    expect(await codeOf(Trainer.create(options({ batchNorm: 'train' as never })))).to.equal('ERR_SPARTAN_OPTION');
   });
 });

@@ -2,6 +2,7 @@
 import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { deriveTrainingGraph } from '../graph/autodiff';
+import { BATCH_NORM_MODES, type BatchNormMode } from '../graph/trainMode';
 import { decodeModel, encodeModel } from '../graph/model';
 import { untieInitializers, untiedNote } from '../graph/untie';
 import { rangeError } from '../errors';
@@ -20,11 +21,17 @@ export async function runDerive(argv: string[]): Promise<number> {
       loss: { type: 'string', default: 'cross-entropy' },
       'label-smoothing': { type: 'string', default: '0' },
       'keep-tied': { type: 'boolean', default: false },
+      'batch-norm': { type: 'string', default: 'as-exported' },
+      dropout: { type: 'string', default: 'random' },
     },
   });
   if (positionals.length !== 1 || !values.output || !values.logits)
     throw rangeError('ERR_SPARTAN_OPTION', 'graph derive needs <forward.onnx>, -o <train.onnx> and --logits <output name>');
   if (values.loss !== 'cross-entropy' && values.loss !== 'mse') throw rangeError('ERR_SPARTAN_OPTION', `--loss must be cross-entropy or mse`);
+  const batchNorm = values['batch-norm'] as BatchNormMode;
+  if (!BATCH_NORM_MODES.includes(batchNorm)) throw rangeError('ERR_SPARTAN_OPTION', `--batch-norm must be ${BATCH_NORM_MODES.join(', ')} (got ${batchNorm})`);
+  const dropout = values.dropout as 'random' | 'mask-inputs';
+  if (dropout !== 'random' && dropout !== 'mask-inputs') throw rangeError('ERR_SPARTAN_OPTION', `--dropout must be random or mask-inputs (got ${dropout})`);
   checkOutputFile('output', values.output);
   let bytes: Buffer;
   try {
@@ -40,10 +47,15 @@ export async function runDerive(argv: string[]): Promise<number> {
     params: values.params ? values.params.split(',').map((s) => s.trim()).filter(Boolean) : undefined,
     loss: values.loss,
     labelSmoothing: Number(values['label-smoothing']),
+    batchNorm,
+    dropout,
   });
   writeFileAtomic(values.output, encodeModel(train));
   if (untied.length) console.error(`note: ${untiedNote(untied)} (--keep-tied keeps them merged)`);
   const grads = train.graph.outputs.filter((o) => o.name.startsWith('grad.')).length;
-  console.log(`wrote ${values.output}: inputs ${train.graph.inputs.map((i) => i.name).join(', ')}; outputs loss and ${grads} gradients`);
+  const state = train.graph.outputs.filter((o) => o.name.startsWith('state.')).length;
+  console.log(`wrote ${values.output}: inputs ${train.graph.inputs.map((i) => i.name).join(', ')}; outputs loss and ${grads} gradients` +
+    (state ? `, and ${state} running statistics (state.<name>: feed each back as <name> next step)` : '') +
+    (dropout === 'mask-inputs' && train.graph.inputs.some((i) => i.name.startsWith('dropout_mask.')) ? '; feed each dropout_mask.<name> 0 or 1 / (1 - ratio) per entry' : ''));
   return 0;
 }

@@ -11,6 +11,7 @@ import { Trainer, type EpochMetrics } from '../train/trainer';
 import type { Method } from '../sparsity/sparsifier';
 import type { BudgetMode } from '../sparsity/budgets';
 import { untiedNote } from '../graph/untie';
+import { BATCH_NORM_MODES, type BatchNormMode } from '../graph/trainMode';
 import { writeFileAtomic } from '../util/atomic';
 import { checkOutputFile } from './outputs';
 
@@ -35,6 +36,8 @@ interface Checkpoint {
   config: unknown;
   epoch: number;
   params: Float32Array[];
+  /** BatchNormalization's running statistics (Trainer.buffers), where the model has any. */
+  buffers?: Float32Array[];
   sparsifier: ReturnType<Trainer['sparsifier']['state']>;
   optimizer: ReturnType<Trainer['optimizer']['state']>;
   history: (EpochMetrics & { testAccuracy: number })[];
@@ -58,6 +61,9 @@ function readCheckpoint(file: string, trainer: Trainer, config: unknown): Checkp
   const params = ck.params;
   if (!Array.isArray(params) || params.length !== trainer.params.length || params.some((a, i) => !(a instanceof Float32Array) || a.length !== trainer.params[i].data.length))
     throw damaged("its parameters do not match the model's");
+  const buffers = ck.buffers ?? [];
+  if (!Array.isArray(buffers) || buffers.length !== trainer.buffers.length || buffers.some((a, i) => !(a instanceof Float32Array) || a.length !== trainer.buffers[i].data.length))
+    throw damaged("its running statistics do not match the model's BatchNormalization layers");
   return ck as Checkpoint;
 }
 
@@ -82,6 +88,7 @@ export async function runTrain(argv: string[]): Promise<number> {
       sparsify: { type: 'string' },
       'weight-decay': { type: 'string' },
       'decay-on': { type: 'string' },
+      'batch-norm': { type: 'string' },
       json: { type: 'string' },
       export: { type: 'string' },
       checkpoint: { type: 'string' },
@@ -115,6 +122,8 @@ export async function runTrain(argv: string[]): Promise<number> {
   const weightDecay = values['weight-decay'] === undefined ? undefined : number(values['weight-decay'], 'weight-decay', (x) => x >= 0, '>= 0');
   const decayOn = values['decay-on'] as 'all' | 'weights' | undefined;
   if (decayOn !== undefined && decayOn !== 'all' && decayOn !== 'weights') throw rangeError('ERR_SPARTAN_OPTION', `--decay-on must be all or weights (got ${decayOn})`);
+  const batchNorm = values['batch-norm'] as BatchNormMode | undefined;
+  if (batchNorm !== undefined && !BATCH_NORM_MODES.includes(batchNorm)) throw rangeError('ERR_SPARTAN_OPTION', `--batch-norm must be ${BATCH_NORM_MODES.join(', ')} (got ${batchNorm})`);
   let forward: Model, logits: string;
   if (builtIn) {
     forward = builtIn.build(1);
@@ -135,13 +144,13 @@ export async function runTrain(argv: string[]): Promise<number> {
   const test = load('test', values['data-dir']);
   // absent from the config unless given, so checkpoints written before the option still resume
   const sparsify = values.sparsify === undefined ? undefined : values.sparsify.split(',').map((n) => n.trim()).filter(Boolean);
-  const config = { dataset: values.dataset, model: values.model, method, density, budget, epochs, batchSize, block, betaMax, seed, lr, trainCount: trainSet.count, sparsify, weightDecay, decayOn };
+  const config = { dataset: values.dataset, model: values.model, method, density, budget, epochs, batchSize, block, betaMax, seed, lr, trainCount: trainSet.count, sparsify, weightDecay, decayOn, batchNorm };
   if (values.ep !== 'cpu' && values.ep !== 'cuda') throw rangeError('ERR_SPARTAN_OPTION', `--ep must be cpu or cuda (got ${values.ep})`);
   const trainer = await Trainer.create({
     forward, logits, epochs, batchSize, trainCount: trainSet.count, seed, sparsify,
     executionProviders: values.ep === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
     sparsity: { method, density, budget, betaMax: config.betaMax, block: block ? [block, block] : undefined },
-    optimizer: { kind: 'sgd', lr: config.lr, momentum: 0.9, nesterov: true, weightDecay: weightDecay ?? 1e-4 }, weightDecayOn: decayOn,
+    optimizer: { kind: 'sgd', lr: config.lr, momentum: 0.9, nesterov: true, weightDecay: weightDecay ?? 1e-4 }, weightDecayOn: decayOn, batchNorm,
   });
 
   // both splits fit the model (labels, example size) before an epoch runs or a file is written
@@ -155,6 +164,7 @@ export async function runTrain(argv: string[]): Promise<number> {
   if (values.resume && ckFile && fs.existsSync(ckFile)) {
     const ck = readCheckpoint(ckFile, trainer, config);
     trainer.params.forEach((p, i) => p.data.set(ck.params[i]));
+    trainer.buffers.forEach((b, i) => b.data.set(ck.buffers![i]));
     trainer.sparsifier.load(ck.sparsifier);
     trainer.optimizer.load(ck.optimizer);
     history.push(...ck.history);
@@ -177,7 +187,7 @@ export async function runTrain(argv: string[]): Promise<number> {
     // the checkpoint is durable before the epoch is reported
     if (ckFile) {
       fs.mkdirSync(values.checkpoint!, { recursive: true });
-      const ck: Checkpoint = { format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, config, epoch, params: trainer.params.map((p) => p.data), sparsifier: trainer.sparsifier.state(), optimizer: trainer.optimizer.state(), history };
+      const ck: Checkpoint = { format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, config, epoch, params: trainer.params.map((p) => p.data), ...(trainer.buffers.length ? { buffers: trainer.buffers.map((b) => b.data) } : {}), sparsifier: trainer.sparsifier.state(), optimizer: trainer.optimizer.state(), history };
       writeFileAtomic(ckFile, v8.serialize(ck));
     }
     console.error(`epoch ${epoch + 1}/${epochs}: loss ${m.loss.toFixed(4)}, train ${(m.trainAccuracy * 100).toFixed(2)} %, test ${(testAccuracy * 100).toFixed(2)} %, density ${m.density.toFixed(4)}, ${m.seconds.toFixed(1)} s`);

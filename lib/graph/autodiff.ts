@@ -6,7 +6,7 @@ import { GraphBuilder, reduceMean } from './builder';
 import { DataType } from './schema';
 import { isNumeric, knownFromTensor, sliceIndices, tensorOf, type Consts } from './fold';
 import type { Dim, Model, Node, TensorValue } from './model';
-import { BATCH_NORM_MODES, inferenceForm, withBatchStatistics, type BatchNormMode } from './trainMode';
+import { BATCH_NORM_MODES, inferenceForm, withBatchStatistics, withDropoutMasks, type BatchNormMode } from './trainMode';
 import { broadcast, constInts, convGeometry, inferShapes, padAmounts, reduceAxes } from './shapes';
 
 export interface DeriveOptions {
@@ -25,6 +25,12 @@ export interface DeriveOptions {
    * batch statistics make their running statistics inputs and add outputs state.<name>.
    */
   batchNorm?: BatchNormMode;
+  /**
+   * Dropout in training mode: 'random' (default) as onnxruntime draws it, 'mask-inputs' as a
+   * product with an input dropout_mask.<output> (0 or 1 / (1 - ratio) per entry) the caller
+   * draws, e.g. from a seed (the Trainer does).
+   */
+  dropout?: 'random' | 'mask-inputs';
 }
 
 const attrI = (n: Node, k: string, d: number) => (n.attrs[k] && 'i' in n.attrs[k] ? (n.attrs[k] as { i: number }).i : d);
@@ -64,7 +70,13 @@ export function deriveTrainingGraph(given: Model, opts: DeriveOptions): Model {
   if (typeof opts?.logits !== 'string') throw typeError('ERR_SPARTAN_OPTION', 'logits must name an output of the model');
   const mode = opts.batchNorm ?? 'as-exported';
   if (!BATCH_NORM_MODES.includes(mode)) throw rangeError('ERR_SPARTAN_OPTION', `batchNorm must be one of ${BATCH_NORM_MODES.join(', ')} (got ${JSON.stringify(mode)})`);
-  const forward = mode === 'frozen' ? inferenceForm(given, 'batch-norm') : withBatchStatistics(given, mode).model;
+  if (opts.dropout !== undefined && opts.dropout !== 'random' && opts.dropout !== 'mask-inputs') throw rangeError('ERR_SPARTAN_OPTION', `dropout must be 'random' or 'mask-inputs' (got ${JSON.stringify(opts.dropout)})`);
+  let forward = mode === 'frozen' ? inferenceForm(given, 'batch-norm') : withBatchStatistics(given, mode).model;
+  if (opts.dropout === 'mask-inputs') {
+    const { shapes } = analyse(forward);
+    const floatType = forward.graph.initializers.find((t) => t.dataType === DataType.DOUBLE || t.dataType === DataType.FLOAT)?.dataType ?? DataType.FLOAT;
+    forward = withDropoutMasks(forward, (x) => shapes.get(x), floatType);
+  }
   const g = forward.graph;
   if (!g.outputs.some((o) => o.name === opts.logits) && !g.nodes.some((n) => n.outputs.includes(opts.logits)))
     throw rangeError('ERR_SPARTAN_ONNX', `the model has no output or tensor named "${opts.logits}" (outputs: ${g.outputs.map((o) => o.name).join(', ')})`);

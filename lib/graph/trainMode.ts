@@ -4,7 +4,7 @@
 // (training_mode true) or passes its input through. This file turns a model into either form.
 import { rangeError } from '../errors';
 import { GraphBuilder, reduceMean } from './builder';
-import type { Model, Node, ValueInfo } from './model';
+import type { Dim, Model, Node, ValueInfo } from './model';
 import { DataType } from './schema';
 
 /** How the training graph treats BatchNormalization. */
@@ -166,4 +166,47 @@ export function withBatchStatistics(model: Model, mode: Exclude<BatchNormMode, '
     },
     state,
   };
+}
+
+/** The value of a constant scalar input: an initializer or a Constant node's tensor. */
+function constantScalar(model: Model, name: string): number | undefined {
+  const init = model.graph.initializers.find((t) => t.name === name);
+  const node = init ? undefined : model.graph.nodes.find((n) => n.opType === 'Constant' && n.outputs[0] === name);
+  const t = init ?? (node?.attrs.value && 't' in node.attrs.value ? node.attrs.value.t : undefined);
+  return t && t.data.length === 1 ? Number(t.data[0]) : undefined;
+}
+
+/** The name of the training graph's input that holds a Dropout's mask (with 'mask-inputs'). */
+export const dropoutMaskInput = (n: Node) => `dropout_mask.${n.outputs[0]}`;
+
+/** The Dropout nodes that drop in training (training_mode a constant true), with their ratio (constant, or 0.5). */
+export function trainingDropouts(model: Model): { node: Node; ratio: number }[] {
+  return model.graph.nodes
+    .filter((n) => n.opType === 'Dropout' && (!n.domain || n.domain === 'ai.onnx') && n.inputs[2] && constantScalar(model, n.inputs[2]) === 1)
+    .map((node) => {
+      const ratio = node.inputs[1] ? constantScalar(model, node.inputs[1]) : 0.5;
+      if (ratio === undefined || !(ratio >= 0 && ratio < 1))
+        throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${label(node)}": a Dropout in training mode needs a constant ratio in [0, 1) (got ${node.inputs[1]})`);
+      return { node, ratio };
+    });
+}
+
+/**
+ * Each Dropout in training mode as a product with an input `dropout_mask.<output>` of the
+ * shape of its input, holding 0 (dropped) or 1 / (1 - ratio): whoever runs the graph draws
+ * the mask, so dropout is reproducible from a seed (onnxruntime's own Dropout draws from a
+ * generator no seed reaches). `shapeOf` gives each Dropout input's shape.
+ */
+export function withDropoutMasks(model: Model, shapeOf: (name: string) => Dim[] | undefined, elemType: number): Model {
+  const dropouts = new Map(trainingDropouts(model).map((d) => [d.node, d]));
+  if (dropouts.size === 0) return model;
+  const inputs: ValueInfo[] = [];
+  const nodes = model.graph.nodes.map((n) => {
+    if (!dropouts.has(n)) return n;
+    unread(model, n, n.outputs.slice(1), 'with mask inputs the Dropout does not output its mask');
+    const mask = dropoutMaskInput(n);
+    inputs.push({ name: mask, elemType, shape: shapeOf(n.inputs[0])?.slice() });
+    return { opType: 'Mul', inputs: [n.inputs[0], mask], outputs: [n.outputs[0]], attrs: {}, ...(n.name ? { name: n.name } : {}) };
+  });
+  return { ...model, graph: { ...model.graph, nodes, inputs: [...model.graph.inputs, ...inputs] } };
 }

@@ -4,6 +4,8 @@ import { deriveTrainingGraph, logitsClasses, type DeriveOptions } from '../graph
 import type { Model } from '../graph/model';
 import { GraphRunner, type InferenceSessionOptions } from '../graph/runner';
 import { DataType } from '../graph/schema';
+import { BATCH_NORM_MODES, dropoutMaskInput, inferenceForm, runningStatisticNames, stateOutput, trainingDropouts, type BatchNormMode } from '../graph/trainMode';
+import { seededUniform } from '../util/random';
 import { batches, type Dataset } from '../data/dataset';
 import { Sparsifier, type SparsifierOptions } from '../sparsity/sparsifier';
 import { maskedByDefault } from '../sparsity/layer';
@@ -42,6 +44,15 @@ export interface TrainerOptions {
    * `executionProviders` above wins. The Trainer sets `extra.session.intra_op.allow_spinning`
    * to '0' unless given here ('1' brings onnxruntime's default back). */
   sessionOptions?: Omit<InferenceSessionOptions, 'executionProviders'>;
+  /**
+   * BatchNormalization while training: 'batch' (default, PyTorch's model.train()) normalises
+   * by each batch's statistics and updates the running statistics, which evaluation and the
+   * exported model use; 'frozen' normalises by the running statistics and never changes them;
+   * 'as-exported' follows each node's training_mode. Dropout drops in training where the
+   * model was exported in training mode (its masks drawn from `seed` and the step, so runs
+   * repeat and resume exactly), and never in evaluation.
+   */
+  batchNorm?: BatchNormMode;
 }
 
 export interface EpochMetrics {
@@ -54,8 +65,30 @@ export interface EpochMetrics {
   seconds: number;
 }
 
-/** The parameters the Trainer trains: the float32 initializers of rank >= 1. */
-const trainable = (forward: Model) => forward.graph.initializers.filter((t) => t.dataType === DataType.FLOAT && t.dims.length >= 1);
+/** The parameters the Trainer trains: the float32 initializers of rank >= 1 but BatchNormalization's running statistics. */
+function trainable(forward: Model) {
+  const stats = runningStatisticNames(forward);
+  return forward.graph.initializers.filter((t) => t.dataType === DataType.FLOAT && t.dims.length >= 1 && !stats.has(t.name));
+}
+
+/** BatchNormalization's running statistics that are float32 initializers: state the Trainer keeps, feeds and checkpoints. */
+function runningStatistics(forward: Model) {
+  const stats = runningStatisticNames(forward);
+  return forward.graph.initializers.filter((t) => t.dataType === DataType.FLOAT && stats.has(t.name));
+}
+
+/** The model with `names` (initializers) as inputs instead. */
+function withInputs(m: Model, names: Set<string>): Model {
+  const g = m.graph;
+  return {
+    ...m,
+    graph: {
+      ...g,
+      inputs: [...g.inputs, ...g.initializers.filter((t) => names.has(t.name)).map((t) => ({ name: t.name, elemType: t.dataType, shape: t.dims.slice() }))],
+      initializers: g.initializers.filter((t) => !names.has(t.name)),
+    },
+  };
+}
 
 /** The optimizer's noDecay list: the caller's names, plus every parameter of rank < 2 for 'weights'. */
 function noDecayNames(params: readonly { name: string; shape: number[] }[], given: readonly string[] | undefined, on: TrainerOptions['weightDecayOn']): string[] | undefined {
@@ -92,6 +125,14 @@ export class Trainer {
   readonly sparsifier: Sparsifier;
   readonly optimizer: Optimizer;
   readonly params: { name: string; data: Float32Array; shape: number[] }[];
+  /**
+   * BatchNormalization's running statistics (not trained: with batchNorm 'batch' each step
+   * writes their next values here). Evaluation and the exported model use them.
+   */
+  readonly buffers: { name: string; data: Float32Array; shape: number[] }[];
+  /** The buffers the training graph updates (the rest it does not read). */
+  private readonly updated: Set<string>;
+  private released = false;
   private readonly input: string;
   private readonly baseLr: number;
   private readonly totalSteps: number;
@@ -105,8 +146,12 @@ export class Trainer {
     readonly classes: number,
     /** Parameters that the exporter had merged into another of equal value, trained apart here. */
     readonly untied: readonly { name: string; from: string }[],
+    /** The training graph's dropout mask inputs: the ratio, and the shape past the batch dim. */
+    private readonly dropouts: readonly { name: string; ratio: number; dims: number[] }[],
   ) {
     this.params = trainable(forward).map((t) => ({ name: t.name, data: Float32Array.from(t.data as Float32Array), shape: t.dims.slice() }));
+    this.buffers = runningStatistics(forward).map((t) => ({ name: t.name, data: Float32Array.from(t.data as Float32Array), shape: t.dims.slice() }));
+    this.updated = new Set(this.buffers.filter((b) => train.outputNames.includes(stateOutput(b.name))).map((b) => b.name));
     this.input = opts.input ?? forward.graph.inputs[0].name;
     this.totalSteps = opts.epochs * Math.ceil(opts.trainCount / opts.batchSize);
     const block = opts.sparsity.block;
@@ -129,8 +174,17 @@ export class Trainer {
       throw rangeError('ERR_SPARTAN_OPTION', `weightDecayOn must be 'all' or 'weights' (got ${JSON.stringify(opts.weightDecayOn)})`);
     // parameters the exporter merged because their values were equal train apart (untie.ts)
     const { model: forward, untied } = untieInitializers(opts.forward);
-    const derive: DeriveOptions = { logits: opts.logits, labelSmoothing: opts.labelSmoothing };
+    const batchNorm = opts.batchNorm ?? 'batch';
+    if (!BATCH_NORM_MODES.includes(batchNorm)) throw rangeError('ERR_SPARTAN_OPTION', `batchNorm must be one of ${BATCH_NORM_MODES.join(', ')} (got ${JSON.stringify(batchNorm)})`);
+    const derive: DeriveOptions = { logits: opts.logits, labelSmoothing: opts.labelSmoothing, batchNorm, dropout: 'mask-inputs' };
     const training = deriveTrainingGraph(forward, derive);
+    const ratios = new Map(trainingDropouts(forward).map((d) => [dropoutMaskInput(d.node), d.ratio]));
+    const dropouts = training.graph.inputs.filter((v) => ratios.has(v.name)).map((v) => {
+      const dims = v.shape?.slice(1);
+      if (!dims || dims.some((d) => typeof d !== 'number'))
+        throw rangeError('ERR_SPARTAN_SHAPE', `the Trainer draws dropout masks of static shape past the batch dim, but "${v.name.slice('dropout_mask.'.length)}" has shape [${v.shape ?? '?'}]`);
+      return { name: v.name, ratio: ratios.get(v.name)!, dims: dims as number[] };
+    });
     const classes = logitsClasses(forward, opts.logits);
     // evaluation: the forward graph with the parameters as inputs (fed the sparse weights)
     const paramNames = new Set(trainable(forward).map((t) => t.name));
@@ -140,15 +194,8 @@ export class Trainer {
       const unknown = opts.sparsify.filter((n) => !paramNames.has(n));
       if (unknown.length) throw rangeError('ERR_SPARTAN_OPTION', `sparsify names ${unknown.map((n) => `"${n}"`).join(', ')}, which ${unknown.length === 1 ? 'is not a parameter' : 'are not parameters'} of the model (parameters: ${[...paramNames].join(', ')})`);
     }
-    const g = forward.graph;
-    const evalModel: Model = {
-      ...forward,
-      graph: {
-        ...g,
-        inputs: [...g.inputs, ...g.initializers.filter((t) => paramNames.has(t.name)).map((t) => ({ name: t.name, elemType: t.dataType, shape: t.dims.slice() }))],
-        initializers: g.initializers.filter((t) => !paramNames.has(t.name)),
-      },
-    };
+    // evaluation runs the inference form (running statistics, no dropout), fed the weights and statistics
+    const evalModel = withInputs(inferenceForm(forward), new Set([...paramNames, ...runningStatistics(forward).map((t) => t.name)]));
     const eps = opts.executionProviders ?? ['cpu'];
     if (!Array.isArray(eps) || eps.length === 0 || eps.some((e) => e !== 'cpu' && e !== 'cuda'))
       throw rangeError('ERR_SPARTAN_OPTION', `executionProviders must be a non-empty list of 'cpu' and 'cuda' (got ${JSON.stringify(eps)})`);
@@ -163,13 +210,46 @@ export class Trainer {
           "install onnxruntime-node's CUDA providers (see its README) or train with the CPU provider");
       }
     };
-    return new Trainer(opts, await open(training), await open(evalModel), forward, classes, untied);
+    const train = await open(training);
+    let evaluate: GraphRunner;
+    try {
+      evaluate = await open(evalModel);
+    } catch (e) {
+      await train.release();
+      throw e;
+    }
+    return new Trainer(opts, train, evaluate, forward, classes, untied, dropouts);
   }
 
-  private feedsFor(x: Float32Array, size: number, weights: Record<string, Float32Array>) {
+  /** Frees both onnxruntime sessions now (not at garbage collection); the Trainer cannot run after. Idempotent. */
+  async release(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
+    await Promise.all([this.train.release(), this.evaluate_.release()]);
+  }
+
+  /** This step's dropout masks: 0 or 1 / (1 - ratio), drawn from (seed, step, which mask) alone. */
+  private dropoutFeeds(step: number, size: number) {
+    const feeds: Record<string, { data: Float32Array; dims: number[] }> = {};
+    this.dropouts.forEach((d, which) => {
+      const data = new Float32Array(size * d.dims.reduce((a, b) => a * b, 1));
+      const u = seededUniform(this.opts.seed ?? 1, step, which), keep = 1 / (1 - d.ratio);
+      for (let i = 0; i < data.length; i++) data[i] = u() < d.ratio ? 0 : keep;
+      feeds[d.name] = { data, dims: [size, ...d.dims] };
+    });
+    return feeds;
+  }
+
+  private checkLive(): void {
+    if (this.released) throw new SpartanError('ERR_SPARTAN_DISPOSED', 'this Trainer was released');
+  }
+
+  /** The batch, the weights and the buffers the graph reads (every buffer, or only the updated ones). */
+  private feedsFor(x: Float32Array, size: number, weights: Record<string, Float32Array>, buffers: 'all' | 'updated') {
     const imageDims = this.forward.graph.inputs.find((v) => v.name === this.input)!.shape!.slice(1).map((d) => (typeof d === 'number' ? d : 1));
     const feeds: Record<string, { data: Float32Array | BigInt64Array; dims: number[] }> = { [this.input]: { data: x, dims: [size, ...imageDims] } };
     for (const p of this.params) feeds[p.name] = { data: weights[p.name], dims: p.shape };
+    for (const b of this.buffers) if (buffers === 'all' || this.updated.has(b.name)) feeds[b.name] = { data: b.data, dims: b.shape };
     return feeds;
   }
 
@@ -192,13 +272,14 @@ export class Trainer {
   }
 
   async trainEpoch(data: Dataset, epoch: number, onBatch?: (step: number, loss: number) => void): Promise<EpochMetrics> {
+    this.checkLive();
     this.checkDataset(data, 'the training data');
     const t0 = performance.now();
     let lossSum = 0, correct = 0, seen = 0;
     for (const batch of batches(data, this.opts.batchSize, (this.opts.seed ?? 1) * 1000 + epoch, true)) {
       const step = this.sparsifier.stepCount;
       if (this.opts.cosine ?? true) this.optimizer.lr = (this.baseLr * (1 + Math.cos((Math.PI * step) / this.totalSteps))) / 2;
-      const feeds = { ...this.feedsFor(batch.x, batch.size, this.sparsifier.weights()), labels: { data: batch.labels, dims: [batch.size] } };
+      const feeds = { ...this.feedsFor(batch.x, batch.size, this.sparsifier.weights(), 'updated'), labels: { data: batch.labels, dims: [batch.size] }, ...this.dropoutFeeds(step, batch.size) };
       parkThreads(); // the sparsifier's threads stop spinning: the cores are onnxruntime's now
       const out = await this.train.run(feeds);
       const grads: Record<string, Float32Array> = {};
@@ -209,6 +290,8 @@ export class Trainer {
       // with or without the Trainer), so it scans as usual.
       this.optimizer.step(gradTheta, this.optimizer.clipNorm === undefined ? this.sparsifier.checkedSumSquares : undefined);
       this.sparsifier.step();
+      // the running statistics move only with a step that went through
+      for (const b of this.buffers) if (this.updated.has(b.name)) b.data.set(out[stateOutput(b.name)] as Float32Array);
       const loss = (out.loss as Float32Array)[0];
       lossSum += loss * batch.size;
       correct += countCorrect(out[this.opts.logits] as Float32Array, batch.labels);
@@ -225,10 +308,10 @@ export class Trainer {
    */
   exportSparse(): Model {
     this.sparsifier.finalize();
-    const byName = new Map(this.params.map((p) => [p.name, p.data]));
-    const g = this.forward.graph;
+    const byName = new Map([...this.params, ...this.buffers].map((p) => [p.name, p.data]));
+    const forward = inferenceForm(this.forward), g = forward.graph;
     return {
-      ...this.forward,
+      ...forward,
       producerName: 'spartan-sparsity',
       graph: { ...g, initializers: g.initializers.map((t) => (byName.has(t.name) ? { ...t, data: byName.get(t.name)!.slice() } : t)) },
     };
@@ -236,12 +319,13 @@ export class Trainer {
 
   /** Accuracy of the current forward weights (what the sparse model computes). */
   async accuracy(data: Dataset, batchSize = 1000): Promise<number> {
+    this.checkLive();
     this.checkDataset(data, 'the evaluation data');
     let correct = 0;
     const weights = this.sparsifier.weights();
     for (const batch of batches(data, batchSize, null, true)) {
       parkThreads();
-      const out = await this.evaluate_.run(this.feedsFor(batch.x, batch.size, weights));
+      const out = await this.evaluate_.run(this.feedsFor(batch.x, batch.size, weights, 'all'));
       correct += countCorrect(out[this.opts.logits] as Float32Array, batch.labels);
     }
     return correct / data.count;
