@@ -5,7 +5,7 @@ import { rangeError, typeError } from '../errors';
 import { GraphBuilder, reduceMean } from './builder';
 import { DataType } from './schema';
 import { isNumeric, knownFromTensor, sliceIndices, tensorOf, type Consts } from './fold';
-import type { Dim, Model, Node, TensorValue } from './model';
+import { attrF, attrI, type Dim, type Model, type Node, type TensorValue } from './model';
 import { BATCH_NORM_MODES, inferenceForm, withBatchStatistics, withDropoutMasks, type BatchNormMode } from './trainMode';
 import { broadcast, constInts, convGeometry, inferShapes, padAmounts, reduceAxes } from './shapes';
 
@@ -33,8 +33,6 @@ export interface DeriveOptions {
   dropout?: 'random' | 'mask-inputs';
 }
 
-const attrI = (n: Node, k: string, d: number) => (n.attrs[k] && 'i' in n.attrs[k] ? (n.attrs[k] as { i: number }).i : d);
-const attrF = (n: Node, k: string, d: number) => (n.attrs[k] && 'f' in n.attrs[k] ? (n.attrs[k] as { f: number }).f : d);
 
 /**
  * Static shapes of every tensor of a forward model (a symbol such as "N" for a dynamic dim),

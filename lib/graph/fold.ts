@@ -50,7 +50,7 @@ export function tensorOf(name: string, k: Known): TensorValue {
 }
 
 /** The values of a Constant node (value, value_float(s), value_int(s)). */
-function constantNode(n: Node): Known {
+export function constantNode(n: Node): Known {
   const a = n.attrs;
   if (a.value && 't' in a.value) return knownFromTensor(a.value.t);
   if (a.value_float && 'f' in a.value_float) return { dataType: DataType.FLOAT, dims: [], values: [a.value_float.f] };

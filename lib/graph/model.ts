@@ -19,6 +19,9 @@ export interface Node {
   domain?: string;
   attrs: Record<string, Attr>;
 }
+/** A node's int / float attribute, or `d` where it is absent. */
+export const attrI = (n: Node, k: string, d: number): number => (n.attrs[k] && 'i' in n.attrs[k] ? (n.attrs[k] as { i: number }).i : d);
+export const attrF = (n: Node, k: string, d: number): number => (n.attrs[k] && 'f' in n.attrs[k] ? (n.attrs[k] as { f: number }).f : d);
 export type Dim = number | string;
 export interface ValueInfo {
   name: string;

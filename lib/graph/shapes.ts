@@ -2,11 +2,11 @@
 // or symbols ("N"); unknown dims are "?".
 import { rangeError } from '../errors';
 import { foldNode, isNumeric, sliceIndices, type Consts } from './fold';
-import type { Dim, Model, Node } from './model';
+import { attrI, type Dim, type Model, type Node } from './model';
 
 export type Shapes = Map<string, Dim[]>;
 
-const int = (n: Node, k: string, d: number) => (n.attrs[k] && 'i' in n.attrs[k] ? (n.attrs[k] as { i: number }).i : d);
+const int = attrI; // the name reads better in the long switch below
 const ints = (n: Node, k: string): number[] | undefined => (n.attrs[k] && 'ints' in n.attrs[k] ? (n.attrs[k] as { ints: number[] }).ints : undefined);
 
 export function broadcast(a: Dim[], b: Dim[]): Dim[] {

@@ -4,7 +4,8 @@
 // (training_mode true) or passes its input through. This file turns a model into either form.
 import { rangeError } from '../errors';
 import { GraphBuilder, reduceMean } from './builder';
-import type { Dim, Model, Node, ValueInfo } from './model';
+import { attrF, attrI, type Dim, type Model, type Node, type ValueInfo } from './model';
+import { constantNode, knownFromTensor } from './fold';
 import { DataType } from './schema';
 
 /** How the training graph treats BatchNormalization. */
@@ -12,8 +13,6 @@ export type BatchNormMode = 'as-exported' | 'batch' | 'frozen';
 
 export const BATCH_NORM_MODES: readonly BatchNormMode[] = ['as-exported', 'batch', 'frozen'];
 
-const attrI = (n: Node, k: string, d: number) => (n.attrs[k] && 'i' in n.attrs[k] ? (n.attrs[k] as { i: number }).i : d);
-const attrF = (n: Node, k: string, d: number) => (n.attrs[k] && 'f' in n.attrs[k] ? (n.attrs[k] as { f: number }).f : d);
 const label = (n: Node) => n.name || n.outputs[0];
 const isBatchNorm = (n: Node) => n.opType === 'BatchNormalization' && (!n.domain || n.domain === 'ai.onnx');
 
@@ -168,12 +167,12 @@ export function withBatchStatistics(model: Model, mode: Exclude<BatchNormMode, '
   };
 }
 
-/** The value of a constant scalar input: an initializer or a Constant node's tensor. */
+/** The value of a constant scalar input: an initializer or a Constant node (fold.ts reads both). */
 function constantScalar(model: Model, name: string): number | undefined {
   const init = model.graph.initializers.find((t) => t.name === name);
   const node = init ? undefined : model.graph.nodes.find((n) => n.opType === 'Constant' && n.outputs[0] === name);
-  const t = init ?? (node?.attrs.value && 't' in node.attrs.value ? node.attrs.value.t : undefined);
-  return t && t.data.length === 1 ? Number(t.data[0]) : undefined;
+  const known = init ? knownFromTensor(init) : node ? constantNode(node) : undefined;
+  return known?.values.length === 1 && typeof known.values[0] === 'number' ? known.values[0] : undefined;
 }
 
 /** The name of the training graph's input that holds a Dropout's mask (with 'mask-inputs'). */
