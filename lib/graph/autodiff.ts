@@ -69,11 +69,13 @@ export function deriveTrainingGraph(given: Model, opts: DeriveOptions): Model {
   const mode = opts.batchNorm ?? 'as-exported';
   if (!BATCH_NORM_MODES.includes(mode)) throw rangeError('ERR_SPARTAN_OPTION', `batchNorm must be one of ${BATCH_NORM_MODES.join(', ')} (got ${JSON.stringify(mode)})`);
   if (opts.dropout !== undefined && opts.dropout !== 'random' && opts.dropout !== 'mask-inputs') throw rangeError('ERR_SPARTAN_OPTION', `dropout must be 'random' or 'mask-inputs' (got ${JSON.stringify(opts.dropout)})`);
-  let forward = mode === 'frozen' ? inferenceForm(given, 'batch-norm') : withBatchStatistics(given, mode).model;
+  let forward = mode === 'frozen' ? inferenceForm(given, 'batch-norm') : withBatchStatistics(given, mode);
   if (opts.dropout === 'mask-inputs') {
-    const { shapes } = analyse(forward);
+    // shape inference only where a training-mode Dropout needs its input's shape (not on every Trainer start-up)
+    let shapes: Map<string, Dim[]> | undefined;
+    const before = forward;
     const floatType = forward.graph.initializers.find((t) => t.dataType === DataType.DOUBLE || t.dataType === DataType.FLOAT)?.dataType ?? DataType.FLOAT;
-    forward = withDropoutMasks(forward, (x) => shapes.get(x), floatType);
+    forward = withDropoutMasks(forward, (x) => (shapes ??= analyse(before).shapes).get(x), floatType);
   }
   const g = forward.graph;
   if (!g.outputs.some((o) => o.name === opts.logits) && !g.nodes.some((n) => n.outputs.includes(opts.logits)))

@@ -82,13 +82,12 @@ export function inferenceForm(model: Model, which: 'all' | 'batch-norm' = 'all')
  *   var'  = momentum var  + (1 - momentum) batch variance * n / (n - 1)
  * (ONNX's momentum, PyTorch's 1 - momentum; the unbiased variance, as PyTorch keeps it, n
  * being the values per channel; n = 1 counts as n - 1 = 1, where PyTorch refuses the batch).
- * The other BatchNormalization nodes take inference form. Returns the model and the names
- * of the running statistics, in node order.
+ * The other BatchNormalization nodes take inference form.
  */
-export function withBatchStatistics(model: Model, mode: Exclude<BatchNormMode, 'frozen'>): { model: Model; state: string[] } {
+export function withBatchStatistics(model: Model, mode: Exclude<BatchNormMode, 'frozen'>): Model {
   const g = model.graph;
   const chosen = (n: Node) => isBatchNorm(n) && (mode === 'batch' || attrI(n, 'training_mode', 0) !== 0);
-  if (!g.nodes.some(chosen)) return { model: inferenceForm(model, 'batch-norm'), state: [] };
+  if (!g.nodes.some(chosen)) return inferenceForm(model, 'batch-norm');
   const readers = new Map<string, string>();
   for (const { node, mean, variance } of runningStatistics(model)) {
     if (!chosen(node)) continue;
@@ -111,7 +110,7 @@ export function withBatchStatistics(model: Model, mode: Exclude<BatchNormMode, '
   const taken = new Set<string>([...g.nodes.flatMap((n) => [...n.inputs, ...n.outputs]), ...g.inputs.map((v) => v.name), ...g.initializers.map((t) => t.name)]);
   const b = new GraphBuilder('bn', taken);
   const nodes: Node[] = [];
-  const stateInputs: ValueInfo[] = [], stateOutputs: ValueInfo[] = [], state: string[] = [];
+  const stateInputs: ValueInfo[] = [], stateOutputs: ValueInfo[] = [];
   for (const n of g.nodes) {
     if (!chosen(n)) {
       nodes.push(isBatchNorm(n) ? batchNormInference(model, n) : n);
@@ -148,22 +147,18 @@ export function withBatchStatistics(model: Model, mode: Exclude<BatchNormMode, '
       const dims = inits.get(s)?.dims ?? inputs.get(s)?.shape;
       if (!inputs.has(s)) stateInputs.push({ name: s, elemType: elem, shape: dims?.slice() });
       stateOutputs.push({ name: stateOutput(s), elemType: elem, shape: dims?.slice() });
-      state.push(s);
     }
   }
   const moved = new Set(stateInputs.map((v) => v.name));
   return {
-    model: {
-      ...model,
-      graph: {
-        ...g,
-        nodes,
-        inputs: [...g.inputs, ...stateInputs],
-        outputs: [...g.outputs, ...stateOutputs],
-        initializers: [...g.initializers.filter((t) => !moved.has(t.name)), ...b.initializers],
-      },
+    ...model,
+    graph: {
+      ...g,
+      nodes,
+      inputs: [...g.inputs, ...stateInputs],
+      outputs: [...g.outputs, ...stateOutputs],
+      initializers: [...g.initializers.filter((t) => !moved.has(t.name)), ...b.initializers],
     },
-    state,
   };
 }
 
@@ -194,10 +189,11 @@ export function trainingDropouts(model: Model): { node: Node; ratio: number }[] 
  * Each Dropout in training mode as a product with an input `dropout_mask.<output>` of the
  * shape of its input, holding 0 (dropped) or 1 / (1 - ratio): whoever runs the graph draws
  * the mask, so dropout is reproducible from a seed (onnxruntime's own Dropout draws from a
- * generator no seed reaches). `shapeOf` gives each Dropout input's shape.
+ * generator no seed reaches). `shapeOf` gives each Dropout input's shape (called only if
+ * there is such a Dropout).
  */
 export function withDropoutMasks(model: Model, shapeOf: (name: string) => Dim[] | undefined, elemType: number): Model {
-  const dropouts = new Map(trainingDropouts(model).map((d) => [d.node, d]));
+  const dropouts = new Set(trainingDropouts(model).map((d) => d.node));
   if (dropouts.size === 0) return model;
   const inputs: ValueInfo[] = [];
   const nodes = model.graph.nodes.map((n) => {
