@@ -72,7 +72,7 @@ function trainable(forward: Model) {
 }
 
 /** BatchNormalization's running statistics that are float32 initializers: state the Trainer keeps, feeds and checkpoints. */
-function runningStatistics(forward: Model) {
+function statisticInitializers(forward: Model) {
   const stats = runningStatisticNames(forward);
   return forward.graph.initializers.filter((t) => t.dataType === DataType.FLOAT && stats.has(t.name));
 }
@@ -133,6 +133,8 @@ export class Trainer {
   /** The buffers the training graph updates (the rest it does not read). */
   private readonly updated: Set<string>;
   private released = false;
+  /** One buffer per dropout mask, sized for a full batch (as batches() reuses its own: no garbage per step). */
+  private readonly maskBuffers: Float32Array[] = [];
   private readonly input: string;
   private readonly baseLr: number;
   private readonly totalSteps: number;
@@ -150,7 +152,7 @@ export class Trainer {
     private readonly dropouts: readonly { name: string; ratio: number; dims: number[] }[],
   ) {
     this.params = trainable(forward).map((t) => ({ name: t.name, data: Float32Array.from(t.data as Float32Array), shape: t.dims.slice() }));
-    this.buffers = runningStatistics(forward).map((t) => ({ name: t.name, data: Float32Array.from(t.data as Float32Array), shape: t.dims.slice() }));
+    this.buffers = statisticInitializers(forward).map((t) => ({ name: t.name, data: Float32Array.from(t.data as Float32Array), shape: t.dims.slice() }));
     this.updated = new Set(this.buffers.filter((b) => train.outputNames.includes(stateOutput(b.name))).map((b) => b.name));
     this.input = opts.input ?? forward.graph.inputs[0].name;
     this.totalSteps = opts.epochs * Math.ceil(opts.trainCount / opts.batchSize);
@@ -195,7 +197,7 @@ export class Trainer {
       if (unknown.length) throw rangeError('ERR_SPARTAN_OPTION', `sparsify names ${unknown.map((n) => `"${n}"`).join(', ')}, which ${unknown.length === 1 ? 'is not a parameter' : 'are not parameters'} of the model (parameters: ${[...paramNames].join(', ')})`);
     }
     // evaluation runs the inference form (running statistics, no dropout), fed the weights and statistics
-    const evalModel = withInputs(inferenceForm(forward), new Set([...paramNames, ...runningStatistics(forward).map((t) => t.name)]));
+    const evalModel = withInputs(inferenceForm(forward), new Set([...paramNames, ...statisticInitializers(forward).map((t) => t.name)]));
     const eps = opts.executionProviders ?? ['cpu'];
     if (!Array.isArray(eps) || eps.length === 0 || eps.some((e) => e !== 'cpu' && e !== 'cuda'))
       throw rangeError('ERR_SPARTAN_OPTION', `executionProviders must be a non-empty list of 'cpu' and 'cuda' (got ${JSON.stringify(eps)})`);
@@ -228,11 +230,12 @@ export class Trainer {
     await Promise.all([this.train.release(), this.evaluate_.release()]);
   }
 
-  /** This step's dropout masks: 0 or 1 / (1 - ratio), drawn from (seed, step, which mask) alone. */
+  /** This step's dropout masks: 0 or 1 / (1 - ratio), drawn from (seed, step, which mask) alone; valid until the next step's. */
   private dropoutFeeds(step: number, size: number) {
     const feeds: Record<string, { data: Float32Array; dims: number[] }> = {};
     this.dropouts.forEach((d, which) => {
-      const data = new Float32Array(size * d.dims.reduce((a, b) => a * b, 1));
+      const per = d.dims.reduce((a, b) => a * b, 1);
+      const data = (this.maskBuffers[which] ??= new Float32Array(Math.max(size, this.opts.batchSize) * per)).subarray(0, size * per);
       const u = seededUniform(this.opts.seed ?? 1, step, which), keep = 1 / (1 - d.ratio);
       for (let i = 0; i < data.length; i++) data[i] = u() < d.ratio ? 0 : keep;
       feeds[d.name] = { data, dims: [size, ...d.dims] };
