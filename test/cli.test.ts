@@ -215,6 +215,7 @@ describe('spartan CLI', function () {
       [Buffer.from('not a checkpoint'), [], /checkpoint\.bin is not a usable checkpoint \(.*\); remove it or run without --resume \(ERR_SPARTAN_STATE\)$/],
       [good.subarray(0, good.length >> 1), [], /is not a usable checkpoint/],
       [v8.serialize(shortParams), [], /is not a usable checkpoint \(its parameters do not match the model's\)/],
+      [v8.serialize({ ...decoded, buffers: [new Float32Array(3)] }), [], /is not a usable checkpoint \(its running statistics do not match the model's BatchNormalization layers\)/],
       [good, ['--density', '0.2'], /checkpoint\.bin was written with another configuration \(ERR_SPARTAN_STATE\)$/],
       [v8.serialize(newer), [], /checkpoint\.bin is a version 2 checkpoint; this spartan reads version 1 .*\(ERR_SPARTAN_STATE\)$/],
       [v8.serialize({ ...decoded, format: 'something-else' }), [], /is not a usable checkpoint \(format something-else\)/],

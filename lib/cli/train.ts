@@ -58,12 +58,11 @@ function readCheckpoint(file: string, trainer: Trainer, config: unknown): Checkp
     throw rangeError('ERR_SPARTAN_STATE', `${file} is a version ${String(ck.version)} checkpoint; this spartan reads version ${CHECKPOINT_VERSION} (use the version that wrote it, or run without --resume)`);
   if (!Number.isSafeInteger(ck.epoch) || !Array.isArray(ck.history) || !ck.sparsifier || !ck.optimizer) throw damaged('fields missing');
   if (JSON.stringify(ck.config) !== JSON.stringify(config)) throw rangeError('ERR_SPARTAN_STATE', `${file} was written with another configuration`);
-  const params = ck.params;
-  if (!Array.isArray(params) || params.length !== trainer.params.length || params.some((a, i) => !(a instanceof Float32Array) || a.length !== trainer.params[i].data.length))
-    throw damaged("its parameters do not match the model's");
-  const buffers = ck.buffers ?? [];
-  if (!Array.isArray(buffers) || buffers.length !== trainer.buffers.length || buffers.some((a, i) => !(a instanceof Float32Array) || a.length !== trainer.buffers[i].data.length))
-    throw damaged("its running statistics do not match the model's BatchNormalization layers");
+  // one Float32Array per tensor, each of the tensor's length
+  const fits = (saved: unknown, want: readonly { data: Float32Array }[]) =>
+    Array.isArray(saved) && saved.length === want.length && saved.every((a, i) => a instanceof Float32Array && a.length === want[i].data.length);
+  if (!fits(ck.params, trainer.params)) throw damaged("its parameters do not match the model's");
+  if (!fits(ck.buffers ?? [], trainer.buffers)) throw damaged("its running statistics do not match the model's BatchNormalization layers");
   return ck as Checkpoint;
 }
 
