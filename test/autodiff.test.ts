@@ -260,13 +260,13 @@ describe(`training-graph derivation: Slice with steps, MaxPool with ceil_mode (s
     expect(zero('p', (i) => Math.floor(i / 5) % 2 === 0 || (i % 5) % 2 === 1).every((v) => v === 0)).to.equal(true);
   });
 
-  it('names what it cannot do: AveragePool with ceil_mode, a Slice step of 0', () => {
+  it('names what it cannot do: AveragePool with dilations, a Slice step of 0', () => {
     const pool = new GraphBuilder();
     const img = pool.input('img', D, ['N', 1, 4, 4]);
     const c = pool.op('Conv', [img, pool.initializer('w', [1, 1, 1, 1], randn(1), D)]);
-    pool.op('Reshape', [pool.op('AveragePool', [c], { kernel_shape: { ints: [3, 3] }, strides: { ints: [2, 2] }, ceil_mode: { i: 1 } }), pool.int64s([-1, 4])], {}, ['logits']);
+    pool.op('Reshape', [pool.op('AveragePool', [c], { kernel_shape: { ints: [2, 2] }, dilations: { ints: [2, 2] } }), pool.int64s([-1, 4])], {}, ['logits']);
     pool.output('logits', D, ['N', 4]);
-    expect(() => deriveTrainingGraph(model(pool.graph('avg')), { logits: 'logits' })).to.throw(/AveragePool with ceil_mode is not supported/).with.property('code', 'ERR_SPARTAN_UNSUPPORTED_OP');
+    expect(() => deriveTrainingGraph(model(pool.graph('avg')), { logits: 'logits' })).to.throw(/AveragePool with dilations is not supported/).with.property('code', 'ERR_SPARTAN_UNSUPPORTED_OP');
     const sl = new GraphBuilder();
     const x = sl.input('x', D, ['N', 4]);
     const h = sl.op('Gemm', [x, sl.initializer('w', [4, 4], randn(16), D)]);
@@ -364,12 +364,12 @@ describe(`training-graph derivation: batched and 1-D MatMul, Pad, Pow, Sqrt, Exp
     expect(await checkGradients(fwd, feeds, { logits: 'logits' }, 1e-6, 1e-5)).to.equal(40 + 4 + 5 + 1 + 5 + 120);
   });
 
-  it('names what it cannot do: Pad modes other than constant, a MatMul of a scalar', () => {
+  it('names what it cannot do: a Pad mode ONNX does not define, a MatMul of a scalar', () => {
     const b = new GraphBuilder();
     const x = b.input('x', D, ['N', 4]);
-    b.op('Gemm', [b.op('Pad', [x, b.int64s([0, 1, 0, 1])], { mode: { s: 'reflect' } }), b.initializer('w6', [6, 3], randn(18), D)], {}, ['logits']);
+    b.op('Gemm', [b.op('Pad', [x, b.int64s([0, 1, 0, 1])], { mode: { s: 'mirror' } }), b.initializer('w6', [6, 3], randn(18), D)], {}, ['logits']);
     b.output('logits', D, ['N', 3]);
-    expect(() => deriveTrainingGraph(model(b.graph('reflect')), { logits: 'logits' })).to.throw(/Pad mode "reflect" is not supported/).with.property('code', 'ERR_SPARTAN_UNSUPPORTED_OP');
+    expect(() => deriveTrainingGraph(model(b.graph('mirror')), { logits: 'logits' })).to.throw(/Pad mode "mirror" is not supported \(constant, reflect, edge, wrap\)/).with.property('code', 'ERR_SPARTAN_UNSUPPORTED_OP');
     const s = new GraphBuilder();
     const y = s.input('x', D, ['N', 4]);
     s.op('Mul', [s.op('MatMul', [s.initializer('k', [], Float64Array.of(2), D), y]), s.initializer('w', [4], randn(4), D)], {}, ['logits']);

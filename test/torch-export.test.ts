@@ -40,11 +40,14 @@ interface Fixture {
 // Div) into a kernel that loses float64 precision (seen: 1e-8), so those runs get 1e-7.
 // Batch statistics in float32 cancel more (dY minus its batch mean and its projection on
 // the normalised input; seen: 3e-6), so training-mode fixtures get 1e-5 there; the float64
-// one holds BatchNorm's batch statistics to 1e-12.
+// one holds BatchNorm's batch statistics to 1e-12. Instance statistics (InstanceNormalization,
+// which GroupNorm exports as) cancel alike (seen: 2.9e-6 in layers-f32); onnxruntime has no
+// float64 InstanceNormalization, but its gradient shares LayerNormalization's formula, which
+// attention-f64 holds to 1e-12.
 const runs = (fx: Fixture) =>
   fx.dtype === 'float64'
     ? [{ level: 'basic', tol: 1e-12 }, { level: 'all', tol: 1e-7 }] as const
-    : [{ level: 'all', tol: fx.expected.training ? 1e-5 : 2e-6 }] as const;
+    : [{ level: 'all', tol: fx.expected.training || fx.ops.includes('InstanceNormalization') ? 1e-5 : 2e-6 }] as const;
 
 function expectClose(actual: ArrayLike<number>, expected: number[], tol: number, what: string) {
   expect(actual.length, `${what}: length`).to.equal(expected.length);
@@ -57,7 +60,7 @@ function expectClose(actual: ArrayLike<number>, expected: number[], tol: number,
   expect(worst / scale, `${what}[${at}]: ${actual[at]} vs PyTorch ${expected[at]} (scale ${scale})`).to.be.at.most(tol);
 }
 
-for (const name of ['mlp-f64', 'mlp-f32', 'mlp-f64-mse', 'cnn-f32', 'attention-f64', 'transformer-f32', 'tokens-f64', 'strided-f32', 'activations-f32', 'batchstats-f64', 'batchstats-f32']) {
+for (const name of ['mlp-f64', 'mlp-f32', 'mlp-f64-mse', 'cnn-f32', 'attention-f64', 'transformer-f32', 'tokens-f64', 'strided-f32', 'activations-f32', 'batchstats-f64', 'batchstats-f32', 'layers-f32', 'sequence-f32', 'reductions-f64']) {
   const fx = JSON.parse(readFileSync(join(dir, `${name}.json`), 'utf8')) as Fixture;
   describe(`torch.onnx.export fixture ${name} (PyTorch ${fx.torch}, ${fx.dtype})`, () => {
     it(`derives a training graph whose loss and ${Object.keys(fx.expected.grads).length} gradients match PyTorch's autograd (${fx.ops.join(', ')})`, async function () {

@@ -7,14 +7,18 @@ import { DataType } from './schema';
 import { isNumeric, knownFromTensor, sliceIndices, tensorOf, type Consts } from './fold';
 import { attrF, attrI, type Dim, type Model, type Node, type TensorValue } from './model';
 import { BATCH_NORM_MODES, inferenceForm, withBatchStatistics, withDropoutMasks, type BatchNormMode } from './trainMode';
-import { broadcast, constInts, convGeometry, inferShapes, padAmounts, reduceAxes } from './shapes';
+import { broadcast, constInts, inferShapes, padAmounts, padMode, reduceAxes } from './shapes';
+import { averagePoolBackward, convBackward, convTransposeBackward } from './convGrads';
+import type { GradContext } from './gradContext';
+import { layerGradients, paddedBackward } from './layerGrads';
+import { defaultParameters } from './params';
 
 export interface DeriveOptions {
   /** Name of the logits output (cross-entropy) or prediction (mse). */
   logits: string;
   /** Name of the new labels input (int64 [N] for cross-entropy; like logits for mse). Default "labels". */
   labels?: string;
-  /** Parameters to train. Default: every float initializer of rank >= 1. */
+  /** Parameters to train. Default: every float initializer of rank >= 1 that a gradient reaches (params.ts). */
   params?: string[];
   loss?: 'cross-entropy' | 'mse';
   labelSmoothing?: number;
@@ -44,6 +48,9 @@ function analyse(forward: Model): { consts: Consts; allNodes: Node[]; shapes: Ma
   const g = forward.graph;
   const consts: Consts = new Map();
   for (const t of g.initializers) if (t.dataType === DataType.INT64 || t.dataType === DataType.INT32) consts.set(t.name, knownFromTensor(t));
+  // a Resize's float scales as an initializer (PyTorch writes them as a Constant node, folded anyway)
+  const scales = new Set(g.nodes.filter((n) => n.opType === 'Resize' && n.inputs[2]).map((n) => n.inputs[2]));
+  for (const t of g.initializers) if (scales.has(t.name) && !consts.has(t.name)) consts.set(t.name, knownFromTensor(t));
   const allNodes = g.nodes.map((n) => ({ ...n, inputs: n.inputs.slice(), outputs: n.outputs.slice() }));
   const shapes = inferShapes({ ...forward, graph: { ...g, nodes: allNodes } }, consts);
   return { consts, allNodes, shapes };
@@ -85,9 +92,7 @@ export function deriveTrainingGraph(given: Model, opts: DeriveOptions): Model {
   const eps = opts.labelSmoothing ?? 0;
   if (!(eps >= 0 && eps < 1)) throw rangeError('ERR_SPARTAN_OPTION', `labelSmoothing must be in [0, 1) (got ${eps})`);
   const floatInits = g.initializers.filter((t) => (t.dataType === DataType.FLOAT || t.dataType === DataType.DOUBLE) && t.dims.length >= 1);
-  // running statistics of BatchNormalization are state, not parameters
-  const bnStats = new Set(g.nodes.filter((n) => n.opType === 'BatchNormalization').flatMap((n) => n.inputs.slice(3, 5)));
-  const params = opts.params ?? floatInits.filter((t) => !bnStats.has(t.name)).map((t) => t.name);
+  const params = opts.params ?? defaultParameters(forward).map((t) => t.name); // not running statistics, Resize scales, ...
   for (const p of params) if (!floatInits.some((t) => t.name === p)) throw rangeError('ERR_SPARTAN_ONNX', `parameter "${p}" is not a float initializer of the model`);
   const elemType = floatInits.find((t) => params.includes(t.name))?.dataType ?? DataType.FLOAT;
 
@@ -230,6 +235,8 @@ export function deriveTrainingGraph(given: Model, opts: DeriveOptions): Model {
     return g;
   };
 
+  const ctx: GradContext = { b, opset: forward.opset, consts, needs, shape, add, sumTo: (grad, outShape, x) => sumTo(grad, outShape, x), fconst, toElem };
+
   for (let ni = nodes.length - 1; ni >= 0; ni--) {
     const n = nodes[ni];
     if (!n.outputs.some((o) => needs.has(o))) continue;
@@ -266,7 +273,11 @@ export function deriveTrainingGraph(given: Model, opts: DeriveOptions): Model {
       case 'MatMul':
         matMulBackward(a, c, dy);
         break;
-      case 'Pad': { // crop the gradient back to the input (zero-padding what the Pad cropped)
+      case 'Pad': { // constant mode: crop the gradient back to the input (zero-padding what the Pad cropped)
+        if (padMode(n) !== 'constant') {
+          paddedBackward(ctx, n, dy);
+          break;
+        }
         const amounts = padAmounts(n, shape(a), consts);
         const uncropped = amounts.some((p) => p.before < 0 || p.after < 0)
           ? b.op('Pad', [dy, b.int64s([...amounts.map((p) => Math.max(0, -p.before)), ...amounts.map((p) => Math.max(0, -p.after))])])
@@ -422,7 +433,10 @@ export function deriveTrainingGraph(given: Model, opts: DeriveOptions): Model {
         break;
       }
       case 'Conv':
-        convBackward(b, n, dy, shape, needs, add);
+        convBackward(ctx, n, dy);
+        break;
+      case 'ConvTranspose':
+        convTransposeBackward(ctx, n, dy);
         break;
       case 'Softmax': { // dx = y (dy - sum(dy y, axis))
         const axis = attrI(n, 'axis', -1);
@@ -521,22 +535,6 @@ export function deriveTrainingGraph(given: Model, opts: DeriveOptions): Model {
         add(a, b.op('Mul', [dy, dgelu]));
         break;
       }
-      case 'LayerNormalization': { // y = (x - mu) / sigma * scale + bias over the axes from `axis` on
-        const rank = shape(a).length, axis = (attrI(n, 'axis', -1) + rank) % rank, eps = attrF(n, 'epsilon', 1e-5);
-        const axes = Array.from({ length: rank - axis }, (_, i) => axis + i), lead = Array.from({ length: axis }, (_, i) => i);
-        const mean = (t: string) => reduceMean(b, forward.opset, t, axes, 1);
-        const d = b.op('Sub', [a, mean(a)]);
-        const inv = b.op('Div', [fconst([1], []), b.op('Sqrt', [b.op('Add', [mean(b.op('Mul', [d, d])), fconst([eps], [])])])]);
-        const xhat = b.op('Mul', [d, inv]);
-        const [, scale, bias] = n.inputs;
-        if (needs.has(a)) {
-          const g = b.op('Mul', [dy, scale]);
-          add(a, b.op('Mul', [inv, b.op('Sub', [b.op('Sub', [g, mean(g)]), b.op('Mul', [xhat, mean(b.op('Mul', [g, xhat]))])])]));
-        }
-        if (needs.has(scale)) add(scale, lead.length ? b.op('ReduceSum', [b.op('Mul', [dy, xhat]), b.int64s(lead)], { keepdims: { i: 0 } }) : b.op('Mul', [dy, xhat]));
-        if (bias && needs.has(bias)) add(bias, lead.length ? b.op('ReduceSum', [dy, b.int64s(lead)], { keepdims: { i: 0 } }) : dy);
-        break;
-      }
       case 'BatchNormalization': { // inference form: y = (x - mean) / sqrt(var + eps) * scale + bias
         const [, scale, bias, mean, variance] = n.inputs;
         const eps = attrF(n, 'epsilon', 1e-5);
@@ -561,26 +559,20 @@ export function deriveTrainingGraph(given: Model, opts: DeriveOptions): Model {
         add(a, b.op('Reshape', [scattered, b.op('Shape', [a])]));
         break;
       }
-      case 'AveragePool': {
-        const k = (n.attrs.kernel_shape as { ints: number[] }).ints;
-        const xs = shape(a), spatial = xs.length - 2;
-        const g = convGeometry(n, spatial);
-        if (g.ceil) throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${n.name || y}": AveragePool with ceil_mode is not supported (MaxPool is)`);
-        const includePad = attrI(n, 'count_include_pad', 0);
-        if (!includePad && g.pads.some((p) => p !== 0)) throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${n.name || y}": AveragePool with padding needs count_include_pad = 1`);
-        const C = xs[1] as number, area = k.reduce((p, q) => p * q, 1);
-        const w = fconst(new Array(C * area).fill(1 / area), [C, 1, ...k]);
-        add(a, b.op('ConvTranspose', [dy, w], transposeAttrs(g, k, C, xs, shape(y))));
+      case 'AveragePool':
+        averagePoolBackward(ctx, n, dy);
         break;
-      }
       case 'GlobalAveragePool': {
         const xs = shape(a);
         const area = xs.slice(2).reduce((p: number, q) => p * (q as number), 1);
         add(a, b.op('Expand', [b.op('Div', [dy, fconst([area], [])]), b.op('Shape', [a])]));
         break;
       }
-      default:
-        throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${n.name || y}": no gradient for operator ${n.opType}`);
+      default: {
+        const rule = layerGradients[n.opType];
+        if (!rule) throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${n.name || y}": no gradient for operator ${n.opType}`);
+        rule(ctx, n, dy);
+      }
     }
   }
 
@@ -611,44 +603,3 @@ export function deriveTrainingGraph(given: Model, opts: DeriveOptions): Model {
     },
   };
 }
-
-/** ConvTranspose attributes that undo a Conv/pool of geometry g from input shape xs to output shape ys. */
-function transposeAttrs(g: ReturnType<typeof convGeometry>, k: number[], group: number, xs: Dim[], ys: Dim[]): Record<string, import('./model').Attr> {
-  const spatial = k.length;
-  const outputPadding = k.map((kk, i) => {
-    const produced = ((ys[2 + i] as number) - 1) * g.strides[i] - g.pads[i] - g.pads[i + spatial] + g.dilations[i] * (kk - 1) + 1;
-    return (xs[2 + i] as number) - produced;
-  });
-  return { strides: { ints: g.strides }, pads: { ints: g.pads }, dilations: { ints: g.dilations }, group: { i: group }, output_padding: { ints: outputPadding } };
-}
-
-function convBackward(
-  b: GraphBuilder, n: Node, dy: string, shape: (x: string) => Dim[], needs: Set<string>,
-  add: (name: string, grad: string) => void,
-) {
-  const [x, w, bias] = n.inputs;
-  const xs = shape(x), ws = shape(w), ys = shape(n.outputs[0]);
-  const spatial = xs.length - 2;
-  const k = ws.slice(2) as number[];
-  const g = convGeometry(n, spatial);
-  if (needs.has(x)) add(x, b.op('ConvTranspose', [dy, w], transposeAttrs(g, k, g.group, xs, ys)));
-  if (bias && needs.has(bias)) add(bias, b.op('ReduceSum', [dy, b.int64s([0, ...k.map((_, i) => 2 + i)])], { keepdims: { i: 0 } }));
-  if (needs.has(w)) {
-    // dW[m, c] = conv over the batch: X^T (C, N, H, W) with kernel dY^T (M, N, Ho, Wo),
-    // stride <- the forward dilation, dilation <- the forward stride; per group.
-    const perm = [1, 0, ...k.map((_, i) => 2 + i)];
-    const C = xs[1] as number, M = ws[0] as number, G = g.group;
-    const parts: string[] = [];
-    for (let gi = 0; gi < G; gi++) {
-      const xg = G === 1 ? x : b.op('Slice', [x, b.int64s([(gi * C) / G]), b.int64s([((gi + 1) * C) / G]), b.int64s([1])]);
-      const dyg = G === 1 ? dy : b.op('Slice', [dy, b.int64s([(gi * M) / G]), b.int64s([((gi + 1) * M) / G]), b.int64s([1])]);
-      const conv = b.op('Conv', [b.op('Transpose', [xg], { perm: { ints: perm } }), b.op('Transpose', [dyg], { perm: { ints: perm } })], {
-        strides: { ints: g.dilations }, dilations: { ints: g.strides }, pads: { ints: g.pads },
-      });
-      const cut = b.op('Slice', [conv, b.int64s(k.map(() => 0)), b.int64s(k), b.int64s(k.map((_, i) => 2 + i))]);
-      parts.push(b.op('Transpose', [cut], { perm: { ints: perm } }));
-    }
-    add(w, parts.length === 1 ? parts[0] : b.op('Concat', parts, { axis: { i: 0 } }));
-  }
-}
-

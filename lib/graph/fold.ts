@@ -166,7 +166,7 @@ const ints = (k: Known | undefined, n: Node, what: string): number[] => {
 };
 
 /** Operators evaluated when every input is known (plus Constant, Shape, Size, ConstantOfShape). */
-const EVALUATED = new Set(['Identity', 'Cast', 'Gather', 'Unsqueeze', 'Squeeze', 'Reshape', 'Flatten', 'Concat', 'Slice', 'Add', 'Sub', 'Mul', 'Div', 'Neg', 'Abs', 'Equal', 'Less', 'Greater', 'Min', 'Max', 'Where', 'Not', 'Range', 'ReduceProd', 'Sqrt']);
+const EVALUATED = new Set(['Identity', 'Cast', 'Gather', 'Unsqueeze', 'Squeeze', 'Reshape', 'Flatten', 'Transpose', 'Concat', 'Slice', 'Add', 'Sub', 'Mul', 'Div', 'Neg', 'Abs', 'Equal', 'Less', 'Greater', 'Min', 'Max', 'Where', 'Not', 'Range', 'ReduceProd', 'Sqrt']);
 
 /**
  * Evaluates node `n` when its outputs can be known statically; records them in `consts`
@@ -239,6 +239,18 @@ export function foldNode(n: Node, consts: Consts, shapes: Map<string, Dim[]>, sh
     case 'Flatten': {
       const r = a.dims.length, axis = ((attrInt(n, 'axis') ?? 1) + r) % r;
       return set({ ...a, tensor: undefined, dims: [size(a.dims.slice(0, axis)), size(a.dims.slice(axis))] });
+    }
+    case 'Transpose': { // PyTorch writes a Pad's pads as a transposed [2, rank] table
+      const r = a.dims.length, perm = attrInts(n, 'perm') ?? a.dims.map((_, i) => r - 1 - i);
+      const strides = a.dims.map((_, i) => size(a.dims.slice(i + 1)));
+      const dims = perm.map((p) => a.dims[p]);
+      const values: Dim[] = [];
+      const rec = (ax: number, off: number) => {
+        if (ax === r) { values.push(a.values[off]); return; }
+        for (let i = 0; i < dims[ax]; i++) rec(ax + 1, off + i * strides[perm[ax]]);
+      };
+      if (size(dims) > 0) rec(0, 0);
+      return out({ dataType: a.dataType, dims, values });
     }
     case 'Concat': {
       const ks = inputs as Known[], r = a.dims.length, axis = ((attrInt(n, 'axis') ?? 0) + r) % r;

@@ -69,7 +69,7 @@ export function inferShapes(model: Model, consts: Consts): Shapes {
         break;
       case 'Relu': case 'LeakyRelu': case 'Sigmoid': case 'Tanh': case 'Neg': case 'Identity': case 'Dropout':
       case 'Softmax': case 'LogSoftmax': case 'Erf': case 'Gelu': case 'Sqrt': case 'Exp': case 'Log': case 'Reciprocal': case 'Abs': case 'Clip':
-      case 'HardSigmoid': case 'HardSwish': case 'Softplus': case 'Elu': case 'Selu':
+      case 'HardSigmoid': case 'HardSwish': case 'Softplus': case 'Elu': case 'Selu': case 'PRelu': case 'CumSum':
         s.set(o, get(n, 0).slice());
         break;
       case 'Flatten': {
@@ -110,10 +110,25 @@ export function inferShapes(model: Model, consts: Consts): Shapes {
         if (n.outputs[1]) s.set(n.outputs[1], out);
         break;
       }
-      case 'Cast': case 'BatchNormalization': case 'LayerNormalization':
+      case 'ConvTranspose':
+        s.set(o, convTransposeShape(n, get(n, 0), get(n, 1)));
+        break;
+      case 'Tile': {
+        const x = get(n, 0), reps = constInts(n, 1, consts, 'repeats');
+        s.set(o, x.map((d, i) => (reps[i] === 1 ? d : typeof d === 'number' ? d * reps[i] : '?')));
+        break;
+      }
+      case 'Resize':
+        s.set(o, resizeGeometry(n, get(n, 0), consts).map((a) => a.out));
+        break;
+      case 'Einsum':
+        s.set(o, einsumShape(n, n.inputs.map((_, i) => get(n, i))));
+        break;
+      case 'Cast': case 'BatchNormalization': case 'LayerNormalization': case 'InstanceNormalization':
         s.set(o, get(n, 0).slice());
         break;
-      case 'ReduceSum': case 'ReduceMean': case 'ReduceMax': case 'ReduceMin': {
+      case 'ReduceSum': case 'ReduceMean': case 'ReduceMax': case 'ReduceMin':
+      case 'ReduceL1': case 'ReduceL2': case 'ReduceSumSquare': case 'ReduceLogSumExp': {
         const x = get(n, 0);
         const axes = reduceAxes(n, x.length, consts);
         const keep = int(n, 'keepdims', 1);
@@ -194,11 +209,19 @@ export function matMulShape(n: Node, a: Dim[], b: Dim[]): Dim[] {
   return out;
 }
 
-/** The static amounts of a constant-mode Pad on each axis (negative: cropped). */
-export function padAmounts(n: Node, x: Dim[], consts: Consts): { dim: Dim; before: number; after: number }[] {
+export type PadMode = 'constant' | 'reflect' | 'edge' | 'wrap';
+const PAD_MODES: readonly string[] = ['constant', 'reflect', 'edge', 'wrap'];
+
+/** A Pad node's mode (an error naming the node for one ONNX does not define). */
+export function padMode(n: Node): PadMode {
   const mode = n.attrs.mode && 's' in n.attrs.mode ? n.attrs.mode.s : 'constant';
-  if (mode !== 'constant')
-    throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${n.name || n.outputs[0]}": Pad mode "${mode}" is not supported (constant only)`);
+  if (!PAD_MODES.includes(mode)) throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${n.name || n.outputs[0]}": Pad mode "${mode}" is not supported (constant, reflect, edge, wrap)`);
+  return mode as PadMode;
+}
+
+/** The static amounts of a Pad on each axis (negative: cropped). */
+export function padAmounts(n: Node, x: Dim[], consts: Consts): { dim: Dim; before: number; after: number }[] {
+  padMode(n);
   const pads = n.inputs[1] ? constInts(n, 1, consts, 'pads') : ints(n, 'pads') ?? [];
   const rank = x.length;
   const axes = n.inputs[3] ? constInts(n, 3, consts, 'axes').map((a) => (a + rank) % rank) : x.map((_, i) => i);
@@ -267,4 +290,87 @@ export function reduceAxes(n: Node, rank: number, consts: Consts): number[] {
   const all = Array.from({ length: rank }, (_, i) => i);
   if (!raw || raw.length === 0) return int(n, 'noop_with_empty_axes', 0) ? [] : all;
   return raw.map((a) => (a + rank) % rank).sort((a, b) => a - b);
+}
+
+/** ConvTranspose output: [N, M, s (H - 1) + output_padding + d (k - 1) + 1 - pads] (explicit pads only). */
+function convTransposeShape(n: Node, x: Dim[], w: Dim[]): Dim[] {
+  const spatial = x.length - 2, g = convGeometry(n, spatial);
+  if (n.attrs.output_shape) throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${n.name || n.outputs[0]}": ConvTranspose with output_shape is not supported (export with explicit pads and output_padding)`);
+  const op = ints(n, 'output_padding') ?? new Array(spatial).fill(0);
+  const out: Dim[] = [x[0], typeof w[1] === 'number' ? w[1] * g.group : '?'];
+  for (let i = 0; i < spatial; i++) {
+    const h = x[2 + i], k = w[2 + i];
+    if (typeof h !== 'number' || typeof k !== 'number') throw rangeError('ERR_SPARTAN_ONNX', `node "${n.name || n.outputs[0]}": spatial dims must be known`);
+    out.push(g.strides[i] * (h - 1) + op[i] + g.dilations[i] * (k - 1) + 1 - g.pads[i] - g.pads[i + spatial]);
+  }
+  return out;
+}
+
+/** One axis of a Resize: input and output sizes and the scale its coordinate transform uses. */
+export interface ResizeAxis { in: Dim; out: Dim; scale: number }
+
+/**
+ * A Resize node's geometry per axis (sizes or scales constant; `axes` of opset 18 honoured).
+ * The modes the derivation can differentiate are checked here, so a model it cannot train
+ * fails at shape inference with the node's name.
+ */
+export function resizeGeometry(n: Node, x: Dim[], consts: Consts): ResizeAxis[] {
+  const name = n.name || n.outputs[0];
+  const str = (k: string, d: string) => (n.attrs[k] && 's' in n.attrs[k] ? (n.attrs[k] as { s: string }).s : d);
+  const mode = str('mode', 'nearest');
+  if (mode !== 'nearest' && mode !== 'linear') throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${name}": Resize mode "${mode}" is not supported (nearest, linear)`);
+  if (int(n, 'antialias', 0)) throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${name}": Resize with antialias is not supported`);
+  const policy = str('keep_aspect_ratio_policy', 'stretch');
+  if (policy !== 'stretch') throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${name}": Resize keep_aspect_ratio_policy "${policy}" is not supported (stretch)`);
+  const rank = x.length;
+  const axes = (ints(n, 'axes') ?? x.map((_, i) => i)).map((a) => (a + rank) % rank);
+  const out: ResizeAxis[] = x.map((d) => ({ in: d, out: d, scale: 1 }));
+  const given = (i: number) => !!n.inputs[i] && !(consts.get(n.inputs[i]) && consts.get(n.inputs[i])!.dims.reduce((p, q) => p * q, 1) === 0);
+  if (given(3)) {
+    // sizes computed from the input's shape keep its batch symbol: Concat(Shape(x)[:2], [h, w])
+    const known = consts.get(n.inputs[3]);
+    if (!known) throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${name}": Resize needs constant sizes`);
+    const sizes = known.values;
+    axes.forEach((ax, i) => {
+      const d = x[ax];
+      if (sizes[i] === d) return;
+      if (typeof sizes[i] !== 'number') throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${name}": Resize needs constant sizes, but they depend on the dynamic dimension ${sizes[i]}`);
+      if (typeof d !== 'number') throw rangeError('ERR_SPARTAN_ONNX', `node "${name}": Resize needs a known size on axis ${ax}`);
+      out[ax] = { in: d, out: sizes[i] as number, scale: (sizes[i] as number) / d };
+    });
+  } else if (given(2)) {
+    const scales = constInts(n, 2, consts, 'scales');
+    axes.forEach((ax, i) => {
+      const d = x[ax];
+      if (scales[i] === 1) return;
+      if (typeof d !== 'number') throw rangeError('ERR_SPARTAN_ONNX', `node "${name}": Resize needs a known size on axis ${ax}`);
+      out[ax] = { in: d, out: Math.floor(d * scales[i]), scale: scales[i] };
+    });
+  } else throw rangeError('ERR_SPARTAN_ONNX', `node "${name}": Resize has neither scales nor sizes`);
+  return out;
+}
+
+/** An Einsum equation: one term per operand and the output's, each a list of index letters. */
+export function parseEinsum(n: Node): { inputs: string[][]; output: string[] } {
+  const eq = (n.attrs.equation && 's' in n.attrs.equation ? (n.attrs.equation as { s: string }).s : '').replace(/\s+/g, '');
+  const name = n.name || n.outputs[0];
+  if (eq.includes('.')) throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${name}": Einsum with an ellipsis ("${eq}") is not supported (name every axis)`);
+  const [lhs, rhs] = eq.split('->');
+  const inputs = lhs.split(',').map((t) => [...t]);
+  if (inputs.length !== n.inputs.length || inputs.some((t) => t.some((c) => !/[a-zA-Z]/.test(c))))
+    throw rangeError('ERR_SPARTAN_ONNX', `node "${name}": Einsum equation "${eq}" does not fit its ${n.inputs.length} inputs`);
+  const counts = new Map<string, number>();
+  for (const c of inputs.flat()) counts.set(c, (counts.get(c) ?? 0) + 1);
+  const output = rhs !== undefined ? [...rhs] : [...counts.keys()].filter((c) => counts.get(c) === 1).sort();
+  return { inputs, output };
+}
+
+function einsumShape(n: Node, xs: Dim[][]): Dim[] {
+  const { inputs, output } = parseEinsum(n);
+  const dims = new Map<string, Dim>();
+  inputs.forEach((t, i) => {
+    if (t.length !== xs[i].length) throw rangeError('ERR_SPARTAN_ONNX', `node "${n.name || n.outputs[0]}": Einsum term "${t.join('')}" does not fit an input of rank ${xs[i].length}`);
+    t.forEach((c, j) => { if (!dims.has(c) || dims.get(c) === 1) dims.set(c, xs[i][j]); });
+  });
+  return output.map((c) => dims.get(c) ?? '?');
 }

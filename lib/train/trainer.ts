@@ -4,6 +4,7 @@ import { deriveTrainingGraph, logitsClasses, type DeriveOptions } from '../graph
 import type { Model } from '../graph/model';
 import { GraphRunner, type InferenceSessionOptions } from '../graph/runner';
 import { DataType } from '../graph/schema';
+import { defaultParameters } from '../graph/params';
 import { BATCH_NORM_MODES, dropoutMaskInput, inferenceForm, runningStatisticNames, stateOutput, trainingDropouts, type BatchNormMode } from '../graph/trainMode';
 import { seededUniform } from '../util/random';
 import { batches, type Dataset } from '../data/dataset';
@@ -65,10 +66,9 @@ export interface EpochMetrics {
   seconds: number;
 }
 
-/** The parameters the Trainer trains: the float32 initializers of rank >= 1 but BatchNormalization's running statistics. */
+/** The parameters the Trainer trains: the derivation's default ones (not running statistics, Resize scales, ...), float32. */
 function trainable(forward: Model) {
-  const stats = runningStatisticNames(forward);
-  return forward.graph.initializers.filter((t) => t.dataType === DataType.FLOAT && t.dims.length >= 1 && !stats.has(t.name));
+  return defaultParameters(forward).filter((t) => t.dataType === DataType.FLOAT);
 }
 
 /** BatchNormalization's running statistics that are float32 initializers: state the Trainer keeps, feeds and checkpoints. */
