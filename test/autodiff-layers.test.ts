@@ -235,3 +235,52 @@ describe(`training-graph derivation: PRelu, InstanceNormalization, Tile, CumSum,
     expect(codeOf(graph((b, h) => b.op('Tile', [h, b.int64s([2, 1, 1, 1])])))).to.match(/^ERR_SPARTAN_ONNX: .*Tile needs known sizes/);
   });
 });
+
+describe(`training-graph derivation: LSTM and GRU, unrolled through time (seed ${seed})`, () => {
+  it('float64: an LSTM in layout 1 running backwards from trained initial states, into a bidirectional GRU that resets before its recurrent product', async function () {
+    this.timeout(120000);
+    const b = new GraphBuilder();
+    const T = 4, I = 3, H = 2, N = 2;
+    const x = b.input('x', D, ['N', T, I]); // layout 1: [N, T, I]
+    const lstm = ['y1', 'yh1', 'yc1'];
+    b.op('LSTM', [x, b.initializer('W', [1, 4 * H, I], randn(4 * H * I), D), b.initializer('R', [1, 4 * H, H], randn(4 * H * H), D),
+      b.initializer('B', [1, 8 * H], randn(8 * H, 0.3), D), '', b.initializer('h0', [N, 1, H], randn(N * H), D), b.initializer('c0', [N, 1, H], randn(N * H), D)],
+    { hidden_size: { i: H }, layout: { i: 1 }, direction: { s: 'reverse' } }, lstm); // y1: [N, T, 1, H]
+    const seq = b.op('Transpose', [b.op('Reshape', [lstm[0], b.int64s([0, T, H])])], { perm: { ints: [1, 0, 2] } }); // [T, N, H]
+    const gru = ['y2', 'yh2'];
+    b.op('GRU', [seq, b.initializer('Wg', [2, 3 * H, H], randn(2 * 3 * H * H), D), b.initializer('Rg', [2, 3 * H, H], randn(2 * 3 * H * H), D),
+      b.initializer('Bg', [2, 6 * H], randn(12 * H, 0.3), D)], { hidden_size: { i: H }, direction: { s: 'bidirectional' } }, gru); // y2: [T, 2, N, H]
+    const feats = b.op('Concat', [
+      b.op('Reshape', [b.op('Transpose', [gru[0]], { perm: { ints: [2, 0, 1, 3] } }), b.int64s([0, -1])]), // [N, T 2 H]
+      b.op('Reshape', [b.op('Transpose', [gru[1]], { perm: { ints: [1, 0, 2] } }), b.int64s([0, -1])]), // [N, 2 H]
+      b.op('Reshape', [lstm[2], b.int64s([0, -1])]), // the LSTM's last cell state [N, H]
+    ], { axis: { i: 1 } });
+    const width = T * 2 * H + 2 * H + H;
+    head(b, feats, width, 3, D);
+    const fwd = model({ ...b.graph('rnn'), inputs: [{ name: 'x', elemType: D, shape: [N, T, I] }] }); // h0 fixes the batch
+    const feeds = { x: { data: randn(N * T * I, 1), dims: [N, T, I] }, labels: labels(N, 3) };
+    const train = deriveTrainingGraph(fwd, { logits: 'logits' });
+    expect(train.graph.nodes.some((n) => n.opType === 'LSTM' || n.opType === 'GRU'), 'unrolled').to.equal(false);
+    expect(await checkGradients(fwd, feeds, { logits: 'logits' }, 1e-6, 1e-5)).to.equal(4 * H * I + 4 * H * H + 8 * H + 2 * N * H + 2 * 3 * H * H * 2 + 12 * H + width * 3);
+  });
+
+  it('names what it cannot do: other activations, peepholes, clip, sequence lengths, a dynamic sequence length', () => {
+    const lstm = (attrs: Record<string, Attr>, extra: string[] = [], shape: (number | string)[] = [3, 'N', 2]) => {
+      const b = new GraphBuilder();
+      const x = b.input('x', D, shape);
+      const inputs = [x, b.initializer('W', [1, 8, 2], randn(16), D), b.initializer('R', [1, 8, 2], randn(16), D), ...extra];
+      if (extra.includes('P')) inputs.splice(3, extra.length, '', '', '', '', b.initializer('P', [1, 6], randn(6), D));
+      b.op('LSTM', inputs, { hidden_size: { i: 2 }, ...attrs }, ['y', 'yh']);
+      b.op('Reshape', [b.op('Transpose', ['yh'], { perm: { ints: [1, 0, 2] } }), b.int64s([0, -1])], {}, ['logits']);
+      b.output('logits', D, ['N', 2]);
+      return () => deriveTrainingGraph(model({ ...b.graph('lstm'), nodes: b.nodes.map((n) => (n.opType === 'LSTM' ? { ...n, name: 'my_lstm' } : n)) }), { logits: 'logits' });
+    };
+    expect(codeOf(lstm({ activations: { strings: ['Relu', 'Tanh', 'Tanh'] } }))).to.match(/^ERR_SPARTAN_UNSUPPORTED_OP: node "my_lstm": LSTM with activations Relu, Tanh, Tanh is not supported/);
+    expect(codeOf(lstm({}, ['P']))).to.match(/^ERR_SPARTAN_UNSUPPORTED_OP: node "my_lstm": LSTM with peepholes/);
+    expect(codeOf(lstm({ clip: { f: 3 } }))).to.match(/^ERR_SPARTAN_UNSUPPORTED_OP: node "my_lstm": LSTM with clip/);
+    expect(codeOf(lstm({}, ['', 'lens']))).to.match(/^ERR_SPARTAN_UNSUPPORTED_OP: node "my_lstm": LSTM with sequence_lens/);
+    expect(codeOf(lstm({}, [], ['T', 'N', 2]))).to.match(/^ERR_SPARTAN_ONNX: node "my_lstm": LSTM needs a static sequence length to be unrolled \(got "T"\)/);
+    // the defaults, spelled out, are fine
+    expect(codeOf(lstm({ activations: { strings: ['Sigmoid', 'Tanh', 'Tanh'] } }))).to.equal('no error');
+  });
+});

@@ -51,6 +51,7 @@ describe(`training-graph derivation (seed ${seed})`, () => {
     z.op('LeakyRelu', ['a'], { alpha: { f: 0 } });
     z.op('Gelu', ['a'], { approximate: { s: '' } });
     z.op('Constant', [], { value_int: { i: 0 } });
+    z.op('LSTM', ['a'], { activations: { strings: ['Sigmoid', 'Tanh', 'Tanh'] } }); // a STRINGS attribute
     expect(decodeModel(encodeModel(model(z.graph('zeros')))).graph.nodes.map((n) => n.attrs)).to.deep.equal(z.nodes.map((n) => n.attrs));
   });
 

@@ -60,7 +60,7 @@ function expectClose(actual: ArrayLike<number>, expected: number[], tol: number,
   expect(worst / scale, `${what}[${at}]: ${actual[at]} vs PyTorch ${expected[at]} (scale ${scale})`).to.be.at.most(tol);
 }
 
-for (const name of ['mlp-f64', 'mlp-f32', 'mlp-f64-mse', 'cnn-f32', 'attention-f64', 'transformer-f32', 'tokens-f64', 'strided-f32', 'activations-f32', 'batchstats-f64', 'batchstats-f32', 'layers-f32', 'sequence-f32', 'reductions-f64']) {
+for (const name of ['mlp-f64', 'mlp-f32', 'mlp-f64-mse', 'cnn-f32', 'attention-f64', 'transformer-f32', 'tokens-f64', 'strided-f32', 'activations-f32', 'batchstats-f64', 'batchstats-f32', 'layers-f32', 'sequence-f32', 'reductions-f64', 'recurrent-f64', 'recurrent-f32']) {
   const fx = JSON.parse(readFileSync(join(dir, `${name}.json`), 'utf8')) as Fixture;
   describe(`torch.onnx.export fixture ${name} (PyTorch ${fx.torch}, ${fx.dtype})`, () => {
     it(`derives a training graph whose loss and ${Object.keys(fx.expected.grads).length} gradients match PyTorch's autograd (${fx.ops.join(', ')})`, async function () {

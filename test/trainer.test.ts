@@ -141,6 +141,34 @@ describe('Trainer execution providers', () => {
     expect(await decayed(both)).to.deep.equal(both.params.filter((p) => p.shape.length >= 2 && p.name !== 'fc1.weight').map((p) => p.name));
   });
 
+  it("an LSTM export (unrolled in the training graph) trains; its bias B [1, 8H] is neither masked nor decayed under 'weights', its W and R are", async function () {
+    this.timeout(60000);
+    const forward = decodeModel(fs.readFileSync(path.join(__dirname, 'fixtures', 'torch', 'mnist-lstm.onnx')));
+    const lstm = forward.graph.nodes.find((n) => n.opType === 'LSTM')!;
+    const [, W, R, B] = lstm.inputs;
+    const t = await Trainer.create({
+      ...base, forward, trainCount: 256, batchSize: 64, sparsity: { method: 'spartan', density: 0.3 },
+      optimizer: { kind: 'sgd', lr: 0.5, weightDecay: 0.1 }, weightDecayOn: 'weights',
+    });
+    try {
+      expect(t.params.find((p) => p.name === B)!.shape).to.deep.equal([1, 8 * 16]);
+      const data = head(loadMnist('train'), 256);
+      const first = await t.trainEpoch(data, 0);
+      expect(Number.isFinite(first.loss)).to.equal(true);
+      const perLayer = t.sparsifier.stats().density.perLayer;
+      expect(perLayer[B], 'B is a bias').to.equal(1);
+      expect(perLayer[W]).to.be.below(1);
+      expect(perLayer[R]).to.be.below(1);
+      const before = t.params.map((p) => p.data.slice());
+      t.optimizer.step(Object.fromEntries(t.params.map((p) => [p.name, new Float32Array(p.data.length)])));
+      const decayed = t.params.filter((p, i) => p.data.some((v, j) => v !== before[i][j])).map((p) => p.name);
+      expect(decayed).to.include.members([W, R, 'fc.weight']);
+      expect(decayed).to.not.include(B);
+    } finally {
+      await t.release();
+    }
+  });
+
   it('trains apart the parameters torch.onnx.export merged because their values were equal (untieInitializers)', async () => {
     const forward = decodeModel(fs.readFileSync(path.join(__dirname, 'fixtures', 'torch', 'transformer-f32.onnx')));
     const identities = forward.graph.nodes.filter((n) => n.opType === 'Identity').length;

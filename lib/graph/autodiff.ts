@@ -12,6 +12,7 @@ import { averagePoolBackward, convBackward, convTransposeBackward } from './conv
 import type { GradContext } from './gradContext';
 import { layerGradients, paddedBackward } from './layerGrads';
 import { defaultParameters } from './params';
+import { hasRecurrent, unrollRecurrent } from './recurrent';
 
 export interface DeriveOptions {
   /** Name of the logits output (cross-entropy) or prediction (mse). */
@@ -83,6 +84,10 @@ export function deriveTrainingGraph(given: Model, opts: DeriveOptions): Model {
     const before = forward;
     const floatType = forward.graph.initializers.find((t) => t.dataType === DataType.DOUBLE || t.dataType === DataType.FLOAT)?.dataType ?? DataType.FLOAT;
     forward = withDropoutMasks(forward, (x) => (shapes ??= analyse(before).shapes).get(x), floatType);
+  }
+  if (hasRecurrent(forward)) {
+    const { shapes } = analyse(forward);
+    forward = unrollRecurrent(forward, (x) => shapes.get(x));
   }
   const g = forward.graph;
   if (!g.outputs.some((o) => o.name === opts.logits) && !g.nodes.some((n) => n.outputs.includes(opts.logits)))

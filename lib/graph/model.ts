@@ -10,7 +10,7 @@ export interface TensorValue {
   data: TensorData;
 }
 /** Attributes carry their ONNX type explicitly (1.0 is a float, 1 an int). */
-export type Attr = { f: number } | { i: number } | { s: string } | { floats: number[] } | { ints: number[] } | { t: TensorValue };
+export type Attr = { f: number } | { i: number } | { s: string } | { floats: number[] } | { ints: number[] } | { strings: string[] } | { t: TensorValue };
 export interface Node {
   opType: string;
   inputs: string[];
@@ -88,6 +88,7 @@ function decodeAttr(a: Record<string, unknown>): [string, Attr] {
     case AttributeType.STRING: return [name, { s: Buffer.from((a.s as Uint8Array | undefined) ?? []).toString('utf8') }];
     case AttributeType.FLOATS: return [name, { floats: ((a.floats as number[]) ?? []).slice() }];
     case AttributeType.INTS: return [name, { ints: ((a.ints as unknown[]) ?? []).map(num) }];
+    case AttributeType.STRINGS: return [name, { strings: ((a.strings as Uint8Array[]) ?? []).map((v) => Buffer.from(v).toString('utf8')) }];
     case AttributeType.TENSOR: return [name, { t: decodeTensor(a.t as Record<string, unknown>) }];
     default: throw rangeError('ERR_SPARTAN_ONNX', `unsupported attribute type ${a.type} (${name})`);
   }
@@ -99,6 +100,7 @@ function encodeAttr(name: string, a: Attr): object {
   if ('s' in a) return { name, type: AttributeType.STRING, s: Buffer.from(a.s, 'utf8') };
   if ('floats' in a) return { name, type: AttributeType.FLOATS, floats: a.floats };
   if ('ints' in a) return { name, type: AttributeType.INTS, ints: a.ints };
+  if ('strings' in a) return { name, type: AttributeType.STRINGS, strings: a.strings.map((v) => Buffer.from(v, 'utf8')) };
   return { name, type: AttributeType.TENSOR, t: encodeTensor(a.t) };
 }
 

@@ -28,3 +28,16 @@ export function defaultParameters(model: Model): TensorValue[] {
     });
   return model.graph.initializers.filter((t) => (t.dataType === DataType.FLOAT || t.dataType === DataType.DOUBLE) && t.dims.length >= 1 && differentiable.get(t.name) !== false);
 }
+
+/** Inputs that hold biases or states whatever their rank: an LSTM's or GRU's B [D, 8H or 6H] and initial states. */
+const BIAS_INPUTS: Record<string, readonly number[]> = { LSTM: [3, 5, 6], GRU: [3, 5] };
+
+/**
+ * Initializers of rank >= 2 that are not weights (a recurrent bias [D, 8H]): the rank rule
+ * that keeps biases out of masks and weight decay would take them for weights.
+ */
+export function biasesOfRankTwoOrMore(model: Model): Set<string> {
+  const out = new Set<string>();
+  for (const n of model.graph.nodes) for (const i of BIAS_INPUTS[n.opType] ?? []) if (n.inputs[i]) out.add(n.inputs[i]);
+  return out;
+}

@@ -121,6 +121,14 @@ export function inferShapes(model: Model, consts: Consts): Shapes {
       case 'Resize':
         s.set(o, resizeGeometry(n, get(n, 0), consts).map((a) => a.out));
         break;
+      case 'LSTM': case 'GRU': { // unrolled before differentiation (recurrent.ts); these shapes let it find T
+        const x = get(n, 0), layout = int(n, 'layout', 0), H = int(n, 'hidden_size', 0);
+        const dirs = n.attrs.direction && 's' in n.attrs.direction && n.attrs.direction.s === 'bidirectional' ? 2 : 1;
+        const [T, B] = layout === 0 ? [x[0], x[1]] : [x[1], x[0]];
+        s.set(o, layout === 0 ? [T, dirs, B, H] : [B, T, dirs, H]);
+        for (const state of n.outputs.slice(1)) if (state) s.set(state, layout === 0 ? [dirs, B, H] : [B, dirs, H]);
+        break;
+      }
       case 'Einsum':
         s.set(o, einsumShape(n, n.inputs.map((_, i) => get(n, i))));
         break;

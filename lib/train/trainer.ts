@@ -4,7 +4,7 @@ import { deriveTrainingGraph, logitsClasses, type DeriveOptions } from '../graph
 import type { Model } from '../graph/model';
 import { GraphRunner, type InferenceSessionOptions } from '../graph/runner';
 import { DataType } from '../graph/schema';
-import { defaultParameters } from '../graph/params';
+import { biasesOfRankTwoOrMore, defaultParameters } from '../graph/params';
 import { BATCH_NORM_MODES, dropoutMaskInput, inferenceForm, runningStatisticNames, stateOutput, trainingDropouts, type BatchNormMode } from '../graph/trainMode';
 import { seededUniform } from '../util/random';
 import { batches, type Dataset } from '../data/dataset';
@@ -21,7 +21,7 @@ export interface TrainerOptions {
   forward: Model;
   logits: string;
   input?: string;
-  /** The parameters to mask (default: every float parameter of rank >= 2); the rest train dense. */
+  /** The parameters to mask (default: every float parameter of rank >= 2 but an LSTM's or GRU's biases); the rest train dense. */
   sparsify?: string[];
   labelSmoothing?: number;
   epochs: number;
@@ -91,9 +91,9 @@ function withInputs(m: Model, names: Set<string>): Model {
 }
 
 /** The optimizer's noDecay list: the caller's names, plus every parameter of rank < 2 for 'weights'. */
-function noDecayNames(params: readonly { name: string; shape: number[] }[], given: readonly string[] | undefined, on: TrainerOptions['weightDecayOn']): string[] | undefined {
+function noDecayNames(params: readonly { name: string; shape: number[] }[], given: readonly string[] | undefined, on: TrainerOptions['weightDecayOn'], biases: Set<string>): string[] | undefined {
   if (on === undefined || on === 'all') return given?.slice();
-  return [...(given ?? []), ...params.filter((p) => p.shape.length < 2).map((p) => p.name)];
+  return [...(given ?? []), ...params.filter((p) => p.shape.length < 2 || biases.has(p.name)).map((p) => p.name)];
 }
 
 /**
@@ -157,15 +157,16 @@ export class Trainer {
     this.input = opts.input ?? forward.graph.inputs[0].name;
     this.totalSteps = opts.epochs * Math.ceil(opts.trainCount / opts.batchSize);
     const block = opts.sparsity.block;
+    const biases = biasesOfRankTwoOrMore(forward);
     this.sparsifier = new Sparsifier({
       ...opts.sparsity,
       params: this.params.map((p) => {
-        const sparsify = opts.sparsify ? opts.sparsify.includes(p.name) : maskedByDefault(p.shape);
+        const sparsify = opts.sparsify ? opts.sparsify.includes(p.name) : maskedByDefault(p.shape) && !biases.has(p.name);
         return { ...p, sparsify, block: block && sparsify && p.shape.length >= 2 ? block : undefined };
       }),
       totalSteps: this.totalSteps,
     });
-    const o = { ...opts.optimizer, noDecay: noDecayNames(this.params, opts.optimizer.noDecay, opts.weightDecayOn) };
+    const o = { ...opts.optimizer, noDecay: noDecayNames(this.params, opts.optimizer.noDecay, opts.weightDecayOn, biases) };
     this.optimizer = o.kind === 'sgd' ? new SGD(this.params, o) : new AdamW(this.params, o);
     this.baseLr = o.lr;
   }
