@@ -8,6 +8,7 @@ import type { Attr } from '../lib/graph/model';
 import { DataType } from '../lib/graph/schema';
 import { checkGradients } from './gradcheck';
 import { freshSeed, normal, rng } from './reference';
+import { codeOf } from './helpers';
 
 const seed = Number(process.env.TEST_SEED) || freshSeed();
 const rand = rng(seed);
@@ -18,14 +19,6 @@ const labels = (N: number, C: number) => ({ data: BigInt64Array.from({ length: N
 /** Values at least 0.2 from 0, so a kink at 0 stays outside every finite-difference window. */
 const offZero = (n: number) => Float32Array.from({ length: n }, () => (rand() < 0.5 ? -1 : 1) * (0.2 + rand()));
 const numel = (dims: number[]) => dims.reduce((a, b) => a * b, 1);
-const codeOf = (f: () => unknown) => {
-  try {
-    f();
-  } catch (e) {
-    return `${(e as { code?: string }).code}: ${(e as Error).message}`;
-  }
-  return 'no error';
-};
 
 /** A float32 head: Flatten, then a Gemm onto C logits. */
 function head(b: GraphBuilder, h: string, width: number, C: number, T: number = F) {

@@ -10,20 +10,13 @@ import { GraphRunner } from '../lib/graph/runner';
 import { DataType } from '../lib/graph/schema';
 import { checkGradients } from './gradcheck';
 import { freshSeed, normal, rng } from './reference';
+import { codeOf } from './helpers';
 
 const seed = freshSeed();
 const rand = rng(seed);
 const D = DataType.DOUBLE, F = DataType.FLOAT, I64 = DataType.INT64;
 const randn = (n: number, s = 0.5) => Float64Array.from({ length: n }, () => normal(rand) * s);
 const labelsOf = (n: number, classes: number) => ({ data: BigInt64Array.from({ length: n }, () => BigInt(Math.floor(rand() * classes))), dims: [n] });
-const codeOf = (f: () => unknown) => {
-  try {
-    f();
-  } catch (e) {
-    return `${(e as { code?: string }).code}: ${(e as Error).message}`;
-  }
-  return 'no error';
-};
 /** A Constant node, as torch.onnx.export writes them. */
 const constant = (b: GraphBuilder, t: Omit<TensorValue, 'name'>) => b.op('Constant', [], { value: { t: { name: '', ...t } } });
 const i64 = (values: number[], dims = [values.length]) => ({ dims, dataType: I64, data: BigInt64Array.from(values.map(BigInt)) });

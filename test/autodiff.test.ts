@@ -9,6 +9,7 @@ import { checkGradients, trainingOutputs } from './gradcheck';
 import { inferShapes } from '../lib/graph/shapes';
 import { knownFromTensor } from '../lib/graph/fold';
 import { freshSeed, normal, rng } from './reference';
+import { codeOf } from './helpers';
 
 const seed = freshSeed();
 const rand = rng(seed);
@@ -75,7 +76,6 @@ describe(`training-graph derivation (seed ${seed})`, () => {
   });
 
   it('names what it cannot do: a missing logits output, an unsupported operator, a non-parameter', () => {
-    const codeOf = (f: () => unknown) => { try { f(); } catch (e) { return (e as { code?: string; message: string }).code + ': ' + (e as Error).message; } return 'no error'; };
     expect(codeOf(() => deriveTrainingGraph(zooModel(), { logits: 'nope' }))).to.match(/^ERR_SPARTAN_ONNX: .*"nope"/);
     const b = new GraphBuilder();
     const x = b.input('x', D, ['N', 4]);

@@ -30,3 +30,13 @@ export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<numbe
     if (!(d <= tol)) expect.fail(`${what}[${i}] = ${actual[i]}, expected ${expected[i]} (|diff| ${d} > ${tol})`);
   }
 }
+
+/** "<code>: <message>" of what fn throws, or "no error": one string to match against. */
+export function codeOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    return `${(e as { code?: string }).code}: ${(e as Error).message}`;
+  }
+  return 'no error';
+}

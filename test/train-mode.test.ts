@@ -10,12 +10,12 @@ import { DataType } from '../lib/graph/schema';
 import { inferenceForm, withBatchStatistics } from '../lib/graph/trainMode';
 import { checkGradients, trainingOutputs } from './gradcheck';
 import { freshSeed, normal, rng } from './reference';
+import { codeOf } from './helpers';
 
 const seed = freshSeed();
 const rand = rng(seed);
 const D = DataType.DOUBLE;
 const randn = (n: number, s = 0.5) => Float64Array.from({ length: n }, () => normal(rand) * s);
-const codeOf = (f: () => unknown) => { try { f(); } catch (e) { return `${(e as { code?: string }).code}: ${(e as Error).message}`; } return 'no error'; };
 
 /** Adds a BatchNormalization of C channels (random affine terms and running statistics) to x. */
 function batchNorm(b: GraphBuilder, x: string, C: number, tag: string, trainingMode: number, momentum = 0.8, outputs?: string[]): string {
