@@ -4,10 +4,9 @@
 import { rangeError } from '../errors';
 import { applyAdjoint, padMaps, resizeMaps } from './axisMaps';
 import { reduceMean } from './builder';
-import { parseEinsum } from './shapes';
 import { nodeLabel, type GradContext, type GradRule } from './gradContext';
 import { attrF, attrI, type Node } from './model';
-import { constInts, padAmounts, padMode, reduceAxes, resizeGeometry } from './shapes';
+import { constInts, padAmounts, padMode, parseEinsum, reduceAxes, resizeGeometry } from './shapes';
 
 /** PRelu: y = x (x >= 0), slope x (x < 0); the slope broadcasts to x. */
 const prelu: GradRule = (ctx, n, dy) => {
