@@ -5,7 +5,7 @@ import { rangeError, typeError } from '../errors';
 import { GraphBuilder, reduceMean } from './builder';
 import { DataType } from './schema';
 import { isNumeric, knownFromTensor, sliceIndices, tensorOf, type Consts } from './fold';
-import { attrF, attrI, type Dim, type Model, type Node, type TensorValue } from './model';
+import { attrF, attrI, attrS, type Dim, type Model, type Node, type TensorValue } from './model';
 import { BATCH_NORM_MODES, inferenceForm, withBatchStatistics, withDropoutMasks, type BatchNormMode } from './trainMode';
 import { broadcast, constInts, inferShapes, padAmounts, padMode, reduceAxes } from './shapes';
 import { averagePoolBackward, convBackward, convTransposeBackward } from './convGrads';
@@ -240,7 +240,7 @@ export function deriveTrainingGraph(given: Model, opts: DeriveOptions): Model {
     return g;
   };
 
-  const ctx: GradContext = { b, opset: forward.opset, consts, needs, shape, add, sumTo: (grad, outShape, x) => sumTo(grad, outShape, x), fconst, toElem };
+  const ctx: GradContext = { b, opset: forward.opset, consts, needs, shape, add, sumTo, fconst, toElem };
 
   for (let ni = nodes.length - 1; ni >= 0; ni--) {
     const n = nodes[ni];
@@ -522,7 +522,7 @@ export function deriveTrainingGraph(given: Model, opts: DeriveOptions): Model {
       }
       case 'Gelu': {
         if (forward.opset < 20) throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${n.name || y}": operator Gelu needs opset >= 20 (the model imports opset ${forward.opset})`);
-        const approx = n.attrs.approximate && 's' in n.attrs.approximate ? n.attrs.approximate.s : 'none';
+        const approx = attrS(n, 'approximate', 'none');
         const half = fconst([0.5], []), one = fconst([1], []);
         let dgelu: string;
         if (approx === 'none') { // d/dx x Phi(x) = Phi(x) + x phi(x)

@@ -5,7 +5,7 @@
 // so A must be exactly what onnxruntime computes: the finite-difference tests check it.
 import { rangeError } from '../errors';
 import type { GraphBuilder } from './builder';
-import type { Node } from './model';
+import { attrS, nodeLabel, type Node } from './model';
 import type { PadMode, ResizeAxis } from './shapes';
 
 /** A map along `axis`: `rows[o]` lists (input index, weight) pairs of output entry o. */
@@ -14,8 +14,6 @@ export interface AxisMap {
   inSize: number;
   rows: [number, number][][];
 }
-
-const str = (n: Node, k: string, d: string) => (n.attrs[k] && 's' in n.attrs[k] ? (n.attrs[k] as { s: string }).s : d);
 
 /** x_original of output index o on one axis (ONNX's coordinate_transformation_mode). */
 function sourceCoordinate(mode: string, o: number, g: ResizeAxis, name: string): number {
@@ -42,8 +40,8 @@ function nearestIndex(mode: string, x: number, name: string): number {
 
 /** The maps of a Resize node, one per axis it changes (geometry from shapes.ts). */
 export function resizeMaps(n: Node, geometry: ResizeAxis[]): AxisMap[] {
-  const name = n.name || n.outputs[0];
-  const mode = str(n, 'mode', 'nearest'), ctm = str(n, 'coordinate_transformation_mode', 'half_pixel'), nearest = str(n, 'nearest_mode', 'round_prefer_floor');
+  const name = nodeLabel(n);
+  const mode = attrS(n, 'mode', 'nearest'), ctm = attrS(n, 'coordinate_transformation_mode', 'half_pixel'), nearest = attrS(n, 'nearest_mode', 'round_prefer_floor');
   const maps: AxisMap[] = [];
   geometry.forEach((g, axis) => {
     if (g.scale === 1 && g.in === g.out) return;
@@ -68,7 +66,7 @@ export function padMaps(n: Node, mode: Exclude<PadMode, 'constant'>, amounts: { 
   const maps: AxisMap[] = [];
   amounts.forEach((p, axis) => {
     if (p.before === 0 && p.after === 0) return;
-    if (typeof p.dim !== 'number') throw rangeError('ERR_SPARTAN_ONNX', `node "${n.name || n.outputs[0]}": Pad needs known sizes on the axes it pads`);
+    if (typeof p.dim !== 'number') throw rangeError('ERR_SPARTAN_ONNX', `node "${nodeLabel(n)}": Pad needs known sizes on the axes it pads`);
     const cropBegin = Math.max(0, -p.before), kept = p.dim - cropBegin - Math.max(0, -p.after);
     const outSize = p.dim + p.before + p.after;
     const rows = Array.from({ length: outSize }, (_, o): [number, number][] => {

@@ -1,8 +1,8 @@
 // Gradients of the sliding-window operators: Conv, ConvTranspose and AveragePool, each in
 // terms of Conv and ConvTranspose (any number of spatial dims).
 import { rangeError } from '../errors';
-import { nodeLabel, type GradContext } from './gradContext';
-import { attrI, type Attr, type Dim, type Node } from './model';
+import type { GradContext } from './gradContext';
+import { attrI, nodeLabel, type Attr, type Dim, type Node } from './model';
 import { convGeometry, type ConvGeometry } from './shapes';
 
 const spatialAxes = (k: number[]) => k.map((_, i) => 2 + i);

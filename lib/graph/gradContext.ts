@@ -24,5 +24,3 @@ export interface GradContext {
 
 /** A gradient rule: adds the contributions of node `n`, given dY of its first output. */
 export type GradRule = (ctx: GradContext, n: Node, dy: string) => void;
-
-export const nodeLabel = (n: Node) => n.name || n.outputs[0];

@@ -4,8 +4,8 @@
 import { rangeError } from '../errors';
 import { applyAdjoint, padMaps, resizeMaps } from './axisMaps';
 import { reduceMean } from './builder';
-import { nodeLabel, type GradContext, type GradRule } from './gradContext';
-import { attrF, attrI, type Node } from './model';
+import type { GradContext, GradRule } from './gradContext';
+import { attrF, attrI, nodeLabel, type Node } from './model';
 import { constInts, padAmounts, padMode, parseEinsum, reduceAxes, resizeGeometry } from './shapes';
 
 /** PRelu: y = x (x >= 0), slope x (x < 0); the slope broadcasts to x. */

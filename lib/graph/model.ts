@@ -22,6 +22,9 @@ export interface Node {
 /** A node's int / float attribute, or `d` where it is absent. */
 export const attrI = (n: Node, k: string, d: number): number => (n.attrs[k] && 'i' in n.attrs[k] ? (n.attrs[k] as { i: number }).i : d);
 export const attrF = (n: Node, k: string, d: number): number => (n.attrs[k] && 'f' in n.attrs[k] ? (n.attrs[k] as { f: number }).f : d);
+export const attrS = (n: Node, k: string, d: string): string => (n.attrs[k] && 's' in n.attrs[k] ? (n.attrs[k] as { s: string }).s : d);
+/** How errors name a node: its name, or its first output when it has none. */
+export const nodeLabel = (n: Node): string => n.name || n.outputs[0];
 export type Dim = number | string;
 export interface ValueInfo {
   name: string;

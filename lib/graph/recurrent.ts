@@ -4,10 +4,9 @@
 // grows with it (about 15 nodes a step and direction, three times that with the gradient).
 import { rangeError } from '../errors';
 import { GraphBuilder } from './builder';
-import { attrI, type Dim, type Model, type Node } from './model';
+import { attrI, attrS, nodeLabel as label, type Dim, type Model, type Node } from './model';
 import { DataType } from './schema';
 
-const label = (n: Node) => n.name || n.outputs[0];
 const isRecurrent = (n: Node) => (n.opType === 'LSTM' || n.opType === 'GRU') && (!n.domain || n.domain === 'ai.onnx');
 
 export const hasRecurrent = (model: Model) => model.graph.nodes.some(isRecurrent);
@@ -29,10 +28,10 @@ function check(n: Node, x: Dim[]): { T: number; H: number; dirs: ('forward' | 'r
   if (typeof T !== 'number') throw rangeError('ERR_SPARTAN_ONNX', `node "${label(n)}": ${n.opType} needs a static sequence length to be unrolled (got "${T}")`);
   const H = attrI(n, 'hidden_size', 0);
   if (!(H > 0)) throw rangeError('ERR_SPARTAN_ONNX', `node "${label(n)}": ${n.opType} needs hidden_size`);
-  const direction = n.attrs.direction && 's' in n.attrs.direction ? n.attrs.direction.s : 'forward';
-  const dirs = direction === 'bidirectional' ? ['forward', 'reverse'] as const : direction === 'reverse' ? ['reverse'] as const : ['forward'] as const;
+  const direction = attrS(n, 'direction', 'forward');
   if (!['forward', 'reverse', 'bidirectional'].includes(direction)) throw refuse(`direction "${direction}" is not one ONNX defines`);
-  return { T, H, dirs: [...dirs] };
+  const dirs: ('forward' | 'reverse')[] = direction === 'bidirectional' ? ['forward', 'reverse'] : [direction as 'forward' | 'reverse'];
+  return { T, H, dirs };
 }
 
 /**

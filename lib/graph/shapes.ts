@@ -2,7 +2,7 @@
 // or symbols ("N"); unknown dims are "?".
 import { rangeError } from '../errors';
 import { foldNode, isNumeric, sliceIndices, type Consts } from './fold';
-import { attrI, type Dim, type Model, type Node } from './model';
+import { attrI, attrS, nodeLabel, type Dim, type Model, type Node } from './model';
 
 export type Shapes = Map<string, Dim[]>;
 
@@ -40,7 +40,7 @@ export function inferShapes(model: Model, consts: Consts): Shapes {
   for (const n of g.nodes) {
     const o = n.outputs[0];
     if (n.domain && n.domain !== 'ai.onnx')
-      throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${n.name || o}": operator ${n.domain}.${n.opType} is not supported by the training-graph derivation (standard ONNX operators only)`);
+      throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${nodeLabel(n)}": operator ${n.domain}.${n.opType} is not supported by the training-graph derivation (standard ONNX operators only)`);
     if (foldNode(n, consts, s, (i) => get(n, i))) continue;
     switch (n.opType) {
       case 'Gemm': {
@@ -60,7 +60,7 @@ export function inferShapes(model: Model, consts: Consts): Shapes {
         break;
       case 'Expand': { // numpy broadcast of the input with the target shape
         const target = consts.get(n.inputs[1]);
-        if (!target) throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${n.name || o}": Expand needs a shape that is constant or computed from the input shapes`);
+        if (!target) throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${nodeLabel(n)}": Expand needs a shape that is constant or computed from the input shapes`);
         s.set(o, broadcast(get(n, 0), target.values));
         break;
       }
@@ -80,7 +80,7 @@ export function inferShapes(model: Model, consts: Consts): Shapes {
       }
       case 'Reshape': { // the target may hold dim symbols (a shape computed from a dynamic dim)
         const x = get(n, 0), target = consts.get(n.inputs[1]);
-        if (!target) throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${n.name || o}": Reshape needs a shape that is constant or computed from the input shapes (Shape, Gather, Concat, ...)`);
+        if (!target) throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${nodeLabel(n)}": Reshape needs a shape that is constant or computed from the input shapes (Shape, Gather, Concat, ...)`);
         const known = target.values.map((d, i) => (d === 0 && !int(n, 'allowzero', 0) ? x[i] : d));
         s.set(o, known.map((d) => (d === -1 ? inferredDim(x, known.filter((k) => k !== -1)) : d)));
         break;
@@ -123,7 +123,7 @@ export function inferShapes(model: Model, consts: Consts): Shapes {
         break;
       case 'LSTM': case 'GRU': { // unrolled before differentiation (recurrent.ts); these shapes let it find T
         const x = get(n, 0), layout = int(n, 'layout', 0), H = int(n, 'hidden_size', 0);
-        const dirs = n.attrs.direction && 's' in n.attrs.direction && n.attrs.direction.s === 'bidirectional' ? 2 : 1;
+        const dirs = attrS(n, 'direction', 'forward') === 'bidirectional' ? 2 : 1;
         const [T, B] = layout === 0 ? [x[0], x[1]] : [x[1], x[0]];
         s.set(o, layout === 0 ? [T, dirs, B, H] : [B, T, dirs, H]);
         for (const state of n.outputs.slice(1)) if (state) s.set(state, layout === 0 ? [dirs, B, H] : [B, dirs, H]);
@@ -172,7 +172,7 @@ export function inferShapes(model: Model, consts: Consts): Shapes {
         const out = x.slice();
         axes.forEach((a0, i) => {
           const a = (a0 + x.length) % x.length, d = x[a];
-          if (typeof d !== 'number') throw rangeError('ERR_SPARTAN_ONNX', `node "${n.name || o}": Slice needs a known size on axis ${a}`);
+          if (typeof d !== 'number') throw rangeError('ERR_SPARTAN_ONNX', `node "${nodeLabel(n)}": Slice needs a known size on axis ${a}`);
           out[a] = sliceIndices(d, starts[i], ends[i], steps[i]).length;
         });
         s.set(o, out);
@@ -181,7 +181,7 @@ export function inferShapes(model: Model, consts: Consts): Shapes {
       case 'Split': {
         const x = get(n, 0), axis = (int(n, 'axis', 0) + x.length) % x.length;
         const d = x[axis];
-        if (typeof d !== 'number') throw rangeError('ERR_SPARTAN_ONNX', `node "${n.name || o}": Split needs a known size on axis ${axis}`);
+        if (typeof d !== 'number') throw rangeError('ERR_SPARTAN_ONNX', `node "${nodeLabel(n)}": Split needs a known size on axis ${axis}`);
         const sizes = n.inputs[1] ? constInts(n, 1, consts, 'split') : ints(n, 'split') ?? n.outputs.map((_, i, all) => Math.ceil(d / all.length) - (i === all.length - 1 ? Math.ceil(d / all.length) * all.length - d : 0));
         n.outputs.forEach((out, i) => s.set(out, x.map((dim, j) => (j === axis ? sizes[i] : dim))));
         break;
@@ -197,7 +197,7 @@ export function inferShapes(model: Model, consts: Consts): Shapes {
         break;
       }
       default:
-        throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${n.name || n.outputs[0]}": operator ${n.opType} is not supported by the training-graph derivation`);
+        throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${nodeLabel(n)}": operator ${n.opType} is not supported by the training-graph derivation`);
     }
   }
   return s;
@@ -209,7 +209,7 @@ export function inferShapes(model: Model, consts: Consts): Shapes {
  * right operand a column ([K, 1], likewise).
  */
 export function matMulShape(n: Node, a: Dim[], b: Dim[]): Dim[] {
-  if (a.length === 0 || b.length === 0) throw rangeError('ERR_SPARTAN_ONNX', `node "${n.name || n.outputs[0]}": MatMul of a scalar`);
+  if (a.length === 0 || b.length === 0) throw rangeError('ERR_SPARTAN_ONNX', `node "${nodeLabel(n)}": MatMul of a scalar`);
   const a2 = a.length === 1 ? [1, ...a] : a, b2 = b.length === 1 ? [...b, 1] : b;
   const out = [...broadcast(a2.slice(0, -2), b2.slice(0, -2)), a2[a2.length - 2], b2[b2.length - 1]];
   if (b.length === 1) out.pop();
@@ -222,8 +222,8 @@ const PAD_MODES: readonly string[] = ['constant', 'reflect', 'edge', 'wrap'];
 
 /** A Pad node's mode (an error naming the node for one ONNX does not define). */
 export function padMode(n: Node): PadMode {
-  const mode = n.attrs.mode && 's' in n.attrs.mode ? n.attrs.mode.s : 'constant';
-  if (!PAD_MODES.includes(mode)) throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${n.name || n.outputs[0]}": Pad mode "${mode}" is not supported (constant, reflect, edge, wrap)`);
+  const mode = attrS(n, 'mode', 'constant');
+  if (!PAD_MODES.includes(mode)) throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${nodeLabel(n)}": Pad mode "${mode}" is not supported (constant, reflect, edge, wrap)`);
   return mode as PadMode;
 }
 
@@ -234,7 +234,7 @@ export function padAmounts(n: Node, x: Dim[], consts: Consts): { dim: Dim; befor
   const rank = x.length;
   const axes = n.inputs[3] ? constInts(n, 3, consts, 'axes').map((a) => (a + rank) % rank) : x.map((_, i) => i);
   if (pads.length !== 2 * axes.length)
-    throw rangeError('ERR_SPARTAN_ONNX', `node "${n.name || n.outputs[0]}": Pad has ${pads.length} pads for ${axes.length} axes`);
+    throw rangeError('ERR_SPARTAN_ONNX', `node "${nodeLabel(n)}": Pad has ${pads.length} pads for ${axes.length} axes`);
   const out = x.map((dim) => ({ dim, before: 0, after: 0 }));
   axes.forEach((ax, i) => {
     out[ax].before = pads[i];
@@ -254,9 +254,9 @@ export interface ConvGeometry {
 
 /** Strides, explicit pads, dilations and group of a Conv/pool node (auto_pad NOTSET or VALID only). */
 export function convGeometry(n: Node, spatial: number): ConvGeometry {
-  const autoPad = n.attrs.auto_pad && 's' in n.attrs.auto_pad ? n.attrs.auto_pad.s : 'NOTSET';
+  const autoPad = attrS(n, 'auto_pad', 'NOTSET');
   if (autoPad !== 'NOTSET' && autoPad !== 'VALID')
-    throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${n.name || n.outputs[0]}": auto_pad ${autoPad} is not supported (export with explicit pads)`);
+    throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${nodeLabel(n)}": auto_pad ${autoPad} is not supported (export with explicit pads)`);
   return {
     ceil: int(n, 'ceil_mode', 0) === 1,
     strides: ints(n, 'strides') ?? new Array(spatial).fill(1),
@@ -286,9 +286,9 @@ function inferredDim(x: Dim[], rest: Dim[]): Dim {
 /** The values of a constant int input (axes, starts, ...); names the node when they are not static. */
 export function constInts(n: Node, input: number, consts: Consts, what: string): number[] {
   const v = consts.get(n.inputs[input]);
-  if (!v) throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${n.name || n.outputs[0]}": ${n.opType} needs constant ${what}`);
+  if (!v) throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${nodeLabel(n)}": ${n.opType} needs constant ${what}`);
   if (!isNumeric(v))
-    throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${n.name || n.outputs[0]}": ${n.opType} needs constant ${what}, but they depend on the dynamic dimension ${v.values.find((d) => typeof d === 'string')}`);
+    throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${nodeLabel(n)}": ${n.opType} needs constant ${what}, but they depend on the dynamic dimension ${v.values.find((d) => typeof d === 'string')}`);
   return v.values;
 }
 
@@ -303,12 +303,12 @@ export function reduceAxes(n: Node, rank: number, consts: Consts): number[] {
 /** ConvTranspose output: [N, M, s (H - 1) + output_padding + d (k - 1) + 1 - pads] (explicit pads only). */
 function convTransposeShape(n: Node, x: Dim[], w: Dim[]): Dim[] {
   const spatial = x.length - 2, g = convGeometry(n, spatial);
-  if (n.attrs.output_shape) throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${n.name || n.outputs[0]}": ConvTranspose with output_shape is not supported (export with explicit pads and output_padding)`);
+  if (n.attrs.output_shape) throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${nodeLabel(n)}": ConvTranspose with output_shape is not supported (export with explicit pads and output_padding)`);
   const op = ints(n, 'output_padding') ?? new Array(spatial).fill(0);
   const out: Dim[] = [x[0], typeof w[1] === 'number' ? w[1] * g.group : '?'];
   for (let i = 0; i < spatial; i++) {
     const h = x[2 + i], k = w[2 + i];
-    if (typeof h !== 'number' || typeof k !== 'number') throw rangeError('ERR_SPARTAN_ONNX', `node "${n.name || n.outputs[0]}": spatial dims must be known`);
+    if (typeof h !== 'number' || typeof k !== 'number') throw rangeError('ERR_SPARTAN_ONNX', `node "${nodeLabel(n)}": spatial dims must be known`);
     out.push(g.strides[i] * (h - 1) + op[i] + g.dilations[i] * (k - 1) + 1 - g.pads[i] - g.pads[i + spatial]);
   }
   return out;
@@ -323,12 +323,11 @@ export interface ResizeAxis { in: Dim; out: Dim; scale: number }
  * fails at shape inference with the node's name.
  */
 export function resizeGeometry(n: Node, x: Dim[], consts: Consts): ResizeAxis[] {
-  const name = n.name || n.outputs[0];
-  const str = (k: string, d: string) => (n.attrs[k] && 's' in n.attrs[k] ? (n.attrs[k] as { s: string }).s : d);
-  const mode = str('mode', 'nearest');
+  const name = nodeLabel(n);
+  const mode = attrS(n, 'mode', 'nearest');
   if (mode !== 'nearest' && mode !== 'linear') throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${name}": Resize mode "${mode}" is not supported (nearest, linear)`);
   if (int(n, 'antialias', 0)) throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${name}": Resize with antialias is not supported`);
-  const policy = str('keep_aspect_ratio_policy', 'stretch');
+  const policy = attrS(n, 'keep_aspect_ratio_policy', 'stretch');
   if (policy !== 'stretch') throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${name}": Resize keep_aspect_ratio_policy "${policy}" is not supported (stretch)`);
   const rank = x.length;
   const axes = (ints(n, 'axes') ?? x.map((_, i) => i)).map((a) => (a + rank) % rank);
@@ -360,8 +359,8 @@ export function resizeGeometry(n: Node, x: Dim[], consts: Consts): ResizeAxis[] 
 
 /** An Einsum equation: one term per operand and the output's, each a list of index letters. */
 export function parseEinsum(n: Node): { inputs: string[][]; output: string[] } {
-  const eq = (n.attrs.equation && 's' in n.attrs.equation ? (n.attrs.equation as { s: string }).s : '').replace(/\s+/g, '');
-  const name = n.name || n.outputs[0];
+  const eq = attrS(n, 'equation', '').replace(/\s+/g, '');
+  const name = nodeLabel(n);
   if (eq.includes('.')) throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${name}": Einsum with an ellipsis ("${eq}") is not supported (name every axis)`);
   const [lhs, rhs] = eq.split('->');
   const inputs = lhs.split(',').map((t) => [...t]);
@@ -377,7 +376,7 @@ function einsumShape(n: Node, xs: Dim[][]): Dim[] {
   const { inputs, output } = parseEinsum(n);
   const dims = new Map<string, Dim>();
   inputs.forEach((t, i) => {
-    if (t.length !== xs[i].length) throw rangeError('ERR_SPARTAN_ONNX', `node "${n.name || n.outputs[0]}": Einsum term "${t.join('')}" does not fit an input of rank ${xs[i].length}`);
+    if (t.length !== xs[i].length) throw rangeError('ERR_SPARTAN_ONNX', `node "${nodeLabel(n)}": Einsum term "${t.join('')}" does not fit an input of rank ${xs[i].length}`);
     t.forEach((c, j) => { if (!dims.has(c) || dims.get(c) === 1) dims.set(c, xs[i][j]); });
   });
   return output.map((c) => dims.get(c) ?? '?');

@@ -4,7 +4,7 @@
 // (training_mode true) or passes its input through. This file turns a model into either form.
 import { rangeError } from '../errors';
 import { GraphBuilder, reduceMean } from './builder';
-import { attrF, attrI, type Dim, type Model, type Node, type ValueInfo } from './model';
+import { attrF, attrI, nodeLabel as label, type Dim, type Model, type Node, type ValueInfo } from './model';
 import { constantNode, knownFromTensor } from './fold';
 import { DataType } from './schema';
 
@@ -13,7 +13,6 @@ export type BatchNormMode = 'as-exported' | 'batch' | 'frozen';
 
 export const BATCH_NORM_MODES: readonly BatchNormMode[] = ['as-exported', 'batch', 'frozen'];
 
-const label = (n: Node) => n.name || n.outputs[0];
 const isBatchNorm = (n: Node) => n.opType === 'BatchNormalization' && (!n.domain || n.domain === 'ai.onnx');
 
 /** The running statistics (mean, variance) each BatchNormalization node reads. */
