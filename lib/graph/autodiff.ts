@@ -279,8 +279,9 @@ export function deriveTrainingGraph(given: Model, opts: DeriveOptions): Model {
         matMulBackward(a, c, dy);
         break;
       case 'Pad': { // constant mode: crop the gradient back to the input (zero-padding what the Pad cropped)
-        if (padMode(n) !== 'constant') {
-          paddedBackward(ctx, n, dy);
+        const mode = padMode(n);
+        if (mode !== 'constant') {
+          paddedBackward(ctx, n, dy, mode);
           break;
         }
         const amounts = padAmounts(n, shape(a), consts);

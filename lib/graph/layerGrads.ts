@@ -6,7 +6,7 @@ import { applyAdjoint, padMaps, resizeMaps } from './axisMaps';
 import { reduceMean } from './builder';
 import type { GradContext, GradRule } from './gradContext';
 import { attrF, attrI, nodeLabel, type Node } from './model';
-import { constInts, padAmounts, padMode, parseEinsum, reduceAxes, resizeGeometry } from './shapes';
+import { constInts, padAmounts, parseEinsum, reduceAxes, resizeGeometry, type PadMode } from './shapes';
 
 /** PRelu: y = x (x >= 0), slope x (x < 0); the slope broadcasts to x. */
 const prelu: GradRule = (ctx, n, dy) => {
@@ -81,9 +81,8 @@ const resize: GradRule = (ctx, n, dy) => {
 };
 
 /** Pad in reflect, edge or wrap mode (constant mode is autodiff's own case). */
-export function paddedBackward(ctx: GradContext, n: Node, dy: string): void {
-  const x = n.inputs[0], xs = ctx.shape(x), mode = padMode(n);
-  if (mode === 'constant') throw new Error('paddedBackward: constant mode is handled by the caller');
+export function paddedBackward(ctx: GradContext, n: Node, dy: string, mode: Exclude<PadMode, 'constant'>): void {
+  const x = n.inputs[0], xs = ctx.shape(x);
   const maps = padMaps(n, mode, padAmounts(n, xs, ctx.consts));
   ctx.add(x, applyAdjoint(ctx.b, dy, xs.length, maps, ctx.fconst));
 }
