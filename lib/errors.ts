@@ -22,6 +22,7 @@ export type SpartanErrorCode =
   | 'ERR_SPARTAN_CUDA'
   | 'ERR_SPARTAN_DEVICE'
   | 'ERR_SPARTAN_DISPOSED'
+  | 'ERR_SPARTAN_RUNTIME'
   | 'ERR_SPARTAN_INTERNAL';
 
 export class SpartanError extends Error {

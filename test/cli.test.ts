@@ -24,7 +24,7 @@ async function mnistTestAccuracy(runner: GraphRunner, input: string): Promise<nu
   let correct = 0;
   for (const b of batches(test, 1000, null)) {
     const logits = (await runner.run({ [input]: { data: b.x, dims: [b.size, 1, 28, 28] } })).logits as Float32Array;
-    correct += countCorrect(logits, b.labels);
+    correct += countCorrect(logits, b.labels!);
   }
   return correct / test.count;
 }

@@ -20,23 +20,23 @@ describe('Trainer on MNIST (LeNet-300-100, LeNet-5)', () => {
     const full = loadMnist('train');
     expect(full.count).to.equal(60000);
     expect(test.count).to.equal(10000);
-    expect(full.images.length).to.equal(60000 * 784);
+    expect(full.inputs.length).to.equal(60000 * 784);
     expect(Math.max(...full.labels.subarray(0, 1000))).to.equal(9);
     let max = 0;
-    for (let i = 0; i < 784 * 100; i++) max = Math.max(max, full.images[i]);
+    for (let i = 0; i < 784 * 100; i++) max = Math.max(max, full.inputs[i]);
     expect(max).to.equal(1);
   });
 
   it('batches: the reusing form yields the same batches in one pair of buffers, short last batch included', () => {
     const d = head(test, 1000);
-    const fresh = [...batches(d, 300, 7)].map((b) => ({ x: b.x.slice(), labels: b.labels.slice(), size: b.size }));
+    const fresh = [...batches(d, 300, 7)].map((b) => ({ x: b.x.slice(), labels: b.labels!.slice(), size: b.size }));
     let buffer: ArrayBufferLike | undefined;
     let i = 0;
     for (const b of batches(d, 300, 7, true)) {
       expect(b.size).to.equal(fresh[i].size);
       expect(b.x.length).to.equal(b.size * 784);
       expect(Buffer.from(b.x.buffer, b.x.byteOffset, b.x.byteLength).equals(Buffer.from(fresh[i].x.buffer))).to.equal(true);
-      expect(Array.from(b.labels)).to.deep.equal(Array.from(fresh[i].labels));
+      expect(Array.from(b.labels!)).to.deep.equal(Array.from(fresh[i].labels));
       buffer ??= b.x.buffer;
       expect(b.x.buffer).to.equal(buffer);
       i++;
@@ -53,9 +53,9 @@ describe('Trainer on MNIST (LeNet-300-100, LeNet-5)', () => {
       expect(tr.labels.filter((l) => l === c).length).to.equal(6000);
       expect(te.labels.filter((l) => l === c).length).to.equal(1000);
     }
-    for (const d of [tr, te]) for (let i = 0; i < d.images.length; i += 997) expect(d.images[i]).to.be.within(0, 1);
+    for (const d of [tr, te]) for (let i = 0; i < d.inputs.length; i += 997) expect(d.inputs[i]).to.be.within(0, 1);
     // no test image appears in the training set (checked on a sample of 200 test images)
-    const key = (d: typeof tr, i: number) => Buffer.from(d.images.buffer, d.images.byteOffset + i * 784 * 4, 784 * 4).toString('base64');
+    const key = (d: typeof tr, i: number) => Buffer.from(d.inputs.buffer, d.inputs.byteOffset + i * 784 * 4, 784 * 4).toString('base64');
     const train = new Set(Array.from({ length: tr.count }, (_, i) => key(tr, i)));
     for (let i = 0; i < te.count; i += 50) expect(train.has(key(te, i))).to.equal(false);
   });
@@ -87,7 +87,7 @@ describe('Trainer on MNIST (LeNet-300-100, LeNet-5)', () => {
       let correct = 0;
       for (const b of batches(test, 1000, null)) {
         const out = (await runner.run({ x: { data: b.x, dims: [b.size, 1, 28, 28] } })).logits as Float32Array;
-        correct += countCorrect(out, b.labels);
+        correct += countCorrect(out, b.labels!);
       }
       expect(correct / test.count).to.be.closeTo(acc, 1e-9);
     });
@@ -109,7 +109,7 @@ describe('Trainer execution providers', () => {
     expect((caught as { code?: string }).code).to.equal('ERR_SPARTAN_OPTION');
   });
 
-  it('rejects an input name the model lacks, an input with a fixed batch size, a float64 model, token ids, an unknown weightDecayOn, before any session opens', async () => {
+  it('rejects an input name the model lacks, an input with a fixed batch size, a float64 model (float64 inputs, or token ids into float64 weights), an unknown weightDecayOn, before any session opens', async () => {
     const codeOf = async (o: Parameters<typeof Trainer.create>[0]) => Trainer.create(o).then(() => 'created', (e: { code?: string; message: string }) => `${e.code}: ${e.message}`);
     expect(await codeOf({ ...base, input: 'image' })).to.match(/^ERR_SPARTAN_OPTION: the model has no input named "image" \(inputs: x\)/);
     const fixed = lenet300100();
@@ -118,9 +118,9 @@ describe('Trainer execution providers', () => {
     expect(await codeOf({ ...base, sparsify: 'fc1.weight' as never })).to.match(/^ERR_SPARTAN_OPTION: sparsify must be a list of parameter names/);
     expect(await codeOf({ ...base, sparsify: ['fc1.bias', 'nope'] })).to.match(/^ERR_SPARTAN_OPTION: sparsify names "nope", which is not a parameter/);
     const f64 = decodeModel(fs.readFileSync(path.join(__dirname, 'fixtures', 'torch', 'mlp-f64.onnx')));
-    expect(await codeOf({ ...base, forward: f64 })).to.match(/^ERR_SPARTAN_TYPE: the Trainer trains float32 models, but the input "input" has ONNX type 11 \(export the model in float32/);
+    expect(await codeOf({ ...base, forward: f64 })).to.match(/^ERR_SPARTAN_TYPE: the Trainer trains float32 models on float32 or integer \(int64, int32\) inputs, but the input "input" has ONNX type 11 \(export the model in float32/);
     const tokens = decodeModel(fs.readFileSync(path.join(__dirname, 'fixtures', 'torch', 'tokens-f64.onnx')));
-    expect(await codeOf({ ...base, forward: tokens })).to.match(/^ERR_SPARTAN_TYPE: the model's input "input" takes integers \(token ids\?\), but the Trainer feeds its datasets' float32 images; derive the training graph/);
+    expect(await codeOf({ ...base, forward: tokens })).to.match(/^ERR_SPARTAN_TYPE: the Trainer trains float32 models on float32 or integer \(int64, int32\) inputs, but "[^"]+" is float64 \(export the model in float32/);
     expect(await codeOf({ ...base, weightDecayOn: 'biases' as never })).to.match(/^ERR_SPARTAN_OPTION: weightDecayOn must be 'all' or 'weights' \(got "biases"\)/);
   });
 
@@ -217,7 +217,7 @@ describe('Trainer execution providers', () => {
       const e = await failure({ ...data, labels }, run);
       expect(e?.code, run).to.equal('ERR_SPARTAN_LABELS');
       expect(e?.message).to.match(/has label 10 \(example 5\) but the model's logits "logits" have 10 classes \(labels 0-9\)/);
-      const small = await failure({ ...data, images: data.images.subarray(0, 8 * 700), imageShape: [1, 700] }, run);
+      const small = await failure({ ...data, inputs: data.inputs.subarray(0, 8 * 700), inputShape: [1, 700] }, run);
       expect(small?.code, run).to.equal('ERR_SPARTAN_SHAPE');
       expect(small?.message).to.match(/examples of shape \[1,700\] \(700 values\) but the model's input "x" takes \[N,1,28,28\] \(784 per example\)/);
     }
@@ -268,7 +268,7 @@ describe('Trainer with BatchNormalization and Dropout (mnist-bn: a training-mode
       const train = deriveTrainingGraph(untieInitializers(forward).model, { logits: 'logits', batchNorm: 'batch', dropout: 'mask-inputs' });
       const runner = await GraphRunner.create(train);
       const feeds: Record<string, { data: Float32Array | BigInt64Array; dims: number[] }> = {
-        input: { data: data.images.subarray(0, 200 * 784), dims: [200, 1, 28, 28] },
+        input: { data: data.inputs.subarray(0, 200 * 784), dims: [200, 1, 28, 28] },
         labels: { data: BigInt64Array.from(data.labels.subarray(0, 200), (v) => BigInt(v)), dims: [200] },
         'dropout_mask./drop/Dropout_output_0': { data: new Float32Array(200 * 288).fill(1), dims: [200, 288] },
       };
@@ -300,7 +300,7 @@ describe('Trainer with BatchNormalization and Dropout (mnist-bn: a training-mode
       for (const s of stats) expect(Array.from(exported.graph.initializers.find((i) => i.name === s)!.data as Float32Array)).to.deep.equal(Array.from(t.buffers.find((b) => b.name === s)!.data));
       const runner = await GraphRunner.create(exported);
       let correct = 0;
-      for (const b of batches(test, 500, null)) correct += countCorrect((await runner.run({ input: { data: b.x, dims: [b.size, 1, 28, 28] } })).logits as Float32Array, b.labels);
+      for (const b of batches(test, 500, null)) correct += countCorrect((await runner.run({ input: { data: b.x, dims: [b.size, 1, 28, 28] } })).logits as Float32Array, b.labels!);
       await runner.release();
       expect(correct / test.count).to.be.closeTo(acc, 1e-9);
     } finally {

@@ -189,7 +189,7 @@ export async function runTrain(argv: string[]): Promise<number> {
       const ck: Checkpoint = { format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, config, epoch, params: trainer.params.map((p) => p.data), ...(trainer.buffers.length ? { buffers: trainer.buffers.map((b) => b.data) } : {}), sparsifier: trainer.sparsifier.state(), optimizer: trainer.optimizer.state(), history };
       writeFileAtomic(ckFile, v8.serialize(ck));
     }
-    console.error(`epoch ${epoch + 1}/${epochs}: loss ${m.loss.toFixed(4)}, train ${(m.trainAccuracy * 100).toFixed(2)} %, test ${(testAccuracy * 100).toFixed(2)} %, density ${m.density.toFixed(4)}, ${m.seconds.toFixed(1)} s`);
+    console.error(`epoch ${epoch + 1}/${epochs}: loss ${m.loss.toFixed(4)}, train ${((m.trainAccuracy ?? NaN) * 100).toFixed(2)} %, test ${(testAccuracy * 100).toFixed(2)} %, density ${m.density.toFixed(4)}, ${m.seconds.toFixed(1)} s`);
   }
   const st = trainer.sparsifier.stats();
   const final = { testAccuracy: history[history.length - 1]?.testAccuracy ?? (await trainer.accuracy(test)), density: { global: st.density.global, perLayer: st.density.perLayer } };

