@@ -88,6 +88,40 @@ describe('Trainer on token ids (int64 input: nn.Embedding into nn.LSTM, a PyTorc
   });
 });
 
+/** Token ids [N, T] with T dynamic -> embedding (Gather) -> mean over T -> Gemm -> 4 classes: a bag of words. */
+function bagOfWords() {
+  const b = new GraphBuilder(), rand = mulberry(7);
+  const x = b.input('ids', DataType.INT64, ['N', 'T']);
+  const emb = b.initializer('emb', [16, 8], Float32Array.from({ length: 128 }, () => rand() - 0.5));
+  const pooled = b.op('ReduceMean', [b.op('Gather', [emb, x], { axis: { i: 0 } })], { axes: { ints: [1] }, keepdims: { i: 0 } });
+  const w = b.initializer('w', [4, 8], Float32Array.from({ length: 32 }, () => rand() - 0.5));
+  b.op('Gemm', [pooled, w, b.initializer('bias', [4], new Float32Array(4))], { transB: { i: 1 } }, ['logits']);
+  b.output('logits', DataType.FLOAT, ['N', 4]);
+  return model(b.graph('bag-of-words'));
+}
+
+describe('Trainer on token ids of a dynamic sequence length', function () {
+  it('feeds the sequence length the dataset gives (5 here, then 9), and learns which token is most frequent', async () => {
+    const task = (count: number, T: number, seed: number): Dataset => {
+      const rand = mulberry(seed), inputs = new BigInt64Array(count * T), labels = new Uint8Array(count);
+      for (let i = 0; i < count; i++) {
+        labels[i] = Math.floor(rand() * 4);
+        for (let t = 0; t < T; t++) inputs[i * T + t] = BigInt(t < 3 ? labels[i] : 4 + Math.floor(rand() * 12)); // 3 copies of the class's token among noise
+      }
+      return { inputs, inputShape: [T], count, labels };
+    };
+    const t = await Trainer.create({ forward: bagOfWords(), logits: 'logits', epochs: 10, batchSize: 20, trainCount: 400, seed: 1, sparsity: { method: 'spartan', density: 0.5, betaMax: 30 }, optimizer: { kind: 'adamw', lr: 0.05, weightDecay: 0 } });
+    try {
+      for (let e = 0; e < 10; e++) await t.trainEpoch(task(400, 5, 20 + e), e);
+      expect((await t.evaluate(task(200, 5, 1))).accuracy).to.be.at.least(0.95);
+      expect((await t.evaluate(task(200, 9, 2))).accuracy).to.be.at.least(0.9); // another length, same weights
+      expect(await failure(t.trainEpoch({ ...task(10, 5, 3), inputShape: [5, 1] }, 10))).to.match(/^ERR_SPARTAN_SHAPE: the training data has examples of shape \[5,1\] but the model's input "ids" takes \[N,T\]: with a dynamic dim past the batch, the examples must have the same rank/);
+    } finally {
+      await t.release();
+    }
+  });
+});
+
 /** x [N, 8] -> Gemm -> logits [N, C]: a linear classifier of any number of classes. */
 function linearClassifier(C: number) {
   const b = new GraphBuilder(), rand = mulberry(5);
