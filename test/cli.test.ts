@@ -212,7 +212,7 @@ describe('spartan CLI', function () {
     delete legacy.format;
     delete legacy.version;
     const cases: [Buffer, string[], RegExp][] = [
-      [Buffer.from('not a checkpoint'), [], /checkpoint\.bin is not a usable checkpoint \(.*\); remove it or run without --resume \(ERR_SPARTAN_STATE\)$/],
+      [Buffer.from('not a checkpoint'), [], /checkpoint\.bin is not a usable checkpoint \(.*\); remove it, or start without it \(ERR_SPARTAN_STATE\)$/],
       [good.subarray(0, good.length >> 1), [], /is not a usable checkpoint/],
       [v8.serialize(shortParams), [], /is not a usable checkpoint \(its parameters do not match the model's\)/],
       [v8.serialize({ ...decoded, buffers: [new Float32Array(3)] }), [], /is not a usable checkpoint \(its running statistics do not match the model's BatchNormalization layers\)/],

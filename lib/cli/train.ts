@@ -1,13 +1,13 @@
 // spartan train --dataset mnist --model lenet-300-100|lenet-5 --method spartan --density 0.05 --epochs 20 ...
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as v8 from 'node:v8';
 import { parseArgs } from 'node:util';
 import { rangeError } from '../errors';
 import { head, loadFashionMnist, loadMnist, type Dataset } from '../data/dataset';
 import { decodeModel, encodeModel, type Model } from '../graph/model';
 import { builtInModels, type BuiltInModel } from '../models/lenet';
 import { Trainer, type EpochMetrics } from '../train/trainer';
+import { unusable } from '../train/checkpoint';
 import type { Method } from '../sparsity/sparsifier';
 import type { BudgetMode } from '../sparsity/budgets';
 import { untiedNote } from '../graph/untie';
@@ -26,44 +26,11 @@ function checkCheckpointDir(dir: string): void {
   if (fs.existsSync(dir) && !fs.statSync(dir).isDirectory()) throw rangeError('ERR_SPARTAN_OPTION', `--checkpoint ${dir} is a file, not a folder`);
 }
 
-// The checkpoint's layout. A later layout gets a new version, and this reader says which
-// versions it knows rather than misreading one. Files from before the field existed are version 1.
-const CHECKPOINT_FORMAT = 'spartan-cli-checkpoint', CHECKPOINT_VERSION = 1;
-
-interface Checkpoint {
-  format: typeof CHECKPOINT_FORMAT;
-  version: typeof CHECKPOINT_VERSION;
+/** What the CLI records beside the Trainer's state in a checkpoint. */
+interface CheckpointMeta {
   config: unknown;
   epoch: number;
-  params: Float32Array[];
-  /** BatchNormalization's running statistics (Trainer.buffers), where the model has any. */
-  buffers?: Float32Array[];
-  sparsifier: ReturnType<Trainer['sparsifier']['state']>;
-  optimizer: ReturnType<Trainer['optimizer']['state']>;
   history: (EpochMetrics & { testAccuracy: number })[];
-}
-
-/** A checkpoint this CLI wrote, or one clear error (nothing is loaded from a damaged file). */
-function readCheckpoint(file: string, trainer: Trainer, config: unknown): Checkpoint {
-  const damaged = (why: string) => rangeError('ERR_SPARTAN_STATE', `${file} is not a usable checkpoint (${why}); remove it or run without --resume`);
-  let ck: Partial<Checkpoint>;
-  try {
-    ck = v8.deserialize(fs.readFileSync(file));
-  } catch (e) {
-    throw damaged((e as Error).message);
-  }
-  if (typeof ck !== 'object' || ck === null) throw damaged('not a checkpoint');
-  if ((ck.format ?? CHECKPOINT_FORMAT) !== CHECKPOINT_FORMAT) throw damaged(`format ${String(ck.format)}`);
-  if ((ck.version ?? 1) !== CHECKPOINT_VERSION)
-    throw rangeError('ERR_SPARTAN_STATE', `${file} is a version ${String(ck.version)} checkpoint; this spartan reads version ${CHECKPOINT_VERSION} (use the version that wrote it, or run without --resume)`);
-  if (!Number.isSafeInteger(ck.epoch) || !Array.isArray(ck.history) || !ck.sparsifier || !ck.optimizer) throw damaged('fields missing');
-  if (JSON.stringify(ck.config) !== JSON.stringify(config)) throw rangeError('ERR_SPARTAN_STATE', `${file} was written with another configuration`);
-  // one Float32Array per tensor, each of the tensor's length
-  const fits = (saved: unknown, want: readonly { data: Float32Array }[]) =>
-    Array.isArray(saved) && saved.length === want.length && saved.every((a, i) => a instanceof Float32Array && a.length === want[i].data.length);
-  if (!fits(ck.params, trainer.params)) throw damaged("its parameters do not match the model's");
-  if (!fits(ck.buffers ?? [], trainer.buffers)) throw damaged("its running statistics do not match the model's BatchNormalization layers");
-  return ck as Checkpoint;
 }
 
 export async function runTrain(argv: string[]): Promise<number> {
@@ -161,14 +128,13 @@ export async function runTrain(argv: string[]): Promise<number> {
   const history: (EpochMetrics & { testAccuracy: number })[] = [];
   let start = 0;
   if (values.resume && ckFile && fs.existsSync(ckFile)) {
-    const ck = readCheckpoint(ckFile, trainer, config);
-    trainer.params.forEach((p, i) => p.data.set(ck.params[i]));
-    trainer.buffers.forEach((b, i) => b.data.set(ck.buffers![i]));
-    trainer.sparsifier.load(ck.sparsifier);
-    trainer.optimizer.load(ck.optimizer);
-    history.push(...ck.history);
-    start = ck.epoch + 1;
-    console.error(`resumed from ${ckFile} after epoch ${ck.epoch + 1}`);
+    const meta = trainer.resume(ckFile, (m) => {
+      if (!Number.isSafeInteger(m.epoch) || !Array.isArray(m.history)) throw unusable(ckFile, 'fields missing');
+      if (JSON.stringify(m.config) !== JSON.stringify(config)) throw rangeError('ERR_SPARTAN_STATE', `${ckFile} was written with another configuration`);
+    }) as unknown as CheckpointMeta;
+    history.push(...meta.history);
+    start = meta.epoch + 1;
+    console.error(`resumed from ${ckFile} after epoch ${meta.epoch + 1}`);
   }
   const tty = process.stderr.isTTY;
   const batchesPerEpoch = Math.ceil(trainSet.count / batchSize);
@@ -184,11 +150,7 @@ export async function runTrain(argv: string[]): Promise<number> {
     history.push({ ...m, testAccuracy });
     if (tty) process.stderr.write('\r'.padEnd(100) + '\r');
     // the checkpoint is durable before the epoch is reported
-    if (ckFile) {
-      fs.mkdirSync(values.checkpoint!, { recursive: true });
-      const ck: Checkpoint = { format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, config, epoch, params: trainer.params.map((p) => p.data), ...(trainer.buffers.length ? { buffers: trainer.buffers.map((b) => b.data) } : {}), sparsifier: trainer.sparsifier.state(), optimizer: trainer.optimizer.state(), history };
-      writeFileAtomic(ckFile, v8.serialize(ck));
-    }
+    if (ckFile) trainer.saveCheckpoint(ckFile, { config, epoch, history } satisfies CheckpointMeta);
     console.error(`epoch ${epoch + 1}/${epochs}: loss ${m.loss.toFixed(4)}, train ${((m.trainAccuracy ?? NaN) * 100).toFixed(2)} %, test ${(testAccuracy * 100).toFixed(2)} %, density ${m.density.toFixed(4)}, ${m.seconds.toFixed(1)} s`);
   }
   const st = trainer.sparsifier.stats();

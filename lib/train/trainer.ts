@@ -15,6 +15,7 @@ import { AdamW, type AdamWOptions } from '../optim/adamw';
 import type { Optimizer } from '../optim/optimizer';
 import { rangeError, SpartanError, typeError } from '../errors';
 import { untieInitializers } from '../graph/untie';
+import { readCheckpoint, unusable, writeCheckpoint, type TrainerState } from './checkpoint';
 import { parkThreads } from '../backend';
 
 export interface TrainerOptions {
@@ -383,6 +384,66 @@ export class Trainer {
       epoch, loss: lossSum / seen, ...(this.classes !== undefined ? { trainAccuracy: correct / seen } : {}),
       density: st.density.global, beta: st.beta, seconds: (performance.now() - t0) / 1000,
     };
+  }
+
+  /** Everything training changes (copies): the parameters, running statistics, sparsifier and optimizer. */
+  state(): TrainerState {
+    return {
+      params: this.params.map((p) => p.data.slice()),
+      ...(this.buffers.length ? { buffers: this.buffers.map((b) => b.data.slice()) } : {}),
+      sparsifier: this.sparsifier.state(),
+      optimizer: this.optimizer.state(),
+    };
+  }
+
+  /** Restores a state() of a Trainer of the same model and settings: all of it, or (ERR_SPARTAN_STATE) none. */
+  load(state: TrainerState): void {
+    this.loadState(state, (why) => rangeError('ERR_SPARTAN_STATE', `cannot load trainer state: ${why}`));
+  }
+
+  private loadState(state: TrainerState, bad: (why: string) => Error): void {
+    // one Float32Array per tensor, each of the tensor's length
+    const fits = (saved: unknown, want: readonly { data: Float32Array }[]) =>
+      Array.isArray(saved) && saved.length === want.length && saved.every((a, i) => a instanceof Float32Array && a.length === want[i].data.length);
+    if (typeof state !== 'object' || state === null) throw bad('not a trainer state');
+    if (!fits(state.params, this.params)) throw bad("its parameters do not match the model's");
+    if (!fits(state.buffers ?? [], this.buffers)) throw bad("its running statistics do not match the model's BatchNormalization layers");
+    // each load checks its state before it writes; the optimizer's is undone if the sparsifier's fails
+    const optimizer = this.optimizer.state();
+    try {
+      this.optimizer.load(state.optimizer);
+      try {
+        this.sparsifier.load(state.sparsifier);
+      } catch (e) {
+        this.optimizer.load(optimizer);
+        throw e;
+      }
+    } catch (e) {
+      throw (e as { code?: string }).code === 'ERR_SPARTAN_STATE' ? bad((e as Error).message) : e;
+    }
+    this.params.forEach((p, i) => p.data.set(state.params[i]));
+    this.buffers.forEach((b, i) => b.data.set(state.buffers![i]));
+  }
+
+  /**
+   * Writes state() and `meta` (the caller's own record: the epoch, the configuration, a
+   * history; any v8-serialisable values) to `file` atomically: a crash leaves the previous
+   * checkpoint or the new one, never a torn file. Creates the file's folder.
+   */
+  saveCheckpoint(file: string, meta: Record<string, unknown> = {}): void {
+    writeCheckpoint(file, this.state(), meta);
+  }
+
+  /**
+   * Loads a checkpoint saveCheckpoint wrote and returns its `meta`. `accept(meta)` may throw to
+   * refuse it (another configuration, say) before anything loads. A damaged, foreign or
+   * mismatched file is one ERR_SPARTAN_STATE naming it; the Trainer is then unchanged.
+   */
+  resume(file: string, accept?: (meta: Record<string, unknown>) => void): Record<string, unknown> {
+    const { state, meta } = readCheckpoint(file);
+    accept?.(meta);
+    this.loadState(state, (why) => unusable(file, why));
+    return meta;
   }
 
   /**

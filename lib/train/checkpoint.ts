@@ -1,0 +1,57 @@
+// A Trainer's checkpoint file: its state and the caller's metadata, in one v8-serialised
+// object, written atomically (a crash leaves the previous file or the new one, never half).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as v8 from 'node:v8';
+import { rangeError } from '../errors';
+import { writeFileAtomic } from '../util/atomic';
+import type { SparsifierState } from '../sparsity/sparsifier';
+import type { OptimizerState } from '../optim/optimizer';
+
+/** Everything a Trainer changes while it trains. */
+export interface TrainerState {
+  params: Float32Array[];
+  /** BatchNormalization's running statistics (Trainer.buffers), where the model has any. */
+  buffers?: Float32Array[];
+  sparsifier: SparsifierState;
+  optimizer: OptimizerState;
+}
+
+// The layout. The name is the CLI's, which wrote the first ones (they still load). A later
+// layout gets a new version, and the reader says which versions it knows rather than
+// misreading one. Files from before the version field are version 1.
+const FORMAT = 'spartan-cli-checkpoint', VERSION = 1;
+const STATE_KEYS = ['params', 'buffers', 'sparsifier', 'optimizer'] as const;
+const RESERVED = new Set<string>(['format', 'version', ...STATE_KEYS]);
+
+/** Writes state and meta (any v8-serialisable values, under keys of their own) to `file`, creating its folder. */
+export function writeCheckpoint(file: string, state: TrainerState, meta: Record<string, unknown> = {}): void {
+  if (typeof meta !== 'object' || meta === null) throw rangeError('ERR_SPARTAN_OPTION', 'checkpoint metadata must be an object');
+  const clash = Object.keys(meta).find((k) => RESERVED.has(k));
+  if (clash) throw rangeError('ERR_SPARTAN_OPTION', `checkpoint metadata may not use the key "${clash}" (the checkpoint's own: ${[...RESERVED].join(', ')})`);
+  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  writeFileAtomic(file, v8.serialize({ format: FORMAT, version: VERSION, ...meta, ...state }));
+}
+
+/** A checkpoint's state and metadata, or one ERR_SPARTAN_STATE naming the file (nothing is read from a damaged one). */
+export function readCheckpoint(file: string): { state: TrainerState; meta: Record<string, unknown> } {
+  let ck: Record<string, unknown>;
+  try {
+    ck = v8.deserialize(fs.readFileSync(file));
+  } catch (e) {
+    throw unusable(file, (e as Error).message);
+  }
+  if (typeof ck !== 'object' || ck === null) throw unusable(file, 'not a checkpoint');
+  if ((ck.format ?? FORMAT) !== FORMAT) throw unusable(file, `format ${String(ck.format)}`);
+  if ((ck.version ?? 1) !== VERSION)
+    throw rangeError('ERR_SPARTAN_STATE', `${file} is a version ${String(ck.version)} checkpoint; this spartan reads version ${VERSION} (use the version that wrote it, or start without it)`);
+  if (!Array.isArray(ck.params) || !ck.sparsifier || !ck.optimizer) throw unusable(file, 'fields missing');
+  const meta: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(ck)) if (!RESERVED.has(k)) meta[k] = v;
+  const state = { params: ck.params, sparsifier: ck.sparsifier, optimizer: ck.optimizer, ...(ck.buffers ? { buffers: ck.buffers } : {}) } as TrainerState;
+  return { state, meta };
+}
+
+export function unusable(file: string, why: string) {
+  return rangeError('ERR_SPARTAN_STATE', `${file} is not a usable checkpoint (${why}); remove it, or start without it`);
+}

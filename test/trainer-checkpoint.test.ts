@@ -1,0 +1,99 @@
+// Trainer.state / load / saveCheckpoint / resume: a resumed run is the uninterrupted one, bit
+// for bit; a bad state or file changes nothing.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as v8 from 'node:v8';
+import { expect } from 'chai';
+import { head, loadMnist } from '../lib/data/dataset';
+import { decodeModel } from '../lib/graph/model';
+import { Trainer } from '../lib/train/trainer';
+
+describe('Trainer checkpoints (mnist-bn: BatchNorm running statistics and seeded Dropout, Spartan, AdamW)', function () {
+  this.timeout(120000);
+  const forward = decodeModel(fs.readFileSync(path.join(__dirname, 'fixtures', 'torch', 'mnist-bn.onnx')));
+  const data = head(loadMnist('train'), 512);
+  const create = (method: 'spartan' | 'imp' = 'spartan') => Trainer.create({
+    forward, logits: 'logits', epochs: 3, batchSize: 64, trainCount: data.count, seed: 4,
+    sparsity: { method, density: 0.2, betaMax: 50 }, optimizer: { kind: 'adamw', lr: 1e-3 },
+  });
+  const bytes = (t: Trainer) => [...t.params, ...t.buffers].map((p) => Buffer.from(p.data.buffer, p.data.byteOffset, p.data.byteLength));
+  const same = (a: Buffer[], b: Buffer[]) => a.length === b.length && a.every((x, i) => x.equals(b[i]));
+  const failure = (f: () => unknown) => {
+    try {
+      f();
+    } catch (e) {
+      return `${(e as { code?: string }).code}: ${(e as Error).message}`;
+    }
+    return 'no error';
+  };
+  let dir: string;
+  beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spartan-ck-'))));
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('a run resumed from the checkpoint after epoch 1 ends where the uninterrupted run ends, bit for bit', async () => {
+    const straight = await create(), first = await create(), resumed = await create();
+    try {
+      for (let e = 0; e < 3; e++) await straight.trainEpoch(data, e);
+      await first.trainEpoch(data, 0);
+      const file = path.join(dir, 'deep', 'er', 'ck.bin'); // folders created
+      first.saveCheckpoint(file, { epoch: 0, note: 'after one' });
+      expect(resumed.resume(file)).to.deep.equal({ epoch: 0, note: 'after one' });
+      expect(same(bytes(resumed), bytes(first))).to.equal(true);
+      expect(resumed.sparsifier.stepCount).to.equal(first.sparsifier.stepCount);
+      for (let e = 1; e < 3; e++) await resumed.trainEpoch(data, e);
+      expect(same(bytes(resumed), bytes(straight))).to.equal(true);
+      expect(same(bytes(resumed), bytes(first))).to.equal(false);
+      // state() / load() without a file: the same
+      const again = await create();
+      again.load(straight.state());
+      expect(same(bytes(again), bytes(straight))).to.equal(true);
+      await again.release();
+    } finally {
+      await Promise.all([straight.release(), first.release(), resumed.release()]);
+    }
+  });
+
+  it('a damaged, foreign or mismatched checkpoint, or one accept() refuses, is ERR_SPARTAN_STATE and changes nothing', async () => {
+    const t = await create(), other = await create('imp');
+    try {
+      await t.trainEpoch(data, 0);
+      const file = path.join(dir, 'ck.bin');
+      t.saveCheckpoint(file, { epoch: 0 });
+      const good = fs.readFileSync(file), decoded = v8.deserialize(good);
+      await t.trainEpoch(data, 1); // the checkpoint is now one epoch behind
+      const before = bytes(t), step = t.sparsifier.stepCount, optimizer = v8.serialize(t.optimizer.state());
+      const shortParams = { ...decoded, params: [decoded.params[0].subarray(1), ...decoded.params.slice(1)] };
+      const cases: [Buffer, RegExp][] = [
+        [Buffer.from('not a checkpoint'), /^ERR_SPARTAN_STATE: .*ck\.bin is not a usable checkpoint \(.*\); remove it, or start without it$/],
+        [good.subarray(0, good.length >> 1), /is not a usable checkpoint/],
+        [v8.serialize({ ...decoded, format: 'something-else' }), /is not a usable checkpoint \(format something-else\)/],
+        [v8.serialize({ ...decoded, version: 2 }), /ck\.bin is a version 2 checkpoint; this spartan reads version 1/],
+        [v8.serialize(shortParams), /is not a usable checkpoint \(its parameters do not match the model's\)/],
+        [v8.serialize({ ...decoded, buffers: [new Float32Array(3)] }), /its running statistics do not match the model's BatchNormalization layers/],
+        // the optimizer's state loads first, then the sparsifier's fails: the optimizer's is put back
+        [v8.serialize({ ...decoded, sparsifier: other.sparsifier.state() }), /is not a usable checkpoint \(cannot load sparsifier state: method imp != spartan\)/],
+      ];
+      for (const [b, pattern] of cases) {
+        fs.writeFileSync(file, b);
+        expect(failure(() => t.resume(file))).to.match(pattern);
+        expect(same(bytes(t), before)).to.equal(true);
+        expect(t.sparsifier.stepCount).to.equal(step);
+        expect(v8.serialize(t.optimizer.state()).equals(optimizer)).to.equal(true);
+      }
+      fs.writeFileSync(file, good);
+      expect(failure(() => t.resume(file, (meta) => {
+        if (meta.epoch !== 5) throw Object.assign(new RangeError('not the epoch I want'), { code: 'ERR_SPARTAN_STATE' });
+      }))).to.equal('ERR_SPARTAN_STATE: not the epoch I want');
+      expect(same(bytes(t), before)).to.equal(true);
+      expect(failure(() => t.load({ ...t.state(), optimizer: other.optimizer.state(), sparsifier: {} as never }))).to.match(/^ERR_SPARTAN_STATE: cannot load trainer state: cannot load sparsifier state: not a sparsifier state/);
+      expect(v8.serialize(t.optimizer.state()).equals(optimizer)).to.equal(true);
+      expect(failure(() => t.saveCheckpoint(file, { params: 1 }))).to.match(/^ERR_SPARTAN_OPTION: checkpoint metadata may not use the key "params"/);
+      expect(fs.readFileSync(file).equals(good)).to.equal(true); // not overwritten
+      expect(t.resume(file)).to.deep.equal({ epoch: 0 }); // and the good one loads
+      expect(t.sparsifier.stepCount).to.equal(step / 2);
+    } finally {
+      await Promise.all([t.release(), other.release()]);
+    }
+  });
+});
