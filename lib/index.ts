@@ -55,5 +55,6 @@ export { loadMnist, loadFashionMnist, batches, head } from './data/dataset';
 export type { Dataset, ImageDataset, Batch, InputArray, LabelArray } from './data/dataset';
 export { Trainer } from './train/trainer';
 export type { TrainerOptions, EpochMetrics } from './train/trainer';
+export type { TrainerState } from './train/checkpoint';
 export * as bsr from './bsr/index';
 export { SparseLinear } from './bsr/index';
