@@ -7,7 +7,7 @@ import { DataType } from '../graph/schema';
 import { biasesOfRankTwoOrMore, defaultParameters } from '../graph/params';
 import { BATCH_NORM_MODES, dropoutMaskInput, inferenceForm, runningStatisticNames, stateOutput, trainingDropouts, type BatchNormMode } from '../graph/trainMode';
 import { seededUniform } from '../util/random';
-import { batches, perExample, type Batch, type Dataset, type InputArray, type LabelArray } from '../data/dataset';
+import { batches, perExample, type Batch, type Dataset, type InputArray } from '../data/dataset';
 import { Sparsifier, type SparsifierOptions } from '../sparsity/sparsifier';
 import { maskedByDefault } from '../sparsity/layer';
 import { SGD, type SgdOptions } from '../optim/sgd';
@@ -16,6 +16,10 @@ import type { Optimizer } from '../optim/optimizer';
 import { rangeError, SpartanError, typeError } from '../errors';
 import { untieInitializers } from '../graph/untie';
 import { readCheckpoint, unusable, writeCheckpoint, type TrainerState } from './checkpoint';
+import { checkDataset, exampleDims, INPUT_ARRAYS, type ModelFit } from './dataFit';
+import { countCorrect, crossEntropySum } from './metrics';
+
+export { countCorrect } from './metrics';
 import { parkThreads } from '../backend';
 
 export interface TrainerOptions {
@@ -126,13 +130,6 @@ function checkInput(forward: Model, input: string | undefined): void {
       `export the model with a dynamic batch dim, e.g. torch.onnx.export(..., dynamic_axes={"${v.name}": {0: "N"}, ...})`);
 }
 
-/** The array a dataset holds for each ONNX input type the Trainer feeds. */
-const INPUT_ARRAYS = new Map<number, { onnx: string; name: string; is: (a: unknown) => boolean }>([
-  [DataType.FLOAT, { onnx: 'float32', name: 'Float32Array', is: (a) => a instanceof Float32Array }],
-  [DataType.INT64, { onnx: 'int64', name: 'BigInt64Array', is: (a) => a instanceof BigInt64Array }],
-  [DataType.INT32, { onnx: 'int32', name: 'Int32Array', is: (a) => a instanceof Int32Array }],
-]);
-
 export class Trainer {
   readonly sparsifier: Sparsifier;
   readonly optimizer: Optimizer;
@@ -142,6 +139,8 @@ export class Trainer {
    * writes their next values here). Evaluation and the exported model use them.
    */
   readonly buffers: { name: string; data: Float32Array; shape: number[] }[];
+  /** What datasets must fit: the input they feed, the logits' classes or the prediction's shape. */
+  private readonly fit: ModelFit;
   /** The buffers the training graph updates (the rest it does not read). */
   private readonly updated: Set<string>;
   private released = false;
@@ -169,6 +168,7 @@ export class Trainer {
     this.buffers = statisticInitializers(forward).map((t) => ({ name: t.name, data: Float32Array.from(t.data as Float32Array), shape: t.dims.slice() }));
     this.updated = new Set(this.buffers.filter((b) => train.outputNames.includes(stateOutput(b.name))).map((b) => b.name));
     this.input = opts.input ?? forward.graph.inputs[0].name;
+    this.fit = { input: forward.graph.inputs.find((v) => v.name === this.input)!, logits: opts.logits, classes, targetShape };
     this.totalSteps = opts.epochs * Math.ceil(opts.trainCount / opts.batchSize);
     const block = opts.sparsity.block;
     const biases = biasesOfRankTwoOrMore(forward);
@@ -275,66 +275,13 @@ export class Trainer {
   }
 
   /**
-   * The dims of one example as fed: the model input's, where a dim is dynamic (a sequence
-   * length) the dataset's; with no shape in the model, the dataset's.
-   */
-  private exampleDims(data: Dataset, name: string): number[] {
-    const input = this.forward.graph.inputs.find((v) => v.name === this.input)!;
-    const model = input.shape?.slice(1);
-    if (!model) return data.inputShape.slice();
-    if (model.every((d) => typeof d === 'number')) return model as number[];
-    if (data.inputShape.length !== model.length)
-      throw rangeError('ERR_SPARTAN_SHAPE', `${name} has examples of shape [${data.inputShape}] but the model's input "${this.input}" takes [${input.shape}]: with a dynamic dim past the batch, the examples must have the same rank`);
-    return model.map((d, i) => (typeof d === 'number' ? d : data.inputShape[i]));
-  }
-
-  /**
-   * Checks that a dataset fits the model: the examples' array type and size are what the
-   * model's input takes; for cross-entropy every label is a class of the logits (onnxruntime's
-   * OneHot would silently train a label of C or more towards no class at all); for mse every
-   * example has a finite target of the prediction's shape. trainEpoch and evaluate call it
-   * first; the CLI calls it before it writes anything.
+   * Checks that a dataset fits the model (dataFit.ts): the examples' array type and size are
+   * what the model's input takes, every label is a class of the logits, or every target is
+   * finite and of the prediction's shape. trainEpoch and evaluate call it first; the CLI calls
+   * it before it writes anything.
    */
   checkDataset(data: Dataset, name = 'the dataset'): void {
-    if (typeof data !== 'object' || data === null) throw typeError('ERR_SPARTAN_TYPE', `${name} must be a Dataset object`);
-    const { count, inputShape } = data;
-    if (!Number.isSafeInteger(count) || count < 0) throw rangeError('ERR_SPARTAN_DATASET', `${name}: count must be a non-negative integer (got ${count})`);
-    if (!Array.isArray(inputShape) || inputShape.some((d) => !Number.isSafeInteger(d) || d < 1))
-      throw rangeError('ERR_SPARTAN_SHAPE', `${name}: inputShape must be a list of positive integers (got ${JSON.stringify(inputShape)})`);
-    const input = this.forward.graph.inputs.find((v) => v.name === this.input)!;
-    const want = INPUT_ARRAYS.get(input.elemType!)!;
-    if (!want.is(data.inputs))
-      throw typeError('ERR_SPARTAN_TYPE', `${name}: the model's input "${this.input}" takes ${want.onnx}, so the examples must be a ${want.name} (got ${describe(data.inputs)})`);
-    const perData = perExample(inputShape);
-    if (data.inputs.length !== count * perData)
-      throw rangeError('ERR_SPARTAN_SHAPE', `${name}: ${count} examples of shape [${inputShape}] need ${count * perData} values, but inputs has ${data.inputs.length}`);
-    const perModel = perExample(this.exampleDims(data, name));
-    if (perModel !== perData)
-      throw rangeError('ERR_SPARTAN_SHAPE', `${name} has examples of shape [${inputShape}] (${perData} values) but the model's input "${this.input}" takes [${input.shape}] (${perModel} per example)`);
-    if (this.classes !== undefined) this.checkLabels(data, name, this.classes);
-    else this.checkTargets(data, name, this.targetShape!);
-  }
-
-  private checkLabels(data: Dataset, name: string, C: number): void {
-    const labels = data.labels;
-    if (!labels) throw rangeError('ERR_SPARTAN_LABELS', `${name} has no labels, which the cross-entropy loss trains towards`);
-    if (!isLabelArray(labels)) throw typeError('ERR_SPARTAN_TYPE', `${name}: labels must be an integer typed array (Uint8Array, Uint16Array, Uint32Array, Int32Array or BigInt64Array; got ${describe(labels)})`);
-    if (labels.length < data.count) throw rangeError('ERR_SPARTAN_LABELS', `${name} has ${data.count} examples but ${labels.length} labels`);
-    for (let i = 0; i < data.count; i++) {
-      const v = Number(labels[i]);
-      if (!(v >= 0 && v < C)) throw rangeError('ERR_SPARTAN_LABELS', `${name} has label ${labels[i]} (example ${i}) but the model's logits "${this.opts.logits}" have ${C} classes (labels 0-${C - 1})`);
-    }
-  }
-
-  private checkTargets(data: Dataset, name: string, shape: number[]): void {
-    const targets = data.targets;
-    if (!targets) throw rangeError('ERR_SPARTAN_LABELS', `${name} has no targets, which the mse loss trains towards`);
-    if (!(targets instanceof Float32Array)) throw typeError('ERR_SPARTAN_TYPE', `${name}: targets must be a Float32Array (got ${describe(targets)})`);
-    const per = perExample(shape);
-    if (targets.length !== data.count * per)
-      throw rangeError('ERR_SPARTAN_SHAPE', `${name}: ${data.count} examples need ${data.count * per} target values (the prediction "${this.opts.logits}" is [N, ${shape}]), but targets has ${targets.length}`);
-    const bad = targets.findIndex((v) => !Number.isFinite(v));
-    if (bad >= 0) throw rangeError('ERR_SPARTAN_NON_FINITE', `${name}: target ${bad} (example ${Math.floor(bad / per)}) is ${targets[bad]}`);
+    checkDataset(this.fit, data, name);
   }
 
   /** The loss graph's second input for a batch: int64 labels [n] (cross-entropy) or float targets [n, ...] (mse). */
@@ -354,7 +301,7 @@ export class Trainer {
   async trainEpoch(data: Dataset, epoch: number, onBatch?: (step: number, loss: number) => void): Promise<EpochMetrics> {
     this.checkLive();
     this.checkDataset(data, 'the training data');
-    const dims = this.exampleDims(data, 'the training data');
+    const dims = exampleDims(this.fit, data, 'the training data');
     const t0 = performance.now();
     let lossSum = 0, correct = 0, seen = 0;
     for (const batch of batches(data, this.opts.batchSize, (this.opts.seed ?? 1) * 1000 + epoch, true)) {
@@ -469,7 +416,7 @@ export class Trainer {
   async evaluate(data: Dataset, batchSize = 1000): Promise<{ loss: number; accuracy?: number }> {
     this.checkLive();
     this.checkDataset(data, 'the evaluation data');
-    const dims = this.exampleDims(data, 'the evaluation data');
+    const dims = exampleDims(this.fit, data, 'the evaluation data');
     let correct = 0, lossSum = 0;
     const weights = this.sparsifier.weights();
     for (const batch of batches(data, batchSize, null, true)) {
@@ -493,28 +440,6 @@ export class Trainer {
   }
 }
 
-function describe(a: unknown): string {
-  return a === null ? 'null' : ArrayBuffer.isView(a) ? a.constructor.name : typeof a === 'object' ? (a as object).constructor?.name ?? 'object' : typeof a;
-}
-
-function isLabelArray(a: unknown): a is LabelArray {
-  return a instanceof Uint8Array || a instanceof Uint16Array || a instanceof Uint32Array || a instanceof Int32Array || a instanceof BigInt64Array;
-}
-
-/** The sum over rows of -log softmax(logits)[label], in float64. */
-function crossEntropySum(logits: Float32Array, labels: BigInt64Array): number {
-  const C = logits.length / labels.length;
-  let sum = 0;
-  for (let i = 0; i < labels.length; i++) {
-    let max = -Infinity;
-    for (let c = 0; c < C; c++) max = Math.max(max, logits[i * C + c]);
-    let z = 0;
-    for (let c = 0; c < C; c++) z += Math.exp(logits[i * C + c] - max);
-    sum += Math.log(z) + max - logits[i * C + Number(labels[i])];
-  }
-  return sum;
-}
-
 /**
  * onnxruntime's intra-op threads spin after each run by default, and they then compete for the
  * cores with the sparsifier's kernels, which run right after every training-graph run (on the
@@ -527,16 +452,4 @@ function withoutSpinning(extra: Record<string, unknown> | undefined): Record<str
   const session = (extra?.session ?? {}) as Record<string, unknown>;
   const intraOp = (session.intra_op ?? {}) as Record<string, unknown>;
   return { ...extra, session: { ...session, intra_op: { allow_spinning: '0', ...intraOp } } };
-}
-
-/** How many rows of logits [n, C] have their argmax at the label. */
-export function countCorrect(logits: Float32Array, labels: BigInt64Array): number {
-  const C = logits.length / labels.length;
-  let correct = 0;
-  for (let i = 0; i < labels.length; i++) {
-    let best = 0;
-    for (let c = 1; c < C; c++) if (logits[i * C + c] > logits[i * C + best]) best = c;
-    if (BigInt(best) === labels[i]) correct++;
-  }
-  return correct;
 }

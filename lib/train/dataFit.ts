@@ -1,0 +1,91 @@
+// Whether a dataset fits a model the Trainer trains: the examples' array type and shape
+// against the model's input, the labels against its logits, the targets against its prediction.
+import { rangeError, typeError } from '../errors';
+import type { ValueInfo } from '../graph/model';
+import { DataType } from '../graph/schema';
+import { perExample, type Dataset, type LabelArray } from '../data/dataset';
+
+/** What a dataset must fit: the model input it feeds, and the loss's classes (cross-entropy) or target shape (mse). */
+export interface ModelFit {
+  input: ValueInfo;
+  logits: string;
+  classes?: number;
+  targetShape?: number[];
+}
+
+/** The array a dataset holds for each ONNX input type the Trainer feeds. */
+export const INPUT_ARRAYS = new Map<number, { onnx: string; name: string; is: (a: unknown) => boolean }>([
+  [DataType.FLOAT, { onnx: 'float32', name: 'Float32Array', is: (a) => a instanceof Float32Array }],
+  [DataType.INT64, { onnx: 'int64', name: 'BigInt64Array', is: (a) => a instanceof BigInt64Array }],
+  [DataType.INT32, { onnx: 'int32', name: 'Int32Array', is: (a) => a instanceof Int32Array }],
+]);
+
+/**
+ * The dims of one example as fed: the model input's, where a dim is dynamic (a sequence
+ * length) the dataset's; with no shape in the model, the dataset's.
+ */
+export function exampleDims(fit: ModelFit, data: Dataset, name: string): number[] {
+  const input = fit.input;
+  const model = input.shape?.slice(1);
+  if (!model) return data.inputShape.slice();
+  if (model.every((d) => typeof d === 'number')) return model as number[];
+  if (data.inputShape.length !== model.length)
+    throw rangeError('ERR_SPARTAN_SHAPE', `${name} has examples of shape [${data.inputShape}] but the model's input "${input.name}" takes [${input.shape}]: with a dynamic dim past the batch, the examples must have the same rank`);
+  return model.map((d, i) => (typeof d === 'number' ? d : data.inputShape[i]));
+}
+
+/**
+ * Checks that a dataset fits the model: the examples' array type and size are what the
+ * model's input takes; for cross-entropy every label is a class of the logits (onnxruntime's
+ * OneHot would silently train a label of C or more towards no class at all); for mse every
+ * example has a finite target of the prediction's shape.
+ */
+export function checkDataset(fit: ModelFit, data: Dataset, name: string): void {
+  if (typeof data !== 'object' || data === null) throw typeError('ERR_SPARTAN_TYPE', `${name} must be a Dataset object`);
+  const { count, inputShape } = data;
+  if (!Number.isSafeInteger(count) || count < 0) throw rangeError('ERR_SPARTAN_DATASET', `${name}: count must be a non-negative integer (got ${count})`);
+  if (!Array.isArray(inputShape) || inputShape.some((d) => !Number.isSafeInteger(d) || d < 1))
+    throw rangeError('ERR_SPARTAN_SHAPE', `${name}: inputShape must be a list of positive integers (got ${JSON.stringify(inputShape)})`);
+  const input = fit.input;
+  const want = INPUT_ARRAYS.get(input.elemType!)!;
+  if (!want.is(data.inputs))
+    throw typeError('ERR_SPARTAN_TYPE', `${name}: the model's input "${input.name}" takes ${want.onnx}, so the examples must be a ${want.name} (got ${describe(data.inputs)})`);
+  const perData = perExample(inputShape);
+  if (data.inputs.length !== count * perData)
+    throw rangeError('ERR_SPARTAN_SHAPE', `${name}: ${count} examples of shape [${inputShape}] need ${count * perData} values, but inputs has ${data.inputs.length}`);
+  const perModel = perExample(exampleDims(fit, data, name));
+  if (perModel !== perData)
+    throw rangeError('ERR_SPARTAN_SHAPE', `${name} has examples of shape [${inputShape}] (${perData} values) but the model's input "${input.name}" takes [${input.shape}] (${perModel} per example)`);
+  if (fit.classes !== undefined) checkLabels(data, name, fit.classes, fit.logits);
+  else checkTargets(data, name, fit.targetShape!, fit.logits);
+}
+
+function checkLabels(data: Dataset, name: string, C: number, logits: string): void {
+  const labels = data.labels;
+  if (!labels) throw rangeError('ERR_SPARTAN_LABELS', `${name} has no labels, which the cross-entropy loss trains towards`);
+  if (!isLabelArray(labels)) throw typeError('ERR_SPARTAN_TYPE', `${name}: labels must be an integer typed array (Uint8Array, Uint16Array, Uint32Array, Int32Array or BigInt64Array; got ${describe(labels)})`);
+  if (labels.length < data.count) throw rangeError('ERR_SPARTAN_LABELS', `${name} has ${data.count} examples but ${labels.length} labels`);
+  for (let i = 0; i < data.count; i++) {
+    const v = Number(labels[i]);
+    if (!(v >= 0 && v < C)) throw rangeError('ERR_SPARTAN_LABELS', `${name} has label ${labels[i]} (example ${i}) but the model's logits "${logits}" have ${C} classes (labels 0-${C - 1})`);
+  }
+}
+
+function checkTargets(data: Dataset, name: string, shape: number[], prediction: string): void {
+  const targets = data.targets;
+  if (!targets) throw rangeError('ERR_SPARTAN_LABELS', `${name} has no targets, which the mse loss trains towards`);
+  if (!(targets instanceof Float32Array)) throw typeError('ERR_SPARTAN_TYPE', `${name}: targets must be a Float32Array (got ${describe(targets)})`);
+  const per = perExample(shape);
+  if (targets.length !== data.count * per)
+    throw rangeError('ERR_SPARTAN_SHAPE', `${name}: ${data.count} examples need ${data.count * per} target values (the prediction "${prediction}" is [N, ${shape}]), but targets has ${targets.length}`);
+  const bad = targets.findIndex((v) => !Number.isFinite(v));
+  if (bad >= 0) throw rangeError('ERR_SPARTAN_NON_FINITE', `${name}: target ${bad} (example ${Math.floor(bad / per)}) is ${targets[bad]}`);
+}
+
+function describe(a: unknown): string {
+  return a === null ? 'null' : ArrayBuffer.isView(a) ? a.constructor.name : typeof a === 'object' ? (a as object).constructor?.name ?? 'object' : typeof a;
+}
+
+function isLabelArray(a: unknown): a is LabelArray {
+  return a instanceof Uint8Array || a instanceof Uint16Array || a instanceof Uint32Array || a instanceof Int32Array || a instanceof BigInt64Array;
+}
