@@ -15,7 +15,7 @@ export interface Dataset {
   inputs: InputArray;
   inputShape: number[];
   count: number;
-  /** Class labels, one per example, in [0, classes): what a cross-entropy loss trains towards. */
+  /** Class labels in [0, classes): one per example, or [count, ...positions] for logits [N, ..., C]; what a cross-entropy loss trains towards. */
   labels?: LabelArray;
   /** How many classes the labels come from (the built-in sets: 10); informative, the Trainer checks labels against the model's logits. */
   classes?: number;
@@ -94,10 +94,11 @@ export function range<D extends Dataset>(d: D, start: number, end: number): D {
   const per = perExample(d.inputShape);
   const b = Math.min(Math.max(start, 0), d.count), e = Math.min(Math.max(end, b), d.count);
   const perTarget = d.targets ? d.targets.length / Math.max(d.count, 1) : 0;
+  const perLabel = d.labels ? d.labels.length / Math.max(d.count, 1) : 0;
   return {
     ...d,
     inputs: d.inputs.subarray(b * per, e * per),
-    labels: d.labels?.subarray(b, e),
+    labels: d.labels?.subarray(b * perLabel, e * perLabel),
     targets: d.targets?.subarray(b * perTarget, e * perTarget),
     count: e - b,
   } as D;
@@ -127,6 +128,7 @@ function sameType<A extends InputArray>(like: A, length: number): A {
 export function* batches(d: Dataset, batchSize: number, seed: number | null, reuse = false): Generator<Batch> {
   const per = perExample(d.inputShape);
   const perTarget = d.targets ? d.targets.length / Math.max(d.count, 1) : 0;
+  const perLabel = d.labels ? d.labels.length / Math.max(d.count, 1) : 0; // > 1: a label per position
   const order = Uint32Array.from({ length: d.count }, (_, i) => i);
   if (seed !== null) {
     let s = seed >>> 0;
@@ -142,12 +144,12 @@ export function* batches(d: Dataset, batchSize: number, seed: number | null, reu
   for (let start = 0; start < d.count; start += batchSize) {
     const size = Math.min(batchSize, d.count - start);
     const x = reuse ? (xBuf ??= sameType(d.inputs, batchSize * per)).subarray(0, size * per) : sameType(d.inputs, size * per);
-    const labels = d.labels && (reuse ? (labelBuf ??= new BigInt64Array(batchSize)).subarray(0, size) : new BigInt64Array(size));
+    const labels = d.labels && (reuse ? (labelBuf ??= new BigInt64Array(batchSize * perLabel)).subarray(0, size * perLabel) : new BigInt64Array(size * perLabel));
     const targets = d.targets && (reuse ? (targetBuf ??= new Float32Array(batchSize * perTarget)).subarray(0, size * perTarget) : new Float32Array(size * perTarget));
     for (let b = 0; b < size; b++) {
       const idx = order[start + b];
       (x as Float32Array).set(d.inputs.subarray(idx * per, (idx + 1) * per) as Float32Array, b * per);
-      if (labels) labels[b] = BigInt(d.labels![idx]);
+      if (labels) for (let j = 0; j < perLabel; j++) labels[b * perLabel + j] = BigInt(d.labels![idx * perLabel + j]);
       if (targets) targets.set(d.targets!.subarray(idx * perTarget, (idx + 1) * perTarget), b * perTarget);
     }
     yield { x, labels, targets, size };

@@ -58,12 +58,15 @@ function analyse(forward: Model): { consts: Consts; allNodes: Node[]; shapes: Ma
 }
 
 /**
- * The number of classes C of a classifier's logits [N, C], as the cross-entropy loss of the
- * training graph sees it (labels must lie in [0, C): onnxruntime's OneHot would turn a label
- * of C or more into an all-zero target, and -1 into class C - 1, without a word).
+ * The number of classes C of a classifier's logits [N, C] (or [N, ..., C]: one class per
+ * position), as the cross-entropy loss of the training graph sees it (labels must lie in
+ * [0, C): onnxruntime's OneHot would turn a label of C or more into an all-zero target, and -1
+ * into class C - 1, without a word), and the shape of the labels past the batch dim ([] for
+ * [N, C]; a dynamic dim as its symbol).
  */
-export function logitsClasses(forward: Model, logits: string): number {
-  return classesOf(analyse(forward).shapes.get(logits));
+export function logitsClasses(forward: Model, logits: string): { classes: number; positions: Dim[] } {
+  const shape = analyse(forward).shapes.get(logits);
+  return { classes: classesOf(shape), positions: shape!.slice(1, -1) };
 }
 
 /**
@@ -79,9 +82,10 @@ export function predictionShape(forward: Model, prediction: string): number[] {
 }
 
 function classesOf(logitsShape: Dim[] | undefined): number {
-  if (!logitsShape || logitsShape.length !== 2 || typeof logitsShape[1] !== 'number')
-    throw rangeError('ERR_SPARTAN_ONNX', `cross-entropy needs logits of shape [N, C] with C known (got [${logitsShape ?? ''}])`);
-  return logitsShape[1];
+  const C = logitsShape?.[logitsShape.length - 1];
+  if (!logitsShape || logitsShape.length < 2 || typeof C !== 'number')
+    throw rangeError('ERR_SPARTAN_ONNX', `cross-entropy needs logits of shape [N, C], or [N, ..., C] for a class per position, with C known (got [${logitsShape ?? ''}])`);
+  return C;
 }
 
 export function deriveTrainingGraph(given: Model, opts: DeriveOptions): Model {
@@ -134,18 +138,20 @@ export function deriveTrainingGraph(given: Model, opts: DeriveOptions): Model {
   const logitsShape = shapes.get(opts.logits)!;
   let dLogits: string;
   if (lossKind === 'cross-entropy') {
-    const C = classesOf(logitsShape);
-    b.input(labels, DataType.INT64, [logitsShape[0]]);
+    // classes on the last axis; [N, ..., C] takes a label per position [N, ...] and averages over all of them
+    const C = classesOf(logitsShape), last = logitsShape.length - 1;
+    b.input(labels, DataType.INT64, logitsShape.slice(0, last));
     // OneHot of 0s and 1s in float32 (onnxruntime has no float64 OneHot kernel), cast, then
     // smoothed in the model's type, so a float64 graph's target is float64-exact
     const onehot = b.op('OneHot', [labels, b.int64s([C]), b.constant(Float32Array.of(0, 1), [2], DataType.FLOAT)], { axis: { i: -1 } });
     const hot = elemType === DataType.FLOAT ? onehot : toElem(onehot);
     const target = eps === 0 ? hot : b.op('Add', [b.op('Mul', [hot, fconst([1 - eps], [])]), fconst([eps / C], [])]);
-    const logp = b.op('LogSoftmax', [opts.logits], { axis: { i: 1 } });
-    const per = b.op('ReduceSum', [b.op('Mul', [target, logp]), b.int64s([1])], { keepdims: { i: 0 } });
-    b.op('Neg', [reduceMean(b, forward.opset, per, [0])], {}, ['loss']);
-    const n = toElem(b.op('Gather', [b.op('Shape', [opts.logits]), b.int64s([0])]));
-    dLogits = b.op('Div', [b.op('Sub', [b.op('Softmax', [opts.logits], { axis: { i: 1 } }), target]), n]);
+    // (Log)Softmax on the last axis means the same before opset 13, which flattens from `axis` on
+    const logp = b.op('LogSoftmax', [opts.logits], { axis: { i: last } });
+    const per = b.op('ReduceSum', [b.op('Mul', [target, logp]), b.int64s([last])], { keepdims: { i: 0 } });
+    b.op('Neg', [reduceMean(b, forward.opset, per, Array.from({ length: last }, (_, i) => i))], {}, ['loss']);
+    const n = toElem(last === 1 ? b.op('Gather', [b.op('Shape', [opts.logits]), b.int64s([0])]) : b.op('Size', [labels]));
+    dLogits = b.op('Div', [b.op('Sub', [b.op('Softmax', [opts.logits], { axis: { i: last } }), target]), n]);
   } else {
     b.input(labels, elemType, logitsShape.slice());
     const diff = b.op('Sub', [opts.logits, labels]);

@@ -1,7 +1,7 @@
 // Whether a dataset fits a model the Trainer trains: the examples' array type and shape
 // against the model's input, the labels against its logits, the targets against its prediction.
 import { rangeError, typeError } from '../errors';
-import type { ValueInfo } from '../graph/model';
+import type { Dim, ValueInfo } from '../graph/model';
 import { DataType } from '../graph/schema';
 import { perExample, type Dataset, type LabelArray } from '../data/dataset';
 
@@ -10,6 +10,8 @@ export interface ModelFit {
   input: ValueInfo;
   logits: string;
   classes?: number;
+  /** The labels' shape past the batch dim: [] for logits [N, C], the positions for [N, ..., C] (a dynamic one as its symbol). */
+  positions?: Dim[];
   targetShape?: number[];
 }
 
@@ -56,18 +58,36 @@ export function checkDataset(fit: ModelFit, data: Dataset, name: string): void {
   const perModel = perExample(exampleDims(fit, data, name));
   if (perModel !== perData)
     throw rangeError('ERR_SPARTAN_SHAPE', `${name} has examples of shape [${inputShape}] (${perData} values) but the model's input "${input.name}" takes [${input.shape}] (${perModel} per example)`);
-  if (fit.classes !== undefined) checkLabels(data, name, fit.classes, fit.logits);
+  if (fit.classes !== undefined) checkLabels(data, name, fit.classes, fit.logits, perExample(labelDims(fit, data, name)));
   else checkTargets(data, name, fit.targetShape!, fit.logits);
 }
 
-function checkLabels(data: Dataset, name: string, C: number, logits: string): void {
+/**
+ * The labels' dims past the batch dim as fed: [] for logits [N, C]; for [N, ..., C] the
+ * positions, one dynamic one (a sequence length) found from how many labels each example has.
+ */
+export function labelDims(fit: ModelFit, data: Dataset, name: string): number[] {
+  const dims = fit.positions ?? [];
+  const dynamic = dims.filter((d) => typeof d !== 'number').length;
+  if (dynamic === 0) return dims as number[];
+  const known = perExample(dims.filter((d): d is number => typeof d === 'number'));
+  const per = data.count > 0 && data.labels ? data.labels.length / (data.count * known) : NaN;
+  if (dynamic > 1 || !Number.isSafeInteger(per) || per < 1)
+    throw rangeError('ERR_SPARTAN_SHAPE', `${name}: the logits "${fit.logits}" take a label per position [N, ${dims}], which ${dynamic > 1 ? 'has more than one dynamic dim' : `${data.labels?.length} labels for ${data.count} examples do not divide into`}`);
+  return dims.map((d) => (typeof d === 'number' ? d : per));
+}
+
+function checkLabels(data: Dataset, name: string, C: number, logits: string, perExampleLabels: number): void {
   const labels = data.labels;
   if (!labels) throw rangeError('ERR_SPARTAN_LABELS', `${name} has no labels, which the cross-entropy loss trains towards`);
   if (!isLabelArray(labels)) throw typeError('ERR_SPARTAN_TYPE', `${name}: labels must be an integer typed array (Uint8Array, Uint16Array, Uint32Array, Int32Array or BigInt64Array; got ${describe(labels)})`);
-  if (labels.length < data.count) throw rangeError('ERR_SPARTAN_LABELS', `${name} has ${data.count} examples but ${labels.length} labels`);
-  for (let i = 0; i < data.count; i++) {
+  const want = data.count * perExampleLabels;
+  if (labels.length !== want)
+    throw rangeError('ERR_SPARTAN_LABELS', `${name} has ${data.count} examples${perExampleLabels > 1 ? ` of ${perExampleLabels} positions` : ''}, so ${want} labels, but ${labels.length}`);
+  for (let i = 0; i < want; i++) {
     const v = Number(labels[i]);
-    if (!(v >= 0 && v < C)) throw rangeError('ERR_SPARTAN_LABELS', `${name} has label ${labels[i]} (example ${i}) but the model's logits "${logits}" have ${C} classes (labels 0-${C - 1})`);
+    if (!(v >= 0 && v < C))
+      throw rangeError('ERR_SPARTAN_LABELS', `${name} has label ${labels[i]} (example ${Math.floor(i / perExampleLabels)}${perExampleLabels > 1 ? `, position ${i % perExampleLabels}` : ''}) but the model's logits "${logits}" have ${C} classes (labels 0-${C - 1})`);
   }
 }
 

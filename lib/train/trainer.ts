@@ -1,7 +1,7 @@
 // Trains a forward ONNX model's parameters with a sparsity method: the training
 // graph (loss + gradients) runs in onnxruntime-node, the sparsifier and optimizer natively.
 import { deriveTrainingGraph, logitsClasses, predictionShape, type DeriveOptions } from '../graph/autodiff';
-import type { Model } from '../graph/model';
+import type { Dim, Model } from '../graph/model';
 import { GraphRunner, type InferenceSessionOptions } from '../graph/runner';
 import { DataType } from '../graph/schema';
 import { biasesOfRankTwoOrMore, defaultParameters } from '../graph/params';
@@ -16,7 +16,7 @@ import type { Optimizer } from '../optim/optimizer';
 import { rangeError, SpartanError, typeError } from '../errors';
 import { untieInitializers } from '../graph/untie';
 import { readCheckpoint, unusable, writeCheckpoint, type TrainerState } from './checkpoint';
-import { checkDataset, exampleDims, INPUT_ARRAYS, type ModelFit } from './dataFit';
+import { checkDataset, exampleDims, INPUT_ARRAYS, labelDims, type ModelFit } from './dataFit';
 import { countCorrect, crossEntropySum } from './metrics';
 
 export { countCorrect } from './metrics';
@@ -139,6 +139,8 @@ export class Trainer {
    * writes their next values here). Evaluation and the exported model use them.
    */
   readonly buffers: { name: string; data: Float32Array; shape: number[] }[];
+  /** C of the logits [N, C] or [N, ..., C] (cross-entropy): labels must lie in [0, C); undefined under mse. */
+  readonly classes: number | undefined;
   /** What datasets must fit: the input they feed, the logits' classes or the prediction's shape. */
   private readonly fit: ModelFit;
   /** The buffers the training graph updates (the rest it does not read). */
@@ -155,8 +157,8 @@ export class Trainer {
     private readonly train: GraphRunner,
     private readonly evaluate_: GraphRunner,
     private readonly forward: Model,
-    /** C of the logits [N, C] (cross-entropy): labels must lie in [0, C). */
-    readonly classes: number | undefined,
+    /** C of the logits [N, C] or [N, ..., C] (cross-entropy), and the positions between. */
+    labelled: { classes: number; positions: Dim[] } | undefined,
     /** The prediction's shape past the batch dim (mse): each example's target has it. */
     readonly targetShape: number[] | undefined,
     /** Parameters that the exporter had merged into another of equal value, trained apart here. */
@@ -168,7 +170,8 @@ export class Trainer {
     this.buffers = statisticInitializers(forward).map((t) => ({ name: t.name, data: Float32Array.from(t.data as Float32Array), shape: t.dims.slice() }));
     this.updated = new Set(this.buffers.filter((b) => train.outputNames.includes(stateOutput(b.name))).map((b) => b.name));
     this.input = opts.input ?? forward.graph.inputs[0].name;
-    this.fit = { input: forward.graph.inputs.find((v) => v.name === this.input)!, logits: opts.logits, classes, targetShape };
+    this.classes = labelled?.classes;
+    this.fit = { input: forward.graph.inputs.find((v) => v.name === this.input)!, logits: opts.logits, classes: this.classes, positions: labelled?.positions, targetShape };
     this.totalSteps = opts.epochs * Math.ceil(opts.trainCount / opts.batchSize);
     const block = opts.sparsity.block;
     const biases = biasesOfRankTwoOrMore(forward);
@@ -205,7 +208,7 @@ export class Trainer {
         throw rangeError('ERR_SPARTAN_SHAPE', `the Trainer draws dropout masks of static shape past the batch dim, but "${v.name.slice('dropout_mask.'.length)}" has shape [${v.shape ?? '?'}]`);
       return { name: v.name, ratio: ratios.get(v.name)!, dims: dims as number[] };
     });
-    const classes = loss === 'cross-entropy' ? logitsClasses(forward, opts.logits) : undefined;
+    const labelled = loss === 'cross-entropy' ? logitsClasses(forward, opts.logits) : undefined;
     const targetShape = loss === 'mse' ? predictionShape(forward, opts.logits) : undefined;
     // evaluation: the forward graph with the parameters as inputs (fed the sparse weights)
     const paramNames = new Set(trainable(forward).map((t) => t.name));
@@ -239,7 +242,7 @@ export class Trainer {
       await train.release();
       throw e;
     }
-    return new Trainer(opts, train, evaluate, forward, classes, targetShape, untied, dropouts);
+    return new Trainer(opts, train, evaluate, forward, labelled, targetShape, untied, dropouts);
   }
 
   /** Frees both onnxruntime sessions now (not at garbage collection); the Trainer cannot run after. Idempotent. */
@@ -285,8 +288,8 @@ export class Trainer {
   }
 
   /** The loss graph's second input for a batch: int64 labels [n] (cross-entropy) or float targets [n, ...] (mse). */
-  private targetFeed(batch: Batch) {
-    return this.classes !== undefined ? { data: batch.labels!, dims: [batch.size] } : { data: batch.targets!, dims: [batch.size, ...this.targetShape!] };
+  private targetFeed(batch: Batch, labelDims: number[]) {
+    return this.classes !== undefined ? { data: batch.labels!, dims: [batch.size, ...labelDims] } : { data: batch.targets!, dims: [batch.size, ...this.targetShape!] };
   }
 
   /** Runs a graph; an onnxruntime failure (a token id past the embedding, say) becomes an ERR_SPARTAN_RUNTIME. */
@@ -301,13 +304,13 @@ export class Trainer {
   async trainEpoch(data: Dataset, epoch: number, onBatch?: (step: number, loss: number) => void): Promise<EpochMetrics> {
     this.checkLive();
     this.checkDataset(data, 'the training data');
-    const dims = exampleDims(this.fit, data, 'the training data');
+    const dims = exampleDims(this.fit, data, 'the training data'), perLabel = labelDims(this.fit, data, 'the training data');
     const t0 = performance.now();
     let lossSum = 0, correct = 0, seen = 0;
     for (const batch of batches(data, this.opts.batchSize, (this.opts.seed ?? 1) * 1000 + epoch, true)) {
       const step = this.sparsifier.stepCount;
       if (this.opts.cosine ?? true) this.optimizer.lr = (this.baseLr * (1 + Math.cos((Math.PI * step) / this.totalSteps))) / 2;
-      const feeds = { ...this.feedsFor(batch.x, dims, batch.size, this.sparsifier.weights(), 'updated'), labels: this.targetFeed(batch), ...this.dropoutFeeds(step, batch.size) };
+      const feeds = { ...this.feedsFor(batch.x, dims, batch.size, this.sparsifier.weights(), 'updated'), labels: this.targetFeed(batch, perLabel), ...this.dropoutFeeds(step, batch.size) };
       parkThreads(); // the sparsifier's threads stop spinning: the cores are onnxruntime's now
       const out = await this.run(this.train, feeds, `training graph at step ${step}`);
       const grads: Record<string, Float32Array> = {};
@@ -328,7 +331,7 @@ export class Trainer {
     }
     const st = this.sparsifier.stats();
     return {
-      epoch, loss: lossSum / seen, ...(this.classes !== undefined ? { trainAccuracy: correct / seen } : {}),
+      epoch, loss: lossSum / seen, ...(this.classes !== undefined ? { trainAccuracy: correct / (seen * perExample(perLabel)) } : {}),
       density: st.density.global, beta: st.beta, seconds: (performance.now() - t0) / 1000,
     };
   }
@@ -429,7 +432,8 @@ export class Trainer {
         for (let i = 0; i < out.length; i++) lossSum += (out[i] - batch.targets![i]) ** 2;
       }
     }
-    if (this.classes !== undefined) return { loss: lossSum / data.count, accuracy: correct / data.count };
+    const labels = data.count * perExample(labelDims(this.fit, data, 'the evaluation data'));
+    if (this.classes !== undefined) return { loss: lossSum / labels, accuracy: correct / labels };
     return { loss: lossSum / (data.count * perExample(this.targetShape!)) };
   }
 
