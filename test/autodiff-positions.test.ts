@@ -5,18 +5,10 @@ import { expect } from 'chai';
 import { GraphBuilder, Trainer, type Dataset } from '../lib/index';
 import { model } from '../lib/graph/builder';
 import { DataType } from '../lib/graph/schema';
+import { rng } from './reference';
 import { checkGradients, trainingOutputs } from './gradcheck';
 
 const seed = Number(process.env.TEST_SEED ?? Date.now() % 1e9);
-function mulberry(s0: number) {
-  let s = s0 >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), s | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** x [N, T, 4] (T static or a symbol) -> MatMul [4, 5] + bias -> logits [N, T, 5], float64. */
 function perPosition(T: number | string, rand: () => number) {
@@ -44,7 +36,7 @@ describe(`cross-entropy with a class per position (logits [N, T, C]; seed ${seed
   this.timeout(60000);
   for (const T of [3, 'T'] as const) {
     it(`${T === 3 ? 'a static' : 'a dynamic'} T: labels [N, T]; the loss is the mean over the N T positions (label smoothing 0.1), the gradients match central differences`, async () => {
-      const rand = mulberry(seed), fwd = perPosition(T, rand), n = 2, t = T === 3 ? 3 : 7;
+      const rand = rng(seed), fwd = perPosition(T, rand), n = 2, t = T === 3 ? 3 : 7;
       const x = Float64Array.from({ length: n * t * 4 }, () => rand() * 2 - 1);
       const labels = BigInt64Array.from({ length: n * t }, () => BigInt(Math.floor(rand() * 5)));
       const feeds = { x: { data: x, dims: [n, t, 4] }, labels: { data: labels, dims: [n, t] } };
@@ -57,7 +49,7 @@ describe(`cross-entropy with a class per position (logits [N, T, C]; seed ${seed
 
 /** Token ids [N, T] -> embedding [16, 8] -> MatMul [8, 4] -> logits [N, T, 4]: a tagger. */
 function tagger() {
-  const b = new GraphBuilder(), rand = mulberry(3);
+  const b = new GraphBuilder(), rand = rng(3);
   const ids = b.input('ids', DataType.INT64, ['N', 'T']);
   const emb = b.initializer('emb', [16, 8], Float32Array.from({ length: 128 }, () => rand() - 0.5));
   const w = b.initializer('w', [8, 4], Float32Array.from({ length: 32 }, () => rand() - 0.5));
@@ -70,7 +62,7 @@ describe('Trainer with a label per position (a token tagger, logits [N, T, 4])',
   this.timeout(60000);
   /** Each token's tag is its id mod 4. */
   const task = (count: number, T: number, s: number): Dataset => {
-    const rand = mulberry(s), inputs = BigInt64Array.from({ length: count * T }, () => BigInt(Math.floor(rand() * 16)));
+    const rand = rng(s), inputs = BigInt64Array.from({ length: count * T }, () => BigInt(Math.floor(rand() * 16)));
     return { inputs, inputShape: [T], count, labels: BigInt64Array.from(inputs, (v) => v % 4n) };
   };
   const failure = (p: Promise<unknown>) => p.then(() => 'resolved', (e: { code?: string; message: string }) => `${e.code}: ${e.message}`);

@@ -7,24 +7,15 @@ import { decodeModel, GraphBuilder, GraphRunner, Trainer, type Dataset } from '.
 import { batches } from '../lib/data/dataset';
 import { model } from '../lib/graph/builder';
 import { DataType } from '../lib/graph/schema';
+import { rng } from './reference';
 import { countCorrect } from '../lib/train/trainer';
 
 const fixture = (name: string) => decodeModel(fs.readFileSync(path.join(__dirname, 'fixtures', 'torch', `${name}.onnx`)));
 const failure = (p: Promise<unknown>) => p.then(() => 'resolved', (e: { code?: string; message: string }) => `${e.code}: ${e.message}`);
 
-function mulberry(seed: number) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), s | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Sequences of 6 token ids in [0, 16); the class is the last token mod 4 (an LSTM must carry it to its last state). */
 function tokenTask(count: number, seed: number): Dataset {
-  const rand = mulberry(seed), T = 6;
+  const rand = rng(seed), T = 6;
   const inputs = new BigInt64Array(count * T), labels = new Uint8Array(count);
   for (let i = 0; i < count; i++) {
     for (let t = 0; t < T; t++) inputs[i * T + t] = BigInt(Math.floor(rand() * 16));
@@ -90,7 +81,7 @@ describe('Trainer on token ids (int64 input: nn.Embedding into nn.LSTM, a PyTorc
 
 /** Token ids [N, T] with T dynamic -> embedding (Gather) -> mean over T -> Gemm -> 4 classes: a bag of words. */
 function bagOfWords() {
-  const b = new GraphBuilder(), rand = mulberry(7);
+  const b = new GraphBuilder(), rand = rng(7);
   const x = b.input('ids', DataType.INT64, ['N', 'T']);
   const emb = b.initializer('emb', [16, 8], Float32Array.from({ length: 128 }, () => rand() - 0.5));
   const pooled = b.op('ReduceMean', [b.op('Gather', [emb, x], { axis: { i: 0 } })], { axes: { ints: [1] }, keepdims: { i: 0 } });
@@ -103,7 +94,7 @@ function bagOfWords() {
 describe('Trainer on token ids of a dynamic sequence length', function () {
   it('feeds the sequence length the dataset gives (5 here, then 9), and learns which token is most frequent', async () => {
     const task = (count: number, T: number, seed: number): Dataset => {
-      const rand = mulberry(seed), inputs = new BigInt64Array(count * T), labels = new Uint8Array(count);
+      const rand = rng(seed), inputs = new BigInt64Array(count * T), labels = new Uint8Array(count);
       for (let i = 0; i < count; i++) {
         labels[i] = Math.floor(rand() * 4);
         for (let t = 0; t < T; t++) inputs[i * T + t] = BigInt(t < 3 ? labels[i] : 4 + Math.floor(rand() * 12)); // 3 copies of the class's token among noise
@@ -124,7 +115,7 @@ describe('Trainer on token ids of a dynamic sequence length', function () {
 
 /** x [N, 8] -> Gemm -> logits [N, C]: a linear classifier of any number of classes. */
 function linearClassifier(C: number) {
-  const b = new GraphBuilder(), rand = mulberry(5);
+  const b = new GraphBuilder(), rand = rng(5);
   const x = b.input('x', DataType.FLOAT, ['N', 8]);
   const w = b.initializer('w', [C, 8], Float32Array.from({ length: C * 8 }, () => rand() - 0.5));
   const bias = b.initializer('b', [C], new Float32Array(C));
@@ -135,7 +126,7 @@ function linearClassifier(C: number) {
 
 describe('Trainer labels: more than 256 classes, any integer array', function () {
   this.timeout(60000);
-  const C = 300, count = 600, rand = mulberry(9);
+  const C = 300, count = 600, rand = rng(9);
   const inputs = Float32Array.from({ length: count * 8 }, () => rand() * 2 - 1);
   const base = { forward: linearClassifier(C), logits: 'logits', epochs: 1, batchSize: 100, trainCount: count, sparsity: { method: 'dense' as const, density: 1 }, optimizer: { kind: 'sgd' as const, lr: 0.1 } };
 
@@ -171,7 +162,7 @@ describe('Trainer with the mse loss (a PyTorch regressor: Linear, Tanh, Linear t
   this.timeout(120000);
   /** Two smooth targets of six inputs. */
   function regression(count: number, seed: number): Dataset {
-    const rand = mulberry(seed);
+    const rand = rng(seed);
     const inputs = Float32Array.from({ length: count * 6 }, () => rand() * 2 - 1), targets = new Float32Array(count * 2);
     for (let i = 0; i < count; i++) {
       const x = inputs.subarray(i * 6, i * 6 + 6);
