@@ -18,9 +18,9 @@ import { untieInitializers } from '../graph/untie';
 import { readCheckpoint, unusable, writeCheckpoint, type TrainerState } from './checkpoint';
 import { checkDataset, exampleDims, INPUT_ARRAYS, labelDims, type ModelFit } from './dataFit';
 import { countCorrect, crossEntropySum } from './metrics';
+import { parkThreads } from '../backend';
 
 export { countCorrect } from './metrics';
-import { parkThreads } from '../backend';
 
 export interface TrainerOptions {
   forward: Model;
