@@ -93,8 +93,8 @@ export function loadFashionMnist(split: 'train' | 'test', dir?: string): ImageDa
 export function range<D extends Dataset>(d: D, start: number, end: number): D {
   const per = perExample(d.inputShape);
   const b = Math.min(Math.max(start, 0), d.count), e = Math.min(Math.max(end, b), d.count);
-  const perTarget = d.targets ? d.targets.length / Math.max(d.count, 1) : 0;
-  const perLabel = d.labels ? d.labels.length / Math.max(d.count, 1) : 0;
+  const perTarget = valuesPerExample(d.targets, d.count);
+  const perLabel = valuesPerExample(d.labels, d.count); // > 1: a label per position
   return {
     ...d,
     inputs: d.inputs.subarray(b * per, e * per),
@@ -114,6 +114,11 @@ export function perExample(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
+/** How many values of an optional per-example array (labels, targets) each example has; 0 without it. */
+function valuesPerExample(a: ArrayLike<unknown> | undefined, count: number): number {
+  return a ? a.length / Math.max(count, 1) : 0;
+}
+
 /** An empty array of the same type as `like`. */
 function sameType<A extends InputArray>(like: A, length: number): A {
   return new (like.constructor as new (n: number) => A)(length);
@@ -127,8 +132,8 @@ function sameType<A extends InputArray>(like: A, length: number): A {
  */
 export function* batches(d: Dataset, batchSize: number, seed: number | null, reuse = false): Generator<Batch> {
   const per = perExample(d.inputShape);
-  const perTarget = d.targets ? d.targets.length / Math.max(d.count, 1) : 0;
-  const perLabel = d.labels ? d.labels.length / Math.max(d.count, 1) : 0; // > 1: a label per position
+  const perTarget = valuesPerExample(d.targets, d.count);
+  const perLabel = valuesPerExample(d.labels, d.count); // > 1: a label per position
   const order = Uint32Array.from({ length: d.count }, (_, i) => i);
   if (seed !== null) {
     let s = seed >>> 0;
