@@ -26,7 +26,7 @@ export const INPUT_ARRAYS = new Map<number, { onnx: string; name: string; is: (a
  * The dims of one example as fed: the model input's, where a dim is dynamic (a sequence
  * length) the dataset's; with no shape in the model, the dataset's.
  */
-export function exampleDims(fit: ModelFit, data: Dataset, name: string): number[] {
+function exampleDims(fit: ModelFit, data: Dataset, name: string): number[] {
   const input = fit.input;
   const model = input.shape?.slice(1);
   if (!model) return data.inputShape.slice();
@@ -40,9 +40,10 @@ export function exampleDims(fit: ModelFit, data: Dataset, name: string): number[
  * Checks that a dataset fits the model: the examples' array type and size are what the
  * model's input takes; for cross-entropy every label is a class of the logits (onnxruntime's
  * OneHot would silently train a label of C or more towards no class at all); for mse every
- * example has a finite target of the prediction's shape.
+ * example has a finite target of the prediction's shape. Returns the dims past the batch dim
+ * that a batch's examples and labels are fed with ([] labels under mse).
  */
-export function checkDataset(fit: ModelFit, data: Dataset, name: string): void {
+export function checkDataset(fit: ModelFit, data: Dataset, name: string): { inputDims: number[]; labelDims: number[] } {
   if (typeof data !== 'object' || data === null) throw typeError('ERR_SPARTAN_TYPE', `${name} must be a Dataset object`);
   const { count, inputShape } = data;
   if (!Number.isSafeInteger(count) || count < 0) throw rangeError('ERR_SPARTAN_DATASET', `${name}: count must be a non-negative integer (got ${count})`);
@@ -55,18 +56,23 @@ export function checkDataset(fit: ModelFit, data: Dataset, name: string): void {
   const perData = perExample(inputShape);
   if (data.inputs.length !== count * perData)
     throw rangeError('ERR_SPARTAN_SHAPE', `${name}: ${count} examples of shape [${inputShape}] need ${count * perData} values, but inputs has ${data.inputs.length}`);
-  const perModel = perExample(exampleDims(fit, data, name));
+  const inputDims = exampleDims(fit, data, name), perModel = perExample(inputDims);
   if (perModel !== perData)
     throw rangeError('ERR_SPARTAN_SHAPE', `${name} has examples of shape [${inputShape}] (${perData} values) but the model's input "${input.name}" takes [${input.shape}] (${perModel} per example)`);
-  if (fit.classes !== undefined) checkLabels(data, name, fit.classes, fit.logits, perExample(labelDims(fit, data, name)));
-  else checkTargets(data, name, fit.targetShape!, fit.logits);
+  if (fit.classes === undefined) {
+    checkTargets(data, name, fit.targetShape!, fit.logits);
+    return { inputDims, labelDims: [] };
+  }
+  const dims = labelDims(fit, data, name);
+  checkLabels(data, name, fit.classes, fit.logits, perExample(dims));
+  return { inputDims, labelDims: dims };
 }
 
 /**
  * The labels' dims past the batch dim as fed: [] for logits [N, C]; for [N, ..., C] the
  * positions, one dynamic one (a sequence length) found from how many labels each example has.
  */
-export function labelDims(fit: ModelFit, data: Dataset, name: string): number[] {
+function labelDims(fit: ModelFit, data: Dataset, name: string): number[] {
   const dims = fit.positions ?? [];
   const dynamic = dims.filter((d) => typeof d !== 'number').length;
   if (dynamic === 0) return dims as number[];

@@ -16,7 +16,7 @@ import type { Optimizer } from '../optim/optimizer';
 import { rangeError, SpartanError, typeError } from '../errors';
 import { untieInitializers } from '../graph/untie';
 import { readCheckpoint, unusable, writeCheckpoint, type TrainerState } from './checkpoint';
-import { checkDataset, exampleDims, INPUT_ARRAYS, labelDims, type ModelFit } from './dataFit';
+import { checkDataset, INPUT_ARRAYS, type ModelFit } from './dataFit';
 import { countCorrect, crossEntropySum } from './metrics';
 import { parkThreads } from '../backend';
 
@@ -139,8 +139,6 @@ export class Trainer {
    * writes their next values here). Evaluation and the exported model use them.
    */
   readonly buffers: { name: string; data: Float32Array; shape: number[] }[];
-  /** C of the logits [N, C] or [N, ..., C] (cross-entropy): labels must lie in [0, C); undefined under mse. */
-  readonly classes: number | undefined;
   /** What datasets must fit: the input they feed, the logits' classes or the prediction's shape. */
   private readonly fit: ModelFit;
   /** The buffers the training graph updates (the rest it does not read). */
@@ -160,7 +158,7 @@ export class Trainer {
     /** C of the logits [N, C] or [N, ..., C] (cross-entropy), and the positions between. */
     labelled: { classes: number; positions: Dim[] } | undefined,
     /** The prediction's shape past the batch dim (mse): each example's target has it. */
-    readonly targetShape: number[] | undefined,
+    targetShape: number[] | undefined,
     /** Parameters that the exporter had merged into another of equal value, trained apart here. */
     readonly untied: readonly { name: string; from: string }[],
     /** The training graph's dropout mask inputs: the ratio, and the shape past the batch dim. */
@@ -170,8 +168,7 @@ export class Trainer {
     this.buffers = statisticInitializers(forward).map((t) => ({ name: t.name, data: Float32Array.from(t.data as Float32Array), shape: t.dims.slice() }));
     this.updated = new Set(this.buffers.filter((b) => train.outputNames.includes(stateOutput(b.name))).map((b) => b.name));
     this.input = opts.input ?? forward.graph.inputs[0].name;
-    this.classes = labelled?.classes;
-    this.fit = { input: forward.graph.inputs.find((v) => v.name === this.input)!, logits: opts.logits, classes: this.classes, positions: labelled?.positions, targetShape };
+    this.fit = { input: forward.graph.inputs.find((v) => v.name === this.input)!, logits: opts.logits, classes: labelled?.classes, positions: labelled?.positions, targetShape };
     this.totalSteps = opts.epochs * Math.ceil(opts.trainCount / opts.batchSize);
     const block = opts.sparsity.block;
     const biases = biasesOfRankTwoOrMore(forward);
@@ -277,6 +274,16 @@ export class Trainer {
     return feeds;
   }
 
+  /** C of the logits [N, C] or [N, ..., C] (cross-entropy): labels must lie in [0, C); undefined under mse. */
+  get classes(): number | undefined {
+    return this.fit.classes;
+  }
+
+  /** The prediction's shape past the batch dim (mse): each example's target has it; undefined under cross-entropy. */
+  get targetShape(): number[] | undefined {
+    return this.fit.targetShape;
+  }
+
   /**
    * Checks that a dataset fits the model (dataFit.ts): the examples' array type and size are
    * what the model's input takes, every label is a class of the logits, or every target is
@@ -303,8 +310,7 @@ export class Trainer {
 
   async trainEpoch(data: Dataset, epoch: number, onBatch?: (step: number, loss: number) => void): Promise<EpochMetrics> {
     this.checkLive();
-    this.checkDataset(data, 'the training data');
-    const dims = exampleDims(this.fit, data, 'the training data'), perLabel = labelDims(this.fit, data, 'the training data');
+    const { inputDims: dims, labelDims: perLabel } = checkDataset(this.fit, data, 'the training data');
     const t0 = performance.now();
     let lossSum = 0, correct = 0, seen = 0;
     for (const batch of batches(data, this.opts.batchSize, (this.opts.seed ?? 1) * 1000 + epoch, true)) {
@@ -418,8 +424,7 @@ export class Trainer {
    */
   async evaluate(data: Dataset, batchSize = 1000): Promise<{ loss: number; accuracy?: number }> {
     this.checkLive();
-    this.checkDataset(data, 'the evaluation data');
-    const dims = exampleDims(this.fit, data, 'the evaluation data');
+    const { inputDims: dims, labelDims: perLabel } = checkDataset(this.fit, data, 'the evaluation data');
     let correct = 0, lossSum = 0;
     const weights = this.sparsifier.weights();
     for (const batch of batches(data, batchSize, null, true)) {
@@ -432,7 +437,7 @@ export class Trainer {
         for (let i = 0; i < out.length; i++) lossSum += (out[i] - batch.targets![i]) ** 2;
       }
     }
-    const labels = data.count * perExample(labelDims(this.fit, data, 'the evaluation data'));
+    const labels = data.count * perExample(perLabel);
     if (this.classes !== undefined) return { loss: lossSum / labels, accuracy: correct / labels };
     return { loss: lossSum / (data.count * perExample(this.targetShape!)) };
   }
