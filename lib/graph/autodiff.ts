@@ -150,7 +150,7 @@ export function deriveTrainingGraph(given: Model, opts: DeriveOptions): Model {
     const logp = b.op('LogSoftmax', [opts.logits], { axis: { i: last } });
     const per = b.op('ReduceSum', [b.op('Mul', [target, logp]), b.int64s([last])], { keepdims: { i: 0 } });
     b.op('Neg', [reduceMean(b, forward.opset, per, Array.from({ length: last }, (_, i) => i))], {}, ['loss']);
-    const n = toElem(last === 1 ? b.op('Gather', [b.op('Shape', [opts.logits]), b.int64s([0])]) : b.op('Size', [labels]));
+    const n = toElem(b.op('Size', [labels])); // positions averaged over: N for [N, C]
     dLogits = b.op('Div', [b.op('Sub', [b.op('Softmax', [opts.logits], { axis: { i: last } }), target]), n]);
   } else {
     b.input(labels, elemType, logitsShape.slice());
