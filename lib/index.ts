@@ -52,7 +52,7 @@ export { GraphBuilder } from './graph/builder';
 export { GraphRunner } from './graph/runner';
 export { builtInModels, lenet300100, lenet5, type BuiltInModel } from './models/lenet';
 export { loadMnist, loadFashionMnist, batches, head } from './data/dataset';
-export type { Dataset, ImageDataset, Batch, InputArray, LabelArray } from './data/dataset';
+export type { Dataset, ImageDataset, Batch, InputArray, InputValues, LabelArray } from './data/dataset';
 export { Trainer } from './train/trainer';
 export type { TrainerOptions, EpochMetrics } from './train/trainer';
 export type { TrainerState } from './train/checkpoint';

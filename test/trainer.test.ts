@@ -118,9 +118,9 @@ describe('Trainer execution providers', () => {
     expect(await codeOf({ ...base, sparsify: 'fc1.weight' as never })).to.match(/^ERR_SPARTAN_OPTION: sparsify must be a list of parameter names/);
     expect(await codeOf({ ...base, sparsify: ['fc1.bias', 'nope'] })).to.match(/^ERR_SPARTAN_OPTION: sparsify names "nope", which is not a parameter/);
     const f64 = decodeModel(fs.readFileSync(path.join(__dirname, 'fixtures', 'torch', 'mlp-f64.onnx')));
-    expect(await codeOf({ ...base, forward: f64 })).to.match(/^ERR_SPARTAN_TYPE: the Trainer trains float32 models on float32 or integer \(int64, int32\) inputs, but the input "input" has ONNX type 11 \(export the model in float32/);
+    expect(await codeOf({ ...base, forward: f64 })).to.match(/^ERR_SPARTAN_TYPE: the Trainer trains float32 models on float32, integer \(int64, int32\) or bool inputs, but the input "input" has ONNX type 11 \(export the model in float32/);
     const tokens = decodeModel(fs.readFileSync(path.join(__dirname, 'fixtures', 'torch', 'tokens-f64.onnx')));
-    expect(await codeOf({ ...base, forward: tokens })).to.match(/^ERR_SPARTAN_TYPE: the Trainer trains float32 models on float32 or integer \(int64, int32\) inputs, but "[^"]+" is float64 \(export the model in float32/);
+    expect(await codeOf({ ...base, forward: tokens })).to.match(/^ERR_SPARTAN_TYPE: the Trainer trains float32 models on float32, integer \(int64, int32\) or bool inputs, but "[^"]+" is float64 \(export the model in float32/);
     expect(await codeOf({ ...base, weightDecayOn: 'biases' as never })).to.match(/^ERR_SPARTAN_OPTION: weightDecayOn must be 'all' or 'weights' \(got "biases"\)/);
   });
 

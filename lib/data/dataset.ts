@@ -5,13 +5,22 @@ import * as path from 'node:path';
 import { rangeError } from '../errors';
 import { readIdx } from './idx';
 
-/** A model input's examples: float32, or integer ids (an embedding's token ids) for an int32 or int64 input. */
-export type InputArray = Float32Array | Int32Array | BigInt64Array;
+/**
+ * A model input's examples: float32, integer ids (an embedding's token ids) for an int32 or
+ * int64 input, or 0 / 1 bytes for a bool input (a padding mask).
+ */
+export type InputArray = Float32Array | Int32Array | BigInt64Array | Uint8Array;
 /** Class labels: any integer typed array. */
 export type LabelArray = Uint8Array | Uint16Array | Uint32Array | Int32Array | BigInt64Array;
 
+/** The examples of one more model input: [count, ...shape] in one array. */
+export interface InputValues {
+  values: InputArray;
+  shape: number[];
+}
+
 export interface Dataset {
-  /** The examples, [count, ...inputShape] in one array (images scaled to [0, 1] in the built-in sets). */
+  /** The examples, [count, ...inputShape] in one array (images scaled to [0, 1] in the built-in sets): what the Trainer's `input` is fed. */
   inputs: InputArray;
   inputShape: number[];
   count: number;
@@ -21,6 +30,8 @@ export interface Dataset {
   classes?: number;
   /** Regression targets, [count, ...the prediction's shape past the batch dim] in one array: what an mse loss trains towards. */
   targets?: Float32Array;
+  /** The model's other inputs by name, for a model of several (token ids and their attention mask): each [count, ...shape], example i of each with example i of `inputs`. */
+  otherInputs?: Record<string, InputValues>;
 }
 
 /** What the built-in loaders return: float32 images with class labels. */
@@ -37,6 +48,8 @@ export interface Batch {
   labels?: BigInt64Array;
   /** Regression targets, when the dataset has them. */
   targets?: Float32Array;
+  /** The batch's values of the dataset's otherInputs, by name. */
+  others?: Record<string, InputArray>;
   size: number;
 }
 
@@ -100,6 +113,7 @@ export function range<D extends Dataset>(d: D, start: number, end: number): D {
     inputs: d.inputs.subarray(b * per, e * per),
     labels: d.labels?.subarray(b * perLabel, e * perLabel),
     targets: d.targets?.subarray(b * perTarget, e * perTarget),
+    ...(d.otherInputs ? { otherInputs: mapValues(d.otherInputs, (o) => ({ values: o.values.subarray(b * perExample(o.shape), e * perExample(o.shape)), shape: o.shape })) } : {}),
     count: e - b,
   } as D;
 }
@@ -117,6 +131,10 @@ export function perExample(shape: readonly number[]): number {
 /** How many values of an optional per-example array (labels, targets) each example has; 0 without it. */
 function valuesPerExample(a: ArrayLike<unknown> | undefined, count: number): number {
   return a ? a.length / Math.max(count, 1) : 0;
+}
+
+function mapValues<A, B>(o: Record<string, A>, f: (a: A) => B): Record<string, B> {
+  return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, f(v)]));
 }
 
 /** An empty array of the same type as `like`. */
@@ -146,17 +164,25 @@ export function* batches(d: Dataset, batchSize: number, seed: number | null, reu
     }
   }
   let xBuf: InputArray | undefined, labelBuf: BigInt64Array | undefined, targetBuf: Float32Array | undefined;
+  const otherBufs = new Map<string, InputArray>();
+  const others = Object.entries(d.otherInputs ?? {}).map(([name, o]) => ({ name, values: o.values, per: perExample(o.shape) }));
   for (let start = 0; start < d.count; start += batchSize) {
     const size = Math.min(batchSize, d.count - start);
     const x = reuse ? (xBuf ??= sameType(d.inputs, batchSize * per)).subarray(0, size * per) : sameType(d.inputs, size * per);
     const labels = d.labels && (reuse ? (labelBuf ??= new BigInt64Array(batchSize * perLabel)).subarray(0, size * perLabel) : new BigInt64Array(size * perLabel));
     const targets = d.targets && (reuse ? (targetBuf ??= new Float32Array(batchSize * perTarget)).subarray(0, size * perTarget) : new Float32Array(size * perTarget));
+    const otherX = others.map((o) => {
+      if (!reuse) return sameType(o.values, size * o.per);
+      if (!otherBufs.has(o.name)) otherBufs.set(o.name, sameType(o.values, batchSize * o.per));
+      return otherBufs.get(o.name)!.subarray(0, size * o.per);
+    });
     for (let b = 0; b < size; b++) {
       const idx = order[start + b];
       (x as Float32Array).set(d.inputs.subarray(idx * per, (idx + 1) * per) as Float32Array, b * per);
       if (labels) for (let j = 0; j < perLabel; j++) labels[b * perLabel + j] = BigInt(d.labels![idx * perLabel + j]);
       if (targets) targets.set(d.targets!.subarray(idx * perTarget, (idx + 1) * perTarget), b * perTarget);
+      others.forEach((o, i) => (otherX[i] as Float32Array).set(o.values.subarray(idx * o.per, (idx + 1) * o.per) as Float32Array, b * o.per));
     }
-    yield { x, labels, targets, size };
+    yield { x, labels, targets, ...(others.length ? { others: Object.fromEntries(others.map((o, i) => [o.name, otherX[i]])) } : {}), size };
   }
 }

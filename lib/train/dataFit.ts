@@ -3,11 +3,14 @@
 import { rangeError, typeError } from '../errors';
 import type { Dim, ValueInfo } from '../graph/model';
 import { DataType } from '../graph/schema';
-import { perExample, type Dataset, type LabelArray } from '../data/dataset';
+import { perExample, type Dataset, type InputArray, type LabelArray } from '../data/dataset';
 
-/** What a dataset must fit: the model input it feeds, and the loss's classes (cross-entropy) or target shape (mse). */
+/** What a dataset must fit: the model inputs it feeds, and the loss's classes (cross-entropy) or target shape (mse). */
 export interface ModelFit {
+  /** The input the dataset's `inputs` feed. */
   input: ValueInfo;
+  /** The model's other data inputs: the dataset's `otherInputs` feed them, by name. */
+  others: ValueInfo[];
   logits: string;
   classes?: number;
   /** The labels' shape past the batch dim: [] for logits [N, C], the positions for [N, ..., C] (a dynamic one as its symbol). */
@@ -20,45 +23,84 @@ export const INPUT_ARRAYS = new Map<number, { onnx: string; name: string; is: (a
   [DataType.FLOAT, { onnx: 'float32', name: 'Float32Array', is: (a) => a instanceof Float32Array }],
   [DataType.INT64, { onnx: 'int64', name: 'BigInt64Array', is: (a) => a instanceof BigInt64Array }],
   [DataType.INT32, { onnx: 'int32', name: 'Int32Array', is: (a) => a instanceof Int32Array }],
+  [DataType.BOOL, { onnx: 'bool', name: 'Uint8Array', is: (a) => a instanceof Uint8Array }],
 ]);
+
+/** The dims past the batch dim that each input of a batch is fed with, by input name. */
+export type InputDims = Record<string, number[]>;
 
 /**
  * The dims of one example as fed: the model input's, where a dim is dynamic (a sequence
- * length) the dataset's; with no shape in the model, the dataset's.
+ * length) the dataset's; with no shape in the model, the dataset's. A dynamic dim's symbol
+ * takes one value across all the inputs (ids and mask [N, T] share T).
  */
-function exampleDims(fit: ModelFit, data: Dataset, name: string): number[] {
-  const input = fit.input;
+function exampleDims(input: ValueInfo, shape: number[], name: string, symbols: Map<string, { value: number; input: string }>): number[] {
   const model = input.shape?.slice(1);
-  if (!model) return data.inputShape.slice();
+  if (!model) return shape.slice();
   if (model.every((d) => typeof d === 'number')) return model as number[];
-  if (data.inputShape.length !== model.length)
-    throw rangeError('ERR_SPARTAN_SHAPE', `${name} has examples of shape [${data.inputShape}] but the model's input "${input.name}" takes [${input.shape}]: with a dynamic dim past the batch, the examples must have the same rank`);
-  return model.map((d, i) => (typeof d === 'number' ? d : data.inputShape[i]));
+  if (shape.length !== model.length)
+    throw rangeError('ERR_SPARTAN_SHAPE', `${name} has examples of shape [${shape}] but the model's input "${input.name}" takes [${input.shape}]: with a dynamic dim past the batch, the examples must have the same rank`);
+  return model.map((d, i) => {
+    if (typeof d === 'number') return d;
+    const seen = symbols.get(d);
+    if (seen && seen.value !== shape[i])
+      throw rangeError('ERR_SPARTAN_SHAPE', `${name}: the model's inputs "${seen.input}" and "${input.name}" share the dim ${d}, but the dataset gives them ${seen.value} and ${shape[i]}`);
+    symbols.set(d, { value: shape[i], input: input.name });
+    return shape[i];
+  });
 }
 
 /**
- * Checks that a dataset fits the model: the examples' array type and size are what the
- * model's input takes; for cross-entropy every label is a class of the logits (onnxruntime's
- * OneHot would silently train a label of C or more towards no class at all); for mse every
- * example has a finite target of the prediction's shape. Returns the dims past the batch dim
- * that a batch's examples and labels are fed with ([] labels under mse).
+ * One input's examples: the array type the model's input takes, positive dims, count of them.
+ * `where` names them in messages: 'inputs' (the Trainer's input), or otherInputs["name"].
  */
-export function checkDataset(fit: ModelFit, data: Dataset, name: string): { inputDims: number[]; labelDims: number[] } {
+function checkInputValues(input: ValueInfo, values: InputArray, shape: unknown, count: number, name: string, symbols: Map<string, { value: number; input: string }>, where: string): number[] {
+  if (!Array.isArray(shape) || shape.some((d) => !Number.isSafeInteger(d) || d < 1))
+    throw rangeError('ERR_SPARTAN_SHAPE', `${name}: ${where === 'inputs' ? 'inputShape' : `${where}.shape`} must be a list of positive integers (got ${JSON.stringify(shape)})`);
+  const want = INPUT_ARRAYS.get(input.elemType!)!;
+  if (!want.is(values))
+    throw typeError('ERR_SPARTAN_TYPE', `${name}: the model's input "${input.name}" takes ${want.onnx}, so ${where === 'inputs' ? 'the examples' : `${where}.values`} must be a ${want.name} (got ${describe(values)})`);
+  const perData = perExample(shape);
+  if (values.length !== count * perData)
+    throw rangeError('ERR_SPARTAN_SHAPE', `${name}: ${count} examples of shape [${shape}] need ${count * perData} values, but ${where === 'inputs' ? 'inputs' : `${where}.values`} has ${values.length}`);
+  const dims = exampleDims(input, shape, name, symbols), perModel = perExample(dims);
+  if (perModel !== perData)
+    throw rangeError('ERR_SPARTAN_SHAPE', `${name} has examples of shape [${shape}] (${perData} values) but the model's input "${input.name}" takes [${input.shape}] (${perModel} per example)`);
+  return dims;
+}
+
+/** The dims of each of the model's other inputs, from the dataset's otherInputs: every one given, no other. */
+function checkOtherInputs(fit: ModelFit, data: Dataset, name: string, symbols: Map<string, { value: number; input: string }>): InputDims {
+  const given = data.otherInputs ?? {};
+  if (typeof given !== 'object' || given === null) throw typeError('ERR_SPARTAN_TYPE', `${name}: otherInputs must map model input names to { values, shape }`);
+  const wanted = new Set(fit.others.map((v) => v.name));
+  const unknown = Object.keys(given).filter((k) => !wanted.has(k));
+  if (unknown.length)
+    throw rangeError('ERR_SPARTAN_DATASET', `${name}: otherInputs has "${unknown[0]}", which is not ${unknown[0] === fit.input.name ? 'another' : 'an'} input of the model (${wanted.size ? `its other inputs: ${[...wanted].join(', ')}` : `its only input is "${fit.input.name}"`})`);
+  const dims: InputDims = {};
+  for (const v of fit.others) {
+    const o = given[v.name];
+    if (typeof o !== 'object' || o === null)
+      throw rangeError('ERR_SPARTAN_DATASET', `${name} has no examples for the model's input "${v.name}": give them in otherInputs["${v.name}"] as { values, shape }`);
+    dims[v.name] = checkInputValues(v, o.values, o.shape, data.count, name, symbols, `otherInputs["${v.name}"]`);
+  }
+  return dims;
+}
+
+/**
+ * Checks that a dataset fits the model: the examples' array types and sizes are what the
+ * model's inputs take (the dataset's `inputs` the Trainer's input, its `otherInputs` the
+ * rest); for cross-entropy every label is a class of the logits (onnxruntime's OneHot
+ * would silently train a label of C or more towards no class at all); for mse every
+ * example has a finite target of the prediction's shape. Returns the dims past the batch dim
+ * that a batch's inputs (by name) and labels are fed with ([] labels under mse).
+ */
+export function checkDataset(fit: ModelFit, data: Dataset, name: string): { inputDims: InputDims; labelDims: number[] } {
   if (typeof data !== 'object' || data === null) throw typeError('ERR_SPARTAN_TYPE', `${name} must be a Dataset object`);
   const { count, inputShape } = data;
   if (!Number.isSafeInteger(count) || count < 0) throw rangeError('ERR_SPARTAN_DATASET', `${name}: count must be a non-negative integer (got ${count})`);
-  if (!Array.isArray(inputShape) || inputShape.some((d) => !Number.isSafeInteger(d) || d < 1))
-    throw rangeError('ERR_SPARTAN_SHAPE', `${name}: inputShape must be a list of positive integers (got ${JSON.stringify(inputShape)})`);
-  const input = fit.input;
-  const want = INPUT_ARRAYS.get(input.elemType!)!;
-  if (!want.is(data.inputs))
-    throw typeError('ERR_SPARTAN_TYPE', `${name}: the model's input "${input.name}" takes ${want.onnx}, so the examples must be a ${want.name} (got ${describe(data.inputs)})`);
-  const perData = perExample(inputShape);
-  if (data.inputs.length !== count * perData)
-    throw rangeError('ERR_SPARTAN_SHAPE', `${name}: ${count} examples of shape [${inputShape}] need ${count * perData} values, but inputs has ${data.inputs.length}`);
-  const inputDims = exampleDims(fit, data, name), perModel = perExample(inputDims);
-  if (perModel !== perData)
-    throw rangeError('ERR_SPARTAN_SHAPE', `${name} has examples of shape [${inputShape}] (${perData} values) but the model's input "${input.name}" takes [${input.shape}] (${perModel} per example)`);
+  const symbols = new Map<string, { value: number; input: string }>();
+  const inputDims: InputDims = { [fit.input.name]: checkInputValues(fit.input, data.inputs, inputShape, count, name, symbols, 'inputs'), ...checkOtherInputs(fit, data, name, symbols) };
   if (fit.classes === undefined) {
     checkTargets(data, name, fit.targetShape!, fit.logits);
     return { inputDims, labelDims: [] };

@@ -1,7 +1,7 @@
 // Trains a forward ONNX model's parameters with a sparsity method: the training
 // graph (loss + gradients) runs in onnxruntime-node, the sparsifier and optimizer natively.
 import { deriveTrainingGraph, logitsClasses, predictionShape, type DeriveOptions } from '../graph/autodiff';
-import type { Dim, Model } from '../graph/model';
+import type { Dim, Model, ValueInfo } from '../graph/model';
 import { GraphRunner, type InferenceSessionOptions } from '../graph/runner';
 import { DataType } from '../graph/schema';
 import { biasesOfRankTwoOrMore, defaultParameters } from '../graph/params';
@@ -16,7 +16,7 @@ import type { Optimizer } from '../optim/optimizer';
 import { rangeError, SpartanError, typeError } from '../errors';
 import { untieInitializers } from '../graph/untie';
 import { readCheckpoint, unusable, writeCheckpoint, type TrainerState } from './checkpoint';
-import { checkDataset, INPUT_ARRAYS, type ModelFit } from './dataFit';
+import { checkDataset, INPUT_ARRAYS, type InputDims, type ModelFit } from './dataFit';
 import { countCorrect, crossEntropySum } from './metrics';
 import { parkThreads } from '../backend';
 
@@ -26,7 +26,10 @@ export interface TrainerOptions {
   forward: Model;
   /** The output the loss reads: a classifier's logits [N, C] (cross-entropy), or a prediction [N, ...] (mse). */
   logits: string;
-  /** The model input the datasets' examples feed (default: its first input): float32, or int64 / int32 ids. */
+  /**
+   * The model input the datasets' `inputs` feed (default: its first input): float32, int64 /
+   * int32 ids or bool. A model of several inputs takes the others from the datasets' `otherInputs`.
+   */
   input?: string;
   /**
    * 'cross-entropy' (default): softmax cross-entropy of the logits against the datasets'
@@ -109,25 +112,35 @@ function noDecayNames(params: readonly { name: string; shape: number[] }[], give
   return [...(given ?? []), ...params.filter((p) => p.shape.length < 2 || biases.has(p.name)).map((p) => p.name)];
 }
 
+/** The model's data inputs: its graph inputs that no initializer gives a value. */
+function dataInputs(forward: Model) {
+  const inits = new Set(forward.graph.initializers.map((t) => t.name));
+  return forward.graph.inputs.filter((v) => !inits.has(v.name));
+}
+
 /**
- * The input exists and is float32, like every parameter. The Trainer feeds batches of any
- * size (the last partial batch, evaluation batches), so the input needs a dynamic batch dim.
- * torch.onnx.export without dynamic_axes fixes it to the example's batch and folds that
+ * The input exists; every data input is of a type the Trainer feeds (float32, int64 or
+ * int32 ids, bool), and the parameters are float32. The Trainer feeds batches of any size
+ * (the last partial batch, evaluation batches), so every data input needs a dynamic batch
+ * dim. torch.onnx.export without dynamic_axes fixes it to the example's batch and folds that
  * number into the graph's shape arithmetic, so relaxing the input alone would not do: the
  * model must be exported again.
  */
-function checkInput(forward: Model, input: string | undefined): void {
-  const v = forward.graph.inputs.find((i) => i.name === input);
-  if (!v) throw rangeError('ERR_SPARTAN_OPTION', `the model has no input named "${input}" (inputs: ${forward.graph.inputs.map((i) => i.name).join(', ')})`);
+function checkInputs(forward: Model, input: string | undefined): void {
+  const inputs = dataInputs(forward);
+  if (!inputs.some((i) => i.name === input)) throw rangeError('ERR_SPARTAN_OPTION', `the model has no input named "${input}" (inputs: ${inputs.map((i) => i.name).join(', ')})`);
   // the Trainer's weights, optimizer and float batches are float32; integer inputs (token ids) it feeds as they are
   const doubles = forward.graph.initializers.filter((t) => t.dataType === DataType.DOUBLE && t.dims.length >= 1);
-  if (!INPUT_ARRAYS.has(v.elemType ?? -1) || doubles.length)
-    throw typeError('ERR_SPARTAN_TYPE', `the Trainer trains float32 models on float32 or integer (int64, int32) inputs, but ${!INPUT_ARRAYS.has(v.elemType ?? -1) ? `the input "${v.name}" has ONNX type ${v.elemType}` : `"${doubles[0].name}" is float64`} ` +
+  const odd = inputs.find((v) => !INPUT_ARRAYS.has(v.elemType ?? -1));
+  if (odd || doubles.length)
+    throw typeError('ERR_SPARTAN_TYPE', `the Trainer trains float32 models on float32, integer (int64, int32) or bool inputs, but ${odd ? `the input "${odd.name}" has ONNX type ${odd.elemType}` : `"${doubles[0].name}" is float64`} ` +
       '(export the model in float32, e.g. model.float() before torch.onnx.export)');
-  const batch = v.shape?.[0];
-  if (typeof batch === 'number')
-    throw rangeError('ERR_SPARTAN_SHAPE', `the model's input "${v.name}" has a fixed batch size of ${batch} (shape [${v.shape}]), but training and evaluation feed batches of other sizes; ` +
-      `export the model with a dynamic batch dim, e.g. torch.onnx.export(..., dynamic_axes={"${v.name}": {0: "N"}, ...})`);
+  for (const v of inputs) {
+    const batch = v.shape?.[0];
+    if (typeof batch === 'number')
+      throw rangeError('ERR_SPARTAN_SHAPE', `the model's input "${v.name}" has a fixed batch size of ${batch} (shape [${v.shape}]), but training and evaluation feed batches of other sizes; ` +
+        `export the model with a dynamic batch dim, e.g. torch.onnx.export(..., dynamic_axes={"${v.name}": {0: "N"}, ...})`);
+  }
 }
 
 export class Trainer {
@@ -167,8 +180,9 @@ export class Trainer {
     this.params = trainable(forward).map((t) => ({ name: t.name, data: Float32Array.from(t.data as Float32Array), shape: t.dims.slice() }));
     this.buffers = statisticInitializers(forward).map((t) => ({ name: t.name, data: Float32Array.from(t.data as Float32Array), shape: t.dims.slice() }));
     this.updated = new Set(this.buffers.filter((b) => train.outputNames.includes(stateOutput(b.name))).map((b) => b.name));
-    this.input = opts.input ?? forward.graph.inputs[0].name;
-    this.fit = { input: forward.graph.inputs.find((v) => v.name === this.input)!, logits: opts.logits, classes: labelled?.classes, positions: labelled?.positions, targetShape };
+    const inputs = dataInputs(forward);
+    this.input = opts.input ?? inputs[0].name;
+    this.fit = { input: inputs.find((v) => v.name === this.input)!, others: inputs.filter((v) => v.name !== this.input), logits: opts.logits, classes: labelled?.classes, positions: labelled?.positions, targetShape };
     this.totalSteps = opts.epochs * Math.ceil(opts.trainCount / opts.batchSize);
     const block = opts.sparsity.block;
     const biases = biasesOfRankTwoOrMore(forward);
@@ -186,7 +200,7 @@ export class Trainer {
   }
 
   static async create(opts: TrainerOptions): Promise<Trainer> {
-    checkInput(opts.forward, opts.input ?? opts.forward.graph.inputs[0]?.name);
+    checkInputs(opts.forward, opts.input ?? dataInputs(opts.forward)[0]?.name);
     if (opts.weightDecayOn !== undefined && opts.weightDecayOn !== 'all' && opts.weightDecayOn !== 'weights')
       throw rangeError('ERR_SPARTAN_OPTION', `weightDecayOn must be 'all' or 'weights' (got ${JSON.stringify(opts.weightDecayOn)})`);
     // parameters the exporter merged because their values were equal train apart (untie.ts)
@@ -266,9 +280,12 @@ export class Trainer {
     if (this.released) throw new SpartanError('ERR_SPARTAN_DISPOSED', 'this Trainer was released');
   }
 
-  /** The batch, the weights and the buffers the graph reads (every buffer, or only the updated ones). */
-  private feedsFor(x: InputArray, dims: number[], size: number, weights: Record<string, Float32Array>, buffers: 'all' | 'updated') {
-    const feeds: Record<string, { data: Float32Array | BigInt64Array | Int32Array; dims: number[] }> = { [this.input]: { data: x, dims: [size, ...dims] } };
+  /** The batch's inputs, the weights and the buffers the graph reads (every buffer, or only the updated ones). */
+  private feedsFor(batch: Batch, dims: InputDims, weights: Record<string, Float32Array>, buffers: 'all' | 'updated') {
+    const feeds: Record<string, { data: InputArray; dims: number[]; type?: 'bool' }> = {};
+    const feed = (v: ValueInfo, data: InputArray) => (feeds[v.name] = { data, dims: [batch.size, ...dims[v.name]], ...(v.elemType === DataType.BOOL ? { type: 'bool' as const } : {}) });
+    feed(this.fit.input, batch.x);
+    for (const v of this.fit.others) feed(v, batch.others![v.name]);
     for (const p of this.params) feeds[p.name] = { data: weights[p.name], dims: p.shape };
     for (const b of this.buffers) if (buffers === 'all' || this.updated.has(b.name)) feeds[b.name] = { data: b.data, dims: b.shape };
     return feeds;
@@ -316,7 +333,7 @@ export class Trainer {
     for (const batch of batches(data, this.opts.batchSize, (this.opts.seed ?? 1) * 1000 + epoch, true)) {
       const step = this.sparsifier.stepCount;
       if (this.opts.cosine ?? true) this.optimizer.lr = (this.baseLr * (1 + Math.cos((Math.PI * step) / this.totalSteps))) / 2;
-      const feeds = { ...this.feedsFor(batch.x, dims, batch.size, this.sparsifier.weights(), 'updated'), labels: this.targetFeed(batch, perLabel), ...this.dropoutFeeds(step, batch.size) };
+      const feeds = { ...this.feedsFor(batch, dims, this.sparsifier.weights(), 'updated'), labels: this.targetFeed(batch, perLabel), ...this.dropoutFeeds(step, batch.size) };
       parkThreads(); // the sparsifier's threads stop spinning: the cores are onnxruntime's now
       const out = await this.run(this.train, feeds, `training graph at step ${step}`);
       const grads: Record<string, Float32Array> = {};
@@ -429,7 +446,7 @@ export class Trainer {
     const weights = this.sparsifier.weights();
     for (const batch of batches(data, batchSize, null, true)) {
       parkThreads();
-      const out = (await this.run(this.evaluate_, this.feedsFor(batch.x, dims, batch.size, weights, 'all'), 'evaluation graph'))[this.opts.logits] as Float32Array;
+      const out = (await this.run(this.evaluate_, this.feedsFor(batch, dims, weights, 'all'), 'evaluation graph'))[this.opts.logits] as Float32Array;
       if (batch.labels) {
         correct += countCorrect(out, batch.labels);
         lossSum += crossEntropySum(out, batch.labels);
