@@ -83,6 +83,21 @@ describe('spartan CLI', function () {
     expect(grads('apart.onnx').length - grads('kept.onnx').length).to.equal(3);
   });
 
+  it('graph derive --class-axis 1 takes labels [N, H, W] for logits [N, C, H, W]; a bad axis is one message and no file', () => {
+    const dir = tmp(), fwd = path.join(__dirname, 'fixtures', 'torch', 'segment-f32.onnx');
+    const r = run(['graph', 'derive', fwd, '-o', path.join(dir, 'train.onnx'), '--logits', 'logits', '--class-axis', '1']);
+    expect(r.status, r.stderr).to.equal(0);
+    const labels = decodeModel(fs.readFileSync(path.join(dir, 'train.onnx'))).graph.inputs.find((v) => v.name === 'labels');
+    expect(labels?.shape).to.deep.equal(['N', 5, 5]);
+    for (const axis of ['0', '4', 'x', '1.5']) {
+      const bad = run(['graph', 'derive', fwd, '-o', path.join(dir, 'bad.onnx'), '--logits', 'logits', '--class-axis', axis]);
+      expect(bad.status).to.equal(1);
+      expect(bad.stderr.trim().split('\n')).to.have.length(1);
+      expect(bad.stderr).to.match(/class-?[aA]xis/);
+      expect(fs.existsSync(path.join(dir, 'bad.onnx'))).to.equal(false);
+    }
+  });
+
   it('graph derive: not an ONNX file, a missing logits name -> one message, exit 1, no output file', () => {
     const dir = tmp();
     fs.writeFileSync(path.join(dir, 'junk.onnx'), 'definitely not protobuf \u0000\u0001');

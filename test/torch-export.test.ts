@@ -19,6 +19,8 @@ interface Fixture {
   ops: string[];
   loss: 'cross-entropy' | 'mse';
   labelSmoothing: number;
+  /** Logits [N, C, d...]: PyTorch's class axis 1 (absent: classes last). */
+  classAxis?: number;
   /** Initializers the exporter merged into another of equal value (Identity outputs). */
   untied: string[];
   /** The input's type: the model's float type, or int64 token ids. */
@@ -60,14 +62,14 @@ function expectClose(actual: ArrayLike<number>, expected: number[], tol: number,
   expect(worst / scale, `${what}[${at}]: ${actual[at]} vs PyTorch ${expected[at]} (scale ${scale})`).to.be.at.most(tol);
 }
 
-for (const name of ['mlp-f64', 'mlp-f32', 'mlp-f64-mse', 'cnn-f32', 'attention-f64', 'transformer-f32', 'tokens-f64', 'strided-f32', 'activations-f32', 'batchstats-f64', 'batchstats-f32', 'layers-f32', 'sequence-f32', 'reductions-f64', 'recurrent-f64', 'recurrent-f32']) {
+for (const name of ['mlp-f64', 'mlp-f32', 'mlp-f64-mse', 'cnn-f32', 'attention-f64', 'transformer-f32', 'tokens-f64', 'strided-f32', 'activations-f32', 'batchstats-f64', 'batchstats-f32', 'layers-f32', 'sequence-f32', 'reductions-f64', 'recurrent-f64', 'recurrent-f32', 'tagger-f64', 'segment-f32']) {
   const fx = JSON.parse(readFileSync(join(dir, `${name}.json`), 'utf8')) as Fixture;
   describe(`torch.onnx.export fixture ${name} (PyTorch ${fx.torch}, ${fx.dtype})`, () => {
     it(`derives a training graph whose loss and ${Object.keys(fx.expected.grads).length} gradients match PyTorch's autograd (${fx.ops.join(', ')})`, async function () {
       this.timeout(60000);
       const { model: forward, untied } = untieInitializers(decodeModel(readFileSync(join(dir, `${name}.onnx`))));
       expect(untied.map((u) => u.name)).to.deep.equal(fx.untied);
-      const train = deriveTrainingGraph(forward, { logits: 'logits', loss: fx.loss, labelSmoothing: fx.labelSmoothing });
+      const train = deriveTrainingGraph(forward, { logits: 'logits', loss: fx.loss, labelSmoothing: fx.labelSmoothing, classAxis: fx.classAxis });
       // the default parameters are exactly the float initializers PyTorch trains; a training-mode
       // export's running statistics are inputs too, and the graph outputs their next values
       const state = Object.keys(fx.expected.state ?? {});

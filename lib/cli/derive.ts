@@ -20,6 +20,7 @@ export async function runDerive(argv: string[]): Promise<number> {
       params: { type: 'string' },
       loss: { type: 'string', default: 'cross-entropy' },
       'label-smoothing': { type: 'string', default: '0' },
+      'class-axis': { type: 'string' },
       'keep-tied': { type: 'boolean', default: false },
       'batch-norm': { type: 'string', default: 'as-exported' },
       dropout: { type: 'string', default: 'random' },
@@ -32,6 +33,9 @@ export async function runDerive(argv: string[]): Promise<number> {
   if (!BATCH_NORM_MODES.includes(batchNorm)) throw rangeError('ERR_SPARTAN_OPTION', `--batch-norm must be ${BATCH_NORM_MODES.join(', ')} (got ${batchNorm})`);
   const dropout = values.dropout as 'random' | 'mask-inputs';
   if (dropout !== 'random' && dropout !== 'mask-inputs') throw rangeError('ERR_SPARTAN_OPTION', `--dropout must be random or mask-inputs (got ${dropout})`);
+  const classAxis = values['class-axis'] === undefined ? undefined : Number(values['class-axis']);
+  if (classAxis !== undefined && !(values['class-axis']!.trim() !== '' && Number.isInteger(classAxis)))
+    throw rangeError('ERR_SPARTAN_OPTION', `--class-axis must be an integer axis of the logits, 1 for PyTorch's [N, C, ...] or -1 for the last (got ${values['class-axis']})`);
   checkOutputFile('output', values.output);
   let bytes: Buffer;
   try {
@@ -47,6 +51,7 @@ export async function runDerive(argv: string[]): Promise<number> {
     params: values.params ? values.params.split(',').map((s) => s.trim()).filter(Boolean) : undefined,
     loss: values.loss,
     labelSmoothing: Number(values['label-smoothing']),
+    classAxis,
     batchNorm,
     dropout,
   });

@@ -5,7 +5,7 @@ import { runTrain } from './train';
 
 const USAGE = `usage:
   spartan graph derive <forward.onnx> -o <train.onnx> --logits <output> [--labels labels] [--params a,b,...]
-                       [--loss cross-entropy|mse] [--label-smoothing 0.1] [--keep-tied]
+                       [--loss cross-entropy|mse] [--label-smoothing 0.1] [--class-axis 1] [--keep-tied]
                        [--batch-norm as-exported|batch|frozen] [--dropout random|mask-inputs]
   spartan train --dataset mnist|fashion-mnist --model lenet-300-100|lenet-5|<forward.onnx> [--logits <output>]
                 --method spartan|imp|topkast|dense --density 0.05 --epochs 20 [--block 16] [--beta-max 100]

@@ -24,6 +24,12 @@ export interface DeriveOptions {
   loss?: 'cross-entropy' | 'mse';
   labelSmoothing?: number;
   /**
+   * Cross-entropy: the logits' class axis. Default -1, the last ([N, C], or [N, ..., C] with a
+   * class per position); 1 is PyTorch's cross_entropy layout [N, C, d1, ...] (a segmentation
+   * head, a tagger permuted for its loss). The labels take the logits' shape without it.
+   */
+  classAxis?: number;
+  /**
    * BatchNormalization in the training graph (trainMode.ts): 'as-exported' (default) follows
    * each node's training_mode, 'batch' normalises every one by the batch's statistics (PyTorch's
    * model.train()), 'frozen' every one by its running statistics (model.eval()). Nodes using
@@ -64,9 +70,10 @@ function analyse(forward: Model): { consts: Consts; allNodes: Node[]; shapes: Ma
  * into class C - 1, without a word), and the shape of the labels past the batch dim ([] for
  * [N, C]; a dynamic dim as its symbol).
  */
-export function logitsClasses(forward: Model, logits: string): { classes: number; positions: Dim[] } {
+export function logitsClasses(forward: Model, logits: string, classAxis?: number): { classes: number; positions: Dim[]; axis: number } {
   const shape = analyse(forward).shapes.get(logits);
-  return { classes: classesOf(shape), positions: shape!.slice(1, -1) };
+  const axis = classAxisOf(shape, classAxis);
+  return { classes: shape![axis] as number, positions: shape!.filter((_, i) => i !== 0 && i !== axis), axis };
 }
 
 /**
@@ -81,11 +88,16 @@ export function predictionShape(forward: Model, prediction: string): number[] {
   return rest as number[];
 }
 
-function classesOf(logitsShape: Dim[] | undefined): number {
-  const C = logitsShape?.[logitsShape.length - 1];
-  if (!logitsShape || logitsShape.length < 2 || typeof C !== 'number')
-    throw rangeError('ERR_SPARTAN_ONNX', `cross-entropy needs logits of shape [N, C], or [N, ..., C] for a class per position, with C known (got [${logitsShape ?? ''}])`);
-  return C;
+/** The class axis of logits of this shape, normalised (1 to rank - 1), its C checked static. */
+function classAxisOf(logitsShape: Dim[] | undefined, classAxis = -1): number {
+  const rank = logitsShape?.length ?? 0;
+  if (!Number.isInteger(classAxis) || classAxis === 0 || (rank >= 2 && (classAxis < -rank || classAxis >= rank)) || classAxis === -rank)
+    throw rangeError('ERR_SPARTAN_OPTION', `classAxis must be an axis of the logits other than the batch axis 0: 1 to ${Math.max(rank - 1, 1)}, or -1 for the last (got ${classAxis})`);
+  const axis = classAxis < 0 ? classAxis + rank : classAxis;
+  const C = logitsShape?.[axis];
+  if (!logitsShape || rank < 2 || typeof C !== 'number')
+    throw rangeError('ERR_SPARTAN_ONNX', `cross-entropy needs logits of shape [N, C], or [N, ..., C] for a class per position (classAxis 1: [N, C, ...]), with C known (got [${logitsShape ?? ''}])`);
+  return axis;
 }
 
 export function deriveTrainingGraph(given: Model, opts: DeriveOptions): Model {
@@ -112,6 +124,7 @@ export function deriveTrainingGraph(given: Model, opts: DeriveOptions): Model {
   const lossKind = opts.loss ?? 'cross-entropy';
   const eps = opts.labelSmoothing ?? 0;
   if (!(eps >= 0 && eps < 1)) throw rangeError('ERR_SPARTAN_OPTION', `labelSmoothing must be in [0, 1) (got ${eps})`);
+  if (lossKind === 'mse' && opts.classAxis !== undefined) throw rangeError('ERR_SPARTAN_OPTION', 'classAxis says where the logits\' classes lie: it has no meaning for the mse loss');
   const floatInits = g.initializers.filter((t) => (t.dataType === DataType.FLOAT || t.dataType === DataType.DOUBLE) && t.dims.length >= 1);
   const params = opts.params ?? defaultParameters(forward).map((t) => t.name); // not running statistics, Resize scales, ...
   for (const p of params) if (!floatInits.some((t) => t.name === p)) throw rangeError('ERR_SPARTAN_ONNX', `parameter "${p}" is not a float initializer of the model`);
@@ -138,20 +151,24 @@ export function deriveTrainingGraph(given: Model, opts: DeriveOptions): Model {
   const logitsShape = shapes.get(opts.logits)!;
   let dLogits: string;
   if (lossKind === 'cross-entropy') {
-    // classes on the last axis; [N, ..., C] takes a label per position [N, ...] and averages over all of them
-    const C = classesOf(logitsShape), last = logitsShape.length - 1;
-    b.input(labels, DataType.INT64, logitsShape.slice(0, last));
+    // classes on the last axis; [N, ..., C] takes a label per position [N, ...] and averages over
+    // all of them. Another class axis is moved last first, and the gradient moved back.
+    const axis = classAxisOf(logitsShape, opts.classAxis), last = logitsShape.length - 1, C = logitsShape[axis] as number;
+    const perm = Array.from({ length: last + 1 }, (_, i) => i).filter((i) => i !== axis).concat(axis);
+    const moved = axis === last ? opts.logits : b.op('Transpose', [opts.logits], { perm: { ints: perm } });
+    b.input(labels, DataType.INT64, logitsShape.filter((_, i) => i !== axis));
     // OneHot of 0s and 1s in float32 (onnxruntime has no float64 OneHot kernel), cast, then
     // smoothed in the model's type, so a float64 graph's target is float64-exact
     const onehot = b.op('OneHot', [labels, b.int64s([C]), b.constant(Float32Array.of(0, 1), [2], DataType.FLOAT)], { axis: { i: -1 } });
     const hot = elemType === DataType.FLOAT ? onehot : toElem(onehot);
     const target = eps === 0 ? hot : b.op('Add', [b.op('Mul', [hot, fconst([1 - eps], [])]), fconst([eps / C], [])]);
     // (Log)Softmax on the last axis means the same before opset 13, which flattens from `axis` on
-    const logp = b.op('LogSoftmax', [opts.logits], { axis: { i: last } });
+    const logp = b.op('LogSoftmax', [moved], { axis: { i: last } });
     const per = b.op('ReduceSum', [b.op('Mul', [target, logp]), b.int64s([last])], { keepdims: { i: 0 } });
     b.op('Neg', [reduceMean(b, forward.opset, per, Array.from({ length: last }, (_, i) => i))], {}, ['loss']);
     const n = toElem(b.op('Size', [labels])); // positions averaged over: N for [N, C]
-    dLogits = b.op('Div', [b.op('Sub', [b.op('Softmax', [opts.logits], { axis: { i: last } }), target]), n]);
+    const dMoved = b.op('Div', [b.op('Sub', [b.op('Softmax', [moved], { axis: { i: last } }), target]), n]);
+    dLogits = axis === last ? dMoved : b.op('Transpose', [dMoved], { perm: { ints: perm.map((_, i) => perm.indexOf(i)) } });
   } else {
     b.input(labels, elemType, logitsShape.slice());
     const diff = b.op('Sub', [opts.logits, labels]);

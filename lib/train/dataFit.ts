@@ -13,8 +13,10 @@ export interface ModelFit {
   others: ValueInfo[];
   logits: string;
   classes?: number;
-  /** The labels' shape past the batch dim: [] for logits [N, C], the positions for [N, ..., C] (a dynamic one as its symbol). */
+  /** The labels' shape past the batch dim: [] for logits [N, C], the positions for [N, ..., C] or [N, C, ...] (a dynamic one as its symbol). */
   positions?: Dim[];
+  /** The logits' class axis (1 to rank - 1). */
+  classAxis?: number;
   targetShape?: number[];
 }
 

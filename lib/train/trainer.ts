@@ -39,6 +39,11 @@ export interface TrainerOptions {
   /** The parameters to mask (default: every float parameter of rank >= 2 but an LSTM's or GRU's biases); the rest train dense. */
   sparsify?: string[];
   labelSmoothing?: number;
+  /**
+   * Cross-entropy: the logits' class axis. Default -1, the last ([N, C], [N, ..., C]); 1 for
+   * PyTorch's layout [N, C, d1, ...] (a segmentation head). Labels are the logits' shape without it.
+   */
+  classAxis?: number;
   epochs: number;
   batchSize: number;
   trainCount: number;
@@ -168,8 +173,8 @@ export class Trainer {
     private readonly train: GraphRunner,
     private readonly evaluate_: GraphRunner,
     private readonly forward: Model,
-    /** C of the logits [N, C] or [N, ..., C] (cross-entropy), and the positions between. */
-    labelled: { classes: number; positions: Dim[] } | undefined,
+    /** C of the logits (cross-entropy), the positions (their other dims past the batch), and the class axis. */
+    labelled: { classes: number; positions: Dim[]; axis: number } | undefined,
     /** The prediction's shape past the batch dim (mse): each example's target has it. */
     targetShape: number[] | undefined,
     /** Parameters that the exporter had merged into another of equal value, trained apart here. */
@@ -182,7 +187,7 @@ export class Trainer {
     this.updated = new Set(this.buffers.filter((b) => train.outputNames.includes(stateOutput(b.name))).map((b) => b.name));
     const inputs = dataInputs(forward);
     this.input = opts.input ?? inputs[0].name;
-    this.fit = { input: inputs.find((v) => v.name === this.input)!, others: inputs.filter((v) => v.name !== this.input), logits: opts.logits, classes: labelled?.classes, positions: labelled?.positions, targetShape };
+    this.fit = { input: inputs.find((v) => v.name === this.input)!, others: inputs.filter((v) => v.name !== this.input), logits: opts.logits, classes: labelled?.classes, positions: labelled?.positions, classAxis: labelled?.axis, targetShape };
     this.totalSteps = opts.epochs * Math.ceil(opts.trainCount / opts.batchSize);
     const block = opts.sparsity.block;
     const biases = biasesOfRankTwoOrMore(forward);
@@ -210,7 +215,7 @@ export class Trainer {
     const loss = opts.loss ?? 'cross-entropy';
     if (loss !== 'cross-entropy' && loss !== 'mse') throw rangeError('ERR_SPARTAN_OPTION', `loss must be 'cross-entropy' or 'mse' (got ${JSON.stringify(opts.loss)})`);
     if (loss === 'mse' && opts.labelSmoothing) throw rangeError('ERR_SPARTAN_OPTION', 'labelSmoothing smooths class labels: it has no meaning for the mse loss');
-    const derive: DeriveOptions = { logits: opts.logits, labelSmoothing: opts.labelSmoothing, batchNorm, dropout: 'mask-inputs', loss };
+    const derive: DeriveOptions = { logits: opts.logits, labelSmoothing: opts.labelSmoothing, classAxis: opts.classAxis, batchNorm, dropout: 'mask-inputs', loss };
     const training = deriveTrainingGraph(forward, derive);
     const ratios = new Map(trainingDropouts(forward).map((d) => [dropoutMaskInput(d.node), d.ratio]));
     const dropouts = training.graph.inputs.filter((v) => ratios.has(v.name)).map((v) => {
@@ -219,7 +224,7 @@ export class Trainer {
         throw rangeError('ERR_SPARTAN_SHAPE', `the Trainer draws dropout masks of static shape past the batch dim, but "${v.name.slice('dropout_mask.'.length)}" has shape [${v.shape ?? '?'}]`);
       return { name: v.name, ratio: ratios.get(v.name)!, dims: dims as number[] };
     });
-    const labelled = loss === 'cross-entropy' ? logitsClasses(forward, opts.logits) : undefined;
+    const labelled = loss === 'cross-entropy' ? logitsClasses(forward, opts.logits, opts.classAxis) : undefined;
     const targetShape = loss === 'mse' ? predictionShape(forward, opts.logits) : undefined;
     // evaluation: the forward graph with the parameters as inputs (fed the sparse weights)
     const paramNames = new Set(trainable(forward).map((t) => t.name));
@@ -316,6 +321,11 @@ export class Trainer {
     return this.classes !== undefined ? { data: batch.labels!, dims: [batch.size, ...labelDims] } : { data: batch.targets!, dims: [batch.size, ...this.targetShape!] };
   }
 
+  /** How many labels of an example follow the logits' class axis (metrics.ts): 1 with classes last, H·W for [N, C, H, W]. */
+  private labelsAfterClassAxis(labelDims: number[]): number {
+    return this.fit.classAxis === undefined ? 1 : perExample(labelDims.slice(this.fit.classAxis - 1));
+  }
+
   /** Runs a graph; an onnxruntime failure (a token id past the embedding, say) becomes an ERR_SPARTAN_RUNTIME. */
   private async run(runner: GraphRunner, feeds: Parameters<GraphRunner['run']>[0], what: string) {
     try {
@@ -328,6 +338,7 @@ export class Trainer {
   async trainEpoch(data: Dataset, epoch: number, onBatch?: (step: number, loss: number) => void): Promise<EpochMetrics> {
     this.checkLive();
     const { inputDims: dims, labelDims: perLabel } = checkDataset(this.fit, data, 'the training data');
+    const after = this.labelsAfterClassAxis(perLabel);
     const t0 = performance.now();
     let lossSum = 0, correct = 0, seen = 0;
     for (const batch of batches(data, this.opts.batchSize, (this.opts.seed ?? 1) * 1000 + epoch, true)) {
@@ -348,7 +359,7 @@ export class Trainer {
       for (const b of this.buffers) if (this.updated.has(b.name)) b.data.set(out[stateOutput(b.name)] as Float32Array);
       const loss = (out.loss as Float32Array)[0];
       lossSum += loss * batch.size;
-      if (batch.labels) correct += countCorrect(out[this.opts.logits] as Float32Array, batch.labels);
+      if (batch.labels) correct += countCorrect(out[this.opts.logits] as Float32Array, batch.labels, after);
       seen += batch.size;
       onBatch?.(step + 1, loss);
     }
@@ -442,14 +453,15 @@ export class Trainer {
   async evaluate(data: Dataset, batchSize = 1000): Promise<{ loss: number; accuracy?: number }> {
     this.checkLive();
     const { inputDims: dims, labelDims: perLabel } = checkDataset(this.fit, data, 'the evaluation data');
+    const after = this.labelsAfterClassAxis(perLabel);
     let correct = 0, lossSum = 0;
     const weights = this.sparsifier.weights();
     for (const batch of batches(data, batchSize, null, true)) {
       parkThreads();
       const out = (await this.run(this.evaluate_, this.feedsFor(batch, dims, weights, 'all'), 'evaluation graph'))[this.opts.logits] as Float32Array;
       if (batch.labels) {
-        correct += countCorrect(out, batch.labels);
-        lossSum += crossEntropySum(out, batch.labels);
+        correct += countCorrect(out, batch.labels, after);
+        lossSum += crossEntropySum(out, batch.labels, after);
       } else {
         for (let i = 0; i < out.length; i++) lossSum += (out[i] - batch.targets![i]) ** 2;
       }
