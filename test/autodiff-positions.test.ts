@@ -78,7 +78,9 @@ describe('Trainer with a label per position (a token tagger, logits [N, T, 4])',
       expect(r.accuracy).to.be.at.least(0.95);
       expect(r.loss).to.be.below(0.5);
       const short = task(10, 6, 2);
-      expect(await failure(t.trainEpoch({ ...short, labels: (short.labels as BigInt64Array).subarray(1) }, 5))).to.match(/^ERR_SPARTAN_SHAPE: the training data: the logits "logits" take a label per position \[N, T\], which 59 labels for 10 examples do not divide into/);
+      // T is the ids' (the logits' T is the input's symbol): a label short, or labels of another length, is a count error
+      expect(await failure(t.trainEpoch({ ...short, labels: (short.labels as BigInt64Array).subarray(1) }, 5))).to.match(/^ERR_SPARTAN_LABELS: the training data has 10 examples of 6 positions, so 60 labels, but 59/);
+      expect(await failure(t.trainEpoch({ ...short, labels: task(10, 5, 2).labels }, 5))).to.match(/^ERR_SPARTAN_LABELS: the training data has 10 examples of 6 positions, so 60 labels, but 50/);
       const bad = (short.labels as BigInt64Array).slice();
       bad[15] = 4n;
       expect(await failure(t.trainEpoch({ ...short, labels: bad }, 5))).to.match(/^ERR_SPARTAN_LABELS: the training data has label 4 \(example 2, position 3\) but the model's logits "logits" have 4 classes/);

@@ -221,3 +221,40 @@ describe('Trainer with the mse loss (a PyTorch regressor: Linear, Tanh, Linear t
     }
   });
 });
+
+/** Token ids [N, T] (T dynamic) -> embedding -> MatMul -> a value per position: prediction [N, T, 1]. */
+function positionRegressor() {
+  const b = new GraphBuilder(), rand = rng(9);
+  const x = b.input('ids', DataType.INT64, ['N', 'T']);
+  const emb = b.initializer('emb', [16, 4], Float32Array.from({ length: 64 }, () => rand() - 0.5));
+  const w = b.initializer('w', [4, 1], Float32Array.from({ length: 4 }, () => rand() - 0.5));
+  b.op('Add', [b.op('MatMul', [b.op('Gather', [emb, x], { axis: { i: 0 } }), w]), b.initializer('bias', [1], new Float32Array(1))], {}, ['prediction']);
+  b.output('prediction', DataType.FLOAT, ['N', 'T', 1]);
+  return model(b.graph('position-regressor'));
+}
+
+describe('Trainer with the mse loss on a prediction of a dynamic sequence length ([N, T, 1])', function () {
+  it('takes T from the ids: trains on length 5, scores on length 9, and refuses targets of another length', async () => {
+    const task = (count: number, T: number, seed: number): Dataset => {
+      const rand = rng(seed), inputs = new BigInt64Array(count * T), targets = new Float32Array(count * T);
+      for (let i = 0; i < count * T; i++) {
+        const id = Math.floor(rand() * 16);
+        inputs[i] = BigInt(id);
+        targets[i] = Math.sin(id); // each token's own value
+      }
+      return { inputs, inputShape: [T], count, targets };
+    };
+    const t = await Trainer.create({ forward: positionRegressor(), logits: 'prediction', loss: 'mse', epochs: 20, batchSize: 20, trainCount: 200, seed: 1, sparsity: { method: 'spartan', density: 0.75, betaMax: 30 }, optimizer: { kind: 'adamw', lr: 0.05, weightDecay: 0 } });
+    try {
+      expect(t.targetShape).to.deep.equal(['T', 1]);
+      const before = (await t.evaluate(task(50, 9, 2))).loss;
+      for (let e = 0; e < 20; e++) await t.trainEpoch(task(200, 5, 30 + e), e);
+      const after = (await t.evaluate(task(50, 9, 2))).loss;
+      expect(after).to.be.below(before / 10);
+      const short = task(10, 5, 3);
+      expect(await failure(t.trainEpoch({ ...short, targets: task(10, 4, 3).targets }, 20))).to.match(/^ERR_SPARTAN_SHAPE: the training data: 10 examples need 50 target values \(the prediction "prediction" is \[N, 5,1\]\), but targets has 40/);
+    } finally {
+      await t.release();
+    }
+  });
+});

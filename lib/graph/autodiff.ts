@@ -78,14 +78,13 @@ export function logitsClasses(forward: Model, logits: string, classAxis?: number
 
 /**
  * The shape of one example of a regression model's prediction (its shape past the batch
- * dim), which the mse loss compares with a target of the same shape; it must be static.
+ * dim; a dynamic dim, a sequence length, as its symbol), which the mse loss compares with a
+ * target of the same shape.
  */
-export function predictionShape(forward: Model, prediction: string): number[] {
+export function predictionShape(forward: Model, prediction: string): Dim[] {
   const shape = analyse(forward).shapes.get(prediction);
-  const rest = shape?.slice(1);
-  if (!shape || shape.length === 0 || rest!.some((d) => typeof d !== 'number'))
-    throw rangeError('ERR_SPARTAN_ONNX', `mse needs a prediction [N, ...] whose shape past the batch dim is known (got [${shape ?? ''}] for "${prediction}")`);
-  return rest as number[];
+  if (!shape || shape.length === 0) throw rangeError('ERR_SPARTAN_ONNX', `mse needs a prediction [N, ...] of known rank (got [${shape ?? ''}] for "${prediction}")`);
+  return shape.slice(1);
 }
 
 /** The class axis of logits of this shape, normalised (1 to rank - 1), its C checked static. */

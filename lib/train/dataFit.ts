@@ -17,7 +17,8 @@ export interface ModelFit {
   positions?: Dim[];
   /** The logits' class axis (1 to rank - 1). */
   classAxis?: number;
-  targetShape?: number[];
+  /** The prediction's shape past the batch dim (mse; a dynamic dim as its symbol). */
+  targetShape?: Dim[];
 }
 
 /** The array a dataset holds for each ONNX input type the Trainer feeds. */
@@ -28,6 +29,9 @@ export const INPUT_ARRAYS = new Map<number, { onnx: string; name: string; is: (a
   [DataType.BOOL, { onnx: 'bool', name: 'Uint8Array', is: (a) => a instanceof Uint8Array }],
 ]);
 
+/** The value each dynamic dim's symbol took from the dataset, and the input that gave it. */
+type Symbols = Map<string, { value: number; input: string }>;
+
 /** The dims past the batch dim that each input of a batch is fed with, by input name. */
 export type InputDims = Record<string, number[]>;
 
@@ -36,7 +40,7 @@ export type InputDims = Record<string, number[]>;
  * length) the dataset's; with no shape in the model, the dataset's. A dynamic dim's symbol
  * takes one value across all the inputs (ids and mask [N, T] share T).
  */
-function exampleDims(input: ValueInfo, shape: number[], name: string, symbols: Map<string, { value: number; input: string }>): number[] {
+function exampleDims(input: ValueInfo, shape: number[], name: string, symbols: Symbols): number[] {
   const model = input.shape?.slice(1);
   if (!model) return shape.slice();
   if (model.every((d) => typeof d === 'number')) return model as number[];
@@ -56,7 +60,7 @@ function exampleDims(input: ValueInfo, shape: number[], name: string, symbols: M
  * One input's examples: the array type the model's input takes, positive dims, count of them.
  * `where` names them in messages: 'inputs' (the Trainer's input), or otherInputs["name"].
  */
-function checkInputValues(input: ValueInfo, values: InputArray, shape: unknown, count: number, name: string, symbols: Map<string, { value: number; input: string }>, where: string): number[] {
+function checkInputValues(input: ValueInfo, values: InputArray, shape: unknown, count: number, name: string, symbols: Symbols, where: string): number[] {
   if (!Array.isArray(shape) || shape.some((d) => !Number.isSafeInteger(d) || d < 1))
     throw rangeError('ERR_SPARTAN_SHAPE', `${name}: ${where === 'inputs' ? 'inputShape' : `${where}.shape`} must be a list of positive integers (got ${JSON.stringify(shape)})`);
   const want = INPUT_ARRAYS.get(input.elemType!)!;
@@ -72,7 +76,7 @@ function checkInputValues(input: ValueInfo, values: InputArray, shape: unknown, 
 }
 
 /** The dims of each of the model's other inputs, from the dataset's otherInputs: every one given, no other. */
-function checkOtherInputs(fit: ModelFit, data: Dataset, name: string, symbols: Map<string, { value: number; input: string }>): InputDims {
+function checkOtherInputs(fit: ModelFit, data: Dataset, name: string, symbols: Symbols): InputDims {
   const given = data.otherInputs ?? {};
   if (typeof given !== 'object' || given === null) throw typeError('ERR_SPARTAN_TYPE', `${name}: otherInputs must map model input names to { values, shape }`);
   const wanted = new Set(fit.others.map((v) => v.name));
@@ -95,42 +99,51 @@ function checkOtherInputs(fit: ModelFit, data: Dataset, name: string, symbols: M
  * rest); for cross-entropy every label is a class of the logits (onnxruntime's OneHot
  * would silently train a label of C or more towards no class at all); for mse every
  * example has a finite target of the prediction's shape. Returns the dims past the batch dim
- * that a batch's inputs (by name) and labels are fed with ([] labels under mse).
+ * that a batch's inputs (by name) and labels (or targets, under mse) are fed with.
  */
 export function checkDataset(fit: ModelFit, data: Dataset, name: string): { inputDims: InputDims; labelDims: number[] } {
   if (typeof data !== 'object' || data === null) throw typeError('ERR_SPARTAN_TYPE', `${name} must be a Dataset object`);
   const { count, inputShape } = data;
   if (!Number.isSafeInteger(count) || count < 0) throw rangeError('ERR_SPARTAN_DATASET', `${name}: count must be a non-negative integer (got ${count})`);
-  const symbols = new Map<string, { value: number; input: string }>();
+  const symbols: Symbols = new Map();
   const inputDims: InputDims = { [fit.input.name]: checkInputValues(fit.input, data.inputs, inputShape, count, name, symbols, 'inputs'), ...checkOtherInputs(fit, data, name, symbols) };
   if (fit.classes === undefined) {
-    checkTargets(data, name, fit.targetShape!, fit.logits);
-    return { inputDims, labelDims: [] };
+    const targets = checkTargetsArray(data, name);
+    const dims = lossInputDims(fit.targetShape!, targets, count, symbols, `${name}: the prediction "${fit.logits}" takes a target`);
+    checkTargets(data, targets, name, dims, fit.logits);
+    return { inputDims, labelDims: dims };
   }
-  const dims = labelDims(fit, data, name);
-  checkLabels(data, name, fit.classes, fit.logits, perExample(dims));
+  const labels = checkLabelArray(data, name);
+  const dims = lossInputDims(fit.positions ?? [], labels, count, symbols, `${name}: the logits "${fit.logits}" take a label per position`);
+  checkLabels(data, labels, name, fit.classes, fit.logits, perExample(dims));
   return { inputDims, labelDims: dims };
 }
 
 /**
- * The labels' dims past the batch dim as fed: [] for logits [N, C]; for [N, ..., C] the
- * positions, one dynamic one (a sequence length) found from how many labels each example has.
+ * The dims past the batch dim of the loss's second input (class labels, or mse targets) as
+ * fed, from the model's: a dynamic dim (a sequence length) takes the value an input gave its
+ * symbol (a tagger's ids [N, T] and logits [N, T, C]), or else, one at most, follows from how
+ * many values each example has.
  */
-function labelDims(fit: ModelFit, data: Dataset, name: string): number[] {
-  const dims = fit.positions ?? [];
-  const dynamic = dims.filter((d) => typeof d !== 'number').length;
-  if (dynamic === 0) return dims as number[];
-  const known = perExample(dims.filter((d): d is number => typeof d === 'number'));
-  const per = data.count > 0 && data.labels ? data.labels.length / (data.count * known) : NaN;
-  if (dynamic > 1 || !Number.isSafeInteger(per) || per < 1)
-    throw rangeError('ERR_SPARTAN_SHAPE', `${name}: the logits "${fit.logits}" take a label per position [N, ${dims}], which ${dynamic > 1 ? 'has more than one dynamic dim' : `${data.labels?.length} labels for ${data.count} examples do not divide into`}`);
-  return dims.map((d) => (typeof d === 'number' ? d : per));
+function lossInputDims(dims: Dim[], values: ArrayLike<unknown> | undefined, count: number, symbols: Symbols, what: string): number[] {
+  const fed = dims.map((d) => (typeof d === 'number' ? d : symbols.get(d)?.value ?? d));
+  const open = fed.filter((d) => typeof d !== 'number').length;
+  if (open === 0) return fed as number[];
+  const known = perExample(fed.filter((d): d is number => typeof d === 'number'));
+  const per = count > 0 && values ? values.length / (count * known) : NaN;
+  if (open > 1 || !Number.isSafeInteger(per) || per < 1)
+    throw rangeError('ERR_SPARTAN_SHAPE', `${what} [N, ${dims}], which ${open > 1 ? 'has more than one dynamic dim no input fixes' : `${values?.length} values for ${count} examples do not divide into`}`);
+  return fed.map((d) => (typeof d === 'number' ? d : per));
 }
 
-function checkLabels(data: Dataset, name: string, C: number, logits: string, perExampleLabels: number): void {
+function checkLabelArray(data: Dataset, name: string): LabelArray {
   const labels = data.labels;
   if (!labels) throw rangeError('ERR_SPARTAN_LABELS', `${name} has no labels, which the cross-entropy loss trains towards`);
   if (!isLabelArray(labels)) throw typeError('ERR_SPARTAN_TYPE', `${name}: labels must be an integer typed array (Uint8Array, Uint16Array, Uint32Array, Int32Array or BigInt64Array; got ${describe(labels)})`);
+  return labels;
+}
+
+function checkLabels(data: Dataset, labels: LabelArray, name: string, C: number, logits: string, perExampleLabels: number): void {
   const want = data.count * perExampleLabels;
   if (labels.length !== want)
     throw rangeError('ERR_SPARTAN_LABELS', `${name} has ${data.count} examples${perExampleLabels > 1 ? ` of ${perExampleLabels} positions` : ''}, so ${want} labels, but ${labels.length}`);
@@ -141,10 +154,14 @@ function checkLabels(data: Dataset, name: string, C: number, logits: string, per
   }
 }
 
-function checkTargets(data: Dataset, name: string, shape: number[], prediction: string): void {
+function checkTargetsArray(data: Dataset, name: string): Float32Array {
   const targets = data.targets;
   if (!targets) throw rangeError('ERR_SPARTAN_LABELS', `${name} has no targets, which the mse loss trains towards`);
   if (!(targets instanceof Float32Array)) throw typeError('ERR_SPARTAN_TYPE', `${name}: targets must be a Float32Array (got ${describe(targets)})`);
+  return targets;
+}
+
+function checkTargets(data: Dataset, targets: Float32Array, name: string, shape: number[], prediction: string): void {
   const per = perExample(shape);
   if (targets.length !== data.count * per)
     throw rangeError('ERR_SPARTAN_SHAPE', `${name}: ${data.count} examples need ${data.count * per} target values (the prediction "${prediction}" is [N, ${shape}]), but targets has ${targets.length}`);

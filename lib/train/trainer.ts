@@ -176,7 +176,7 @@ export class Trainer {
     /** C of the logits (cross-entropy), the positions (their other dims past the batch), and the class axis. */
     labelled: { classes: number; positions: Dim[]; axis: number } | undefined,
     /** The prediction's shape past the batch dim (mse): each example's target has it. */
-    targetShape: number[] | undefined,
+    targetShape: Dim[] | undefined,
     /** Parameters that the exporter had merged into another of equal value, trained apart here. */
     readonly untied: readonly { name: string; from: string }[],
     /** The training graph's dropout mask inputs: the ratio, and the shape past the batch dim. */
@@ -301,8 +301,8 @@ export class Trainer {
     return this.fit.classes;
   }
 
-  /** The prediction's shape past the batch dim (mse): each example's target has it; undefined under cross-entropy. */
-  get targetShape(): number[] | undefined {
+  /** The prediction's shape past the batch dim (mse; a dynamic dim as its symbol): each example's target has it; undefined under cross-entropy. */
+  get targetShape(): Dim[] | undefined {
     return this.fit.targetShape;
   }
 
@@ -316,9 +316,9 @@ export class Trainer {
     checkDataset(this.fit, data, name);
   }
 
-  /** The loss graph's second input for a batch: int64 labels [n] (cross-entropy) or float targets [n, ...] (mse). */
+  /** The loss graph's second input for a batch: int64 labels [n, ...] (cross-entropy) or float targets [n, ...] (mse). */
   private targetFeed(batch: Batch, labelDims: number[]) {
-    return this.classes !== undefined ? { data: batch.labels!, dims: [batch.size, ...labelDims] } : { data: batch.targets!, dims: [batch.size, ...this.targetShape!] };
+    return { data: this.classes !== undefined ? batch.labels! : batch.targets!, dims: [batch.size, ...labelDims] };
   }
 
   /** How many labels of an example follow the logits' class axis (metrics.ts): 1 with classes last, H·W for [N, C, H, W]. */
@@ -468,7 +468,7 @@ export class Trainer {
     }
     const labels = data.count * perExample(perLabel);
     if (this.classes !== undefined) return { loss: lossSum / labels, accuracy: correct / labels };
-    return { loss: lossSum / (data.count * perExample(this.targetShape!)) };
+    return { loss: lossSum / (data.count * perExample(perLabel)) };
   }
 
   /** Accuracy of the current forward weights (cross-entropy models; evaluate() gives the loss too). */
