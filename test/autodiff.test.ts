@@ -184,6 +184,22 @@ describe(`training-graph derivation: Split, Gather, LayerNormalization (seed ${s
   });
 });
 
+describe(`training-graph derivation: Concat along a dynamic axis (seed ${seed})`, () => {
+  it('float64: [N, T, 3] joined to itself transformed along T (2T positions, T known only at run time): gradients match finite differences', async function () {
+    this.timeout(120000);
+    const b = new GraphBuilder();
+    const x = b.input('x', D, ['N', 'T', 3]);
+    const h = b.op('Tanh', [b.op('MatMul', [x, b.initializer('w1', [3, 3], randn(9), D)])]);
+    const joined = b.op('Concat', [h, b.op('Mul', [x, b.initializer('scale', [3], randn(3), D)])], { axis: { i: 1 } }); // [N, 2T, 3]
+    const pooled = b.op('ReduceMean', [b.op('Mul', [joined, joined])], { axes: { ints: [1] }, keepdims: { i: 0 } });
+    b.op('Gemm', [pooled, b.initializer('w2', [3, 4], randn(12), D)], {}, ['logits']);
+    b.output('logits', D, ['N', 4]);
+    const N = 3, T = 5;
+    const feeds = { x: { data: randn(N * T * 3, 1), dims: [N, T, 3] }, labels: { data: BigInt64Array.from({ length: N }, () => BigInt(Math.floor(rand() * 4))), dims: [N] } };
+    expect(await checkGradients(model(b.graph('concat-t')), feeds, { logits: 'logits' }, 1e-6, 1e-5)).to.equal(9 + 3 + 12);
+  });
+});
+
 describe(`training-graph derivation: Gather with indices fed at run time (seed ${seed})`, () => {
   it('float64: embedding rows, another axis, int32 and negative indices, a scalar index: gradients match finite differences', async function () {
     this.timeout(120000);

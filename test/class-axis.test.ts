@@ -8,7 +8,9 @@ import { decodeModel, GraphRunner, Trainer, type Dataset } from '../lib/index';
 import { deriveTrainingGraph } from '../lib/graph/autodiff';
 import { batches } from '../lib/data/dataset';
 import { countCorrect, crossEntropySum } from '../lib/train/metrics';
-import { rng } from './reference';
+import { GraphBuilder, model } from '../lib/graph/builder';
+import { DataType } from '../lib/graph/schema';
+import { freshSeed, rng } from './reference';
 
 const segmenter = () => decodeModel(fs.readFileSync(path.join(__dirname, 'fixtures', 'torch', 'segment-f32.onnx')));
 const failure = (p: Promise<unknown>) => p.then(() => 'resolved', (e: { code?: string; message: string }) => `${e.code}: ${e.message}`);
@@ -37,8 +39,9 @@ function pixelAccuracy(logits: Float32Array, labels: BigInt64Array): number {
 describe('cross-entropy on classes at axis 1 (PyTorch layout [N, C, H, W])', function () {
   this.timeout(120000);
 
-  it('metrics: crossEntropySum and countCorrect with labels after the class axis equal them on the classes moved last', () => {
-    const rand = rng(Date.now() % 100000), A = 3, C = 4, P = 6;
+  const seed = freshSeed();
+  it(`metrics: crossEntropySum and countCorrect with labels after the class axis equal them on the classes moved last (seed ${seed})`, () => {
+    const rand = rng(seed), A = 3, C = 4, P = 6;
     const logits = Float32Array.from({ length: A * C * P }, () => 4 * rand() - 2);
     const labels = BigInt64Array.from({ length: A * P }, () => BigInt(Math.floor(rand() * C)));
     const last = new Float32Array(A * P * C); // [A, P, C]
@@ -92,5 +95,16 @@ describe('cross-entropy on classes at axis 1 (PyTorch layout [N, C, H, W])', fun
     expect(() => deriveTrainingGraph(segmenter(), { logits: 'logits', loss: 'mse', classAxis: 1 })).to.throw(/classAxis says where the logits' classes lie: it has no meaning for the mse loss/);
     const same = deriveTrainingGraph(segmenter(), { logits: 'logits', classAxis: -3 }).graph.inputs.find((v) => v.name === 'labels');
     expect(same?.shape).to.deep.equal(['N', 5, 5]); // -3 of rank 4 is axis 1
+  });
+});
+
+describe('cross-entropy on logits of rank 1', () => {
+  it('is ERR_SPARTAN_ONNX (logits [N] have no class axis), with or without classAxis', () => {
+    const b = new GraphBuilder();
+    const x = b.input('x', DataType.FLOAT, ['N', 3]);
+    b.op('Flatten', [b.op('MatMul', [x, b.initializer('w', [3, 1], new Float32Array(3))])], { axis: { i: 0 } }, ['logits']);
+    b.output('logits', DataType.FLOAT, ['N']);
+    for (const classAxis of [undefined, 1])
+      expect(() => deriveTrainingGraph(model(b.graph('scores')), { logits: 'logits', classAxis })).to.throw(/cross-entropy needs logits of shape \[N, C\]/).with.property('code', 'ERR_SPARTAN_ONNX');
   });
 });

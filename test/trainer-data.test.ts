@@ -252,9 +252,43 @@ describe('Trainer with the mse loss on a prediction of a dynamic sequence length
       const after = (await t.evaluate(task(50, 9, 2))).loss;
       expect(after).to.be.below(before / 10);
       const short = task(10, 5, 3);
-      expect(await failure(t.trainEpoch({ ...short, targets: task(10, 4, 3).targets }, 20))).to.match(/^ERR_SPARTAN_SHAPE: the training data: 10 examples need 50 target values \(the prediction "prediction" is \[N, 5,1\]\), but targets has 40/);
+      expect(await failure(t.trainEpoch({ ...short, targets: task(10, 4, 3).targets }, 20))).to.match(/^ERR_SPARTAN_SHAPE: the training data: 10 examples need 50 target values \(the prediction "prediction" is \[N, 5, 1\]\), but targets has 40/);
     } finally {
       await t.release();
+    }
+  });
+});
+
+describe("Trainer on dims nothing names ('?': a dim with neither a value nor a symbol)", function () {
+  it('an input [N, 3, ?, ?] takes H != W; logits [N, ?, C] after a Concat read their length from the labels, not from the ids', async () => {
+    // images [N, 3, ?, ?] -> GlobalAveragePool -> Flatten -> Gemm: any H and W
+    const img = new GraphBuilder(), rand = rng(3);
+    const x = img.input('x', DataType.FLOAT, ['N', 3, '?', '?']);
+    const pooled = img.op('Flatten', [img.op('GlobalAveragePool', [x])], { axis: { i: 1 } });
+    img.op('Gemm', [pooled, img.initializer('w', [2, 3], Float32Array.from({ length: 6 }, () => rand() - 0.5))], { transB: { i: 1 } }, ['logits']);
+    img.output('logits', DataType.FLOAT, ['N', 2]);
+    const images: Dataset = { inputs: Float32Array.from({ length: 8 * 60 }, () => rand()), inputShape: [3, 4, 5], count: 8, labels: new Uint8Array(8) };
+    const opts = { logits: 'logits', epochs: 1, batchSize: 4, trainCount: 8, sparsity: { method: 'dense' as const, density: 1 }, optimizer: { kind: 'sgd' as const, lr: 0.1 } };
+    const t1 = await Trainer.create({ ...opts, forward: model(img.graph('any-size')) });
+    try {
+      expect((await t1.trainEpoch(images, 0)).loss).to.be.a('number');
+    } finally {
+      await t1.release();
+    }
+    // ids [N, ?] -> embedding -> Concat with itself along the positions -> [N, ?, 8] -> MatMul: 2T labels per example
+    const tag = new GraphBuilder();
+    const ids = tag.input('ids', DataType.INT64, ['N', '?']);
+    const emb = tag.op('Gather', [tag.initializer('emb', [16, 8], Float32Array.from({ length: 128 }, () => rand() - 0.5)), ids], { axis: { i: 0 } });
+    const twice = tag.op('Concat', [emb, emb], { axis: { i: 1 } });
+    tag.op('MatMul', [twice, tag.initializer('w', [8, 3], Float32Array.from({ length: 24 }, () => rand() - 0.5))], {}, ['logits']);
+    tag.output('logits', DataType.FLOAT, ['N', '?', 3]);
+    const t2 = await Trainer.create({ ...opts, forward: model(tag.graph('doubled-tagger')) });
+    try {
+      const T = 5, tokens: Dataset = { inputs: BigInt64Array.from({ length: 8 * T }, (_, i) => BigInt(i % 16)), inputShape: [T], count: 8, labels: new Uint8Array(8 * 2 * T) };
+      expect((await t2.trainEpoch(tokens, 0)).loss).to.be.a('number');
+      expect(await failure(t2.trainEpoch({ ...tokens, labels: new Uint8Array(8 * T + 3) }, 1))).to.match(/^ERR_SPARTAN_SHAPE: the training data: the logits "logits" take a label per position \[N, \?\], which 43 values for 8 examples do not divide into/);
+    } finally {
+      await t2.release();
     }
   });
 });

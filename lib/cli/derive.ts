@@ -34,7 +34,7 @@ export async function runDerive(argv: string[]): Promise<number> {
   const dropout = values.dropout as 'random' | 'mask-inputs';
   if (dropout !== 'random' && dropout !== 'mask-inputs') throw rangeError('ERR_SPARTAN_OPTION', `--dropout must be random or mask-inputs (got ${dropout})`);
   const classAxis = values['class-axis'] === undefined ? undefined : Number(values['class-axis']);
-  if (classAxis !== undefined && !(values['class-axis']!.trim() !== '' && Number.isInteger(classAxis)))
+  if (classAxis !== undefined && !/^-?\d+$/.test(values['class-axis']!))
     throw rangeError('ERR_SPARTAN_OPTION', `--class-axis must be an integer axis of the logits, 1 for PyTorch's [N, C, ...] or -1 for the last (got ${values['class-axis']})`);
   checkOutputFile('output', values.output);
   let bytes: Buffer;

@@ -113,7 +113,10 @@ export function range<D extends Dataset>(d: D, start: number, end: number): D {
     inputs: d.inputs.subarray(b * per, e * per),
     labels: d.labels?.subarray(b * perLabel, e * perLabel),
     targets: d.targets?.subarray(b * perTarget, e * perTarget),
-    ...(d.otherInputs ? { otherInputs: mapValues(d.otherInputs, (o) => ({ values: o.values.subarray(b * perExample(o.shape), e * perExample(o.shape)), shape: o.shape })) } : {}),
+    ...(d.otherInputs ? { otherInputs: mapValues(d.otherInputs, (o) => {
+      const per = perExample(o.shape);
+      return { values: o.values.subarray(b * per, e * per), shape: o.shape };
+    }) } : {}),
     count: e - b,
   } as D;
 }

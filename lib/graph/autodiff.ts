@@ -90,12 +90,12 @@ export function predictionShape(forward: Model, prediction: string): Dim[] {
 /** The class axis of logits of this shape, normalised (1 to rank - 1), its C checked static. */
 function classAxisOf(logitsShape: Dim[] | undefined, classAxis = -1): number {
   const rank = logitsShape?.length ?? 0;
-  if (!Number.isInteger(classAxis) || classAxis === 0 || (rank >= 2 && (classAxis < -rank || classAxis >= rank)) || classAxis === -rank)
-    throw rangeError('ERR_SPARTAN_OPTION', `classAxis must be an axis of the logits other than the batch axis 0: 1 to ${Math.max(rank - 1, 1)}, or -1 for the last (got ${classAxis})`);
+  const bad = () => rangeError('ERR_SPARTAN_ONNX', `cross-entropy needs logits of shape [N, C], or [N, ..., C] for a class per position (classAxis 1: [N, C, ...]), with C known (got [${logitsShape ?? ''}])`);
+  if (rank < 2) throw bad();
+  if (!Number.isInteger(classAxis) || classAxis === 0 || classAxis <= -rank || classAxis >= rank)
+    throw rangeError('ERR_SPARTAN_OPTION', `classAxis must be an axis of the logits other than the batch axis 0: 1 to ${rank - 1}, or -1 for the last (got ${classAxis})`);
   const axis = classAxis < 0 ? classAxis + rank : classAxis;
-  const C = logitsShape?.[axis];
-  if (!logitsShape || rank < 2 || typeof C !== 'number')
-    throw rangeError('ERR_SPARTAN_ONNX', `cross-entropy needs logits of shape [N, C], or [N, ..., C] for a class per position (classAxis 1: [N, C, ...]), with C known (got [${logitsShape ?? ''}])`);
+  if (typeof logitsShape![axis] !== 'number') throw bad();
   return axis;
 }
 
@@ -511,13 +511,23 @@ export function deriveTrainingGraph(given: Model, opts: DeriveOptions): Model {
       case 'Cast':
         add(a, toElem(dy));
         break;
-      case 'Concat': {
+      case 'Concat': { // each input's gradient is its slab of dy
         const rank = shape(y).length, axis = (attrI(n, 'axis', 0) + rank) % rank;
-        let offset = 0;
+        if (n.inputs.every((input) => typeof shape(input)[axis] === 'number')) {
+          let offset = 0;
+          for (const input of n.inputs) {
+            const size = shape(input)[axis] as number;
+            if (needs.has(input)) add(input, b.op('Slice', [dy, b.int64s([offset]), b.int64s([offset + size]), b.int64s([axis])]));
+            offset += size;
+          }
+          break;
+        }
+        // a dynamic extent on the axis (a sequence length): the offsets from the inputs' shapes at run time
+        let start = b.int64s([0]);
         for (const input of n.inputs) {
-          const size = shape(input)[axis] as number;
-          if (needs.has(input)) add(input, b.op('Slice', [dy, b.int64s([offset]), b.int64s([offset + size]), b.int64s([axis])]));
-          offset += size;
+          const end = b.op('Add', [start, b.op('Gather', [b.op('Shape', [input]), b.int64s([axis])], { axis: { i: 0 } })]);
+          if (needs.has(input)) add(input, b.op('Slice', [dy, start, end, b.int64s([axis])]));
+          start = end;
         }
         break;
       }

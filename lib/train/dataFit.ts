@@ -32,6 +32,9 @@ export const INPUT_ARRAYS = new Map<number, { onnx: string; name: string; is: (a
 /** The value each dynamic dim's symbol took from the dataset, and the input that gave it. */
 type Symbols = Map<string, { value: number; input: string }>;
 
+/** A dim's symbol names one size across the model ('N', 'T'); '?' (and '') mark a dim nothing names, each its own. */
+const named = (d: Dim): d is string => typeof d === 'string' && d !== '?' && d !== '';
+
 /** The dims past the batch dim that each input of a batch is fed with, by input name. */
 export type InputDims = Record<string, number[]>;
 
@@ -48,6 +51,7 @@ function exampleDims(input: ValueInfo, shape: number[], name: string, symbols: S
     throw rangeError('ERR_SPARTAN_SHAPE', `${name} has examples of shape [${shape}] but the model's input "${input.name}" takes [${input.shape}]: with a dynamic dim past the batch, the examples must have the same rank`);
   return model.map((d, i) => {
     if (typeof d === 'number') return d;
+    if (!named(d)) return shape[i];
     const seen = symbols.get(d);
     if (seen && seen.value !== shape[i])
       throw rangeError('ERR_SPARTAN_SHAPE', `${name}: the model's inputs "${seen.input}" and "${input.name}" share the dim ${d}, but the dataset gives them ${seen.value} and ${shape[i]}`);
@@ -56,19 +60,26 @@ function exampleDims(input: ValueInfo, shape: number[], name: string, symbols: S
   });
 }
 
-/**
- * One input's examples: the array type the model's input takes, positive dims, count of them.
- * `where` names them in messages: 'inputs' (the Trainer's input), or otherInputs["name"].
- */
-function checkInputValues(input: ValueInfo, values: InputArray, shape: unknown, count: number, name: string, symbols: Symbols, where: string): number[] {
+/** How messages name a dataset's examples of one input and their shape. */
+interface Where {
+  shape: string;
+  values: string;
+  /** As the subject of "must be a ...". */
+  examples: string;
+}
+const PRIMARY: Where = { shape: 'inputShape', values: 'inputs', examples: 'the examples' };
+const other = (input: string): Where => ({ shape: `otherInputs["${input}"].shape`, values: `otherInputs["${input}"].values`, examples: `otherInputs["${input}"].values` });
+
+/** One input's examples: the array type the model's input takes, positive dims, count of them. */
+function checkInputValues(input: ValueInfo, values: InputArray, shape: unknown, count: number, name: string, symbols: Symbols, where: Where): number[] {
   if (!Array.isArray(shape) || shape.some((d) => !Number.isSafeInteger(d) || d < 1))
-    throw rangeError('ERR_SPARTAN_SHAPE', `${name}: ${where === 'inputs' ? 'inputShape' : `${where}.shape`} must be a list of positive integers (got ${JSON.stringify(shape)})`);
+    throw rangeError('ERR_SPARTAN_SHAPE', `${name}: ${where.shape} must be a list of positive integers (got ${JSON.stringify(shape)})`);
   const want = INPUT_ARRAYS.get(input.elemType!)!;
   if (!want.is(values))
-    throw typeError('ERR_SPARTAN_TYPE', `${name}: the model's input "${input.name}" takes ${want.onnx}, so ${where === 'inputs' ? 'the examples' : `${where}.values`} must be a ${want.name} (got ${describe(values)})`);
+    throw typeError('ERR_SPARTAN_TYPE', `${name}: the model's input "${input.name}" takes ${want.onnx}, so ${where.examples} must be a ${want.name} (got ${describe(values)})`);
   const perData = perExample(shape);
   if (values.length !== count * perData)
-    throw rangeError('ERR_SPARTAN_SHAPE', `${name}: ${count} examples of shape [${shape}] need ${count * perData} values, but ${where === 'inputs' ? 'inputs' : `${where}.values`} has ${values.length}`);
+    throw rangeError('ERR_SPARTAN_SHAPE', `${name}: ${count} examples of shape [${shape}] need ${count * perData} values, but ${where.values} has ${values.length}`);
   const dims = exampleDims(input, shape, name, symbols), perModel = perExample(dims);
   if (perModel !== perData)
     throw rangeError('ERR_SPARTAN_SHAPE', `${name} has examples of shape [${shape}] (${perData} values) but the model's input "${input.name}" takes [${input.shape}] (${perModel} per example)`);
@@ -88,7 +99,7 @@ function checkOtherInputs(fit: ModelFit, data: Dataset, name: string, symbols: S
     const o = given[v.name];
     if (typeof o !== 'object' || o === null)
       throw rangeError('ERR_SPARTAN_DATASET', `${name} has no examples for the model's input "${v.name}": give them in otherInputs["${v.name}"] as { values, shape }`);
-    dims[v.name] = checkInputValues(v, o.values, o.shape, data.count, name, symbols, `otherInputs["${v.name}"]`);
+    dims[v.name] = checkInputValues(v, o.values, o.shape, data.count, name, symbols, other(v.name));
   }
   return dims;
 }
@@ -106,7 +117,7 @@ export function checkDataset(fit: ModelFit, data: Dataset, name: string): { inpu
   const { count, inputShape } = data;
   if (!Number.isSafeInteger(count) || count < 0) throw rangeError('ERR_SPARTAN_DATASET', `${name}: count must be a non-negative integer (got ${count})`);
   const symbols: Symbols = new Map();
-  const inputDims: InputDims = { [fit.input.name]: checkInputValues(fit.input, data.inputs, inputShape, count, name, symbols, 'inputs'), ...checkOtherInputs(fit, data, name, symbols) };
+  const inputDims: InputDims = { [fit.input.name]: checkInputValues(fit.input, data.inputs, inputShape, count, name, symbols, PRIMARY), ...checkOtherInputs(fit, data, name, symbols) };
   if (fit.classes === undefined) {
     const targets = checkTargetsArray(data, name);
     const dims = lossInputDims(fit.targetShape!, targets, count, symbols, `${name}: the prediction "${fit.logits}" takes a target`);
@@ -126,13 +137,13 @@ export function checkDataset(fit: ModelFit, data: Dataset, name: string): { inpu
  * many values each example has.
  */
 function lossInputDims(dims: Dim[], values: ArrayLike<unknown> | undefined, count: number, symbols: Symbols, what: string): number[] {
-  const fed = dims.map((d) => (typeof d === 'number' ? d : symbols.get(d)?.value ?? d));
+  const fed = dims.map((d) => (named(d) ? symbols.get(d)?.value ?? d : d));
   const open = fed.filter((d) => typeof d !== 'number').length;
   if (open === 0) return fed as number[];
   const known = perExample(fed.filter((d): d is number => typeof d === 'number'));
   const per = count > 0 && values ? values.length / (count * known) : NaN;
   if (open > 1 || !Number.isSafeInteger(per) || per < 1)
-    throw rangeError('ERR_SPARTAN_SHAPE', `${what} [N, ${dims}], which ${open > 1 ? 'has more than one dynamic dim no input fixes' : `${values?.length} values for ${count} examples do not divide into`}`);
+    throw rangeError('ERR_SPARTAN_SHAPE', `${what} [N, ${dims.join(', ')}], which ${open > 1 ? 'has more than one dynamic dim no input fixes' : `${values?.length} values for ${count} examples do not divide into`}`);
   return fed.map((d) => (typeof d === 'number' ? d : per));
 }
 
@@ -164,7 +175,7 @@ function checkTargetsArray(data: Dataset, name: string): Float32Array {
 function checkTargets(data: Dataset, targets: Float32Array, name: string, shape: number[], prediction: string): void {
   const per = perExample(shape);
   if (targets.length !== data.count * per)
-    throw rangeError('ERR_SPARTAN_SHAPE', `${name}: ${data.count} examples need ${data.count * per} target values (the prediction "${prediction}" is [N, ${shape}]), but targets has ${targets.length}`);
+    throw rangeError('ERR_SPARTAN_SHAPE', `${name}: ${data.count} examples need ${data.count * per} target values (the prediction "${prediction}" is [N, ${shape.join(', ')}]), but targets has ${targets.length}`);
   const bad = targets.findIndex((v) => !Number.isFinite(v));
   if (bad >= 0) throw rangeError('ERR_SPARTAN_NON_FINITE', `${name}: target ${bad} (example ${Math.floor(bad / per)}) is ${targets[bad]}`);
 }
