@@ -166,26 +166,22 @@ export function* batches(d: Dataset, batchSize: number, seed: number | null, reu
       order[j] = t;
     }
   }
-  let xBuf: InputArray | undefined, labelBuf: BigInt64Array | undefined, targetBuf: Float32Array | undefined;
-  const otherBufs = new Map<string, InputArray>();
-  const others = Object.entries(d.otherInputs ?? {}).map(([name, o]) => ({ name, values: o.values, per: perExample(o.shape) }));
+  // the Trainer's input first, then the others: each gathered the same way, in the same order
+  const inputs = [{ values: d.inputs, per }, ...Object.values(d.otherInputs ?? {}).map((o) => ({ values: o.values, per: perExample(o.shape) }))];
+  const names = Object.keys(d.otherInputs ?? {});
+  const inputBufs: InputArray[] = [];
+  let labelBuf: BigInt64Array | undefined, targetBuf: Float32Array | undefined;
   for (let start = 0; start < d.count; start += batchSize) {
     const size = Math.min(batchSize, d.count - start);
-    const x = reuse ? (xBuf ??= sameType(d.inputs, batchSize * per)).subarray(0, size * per) : sameType(d.inputs, size * per);
+    const xs = inputs.map((o, i) => (reuse ? (inputBufs[i] ??= sameType(o.values, batchSize * o.per)).subarray(0, size * o.per) : sameType(o.values, size * o.per)));
     const labels = d.labels && (reuse ? (labelBuf ??= new BigInt64Array(batchSize * perLabel)).subarray(0, size * perLabel) : new BigInt64Array(size * perLabel));
     const targets = d.targets && (reuse ? (targetBuf ??= new Float32Array(batchSize * perTarget)).subarray(0, size * perTarget) : new Float32Array(size * perTarget));
-    const otherX = others.map((o) => {
-      if (!reuse) return sameType(o.values, size * o.per);
-      if (!otherBufs.has(o.name)) otherBufs.set(o.name, sameType(o.values, batchSize * o.per));
-      return otherBufs.get(o.name)!.subarray(0, size * o.per);
-    });
     for (let b = 0; b < size; b++) {
       const idx = order[start + b];
-      (x as Float32Array).set(d.inputs.subarray(idx * per, (idx + 1) * per) as Float32Array, b * per);
+      inputs.forEach((o, i) => (xs[i] as Float32Array).set(o.values.subarray(idx * o.per, (idx + 1) * o.per) as Float32Array, b * o.per));
       if (labels) for (let j = 0; j < perLabel; j++) labels[b * perLabel + j] = BigInt(d.labels![idx * perLabel + j]);
       if (targets) targets.set(d.targets!.subarray(idx * perTarget, (idx + 1) * perTarget), b * perTarget);
-      others.forEach((o, i) => (otherX[i] as Float32Array).set(o.values.subarray(idx * o.per, (idx + 1) * o.per) as Float32Array, b * o.per));
     }
-    yield { x, labels, targets, ...(others.length ? { others: Object.fromEntries(others.map((o, i) => [o.name, otherX[i]])) } : {}), size };
+    yield { x: xs[0], labels, targets, ...(names.length ? { others: Object.fromEntries(names.map((name, i) => [name, xs[i + 1]])) } : {}), size };
   }
 }
