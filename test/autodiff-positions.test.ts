@@ -6,6 +6,7 @@ import { GraphBuilder, Trainer, type Dataset } from '../lib/index';
 import { model } from '../lib/graph/builder';
 import { DataType } from '../lib/graph/schema';
 import { rng } from './reference';
+import { uniformInitializer } from './helpers';
 import { checkGradients, trainingOutputs } from './gradcheck';
 
 const seed = Number(process.env.TEST_SEED ?? Date.now() % 1e9);
@@ -51,8 +52,8 @@ describe(`cross-entropy with a class per position (logits [N, T, C]; seed ${seed
 function tagger() {
   const b = new GraphBuilder(), rand = rng(3);
   const ids = b.input('ids', DataType.INT64, ['N', 'T']);
-  const emb = b.initializer('emb', [16, 8], Float32Array.from({ length: 128 }, () => rand() - 0.5));
-  const w = b.initializer('w', [8, 4], Float32Array.from({ length: 32 }, () => rand() - 0.5));
+  const emb = uniformInitializer(b, 'emb', [16, 8], rand);
+  const w = uniformInitializer(b, 'w', [8, 4], rand);
   b.op('MatMul', [b.op('Gather', [emb, ids], { axis: { i: 0 } }), w], {}, ['logits']);
   b.output('logits', DataType.FLOAT, ['N', 'T', 4]);
   return model(b.graph('tagger'));

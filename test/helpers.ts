@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import type { GraphBuilder } from '../lib/graph/builder';
 
 /** Asserts that fn throws an error of `type` whose `code` is `code`. */
 export function expectCode(fn: () => unknown, type: ErrorConstructor | TypeErrorConstructor | RangeErrorConstructor, code: string): void {
@@ -39,4 +40,9 @@ export function codeOf(fn: () => unknown): string {
     return `${(e as { code?: string }).code}: ${(e as Error).message}`;
   }
   return 'no error';
+}
+
+/** A float32 initializer of `dims` for a small test model, uniform in [-0.5, 0.5) from `rand` (drawn in order). */
+export function uniformInitializer(b: GraphBuilder, name: string, dims: number[], rand: () => number): string {
+  return b.initializer(name, dims, Float32Array.from({ length: dims.reduce((x, y) => x * y, 1) }, () => rand() - 0.5));
 }

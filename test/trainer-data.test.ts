@@ -8,6 +8,7 @@ import { batches } from '../lib/data/dataset';
 import { model } from '../lib/graph/builder';
 import { DataType } from '../lib/graph/schema';
 import { rng } from './reference';
+import { uniformInitializer } from './helpers';
 import { countCorrect } from '../lib/train/trainer';
 
 const fixture = (name: string) => decodeModel(fs.readFileSync(path.join(__dirname, 'fixtures', 'torch', `${name}.onnx`)));
@@ -83,9 +84,9 @@ describe('Trainer on token ids (int64 input: nn.Embedding into nn.LSTM, a PyTorc
 function bagOfWords() {
   const b = new GraphBuilder(), rand = rng(7);
   const x = b.input('ids', DataType.INT64, ['N', 'T']);
-  const emb = b.initializer('emb', [16, 8], Float32Array.from({ length: 128 }, () => rand() - 0.5));
+  const emb = uniformInitializer(b, 'emb', [16, 8], rand);
   const pooled = b.op('ReduceMean', [b.op('Gather', [emb, x], { axis: { i: 0 } })], { axes: { ints: [1] }, keepdims: { i: 0 } });
-  const w = b.initializer('w', [4, 8], Float32Array.from({ length: 32 }, () => rand() - 0.5));
+  const w = uniformInitializer(b, 'w', [4, 8], rand);
   b.op('Gemm', [pooled, w, b.initializer('bias', [4], new Float32Array(4))], { transB: { i: 1 } }, ['logits']);
   b.output('logits', DataType.FLOAT, ['N', 4]);
   return model(b.graph('bag-of-words'));
@@ -117,7 +118,7 @@ describe('Trainer on token ids of a dynamic sequence length', function () {
 function linearClassifier(C: number) {
   const b = new GraphBuilder(), rand = rng(5);
   const x = b.input('x', DataType.FLOAT, ['N', 8]);
-  const w = b.initializer('w', [C, 8], Float32Array.from({ length: C * 8 }, () => rand() - 0.5));
+  const w = uniformInitializer(b, 'w', [C, 8], rand);
   const bias = b.initializer('b', [C], new Float32Array(C));
   b.op('Gemm', [x, w, bias], { transB: { i: 1 } }, ['logits']);
   b.output('logits', DataType.FLOAT, ['N', C]);
@@ -226,8 +227,8 @@ describe('Trainer with the mse loss (a PyTorch regressor: Linear, Tanh, Linear t
 function positionRegressor() {
   const b = new GraphBuilder(), rand = rng(9);
   const x = b.input('ids', DataType.INT64, ['N', 'T']);
-  const emb = b.initializer('emb', [16, 4], Float32Array.from({ length: 64 }, () => rand() - 0.5));
-  const w = b.initializer('w', [4, 1], Float32Array.from({ length: 4 }, () => rand() - 0.5));
+  const emb = uniformInitializer(b, 'emb', [16, 4], rand);
+  const w = uniformInitializer(b, 'w', [4, 1], rand);
   b.op('Add', [b.op('MatMul', [b.op('Gather', [emb, x], { axis: { i: 0 } }), w]), b.initializer('bias', [1], new Float32Array(1))], {}, ['prediction']);
   b.output('prediction', DataType.FLOAT, ['N', 'T', 1]);
   return model(b.graph('position-regressor'));
@@ -265,7 +266,7 @@ describe("Trainer on dims nothing names ('?': a dim with neither a value nor a s
     const img = new GraphBuilder(), rand = rng(3);
     const x = img.input('x', DataType.FLOAT, ['N', 3, '?', '?']);
     const pooled = img.op('Flatten', [img.op('GlobalAveragePool', [x])], { axis: { i: 1 } });
-    img.op('Gemm', [pooled, img.initializer('w', [2, 3], Float32Array.from({ length: 6 }, () => rand() - 0.5))], { transB: { i: 1 } }, ['logits']);
+    img.op('Gemm', [pooled, uniformInitializer(img, 'w', [2, 3], rand)], { transB: { i: 1 } }, ['logits']);
     img.output('logits', DataType.FLOAT, ['N', 2]);
     const images: Dataset = { inputs: Float32Array.from({ length: 8 * 60 }, () => rand()), inputShape: [3, 4, 5], count: 8, labels: new Uint8Array(8) };
     const opts = { logits: 'logits', epochs: 1, batchSize: 4, trainCount: 8, sparsity: { method: 'dense' as const, density: 1 }, optimizer: { kind: 'sgd' as const, lr: 0.1 } };
@@ -278,9 +279,9 @@ describe("Trainer on dims nothing names ('?': a dim with neither a value nor a s
     // ids [N, ?] -> embedding -> Concat with itself along the positions -> [N, ?, 8] -> MatMul: 2T labels per example
     const tag = new GraphBuilder();
     const ids = tag.input('ids', DataType.INT64, ['N', '?']);
-    const emb = tag.op('Gather', [tag.initializer('emb', [16, 8], Float32Array.from({ length: 128 }, () => rand() - 0.5)), ids], { axis: { i: 0 } });
+    const emb = tag.op('Gather', [uniformInitializer(tag, 'emb', [16, 8], rand), ids], { axis: { i: 0 } });
     const twice = tag.op('Concat', [emb, emb], { axis: { i: 1 } });
-    tag.op('MatMul', [twice, tag.initializer('w', [8, 3], Float32Array.from({ length: 24 }, () => rand() - 0.5))], {}, ['logits']);
+    tag.op('MatMul', [twice, uniformInitializer(tag, 'w', [8, 3], rand)], {}, ['logits']);
     tag.output('logits', DataType.FLOAT, ['N', '?', 3]);
     const t2 = await Trainer.create({ ...opts, forward: model(tag.graph('doubled-tagger')) });
     try {
