@@ -21,11 +21,11 @@ node -e "console.log(JSON.stringify(require('./lib/native.ts') && 0))" > /dev/nu
 node --import tsx -e "const s = require('./lib/index.ts'); console.log(JSON.stringify(s.backend()))" | tee "$OUT/backend.json"
 
 log "GPU test suite (tensor, CUDA parity) and the CPU op suites"
-# (tests that need onnxruntime-node, which is not carried, are left out by --grep)
-node_modules/.bin/mocha --no-config --node-option import=tsx --timeout 600000 --reporter spec --grep onnxruntime --invert \
+# (tests that need onnxruntime-node or tsc, which are not carried, are left out by --grep)
+node_modules/.bin/mocha --no-config --node-option import=tsx --timeout 600000 --reporter spec --grep 'onnxruntime|\(tsc\)' --invert \
   test/cuda.test.ts test/tensor.test.ts test/spec-examples.test.ts test/soft-topk.test.ts test/backward.test.ts \
   test/topk.test.ts test/block.test.ts test/errors.test.ts test/bsr.test.ts test/bsr-cuda.test.ts \
-  test/optim.test.ts test/sparsifier-device.test.ts > "$OUT/mocha.txt" 2>&1
+  test/optim.test.ts test/sparsifier-device.test.ts test/readme-examples.test.ts > "$OUT/mocha.txt" 2>&1
 echo "mocha rc=$?" | tee -a "$OUT/summary.txt"
 grep -E "passing|failing|pending" "$OUT/mocha.txt" | tee -a "$OUT/summary.txt"
 
