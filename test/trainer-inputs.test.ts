@@ -83,7 +83,7 @@ describe('Trainer on a model of two inputs (token ids and a bool padding mask, a
     expect(losses[1]).to.deep.equal(losses[0]);
   });
 
-  it('refuses a dataset that does not fit the inputs before any step: missing, unknown, wrong type, short, or a shared dim given two values', async () => {
+  it('refuses a dataset that does not fit the inputs before any step: missing, unknown, wrong type, short, a shared dim given two values, or an id past the embedding', async () => {
     const t = await Trainer.create(opts('spartan'));
     try {
       const before = t.params.map((p) => p.data.slice());
@@ -103,6 +103,17 @@ describe('Trainer on a model of two inputs (token ids and a bool padding mask, a
       t.params.forEach((p, i) => expect(Buffer.from(p.data.buffer).equals(Buffer.from(before[i].buffer)), p.name).to.equal(true));
     } finally {
       await t.release();
+    }
+    // ids fed through otherInputs are checked against their embedding too
+    const swapped = await Trainer.create(opts('spartan', 'mask'));
+    try {
+      const ids = (train.inputs as BigInt64Array).slice();
+      ids[13] = 16n;
+      expect(await failure(swapped.trainEpoch({ ...train, inputs: train.otherInputs!.mask.values, otherInputs: { ids: { values: ids, shape: [8] } } }, 0)))
+        .to.match(/^ERR_SPARTAN_DATASET: the training data: otherInputs\["ids"\]\.values\[13\] \(example 1\) is 16, but the model's input "ids" indexes the 16 rows of "[^"]+"/);
+      expect(swapped.sparsifier.stepCount).to.equal(0);
+    } finally {
+      await swapped.release();
     }
   });
 

@@ -4,6 +4,7 @@ import { rangeError, typeError } from '../errors';
 import type { Dim, ValueInfo } from '../graph/model';
 import { DataType } from '../graph/schema';
 import { perExample, type Dataset, type InputArray, type LabelArray } from '../data/dataset';
+import { firstOutOfRange, type IndexBound } from './indexBounds';
 
 /** What a dataset must fit: the model inputs it feeds, and the loss's classes (cross-entropy) or target shape (mse). */
 export interface ModelFit {
@@ -19,6 +20,8 @@ export interface ModelFit {
   classAxis?: number;
   /** The prediction's shape past the batch dim (mse; a dynamic dim as its symbol). */
   targetShape?: Dim[];
+  /** The integer inputs that index a table (token ids), by name: their values must be rows of it. */
+  indexBounds: Map<string, IndexBound>;
 }
 
 /** The array a dataset holds for each ONNX input type the Trainer feeds. */
@@ -70,8 +73,8 @@ interface Where {
 const PRIMARY: Where = { shape: 'inputShape', values: 'inputs', examples: 'the examples' };
 const other = (input: string): Where => ({ shape: `otherInputs["${input}"].shape`, values: `otherInputs["${input}"].values`, examples: `otherInputs["${input}"].values` });
 
-/** One input's examples: the array type the model's input takes, positive dims, count of them. */
-function checkInputValues(input: ValueInfo, values: InputArray, shape: unknown, count: number, name: string, symbols: Symbols, where: Where): number[] {
+/** One input's examples: the array type the model's input takes, positive dims, count of them, ids that are rows of their table. */
+function checkInputValues(fit: ModelFit, input: ValueInfo, values: InputArray, shape: unknown, count: number, name: string, symbols: Symbols, where: Where): number[] {
   if (!Array.isArray(shape) || shape.some((d) => !Number.isSafeInteger(d) || d < 1))
     throw rangeError('ERR_SPARTAN_SHAPE', `${name}: ${where.shape} must be a list of positive integers (got ${JSON.stringify(shape)})`);
   const want = INPUT_ARRAYS.get(input.elemType!)!;
@@ -83,6 +86,10 @@ function checkInputValues(input: ValueInfo, values: InputArray, shape: unknown, 
   const dims = exampleDims(input, shape, name, symbols), perModel = perExample(dims);
   if (perModel !== perData)
     throw rangeError('ERR_SPARTAN_SHAPE', `${name} has examples of shape [${shape}] (${perData} values) but the model's input "${input.name}" takes [${input.shape}] (${perModel} per example)`);
+  const bound = fit.indexBounds.get(input.name);
+  const bad = bound ? firstOutOfRange(values as BigInt64Array | Int32Array, bound.rows) : -1;
+  if (bound && bad >= 0)
+    throw rangeError('ERR_SPARTAN_DATASET', `${name}: ${where.values}[${bad}] (example ${Math.floor(bad / perData)}) is ${values[bad]}, but the model's input "${input.name}" indexes the ${bound.rows} rows of "${bound.table}" (Gather "${bound.gather}"), so its values must be in [0, ${bound.rows})`);
   return dims;
 }
 
@@ -99,7 +106,7 @@ function checkOtherInputs(fit: ModelFit, data: Dataset, name: string, symbols: S
     const o = given[v.name];
     if (typeof o !== 'object' || o === null)
       throw rangeError('ERR_SPARTAN_DATASET', `${name} has no examples for the model's input "${v.name}": give them in otherInputs["${v.name}"] as { values, shape }`);
-    dims[v.name] = checkInputValues(v, o.values, o.shape, data.count, name, symbols, other(v.name));
+    dims[v.name] = checkInputValues(fit, v, o.values, o.shape, data.count, name, symbols, other(v.name));
   }
   return dims;
 }
@@ -117,7 +124,7 @@ export function checkDataset(fit: ModelFit, data: Dataset, name: string): { inpu
   const { count, inputShape } = data;
   if (!Number.isSafeInteger(count) || count < 0) throw rangeError('ERR_SPARTAN_DATASET', `${name}: count must be a non-negative integer (got ${count})`);
   const symbols: Symbols = new Map();
-  const inputDims: InputDims = { [fit.input.name]: checkInputValues(fit.input, data.inputs, inputShape, count, name, symbols, PRIMARY), ...checkOtherInputs(fit, data, name, symbols) };
+  const inputDims: InputDims = { [fit.input.name]: checkInputValues(fit, fit.input, data.inputs, inputShape, count, name, symbols, PRIMARY), ...checkOtherInputs(fit, data, name, symbols) };
   if (fit.classes === undefined) {
     const targets = checkTargetsArray(data, name);
     const dims = lossInputDims(fit.targetShape!, targets, count, symbols, `${name}: the prediction "${fit.logits}" takes a target`);

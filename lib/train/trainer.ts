@@ -17,6 +17,7 @@ import { rangeError, SpartanError, typeError } from '../errors';
 import { untieInitializers } from '../graph/untie';
 import { readCheckpoint, unusable, writeCheckpoint, type TrainerState } from './checkpoint';
 import { checkDataset, INPUT_ARRAYS, type InputDims, type ModelFit } from './dataFit';
+import { indexBounds } from './indexBounds';
 import { countCorrect, crossEntropySum } from './metrics';
 import { parkThreads } from '../backend';
 
@@ -187,7 +188,7 @@ export class Trainer {
     this.updated = new Set(this.buffers.filter((b) => train.outputNames.includes(stateOutput(b.name))).map((b) => b.name));
     const inputs = dataInputs(forward);
     this.input = opts.input ?? inputs[0].name;
-    this.fit = { input: inputs.find((v) => v.name === this.input)!, others: inputs.filter((v) => v.name !== this.input), logits: opts.logits, classes: labelled?.classes, positions: labelled?.positions, classAxis: labelled?.axis, targetShape };
+    this.fit = { input: inputs.find((v) => v.name === this.input)!, others: inputs.filter((v) => v.name !== this.input), logits: opts.logits, classes: labelled?.classes, positions: labelled?.positions, classAxis: labelled?.axis, targetShape, indexBounds: indexBounds(forward, inputs) };
     this.totalSteps = opts.epochs * Math.ceil(opts.trainCount / opts.batchSize);
     const block = opts.sparsity.block;
     const biases = biasesOfRankTwoOrMore(forward);
