@@ -12,7 +12,19 @@ import { lenet300100, lenet5 } from '../lib/models/lenet';
 import { Trainer, countCorrect } from '../lib/train/trainer';
 import { batches } from '../lib/data/dataset';
 
+/** Trainers a test opens; each describe's afterEach releases them (their onnxruntime sessions), failed or not. */
+const opened: Trainer[] = [];
+async function open(options: Parameters<typeof Trainer.create>[0]): Promise<Trainer> {
+  const t = await Trainer.create(options);
+  opened.push(t);
+  return t;
+}
+async function releaseOpened() {
+  for (const t of opened.splice(0)) await t.release();
+}
+
 describe('Trainer on MNIST (LeNet-300-100, LeNet-5)', () => {
+  afterEach(releaseOpened);
   const train = head(loadMnist('train'), 20000);
   const test = loadMnist('test');
 
@@ -63,7 +75,7 @@ describe('Trainer on MNIST (LeNet-300-100, LeNet-5)', () => {
   for (const [name, make, method, betaMax, floor] of [['LeNet-300-100', lenet300100, 'dense', 10, 0.93], ['LeNet-300-100', lenet300100, 'spartan', 300, 0.9], ['LeNet-5', lenet5, 'spartan', 300, 0.9]] as const) {
     it(`${name}, ${method} at ${method === 'dense' ? 'full density' : '95 % sparsity'}: >= ${floor * 100} % test accuracy after 2 epochs on 20k images; the exported sparse model scores the same`, async function () {
       this.timeout(120000);
-      const t = await Trainer.create({
+      const t = await open({
         forward: make(1), logits: 'logits', epochs: 2, batchSize: 128, trainCount: train.count, seed: 1,
         sparsity: { method, density: method === 'dense' ? 1 : 0.05, betaMax },
         optimizer: { kind: 'sgd', lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 1e-4 },
@@ -89,12 +101,14 @@ describe('Trainer on MNIST (LeNet-300-100, LeNet-5)', () => {
         const out = (await runner.run({ x: { data: b.x, dims: [b.size, 1, 28, 28] } })).logits as Float32Array;
         correct += countCorrect(out, b.labels!);
       }
+      await runner.release();
       expect(correct / test.count).to.be.closeTo(acc, 1e-9);
     });
   }
 });
 
 describe('Trainer execution providers', () => {
+  afterEach(releaseOpened);
   const base = {
     forward: lenet300100(), logits: 'logits', epochs: 1, batchSize: 8, trainCount: 8,
     sparsity: { method: 'dense' as const, density: 1 }, optimizer: { kind: 'sgd' as const, lr: 0.1 },
@@ -127,7 +141,7 @@ describe('Trainer execution providers', () => {
   it("weightDecayOn: 'weights' leaves the rank-1 parameters (biases, norms) undecayed, on top of optimizer.noDecay", async () => {
     // a zero gradient isolates the decay (SGD without momentum: p -= lr * wd * p)
     const trainer = async (extra: { weightDecayOn?: 'all' | 'weights'; noDecay?: string[] }) =>
-      Trainer.create({ ...base, optimizer: { kind: 'sgd', lr: 0.5, weightDecay: 0.1, noDecay: extra.noDecay }, weightDecayOn: extra.weightDecayOn });
+      open({ ...base, optimizer: { kind: 'sgd', lr: 0.5, weightDecay: 0.1, noDecay: extra.noDecay }, weightDecayOn: extra.weightDecayOn });
     const decayed = async (t: Trainer) => {
       const before = t.params.map((p) => p.data.slice());
       t.optimizer.step(Object.fromEntries(t.params.map((p) => [p.name, new Float32Array(p.data.length)])));
@@ -172,7 +186,7 @@ describe('Trainer execution providers', () => {
   it('trains apart the parameters torch.onnx.export merged because their values were equal (untieInitializers)', async () => {
     const forward = decodeModel(fs.readFileSync(path.join(__dirname, 'fixtures', 'torch', 'transformer-f32.onnx')));
     const identities = forward.graph.nodes.filter((n) => n.opType === 'Identity').length;
-    const t = await Trainer.create({ ...base, forward });
+    const t = await open({ ...base, forward });
     expect(t.untied.map((u) => u.name).sort()).to.deep.equal(['enc.norm1.bias', 'enc.norm2.bias', 'enc.norm2.weight']);
     expect(t.params.map((p) => p.name)).to.include.members(['enc.norm1.weight', 'enc.norm2.weight', 'enc.self_attn.out_proj.bias', 'enc.norm1.bias', 'enc.norm2.bias']);
     expect(forward.graph.nodes.filter((n) => n.opType === 'Identity').length, "the caller's model is untouched").to.equal(identities);
@@ -186,7 +200,7 @@ describe('Trainer execution providers', () => {
     const hasCudaEp = fs.readdirSync(path.join(dir, 'bin'), { recursive: true }).some((f) => String(f).includes('providers_cuda'));
     let caught: unknown;
     try {
-      await Trainer.create({ ...base, executionProviders: ['cuda', 'cpu'] });
+      await open({ ...base, executionProviders: ['cuda', 'cpu'] });
     } catch (e) {
       caught = e;
     }
@@ -200,7 +214,7 @@ describe('Trainer execution providers', () => {
   });
 
   it('rejects data that does not fit the model (a label >= C, an example of the wrong size) before it trains or scores', async () => {
-    const t = await Trainer.create(base);
+    const t = await open(base);
     const data = head(loadMnist('train'), 8);
     const before = t.params.map((p) => p.data.slice());
     const failure = async (d: typeof data, run: 'train' | 'score') => {
@@ -232,7 +246,7 @@ describe('Trainer execution providers', () => {
     const data = head(loadMnist('train'), 8);
     const losses: number[] = [];
     for (const sessionOptions of [undefined, { intraOpNumThreads: 1, extra: { session: { intra_op: { allow_spinning: '0' } } } }]) {
-      const t = await Trainer.create({ ...base, sessionOptions });
+      const t = await open({ ...base, sessionOptions });
       losses.push((await t.trainEpoch(data, 0)).loss);
     }
     expect(Number.isFinite(losses[0])).to.equal(true);
