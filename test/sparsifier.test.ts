@@ -458,6 +458,22 @@ describe('Sparsifier: phases and method details', () => {
     expect(sp.stats().density.global).to.equal(1);
   });
 
+  it('with nothing to mask (sparsify: false everywhere) every method hands G through in every phase', () => {
+    for (const method of ['spartan', 'imp', 'topkast'] as const) {
+      const params = makeParams(26).map((p) => ({ ...p, sparsify: false }));
+      const sp = new Sparsifier({ params, method, density: 0.5, totalSteps: 10 });
+      for (let i = 0; i < 10; i++) {
+        const W = sp.weights();
+        params.forEach((p) => expect(Array.from(W[p.name]), `${method} step ${i}`).to.deep.equal(Array.from(p.data)));
+        const grads = G(sp, 0.5);
+        const out = sp.backward(grads);
+        params.forEach((p) => expect(Array.from(out[p.name]), `${method} step ${i}`).to.deep.equal(Array.from(grads[p.name])));
+        sp.step();
+      }
+      expect(sp.stats().density.global, method).to.equal(1);
+    }
+  });
+
   it('finalize() folds the masks: theta is exactly sparse and weights() returns it', () => {
     const params = makeParams(25, { block: true });
     const sp = new Sparsifier({ params, method: 'spartan', density: 0.25, totalSteps: 10 });

@@ -333,6 +333,7 @@ export class Sparsifier<D extends ParamData = Float32Array> {
   }
 
   private spartanBackward(gradW: Record<string, F32>, fused: boolean): void {
+    if (this.sparse.length === 0) return; // nothing masked (every sparsify: false): the kernels take no empty lists
     const betas = this.budget === 'global' ? this.globalBeta : this.sparse.map((l) => this.betaFor(l));
     if (fused) {
       // element masks: one fused kernel, two passes (equal bit for bit to the three below)
