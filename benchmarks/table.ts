@@ -23,10 +23,15 @@ for (const beta of [1, 10, 100, 1000]) {
   if (!a) continue;
   lines.push(`| ${beta} | ${a.ms.toFixed(1)} | ${a.passes} | ${a.memcpyRatio.toFixed(1)} | ${ref?.ms.toFixed(0) ?? '—'} | ${x(ref?.ms, a.ms)} | ${nt?.ms.toFixed(0) ?? '—'} | ${x(nt?.ms, a.ms)} |`);
 }
-const warm = find('softTopK warm (beta +1%)', big);
-if (warm) lines.push('', `Warm-started (λ of the previous step, β up 1 %): ${warm.ms.toFixed(1)} ms, ${warm.passes} passes.`);
+// (results before 2026-11-25's second session named the own-λ row 'softTopK warm (beta +1%)':
+// its timed calls started from the previous call's λ at the same β, the answer already)
+for (const r of rows) if (r.op === 'softTopK warm (beta +1%)') r.op = 'softTopK warm (own λ)';
+const own = find('softTopK warm (own λ)', big), next = find('softTopK warm (λ of β −1 %)', big), cold = find('softTopK', big, 10);
+if (own) lines.push('', `Warm-started at β = 10 from its own λ (a re-solve of unchanged scores): ${own.ms.toFixed(1)} ms, ${own.passes} passes` +
+  (next ? `; from the λ of β 1 % lower (a schedule's next step): ${next.ms.toFixed(1)} ms, ${next.passes} passes` : '') +
+  (cold ? `; cold (the histogram's guess): ${cold.ms.toFixed(1)} ms, ${cold.passes} passes.` : '.'));
 lines.push('', '**Every op by size** (median ms; ×copy in brackets; soft top-k at β = 10):', '');
-const ops = ['softTopK', 'softTopK warm (beta +1%)', 'softTopKBackward', 'topKMask', 'blockScores 16x16', 'blockScores 32x32', 'applyMask 16x16 block', 'applyMask 32x32 block', 'expandBlockMask 16x16', 'applyMask element+hard'];
+const ops = ['softTopK', 'softTopK warm (own λ)', 'softTopK warm (λ of β −1 %)', 'softTopKBackward', 'topKMask', 'blockScores 16x16', 'blockScores 32x32', 'applyMask 16x16 block', 'applyMask 32x32 block', 'expandBlockMask 16x16', 'applyMask element+hard'];
 const sizes = [...new Set(rows.map((r) => r.n))].sort((a, b) => a - b);
 lines.push(`| op | ${sizes.map(log2).join(' | ')} |`, `|---|${sizes.map(() => '---').join('|')}|`);
 for (const op of ops) {
@@ -34,7 +39,7 @@ for (const op of ops) {
     const r = find(op, n, op.startsWith('softTopK') && op !== 'softTopKBackward' ? 10 : undefined);
     return r ? `${r.ms < 10 ? r.ms.toFixed(2) : r.ms.toFixed(1)} (${r.memcpyRatio.toFixed(1)})` : '—';
   });
-  lines.push(`| ${op} | ${cells.join(' | ')} |`);
+  if (cells.some((c) => c !== '—')) lines.push(`| ${op} | ${cells.join(' | ')} |`); // (an op this run did not time: no row)
 }
 const table = lines.join('\n');
 if (process.argv.includes('--write-readme')) {

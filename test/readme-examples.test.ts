@@ -85,7 +85,7 @@ const random = `const rand = ((s: number) => () => ((s = (s * 1103515245 + 12345
 
 const SPECS: Record<string, Spec> = {
   'soft-topk': {
-    expose: ['theta', 'k', 'mask', 'lambda', 'hard', 'W', 'gradScores', 'next'],
+    expose: ['theta', 'k', 'mask', 'lambda', 'hard', 'W', 'gradScores', 'again'],
     check(v) {
       const theta = f32(v.theta), mask = f32(v.mask), hard = v.hard as Uint8Array | Float32Array, W = f32(v.W);
       const k = v.k as number;
@@ -96,8 +96,9 @@ const SPECS: Record<string, Spec> = {
       }
       expect(Number.isFinite(v.lambda as number)).to.equal(true);
       expect(count(f32(v.gradScores), Number.isFinite), 'finite gradient').to.equal(theta.length);
-      const next = v.next as { mask: Float32Array; lambda: number };
-      expect(sumOf(next.mask), 'warm-started Σm = k').to.be.closeTo(k, 1e-3 * k);
+      const again = v.again as { mask: Float32Array; lambda: number; passes: number };
+      expect(sumOf(again.mask), 'warm-started Σm = k').to.be.closeTo(k, 1e-3 * k);
+      expect(again.passes, 'warm start from the answer: the validating pass and one evaluation').to.equal(2);
     },
   },
   sparsifier: {
