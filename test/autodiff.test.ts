@@ -85,6 +85,22 @@ describe(`training-graph derivation (seed ${seed})`, () => {
     expect(codeOf(() => deriveTrainingGraph(model(b.graph('g')), { logits: 'logits' }))).to.match(/^ERR_SPARTAN_UNSUPPORTED_OP: node "my_round": operator Round is not supported/);
     expect(codeOf(() => deriveTrainingGraph(zooModel(), { logits: 'logits', params: ['x'] }))).to.match(/^ERR_SPARTAN_ONNX: parameter "x"/);
   });
+
+  it('refuses to define a name the model has: the labels input (an output, an input, a parameter), loss, grad.<param>', () => {
+    for (const taken of ['logits', 'x', 'w1'])
+      expect(codeOf(() => deriveTrainingGraph(zooModel(), { logits: 'logits', labels: taken }))).to.equal(
+        `ERR_SPARTAN_OPTION: the model already has a tensor named "${taken}": name the training graph's labels input otherwise (the labels option; graph derive --labels)`);
+    const renamed = (from: string, to: string) => {
+      const m = zooModel();
+      for (const n of m.graph.nodes) n.outputs = n.outputs.map((o) => (o === from ? to : o));
+      for (const n of m.graph.nodes) n.inputs = n.inputs.map((o) => (o === from ? to : o));
+      return m;
+    };
+    const inner = zooModel().graph.nodes[0].outputs[0]; // the Gemm's output, an inner tensor
+    expect(codeOf(() => deriveTrainingGraph(renamed(inner, 'loss'), { logits: 'logits' }))).to.equal('ERR_SPARTAN_ONNX: the model already has a tensor named "loss", which the training graph needs for the loss output');
+    expect(codeOf(() => deriveTrainingGraph(renamed(inner, 'grad.w2'), { logits: 'logits' }))).to.match(/^ERR_SPARTAN_ONNX: the model already has a tensor named "grad.w2", which the training graph needs for the gradient output of "w2"/);
+    expect(codeOf(() => deriveTrainingGraph(renamed(inner, 'grad.w2'), { logits: 'logits', params: ['w1'] }))).to.equal('no error');
+  });
 });
 
 describe(`training-graph derivation: convolutions and pooling (seed ${seed})`, () => {

@@ -15,9 +15,9 @@ const failure = (p: Promise<unknown>) => p.then(() => 'resolved', (e: { code?: s
  * ids [N, T] (int64, or int32 cast to int64) → `shift` added (0: none) → embedding of
  * `rows` × 4 → mean over T → Gemm → 3 classes.
  */
-function bag(opts: { rows: number; int32?: boolean; shift?: number }) {
+function bag(opts: { rows: number; int32?: boolean; shift?: number; input?: string }) {
   const b = new GraphBuilder(), rand = rng(11);
-  let ids = b.input('ids', opts.int32 ? DataType.INT32 : DataType.INT64, ['N', 'T']);
+  let ids = b.input(opts.input ?? 'ids', opts.int32 ? DataType.INT32 : DataType.INT64, ['N', 'T']);
   if (opts.int32) ids = b.op('Cast', [ids], { to: { i: DataType.INT64 } });
   if (opts.shift) ids = b.op('Add', [ids, b.int64s([opts.shift])]);
   const emb = uniformInitializer(b, 'emb', [opts.rows, 4], rand);
@@ -78,6 +78,19 @@ describe('Trainer: token ids must be rows of their embedding', function () {
       expect(await failure(t.trainEpoch(data, 0))).to.match(/^ERR_SPARTAN_RUNTIME: onnxruntime failed to run the training graph at step 0: /);
       expect(t.sparsifier.stepCount).to.equal(0);
       t.params.forEach((p, i) => expect(Buffer.from(p.data.buffer).equals(Buffer.from(before[i].buffer)), p.name).to.equal(true));
+    } finally {
+      await t.release();
+    }
+  });
+});
+
+describe('Trainer: a model with a tensor named "labels"', () => {
+  it('names the training graph\'s labels input otherwise ("labels_1") and trains', async () => {
+    const t = await create(bag({ rows: 10, input: 'labels' }));
+    try {
+      const first = await t.trainEpoch(ids(64, 10, 4), 0);
+      expect(first.loss).to.be.a('number').and.satisfy(Number.isFinite);
+      expect((await t.evaluate(ids(64, 10, 5))).accuracy).to.be.a('number');
     } finally {
       await t.release();
     }

@@ -140,6 +140,11 @@ export function deriveTrainingGraph(given: Model, opts: DeriveOptions): Model {
   const foldedInits: TensorValue[] = [...producedByFold].filter((t) => read.has(t)).map((t) => tensorOf(t, consts.get(t)!));
 
   const taken = new Set<string>([...g.nodes.flatMap((n) => [...n.inputs, ...n.outputs]), ...g.inputs.map((v) => v.name), ...g.initializers.map((t) => t.name)]);
+  // the names the derived graph adds must be new: a second definition makes a model onnxruntime refuses
+  if (taken.has(labels))
+    throw rangeError('ERR_SPARTAN_OPTION', `the model already has a tensor named "${labels}": name the training graph's labels input otherwise (the labels option; graph derive --labels)`);
+  for (const [name, what] of [['loss', 'the loss output'], ...params.map((p) => [`grad.${p}`, `the gradient output of "${p}"`])])
+    if (taken.has(name)) throw rangeError('ERR_SPARTAN_ONNX', `the model already has a tensor named "${name}", which the training graph needs for ${what}`);
   const b = new GraphBuilder('grad', taken);
   const fconst = (values: number[], dims: number[]) =>
     b.constant(elemType === DataType.DOUBLE ? Float64Array.from(values) : Float32Array.from(values), dims, elemType);

@@ -1,7 +1,7 @@
 // Trains a forward ONNX model's parameters with a sparsity method: the training
 // graph (loss + gradients) runs in onnxruntime-node, the sparsifier and optimizer natively.
 import { deriveTrainingGraph, logitsClasses, predictionShape, type DeriveOptions } from '../graph/autodiff';
-import type { Dim, Model, ValueInfo } from '../graph/model';
+import { freeName, type Dim, type Model, type ValueInfo } from '../graph/model';
 import { GraphRunner, type InferenceSessionOptions } from '../graph/runner';
 import { DataType } from '../graph/schema';
 import { biasesOfRankTwoOrMore, defaultParameters } from '../graph/params';
@@ -158,6 +158,8 @@ export class Trainer {
    * writes their next values here). Evaluation and the exported model use them.
    */
   readonly buffers: { name: string; data: Float32Array; shape: number[] }[];
+  /** The training graph's labels (or targets) input: "labels", unless the model has a tensor of that name. */
+  private readonly labelsInput: string;
   /** What datasets must fit: the input they feed, the logits' classes or the prediction's shape. */
   private readonly fit: ModelFit;
   /** The buffers the training graph updates (the rest it does not read). */
@@ -188,6 +190,7 @@ export class Trainer {
     this.updated = new Set(this.buffers.filter((b) => train.outputNames.includes(stateOutput(b.name))).map((b) => b.name));
     const inputs = dataInputs(forward);
     this.input = opts.input ?? inputs[0].name;
+    this.labelsInput = freeName(forward, 'labels'); // as create() derived it
     this.fit = { input: inputs.find((v) => v.name === this.input)!, others: inputs.filter((v) => v.name !== this.input), logits: opts.logits, classes: labelled?.classes, positions: labelled?.positions, classAxis: labelled?.axis, targetShape, indexBounds: indexBounds(forward, inputs) };
     this.totalSteps = opts.epochs * Math.ceil(opts.trainCount / opts.batchSize);
     const block = opts.sparsity.block;
@@ -216,7 +219,7 @@ export class Trainer {
     const loss = opts.loss ?? 'cross-entropy';
     if (loss !== 'cross-entropy' && loss !== 'mse') throw rangeError('ERR_SPARTAN_OPTION', `loss must be 'cross-entropy' or 'mse' (got ${JSON.stringify(opts.loss)})`);
     if (loss === 'mse' && opts.labelSmoothing) throw rangeError('ERR_SPARTAN_OPTION', 'labelSmoothing smooths class labels: it has no meaning for the mse loss');
-    const derive: DeriveOptions = { logits: opts.logits, labelSmoothing: opts.labelSmoothing, classAxis: opts.classAxis, batchNorm, dropout: 'mask-inputs', loss };
+    const derive: DeriveOptions = { logits: opts.logits, labels: freeName(forward, 'labels'), labelSmoothing: opts.labelSmoothing, classAxis: opts.classAxis, batchNorm, dropout: 'mask-inputs', loss };
     const training = deriveTrainingGraph(forward, derive);
     const ratios = new Map(trainingDropouts(forward).map((d) => [dropoutMaskInput(d.node), d.ratio]));
     const dropouts = training.graph.inputs.filter((v) => ratios.has(v.name)).map((v) => {
@@ -345,7 +348,7 @@ export class Trainer {
     for (const batch of batches(data, this.opts.batchSize, (this.opts.seed ?? 1) * 1000 + epoch, true)) {
       const step = this.sparsifier.stepCount;
       if (this.opts.cosine ?? true) this.optimizer.lr = (this.baseLr * (1 + Math.cos((Math.PI * step) / this.totalSteps))) / 2;
-      const feeds = { ...this.feedsFor(batch, dims, this.sparsifier.weights(), 'updated'), labels: this.targetFeed(batch, perLabel), ...this.dropoutFeeds(step, batch.size) };
+      const feeds = { ...this.feedsFor(batch, dims, this.sparsifier.weights(), 'updated'), [this.labelsInput]: this.targetFeed(batch, perLabel), ...this.dropoutFeeds(step, batch.size) };
       parkThreads(); // the sparsifier's threads stop spinning: the cores are onnxruntime's now
       const out = await this.run(this.train, feeds, `training graph at step ${step}`);
       const grads: Record<string, Float32Array> = {};
