@@ -231,7 +231,7 @@ describe('spartan CLI', function () {
       [good.subarray(0, good.length >> 1), [], /is not a usable checkpoint/],
       [v8.serialize(shortParams), [], /is not a usable checkpoint \(its parameters do not match the model's\)/],
       [v8.serialize({ ...decoded, buffers: [new Float32Array(3)] }), [], /is not a usable checkpoint \(its running statistics do not match the model's BatchNormalization layers\)/],
-      [good, ['--density', '0.2'], /checkpoint\.bin was written with another configuration \(ERR_SPARTAN_STATE\)$/],
+      [good, ['--density', '0.2'], /checkpoint\.bin was written with another configuration \(density 0\.1 → 0\.2\) \(ERR_SPARTAN_STATE\)$/],
       [v8.serialize(newer), [], /checkpoint\.bin is a version 2 checkpoint; this spartan reads version 1 .*\(ERR_SPARTAN_STATE\)$/],
       [v8.serialize({ ...decoded, format: 'something-else' }), [], /is not a usable checkpoint \(format something-else\)/],
     ];
@@ -279,6 +279,28 @@ describe('spartan CLI', function () {
     }
   });
 
+  it('--help (anywhere) prints the usage and exits 0; no command is a usage error (exit 2)', () => {
+    for (const args of [['--help'], ['train', '--help'], ['graph', 'derive', '-h']]) {
+      const r = run(args);
+      expect(r.status, args.join(' ')).to.equal(0);
+      expect(r.stdout, args.join(' ')).to.match(/^usage:\n  spartan graph derive .*\n[\s\S]*--ep cpu\|cuda/);
+    }
+    const none = run([]);
+    expect(none.status).to.equal(2);
+    expect(none.stderr).to.match(/^usage:/);
+  });
+
+  it('says when --resume finds no checkpoint (and trains from the start) and when a run without it will replace one', () => {
+    const ck = path.join(tmp(), 'ck');
+    const args = ['train', '--epochs', '1', '--train-count', '256', '--checkpoint', ck];
+    const first = run([...args, '--resume']);
+    expect(first.status, first.stderr).to.equal(0);
+    expect(first.stderr).to.include(`note: no checkpoint in ${ck} yet: training from the start`);
+    const again = run(args);
+    expect(again.status, again.stderr).to.equal(0);
+    expect(again.stderr).to.include(`note: ${path.join(ck, 'checkpoint.bin')} will be replaced after the first epoch (--resume continues it instead)`);
+  });
+
   it('bad arguments: one clear message, non-zero exit, nothing written', () => {
     const dir = tmp();
     const cases: [string[], RegExp][] = [
@@ -286,8 +308,11 @@ describe('spartan CLI', function () {
       [['train', '--density', '0'], /--density must be in \(0, 1\]/],
       [['train', '--epochs', '1.5'], /--epochs must be a positive integer/],
       [['train', '--data-dir', path.join(dir, 'nowhere')], /cannot read .*nowhere/],
-      [['train', '--model', path.join(dir, 'none.onnx'), '--logits', 'y'], /cannot read/],
-      [['train', '--model', path.join(dir, 'none.onnx')], /needs --logits/],
+      [['train', '--model', dir, '--logits', 'y'], /cannot read .*EISDIR/],
+      [['train', '--model', path.join(dir, 'none.onnx'), '--logits', 'y'], /--model .*none\.onnx is neither a built-in model \(lenet-300-100, lenet-5\) nor a file/],
+      [['train', '--model', 'lenet5'], /--model lenet5 is neither a built-in model \(lenet-300-100, lenet-5\) nor a file/],
+      [['train', '--model', path.join(dir, 'fwd.onnx')], /needs --logits/],
+      [['train', '--checkpoint', path.join(dir, 'a-file', 'ck')], /--checkpoint .*ck cannot be made: .*a-file is a file/],
       [['train', '--resume'], /--resume needs --checkpoint/],
       [['train', '--budget', 'layerwise'], /--budget must be global, erk or uniform \(got layerwise\)/],
       [['train', '--export', path.join(dir, 'missing', 'm.onnx')], /--export .*m\.onnx: the folder .*missing does not exist/],

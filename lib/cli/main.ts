@@ -7,17 +7,25 @@ const USAGE = `usage:
   spartan graph derive <forward.onnx> -o <train.onnx> --logits <output> [--labels labels] [--params a,b,...]
                        [--loss cross-entropy|mse] [--label-smoothing 0.1] [--class-axis 1] [--keep-tied]
                        [--batch-norm as-exported|batch|frozen] [--dropout random|mask-inputs]
-  spartan train --dataset mnist|fashion-mnist --model lenet-300-100|lenet-5|<forward.onnx> [--logits <output>]
-                --method spartan|imp|topkast|dense --density 0.05 --epochs 20 [--block 16] [--beta-max 100]
-                [--seed 1] [--batch-size 128] [--lr 0.1] [--train-count N] [--json out.json] [--export sparse.onnx]
-                [--checkpoint dir] [--resume] [--sparsify a,b,...] [--weight-decay 1e-4] [--decay-on all|weights]
-                [--batch-norm batch|frozen|as-exported]`;
+  spartan train [--dataset mnist|fashion-mnist] [--data-dir <folder>] [--model lenet-300-100|lenet-5|<forward.onnx>]
+                [--logits <output>] [--method spartan|imp|topkast|dense] [--density 0.05] [--epochs 20]
+                [--budget global|erk|uniform] [--block 16] [--beta-max 100] [--seed 1] [--batch-size 128] [--lr 0.1]
+                [--train-count N] [--json out.json] [--export sparse.onnx] [--checkpoint dir] [--resume]
+                [--sparsify a,b,...] [--weight-decay 1e-4] [--decay-on all|weights] [--batch-norm batch|frozen|as-exported]
+                [--ep cpu|cuda]
+  (the values shown are the defaults; spartan <command> --help prints this)`;
+
+const asksHelp = (args: string[]) => args.includes('--help') || args.includes('-h');
 
 async function main(argv: string[]): Promise<number> {
+  if (asksHelp(argv)) {
+    console.log(USAGE);
+    return 0;
+  }
   if (argv[0] === 'graph' && argv[1] === 'derive') return runDerive(argv.slice(2));
   if (argv[0] === 'train') return runTrain(argv.slice(1));
-  console.error(argv.length && argv[0] !== '--help' && argv[0] !== '-h' ? `spartan: unknown command "${argv.join(' ')}"\n${USAGE}` : USAGE);
-  return argv.length && argv[0] !== '--help' && argv[0] !== '-h' ? 2 : 0;
+  console.error(argv.length ? `spartan: unknown command "${argv.join(' ')}"\n${USAGE}` : USAGE);
+  return 2; // no command is a usage error too
 }
 
 main(process.argv.slice(2)).then(

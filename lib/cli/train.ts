@@ -21,9 +21,24 @@ function number(v: string | undefined, name: string, ok: (x: number) => boolean,
   return x;
 }
 
-/** The checkpoint folder is a folder (it is created, with its parents, after the first epoch). */
+/**
+ * The checkpoint folder can be made: it is a folder, or its nearest existing ancestor is one
+ * (it is created, with its parents, after the first epoch, so a path under a file would fail
+ * only then).
+ */
 function checkCheckpointDir(dir: string): void {
-  if (fs.existsSync(dir) && !fs.statSync(dir).isDirectory()) throw rangeError('ERR_SPARTAN_OPTION', `--checkpoint ${dir} is a file, not a folder`);
+  let at = path.resolve(dir);
+  while (!fs.existsSync(at) && path.dirname(at) !== at) at = path.dirname(at);
+  if (!fs.statSync(at).isDirectory())
+    throw rangeError('ERR_SPARTAN_OPTION', at === path.resolve(dir) ? `--checkpoint ${dir} is a file, not a folder` : `--checkpoint ${dir} cannot be made: ${at} is a file`);
+}
+
+/** The configuration fields a checkpoint was written with that differ from this run's: "epochs 2 → 3, seed 1 → 2". */
+function configChanges(then: unknown, now: Record<string, unknown>): string {
+  const old = (typeof then === 'object' && then !== null ? then : {}) as Record<string, unknown>;
+  const keys = [...new Set([...Object.keys(old), ...Object.keys(now)])];
+  const show = (v: unknown) => (v === undefined ? 'unset' : JSON.stringify(v));
+  return keys.filter((k) => JSON.stringify(old[k]) !== JSON.stringify(now[k])).map((k) => `${k} ${show(old[k])} → ${show(now[k])}`).join(', ') || 'the order of its fields';
 }
 
 /** What the CLI records beside the Trainer's state in a checkpoint. */
@@ -95,6 +110,8 @@ export async function runTrain(argv: string[]): Promise<number> {
     forward = builtIn.build(1);
     logits = values.logits ?? 'logits';
   } else {
+    if (!fs.existsSync(values.model!))
+      throw rangeError('ERR_SPARTAN_OPTION', `--model ${values.model} is neither a built-in model (${Object.keys(builtInModels).join(', ')}) nor a file`);
     if (!values.logits) throw rangeError('ERR_SPARTAN_OPTION', '--model <file.onnx> needs --logits <output name>');
     let bytes: Buffer;
     try {
@@ -130,11 +147,15 @@ export async function runTrain(argv: string[]): Promise<number> {
   if (values.resume && ckFile && fs.existsSync(ckFile)) {
     const meta = trainer.resume(ckFile, (m) => {
       if (!Number.isSafeInteger(m.epoch) || !Array.isArray(m.history)) throw unusable(ckFile, 'fields missing');
-      if (JSON.stringify(m.config) !== JSON.stringify(config)) throw rangeError('ERR_SPARTAN_STATE', `${ckFile} was written with another configuration`);
+      if (JSON.stringify(m.config) !== JSON.stringify(config)) throw rangeError('ERR_SPARTAN_STATE', `${ckFile} was written with another configuration (${configChanges(m.config, config)})`);
     }) as unknown as CheckpointMeta;
     history.push(...meta.history);
     start = meta.epoch + 1;
     console.error(`resumed from ${ckFile} after epoch ${meta.epoch + 1}`);
+  } else if (values.resume) {
+    console.error(`note: no checkpoint in ${values.checkpoint} yet: training from the start`);
+  } else if (ckFile && fs.existsSync(ckFile)) {
+    console.error(`note: ${ckFile} will be replaced after the first epoch (--resume continues it instead)`);
   }
   const tty = process.stderr.isTTY;
   const batchesPerEpoch = Math.ceil(trainSet.count / batchSize);
