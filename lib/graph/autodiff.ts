@@ -5,7 +5,7 @@ import { rangeError, typeError } from '../errors';
 import { GraphBuilder, reduceMean } from './builder';
 import { DataType } from './schema';
 import { isNumeric, knownFromTensor, sliceIndices, tensorOf, type Consts } from './fold';
-import { attrF, attrI, attrS, type Dim, type Model, type Node, type TensorValue } from './model';
+import { attrF, attrI, attrS, tensorNames, type Dim, type Model, type Node, type TensorValue } from './model';
 import { BATCH_NORM_MODES, inferenceForm, withBatchStatistics, withDropoutMasks, type BatchNormMode } from './trainMode';
 import { broadcast, constInts, inferShapes, padAmounts, padMode, reduceAxes } from './shapes';
 import { averagePoolBackward, convBackward, convTransposeBackward } from './convGrads';
@@ -139,7 +139,7 @@ export function deriveTrainingGraph(given: Model, opts: DeriveOptions): Model {
   const read = new Set([...nodes.flatMap((n) => n.inputs), ...g.outputs.map((o) => o.name)]);
   const foldedInits: TensorValue[] = [...producedByFold].filter((t) => read.has(t)).map((t) => tensorOf(t, consts.get(t)!));
 
-  const taken = new Set<string>([...g.nodes.flatMap((n) => [...n.inputs, ...n.outputs]), ...g.inputs.map((v) => v.name), ...g.initializers.map((t) => t.name)]);
+  const taken = tensorNames(forward);
   // the names the derived graph adds must be new: a second definition makes a model onnxruntime refuses
   if (taken.has(labels))
     throw rangeError('ERR_SPARTAN_OPTION', `the model already has a tensor named "${labels}": name the training graph's labels input otherwise (the labels option; graph derive --labels)`);

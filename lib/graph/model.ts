@@ -23,10 +23,14 @@ export interface Node {
 export const attrI = (n: Node, k: string, d: number): number => (n.attrs[k] && 'i' in n.attrs[k] ? (n.attrs[k] as { i: number }).i : d);
 export const attrF = (n: Node, k: string, d: number): number => (n.attrs[k] && 'f' in n.attrs[k] ? (n.attrs[k] as { f: number }).f : d);
 export const attrS = (n: Node, k: string, d: string): string => (n.attrs[k] && 's' in n.attrs[k] ? (n.attrs[k] as { s: string }).s : d);
-/** `base`, or `base_1`, `base_2`, ...: the first that no tensor, input or initializer of the model is named. */
-export function freeName(model: Model, base: string): string {
+/** Every name the model's graph uses: its nodes' inputs and outputs, its inputs, initializers and outputs. */
+export function tensorNames(model: Model): Set<string> {
   const g = model.graph;
-  const taken = new Set([...g.nodes.flatMap((n) => [...n.inputs, ...n.outputs]), ...g.inputs.map((v) => v.name), ...g.initializers.map((t) => t.name), ...g.outputs.map((v) => v.name)]);
+  return new Set([...g.nodes.flatMap((n) => [...n.inputs, ...n.outputs]), ...g.inputs.map((v) => v.name), ...g.initializers.map((t) => t.name), ...g.outputs.map((v) => v.name)]);
+}
+/** `base`, or `base_1`, `base_2`, ...: the first name the model does not use. */
+export function freeName(model: Model, base: string): string {
+  const taken = tensorNames(model);
   let name = base;
   for (let i = 1; taken.has(name); i++) name = `${base}_${i}`;
   return name;

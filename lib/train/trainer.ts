@@ -158,8 +158,6 @@ export class Trainer {
    * writes their next values here). Evaluation and the exported model use them.
    */
   readonly buffers: { name: string; data: Float32Array; shape: number[] }[];
-  /** The training graph's labels (or targets) input: "labels", unless the model has a tensor of that name. */
-  private readonly labelsInput: string;
   /** What datasets must fit: the input they feed, the logits' classes or the prediction's shape. */
   private readonly fit: ModelFit;
   /** The buffers the training graph updates (the rest it does not read). */
@@ -184,13 +182,14 @@ export class Trainer {
     readonly untied: readonly { name: string; from: string }[],
     /** The training graph's dropout mask inputs: the ratio, and the shape past the batch dim. */
     private readonly dropouts: readonly { name: string; ratio: number; dims: number[] }[],
+    /** The training graph's labels (or targets) input: "labels", unless the model has a tensor of that name. */
+    private readonly labelsInput: string,
   ) {
     this.params = trainable(forward).map((t) => ({ name: t.name, data: Float32Array.from(t.data as Float32Array), shape: t.dims.slice() }));
     this.buffers = statisticInitializers(forward).map((t) => ({ name: t.name, data: Float32Array.from(t.data as Float32Array), shape: t.dims.slice() }));
     this.updated = new Set(this.buffers.filter((b) => train.outputNames.includes(stateOutput(b.name))).map((b) => b.name));
     const inputs = dataInputs(forward);
     this.input = opts.input ?? inputs[0].name;
-    this.labelsInput = freeName(forward, 'labels'); // as create() derived it
     this.fit = { input: inputs.find((v) => v.name === this.input)!, others: inputs.filter((v) => v.name !== this.input), logits: opts.logits, classes: labelled?.classes, positions: labelled?.positions, classAxis: labelled?.axis, targetShape, indexBounds: indexBounds(forward, inputs) };
     this.totalSteps = opts.epochs * Math.ceil(opts.trainCount / opts.batchSize);
     const block = opts.sparsity.block;
@@ -219,7 +218,8 @@ export class Trainer {
     const loss = opts.loss ?? 'cross-entropy';
     if (loss !== 'cross-entropy' && loss !== 'mse') throw rangeError('ERR_SPARTAN_OPTION', `loss must be 'cross-entropy' or 'mse' (got ${JSON.stringify(opts.loss)})`);
     if (loss === 'mse' && opts.labelSmoothing) throw rangeError('ERR_SPARTAN_OPTION', 'labelSmoothing smooths class labels: it has no meaning for the mse loss');
-    const derive: DeriveOptions = { logits: opts.logits, labels: freeName(forward, 'labels'), labelSmoothing: opts.labelSmoothing, classAxis: opts.classAxis, batchNorm, dropout: 'mask-inputs', loss };
+    const labels = freeName(forward, 'labels');
+    const derive: DeriveOptions = { logits: opts.logits, labels, labelSmoothing: opts.labelSmoothing, classAxis: opts.classAxis, batchNorm, dropout: 'mask-inputs', loss };
     const training = deriveTrainingGraph(forward, derive);
     const ratios = new Map(trainingDropouts(forward).map((d) => [dropoutMaskInput(d.node), d.ratio]));
     const dropouts = training.graph.inputs.filter((v) => ratios.has(v.name)).map((v) => {
@@ -262,7 +262,7 @@ export class Trainer {
       await train.release();
       throw e;
     }
-    return new Trainer(opts, train, evaluate, forward, labelled, targetShape, untied, dropouts);
+    return new Trainer(opts, train, evaluate, forward, labelled, targetShape, untied, dropouts, labels);
   }
 
   /** Frees both onnxruntime sessions now (not at garbage collection); the Trainer cannot run after. Idempotent. */
