@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as lib from '../lib/index';
-import { freshSeed } from './reference';
+import { freshSeed, sum } from './reference';
 
 const ROOT = path.resolve(__dirname, '..');
 const GENERATED = path.join(ROOT, '.cache', 'readme-examples');
@@ -35,7 +35,7 @@ function readmeExamples(): Example[] {
 
 type Vars = Record<string, unknown>;
 interface Spec {
-  /** Declarations of the snippet's free variables (the library is `lib`). */
+  /** Declarations of the snippet's free variables (the library is `lib`; `rng` is test/reference's). */
   prelude?: string;
   /** [literal in the snippet, what the test runs instead]; every occurrence is replaced. */
   shrink?: [string, string][];
@@ -54,11 +54,6 @@ const count = (a: ArrayLike<number>, keep: (x: number) => boolean = (x) => x !==
   let c = 0;
   for (let i = 0; i < a.length; i++) if (keep(a[i])) c++;
   return c;
-};
-const sumOf = (a: ArrayLike<number>) => {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i];
-  return s;
 };
 const f32 = (v: unknown) => v as Float32Array;
 /** Row-major y = relu?(x · Wᵀ + b) in float64: x [n, inp], W [out, inp]. */
@@ -81,7 +76,7 @@ function expectAllClose(got: ArrayLike<number>, want: ArrayLike<number>, tol: nu
 }
 
 const SEED = freshSeed();
-const random = `const rand = ((s: number) => () => ((s = (s * 1103515245 + 12345) >>> 0) / 2 ** 32))(${SEED});`;
+const random = `const rand = rng(${SEED});`;
 
 const SPECS: Record<string, Spec> = {
   'soft-topk': {
@@ -89,7 +84,7 @@ const SPECS: Record<string, Spec> = {
     check(v) {
       const theta = f32(v.theta), mask = f32(v.mask), hard = v.hard as Uint8Array | Float32Array, W = f32(v.W);
       const k = v.k as number;
-      expect(sumOf(mask), 'Σm = k').to.be.closeTo(k, 1e-3 * k);
+      expect(sum(mask), 'Σm = k').to.be.closeTo(k, 1e-3 * k);
       expect(count(hard), 'hard top-k keeps k').to.equal(Math.round(k));
       for (let i = 0; i < theta.length; i++) {
         if (Math.abs(W[i] - hard[i] * theta[i] * mask[i]) > 1e-7) expect.fail(`W[${i}] = ${W[i]}, want h·θ·m = ${hard[i] * theta[i] * mask[i]}`);
@@ -97,7 +92,7 @@ const SPECS: Record<string, Spec> = {
       expect(Number.isFinite(v.lambda as number)).to.equal(true);
       expect(count(f32(v.gradScores), Number.isFinite), 'finite gradient').to.equal(theta.length);
       const again = v.again as { mask: Float32Array; lambda: number; passes: number };
-      expect(sumOf(again.mask), 'warm-started Σm = k').to.be.closeTo(k, 1e-3 * k);
+      expect(sum(again.mask), 'warm-started Σm = k').to.be.closeTo(k, 1e-3 * k);
       expect(again.passes, 'warm start from the answer: the validating pass and one evaluation').to.equal(2);
     },
   },
@@ -191,7 +186,7 @@ const SPECS: Record<string, Spec> = {
       const weights = Float32Array.from({ length: out * inp }, () => rand() - 0.5);`,
     expose: ['host', 'k'],
     check(v) {
-      expect(sumOf(f32(v.host)), 'Σm = k').to.be.closeTo(v.k as number, 1e-3 * (v.k as number));
+      expect(sum(f32(v.host)), 'Σm = k').to.be.closeTo(v.k as number, 1e-3 * (v.k as number));
     },
   },
   bsr: {
@@ -243,7 +238,8 @@ function generate(ex: Example, spec: Spec): string {
     ...imports,
     "import * as lib from '../../lib/index';",
     "import * as fs from 'node:fs';",
-    'void fs; void lib;',
+    "import { rng } from '../../test/reference';",
+    'void fs; void lib; void rng;',
     'export async function example(): Promise<Record<string, unknown>> {',
     spec.prelude ?? '',
     ...body,
