@@ -6,7 +6,7 @@ import { GraphBuilder, Trainer, type Dataset } from '../lib/index';
 import { model } from '../lib/graph/builder';
 import { DataType } from '../lib/graph/schema';
 import { rng } from './reference';
-import { uniformInitializer } from './helpers';
+import { failure, uniformInitializer } from './helpers';
 import { checkGradients, trainingOutputs } from './gradcheck';
 
 const seed = Number(process.env.TEST_SEED ?? Date.now() % 1e9);
@@ -66,7 +66,6 @@ describe('Trainer with a label per position (a token tagger, logits [N, T, 4])',
     const rand = rng(s), inputs = BigInt64Array.from({ length: count * T }, () => BigInt(Math.floor(rand() * 16)));
     return { inputs, inputShape: [T], count, labels: BigInt64Array.from(inputs, (v) => v % 4n) };
   };
-  const failure = (p: Promise<unknown>) => p.then(() => 'resolved', (e: { code?: string; message: string }) => `${e.code}: ${e.message}`);
 
   it('learns the tags (Spartan at density 0.5), scores per position, and checks the labels per position', async () => {
     const t = await Trainer.create({ forward: tagger(), logits: 'logits', epochs: 5, batchSize: 25, trainCount: 500, seed: 2, sparsity: { method: 'spartan', density: 0.5, betaMax: 30 }, optimizer: { kind: 'adamw', lr: 0.05, weightDecay: 0 } });

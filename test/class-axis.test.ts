@@ -11,9 +11,9 @@ import { countCorrect, crossEntropySum } from '../lib/train/metrics';
 import { GraphBuilder, model } from '../lib/graph/builder';
 import { DataType } from '../lib/graph/schema';
 import { freshSeed, rng } from './reference';
+import { failure } from './helpers';
 
 const segmenter = () => decodeModel(fs.readFileSync(path.join(__dirname, 'fixtures', 'torch', 'segment-f32.onnx')));
-const failure = (p: Promise<unknown>) => p.then(() => 'resolved', (e: { code?: string; message: string }) => `${e.code}: ${e.message}`);
 
 /** 5x5 images; each pixel's class is its value's band: below -0.4, up to 0.4, above. */
 function bands(count: number, seed: number): Dataset {

@@ -42,6 +42,9 @@ export function codeOf(fn: () => unknown): string {
   return 'no error';
 }
 
+/** "<code>: <message>" of what p rejects with, or "resolved": codeOf for promises. */
+export const failure = (p: Promise<unknown>): Promise<string> => p.then(() => 'resolved', (e: { code?: string; message: string }) => `${e.code}: ${e.message}`);
+
 /** A float32 initializer of `dims` for a small test model, uniform in [-0.5, 0.5) from `rand` (drawn in order). */
 export function uniformInitializer(b: GraphBuilder, name: string, dims: number[], rand: () => number): string {
   return b.initializer(name, dims, Float32Array.from({ length: dims.reduce((x, y) => x * y, 1) }, () => rand() - 0.5));

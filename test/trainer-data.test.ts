@@ -8,11 +8,10 @@ import { batches } from '../lib/data/dataset';
 import { model } from '../lib/graph/builder';
 import { DataType } from '../lib/graph/schema';
 import { rng } from './reference';
-import { uniformInitializer } from './helpers';
+import { failure, uniformInitializer } from './helpers';
 import { countCorrect } from '../lib/train/trainer';
 
 const fixture = (name: string) => decodeModel(fs.readFileSync(path.join(__dirname, 'fixtures', 'torch', `${name}.onnx`)));
-const failure = (p: Promise<unknown>) => p.then(() => 'resolved', (e: { code?: string; message: string }) => `${e.code}: ${e.message}`);
 
 /** Sequences of 6 token ids in [0, 16); the class is the last token mod 4 (an LSTM must carry it to its last state). */
 function tokenTask(count: number, seed: number): Dataset {

@@ -7,9 +7,8 @@ import { model } from '../lib/graph/builder';
 import { DataType } from '../lib/graph/schema';
 import { indexBounds } from '../lib/train/indexBounds';
 import { freshSeed, rng } from './reference';
-import { uniformInitializer } from './helpers';
+import { failure, uniformInitializer } from './helpers';
 
-const failure = (p: Promise<unknown>) => p.then(() => 'resolved', (e: { code?: string; message: string }) => `${e.code}: ${e.message}`);
 
 /**
  * ids [N, T] (int64, or int32 cast to int64) → `shift` added (0: none) → embedding of

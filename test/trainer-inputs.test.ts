@@ -8,9 +8,9 @@ import { decodeModel, GraphRunner, Trainer, type Dataset } from '../lib/index';
 import { batches, range } from '../lib/data/dataset';
 import { rng } from './reference';
 import { countCorrect } from '../lib/train/trainer';
+import { failure } from './helpers';
 
 const fixture = () => decodeModel(fs.readFileSync(path.join(__dirname, 'fixtures', 'torch', 'masked-bag.onnx')));
-const failure = (p: Promise<unknown>) => p.then(() => 'resolved', (e: { code?: string; message: string }) => `${e.code}: ${e.message}`);
 
 /**
  * Sequences of T ids, the first L (1 to 3) of them real: tokens 0-7 for class 0, 8-15 for
