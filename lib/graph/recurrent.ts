@@ -4,7 +4,7 @@
 // grows with it (about 15 nodes a step and direction, three times that with the gradient).
 import { rangeError } from '../errors';
 import { GraphBuilder } from './builder';
-import { attrI, attrS, nodeLabel as label, type Dim, type Model, type Node } from './model';
+import { attrI, attrS, nodeLabel as label, tensorNames, type Dim, type Model, type Node } from './model';
 import { DataType } from './schema';
 
 const isRecurrent = (n: Node) => (n.opType === 'LSTM' || n.opType === 'GRU') && (!n.domain || n.domain === 'ai.onnx');
@@ -125,7 +125,7 @@ function unroll(b: GraphBuilder, n: Node, x: Dim[], elemType: number): void {
 /** The model with every LSTM and GRU node unrolled (`shapeOf` gives a tensor's inferred shape). */
 export function unrollRecurrent(model: Model, shapeOf: (name: string) => Dim[] | undefined): Model {
   const g = model.graph;
-  const taken = new Set<string>([...g.nodes.flatMap((n) => [...n.inputs, ...n.outputs]), ...g.inputs.map((v) => v.name), ...g.initializers.map((t) => t.name)]);
+  const taken = tensorNames(model);
   const nodes: Node[] = [];
   const b = new GraphBuilder('rnn', taken);
   for (const n of g.nodes) {

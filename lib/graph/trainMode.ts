@@ -4,7 +4,7 @@
 // (training_mode true) or passes its input through. This file turns a model into either form.
 import { rangeError } from '../errors';
 import { GraphBuilder, reduceMean } from './builder';
-import { attrF, attrI, nodeLabel as label, type Dim, type Model, type Node, type ValueInfo } from './model';
+import { attrF, attrI, nodeLabel as label, tensorNames, type Dim, type Model, type Node, type ValueInfo } from './model';
 import { constantNode, knownFromTensor } from './fold';
 import { DataType } from './schema';
 
@@ -106,7 +106,7 @@ export function withBatchStatistics(model: Model, mode: Exclude<BatchNormMode, '
     return t;
   };
 
-  const taken = new Set<string>([...g.nodes.flatMap((n) => [...n.inputs, ...n.outputs]), ...g.inputs.map((v) => v.name), ...g.initializers.map((t) => t.name)]);
+  const taken = tensorNames(model);
   const b = new GraphBuilder('bn', taken);
   const nodes: Node[] = [];
   const stateInputs: ValueInfo[] = [], stateOutputs: ValueInfo[] = [];
