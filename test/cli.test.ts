@@ -98,6 +98,22 @@ describe('spartan CLI', function () {
     }
   });
 
+  it('graph derive names its own flags when their values are wrong: --label-smoothing out of [0, 1), cross-entropy flags with --loss mse', () => {
+    const dir = tmp(), fwd = path.join(__dirname, 'fixtures', 'torch', 'segment-f32.onnx');
+    for (const [flags, pattern] of [
+      [['--label-smoothing', '1.5'], /^spartan: --label-smoothing must be a number in \[0, 1\) \(got 1\.5\)/],
+      [['--label-smoothing', 'x'], /^spartan: --label-smoothing must be/],
+      [['--loss', 'mse', '--class-axis', '1'], /^spartan: --class-axis is for the cross-entropy loss: it has no meaning with --loss mse/],
+      [['--loss', 'mse', '--label-smoothing', '0.1'], /^spartan: --label-smoothing is for the cross-entropy loss/],
+    ] as const) {
+      const bad = run(['graph', 'derive', fwd, '-o', path.join(dir, 'bad.onnx'), '--logits', 'logits', ...flags]);
+      expect(bad.status, flags.join(' ')).to.equal(1);
+      expect(bad.stderr, flags.join(' ')).to.match(pattern);
+      expect(bad.stderr.trim().split('\n')).to.have.length(1);
+      expect(fs.existsSync(path.join(dir, 'bad.onnx'))).to.equal(false);
+    }
+  });
+
   it('graph derive: not an ONNX file, a missing logits name -> one message, exit 1, no output file', () => {
     const dir = tmp();
     fs.writeFileSync(path.join(dir, 'junk.onnx'), 'definitely not protobuf \u0000\u0001');
