@@ -1,22 +1,56 @@
-// Atomic file writes: write a temporary file beside the target, fsync, rename.
-// A crash leaves either the old file or the new one, never a torn one.
+// Atomic file writes: write a temporary file beside the target, fsync, rename, fsync the
+// folder. A crash leaves either the old file or the new one, never a torn one.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-export function writeFileAtomic(file: string, data: Uint8Array | string): void {
+/** fs.writeSync's shape: bytes written from `data[offset, offset + length)`. */
+export type WriteFn = (fd: number, data: Uint8Array, offset: number, length: number) => number;
+
+/**
+ * Writes all of `data`: one write(2) moves at most about 2 GiB on Linux and may move less, so
+ * a single call could leave a large checkpoint cut short with no error.
+ */
+export function writeAll(fd: number, data: Uint8Array, write: WriteFn = fs.writeSync): void {
+  for (let done = 0; done < data.length; ) {
+    const n = write(fd, data, done, data.length - done);
+    if (!(n > 0)) throw new Error(`write made no progress at byte ${done} of ${data.length}`);
+    done += n;
+  }
+}
+
+/** Makes the rename itself durable; best effort, as some platforms cannot open a folder. */
+function syncFolder(dir: string): void {
+  let fd: number;
+  try {
+    fd = fs.openSync(dir, 'r');
+  } catch {
+    return;
+  }
+  try {
+    fs.fsyncSync(fd);
+  } catch {
+    // a folder that cannot be synced (some file systems): the rename stands either way
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** `write` is for tests (a short or failing writer); the temporary file never outlives a failure. */
+export function writeFileAtomic(file: string, data: Uint8Array | string, write?: WriteFn): void {
   const dir = path.dirname(path.resolve(file));
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
   const fd = fs.openSync(tmp, 'w');
   try {
-    fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  try {
+    try {
+      writeAll(fd, typeof data === 'string' ? Buffer.from(data) : data, write);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
     fs.renameSync(tmp, file);
   } catch (e) {
     fs.rmSync(tmp, { force: true });
     throw e;
   }
+  syncFolder(dir);
 }
