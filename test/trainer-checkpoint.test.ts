@@ -96,4 +96,20 @@ describe('Trainer checkpoints (mnist-bn: BatchNorm running statistics and seeded
       await Promise.all([t.release(), other.release()]);
     }
   });
+
+  it('metadata v8 cannot serialise is ERR_SPARTAN_OPTION naming its key, and the previous checkpoint stays as it was', async () => {
+    const t = await create();
+    try {
+      const file = path.join(dir, 'ck.bin');
+      t.saveCheckpoint(file, { epoch: 0 });
+      const good = fs.readFileSync(file);
+      for (const [meta, key] of [[{ epoch: 1, onDone: () => 1 }, 'onDone'], [{ epoch: 1, tag: Symbol('run') }, 'tag']] as const) {
+        expect(failure(() => t.saveCheckpoint(file, meta))).to.match(new RegExp(`^ERR_SPARTAN_OPTION: checkpoint metadata "${key}" cannot be saved: .*could not be cloned`));
+        expect(fs.readFileSync(file).equals(good)).to.equal(true);
+        expect(fs.readdirSync(dir)).to.deep.equal(['ck.bin']);
+      }
+    } finally {
+      await t.release();
+    }
+  });
 });

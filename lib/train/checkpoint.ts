@@ -3,8 +3,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as v8 from 'node:v8';
+import { constants } from 'node:buffer';
 import { rangeError } from '../errors';
 import { writeFileAtomic } from '../util/atomic';
+import { readAll } from '../util/readAll';
 import type { SparsifierState } from '../sparsity/sparsifier';
 import type { OptimizerState } from '../optim/optimizer';
 
@@ -29,15 +31,27 @@ export function writeCheckpoint(file: string, state: TrainerState, meta: Record<
   if (typeof meta !== 'object' || meta === null) throw rangeError('ERR_SPARTAN_OPTION', 'checkpoint metadata must be an object');
   const clash = Object.keys(meta).find((k) => RESERVED.has(k));
   if (clash) throw rangeError('ERR_SPARTAN_OPTION', `checkpoint metadata may not use the key "${clash}" (the checkpoint's own: ${[...RESERVED].join(', ')})`);
+  for (const [k, v] of Object.entries(meta))
+    try {
+      v8.serialize(v);
+    } catch (e) {
+      throw rangeError('ERR_SPARTAN_OPTION', `checkpoint metadata "${k}" cannot be saved: ${(e as Error).message} (values v8.serialize takes: numbers, strings, plain objects, arrays, typed arrays, ...)`);
+    }
+  let bytes: Buffer;
+  try {
+    bytes = v8.serialize({ format: FORMAT, version: VERSION, ...meta, ...state });
+  } catch (e) {
+    throw rangeError('ERR_SPARTAN_STATE', `cannot write the checkpoint ${file}: ${(e as Error).message} (one checkpoint holds at most ${constants.MAX_LENGTH} bytes, Node's largest buffer); the previous file is unchanged`);
+  }
   fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-  writeFileAtomic(file, v8.serialize({ format: FORMAT, version: VERSION, ...meta, ...state }));
+  writeFileAtomic(file, bytes);
 }
 
 /** A checkpoint's state and metadata, or one ERR_SPARTAN_STATE naming the file (nothing is read from a damaged one). */
 export function readCheckpoint(file: string): { state: TrainerState; meta: Record<string, unknown> } {
   let ck: Record<string, unknown>;
   try {
-    ck = v8.deserialize(fs.readFileSync(file));
+    ck = v8.deserialize(readAll(file));
   } catch (e) {
     throw unusable(file, (e as Error).message);
   }

@@ -6,13 +6,15 @@ import * as path from 'node:path';
 /** fs.writeSync's shape: bytes written from `data[offset, offset + length)`. */
 export type WriteFn = (fd: number, data: Uint8Array, offset: number, length: number) => number;
 
+const PIECE = 1 << 30;
+
 /**
- * Writes all of `data`: one write(2) moves at most about 2 GiB on Linux and may move less, so
- * a single call could leave a large checkpoint cut short with no error.
+ * Writes all of `data` in pieces of at most 1 GiB: fs.writeSync refuses a length over 2 GiB,
+ * which a large model's checkpoint can pass, and one write(2) may move fewer bytes than asked.
  */
 export function writeAll(fd: number, data: Uint8Array, write: WriteFn = fs.writeSync): void {
   for (let done = 0; done < data.length; ) {
-    const n = write(fd, data, done, data.length - done);
+    const n = write(fd, data, done, Math.min(PIECE, data.length - done));
     if (!(n > 0)) throw new Error(`write made no progress at byte ${done} of ${data.length}`);
     done += n;
   }

@@ -1,13 +1,15 @@
 // writeFileAtomic: every byte reaches the file however the OS splits the write, and a write
-// that fails leaves the old file and no temporary one.
+// that fails leaves the old file and no temporary one. readAll: every byte comes back however
+// the reads split, and a file that ends early is an error.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { expect } from 'chai';
 import { writeAll, writeFileAtomic, type WriteFn } from '../lib/util/atomic';
+import { readAll, type ReadFn } from '../lib/util/readAll';
 import { freshSeed, rng } from './reference';
 
-describe('writeFileAtomic', () => {
+describe('whole files: atomic writes and pieced reads (lib/util)', () => {
   let dir: string;
   beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spartan-atomic-'))));
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -43,6 +45,13 @@ describe('writeFileAtomic', () => {
     expect(fs.readdirSync(dir)).to.deep.equal(['ck.bin']);
   });
 
+  it('asks for at most 1 GiB a write (fs.writeSync refuses more than 2 GiB: a checkpoint of a large model)', () => {
+    const lengths: number[] = [];
+    const big = { length: 3 * 2 ** 30 + 5 } as unknown as Uint8Array; // only its length is read; the writer below takes no bytes
+    writeAll(7, big, (fd, data, offset, length) => (expect([fd, data, offset]).to.deep.equal([7, big, lengths.reduce((a, b) => a + b, 0)]), lengths.push(length), length));
+    expect(lengths).to.deep.equal([2 ** 30, 2 ** 30, 2 ** 30, 5]);
+  });
+
   it('a write that makes no progress is an error, not an endless loop', () => {
     expect(() => writeAll(0, new Uint8Array(10), () => 0)).to.throw(/no progress at byte 0 of 10/);
     const file = path.join(dir, 'out.onnx');
@@ -55,5 +64,28 @@ describe('writeFileAtomic', () => {
     writeFileAtomic(path.join(dir, 'text.json'), '{"a": "é"}\n');
     expect(fs.statSync(path.join(dir, 'empty')).size).to.equal(0);
     expect(fs.readFileSync(path.join(dir, 'text.json'), 'utf8')).to.equal('{"a": "é"}\n');
+  });
+
+  it('readAll reads every byte when each read returns only part of them', () => {
+    const seed = freshSeed(), data = randomBytes(5_003, seed), file = path.join(dir, 'ck.bin');
+    fs.writeFileSync(file, data);
+    const calls: number[] = [];
+    const short: ReadFn = (fd, buf, offset, length, position) => {
+      calls.push(position);
+      return fs.readSync(fd, buf, offset, Math.min(777, length), position);
+    };
+    expect(readAll(file, short).equals(Buffer.from(data)), `seed ${seed}`).to.equal(true);
+    expect(calls).to.deep.equal([0, 777, 1554, 2331, 3108, 3885, 4662]);
+    expect(readAll(file).equals(Buffer.from(data))).to.equal(true);
+    fs.writeFileSync(path.join(dir, 'empty'), '');
+    expect(readAll(path.join(dir, 'empty')).length).to.equal(0);
+  });
+
+  it('readAll of a file that ends before its size says so rather than returning stale bytes', () => {
+    const file = path.join(dir, 'ck.bin');
+    fs.writeFileSync(file, randomBytes(100, 2));
+    const ending: ReadFn = (fd, buf, offset, length, position) => (position >= 40 ? 0 : fs.readSync(fd, buf, offset, Math.min(40, length), position));
+    expect(() => readAll(file, ending)).to.throw(/ended at byte 40 of 100/);
+    expect(() => readAll(path.join(dir, 'missing'))).to.throw(/ENOENT/);
   });
 });
