@@ -45,6 +45,18 @@ Napi::TypedArray Args::Typed(const Napi::Value& v, const std::string& name, napi
   return t;
 }
 
+void* Args::HostData(const Napi::TypedArray& t, const std::string& name, bool written) {
+  if (copies_) return copies_->Data(env_, t, name, written);
+  return static_cast<uint8_t*>(t.ArrayBuffer().Data()) + t.ByteOffset();
+}
+
+void* Args::TypedData(const Napi::Value& v, const std::string& name, napi_typedarray_type type, const char* type_name,
+                      bool written, size_t* len) {
+  Napi::TypedArray t = Typed(v, name, type, type_name);
+  *len = t.ElementLength();
+  return HostData(t, name, written);
+}
+
 void Args::Note(Place p, const std::string& name) {
   if (place_ != Place::kUnknown && place_ != p)
     Throw(env_, ErrorKind::kType, "ERR_SPARTAN_DEVICE",
@@ -78,9 +90,7 @@ const float* Args::Float32(const Napi::Value& v, const std::string& name, size_t
     *len = b->length();
     return static_cast<const float*>(b->data());
   }
-  Napi::Float32Array t = Typed(v, name, napi_float32_array, "Float32Array").As<Napi::Float32Array>();
-  *len = t.ElementLength();
-  return t.Data();
+  return static_cast<const float*>(TypedData(v, name, napi_float32_array, "Float32Array", false, len));
 }
 
 float* Args::Float32Out(const Napi::Value& v, const std::string& name, size_t expected) {
@@ -88,9 +98,9 @@ float* Args::Float32Out(const Napi::Value& v, const std::string& name, size_t ex
     ExpectLength(b->length(), expected, name);
     return static_cast<float*>(b->data());
   }
-  Napi::Float32Array t = Typed(v, name, napi_float32_array, "Float32Array").As<Napi::Float32Array>();
-  ExpectLength(t.ElementLength(), expected, name);
-  return t.Data();
+  Napi::TypedArray t = Typed(v, name, napi_float32_array, "Float32Array");
+  ExpectLength(t.ElementLength(), expected, name);  // before any copy
+  return static_cast<float*>(HostData(t, name, true));
 }
 
 const uint8_t* Args::Uint8(const Napi::Value& v, const std::string& name, size_t* len) {
@@ -98,9 +108,7 @@ const uint8_t* Args::Uint8(const Napi::Value& v, const std::string& name, size_t
     *len = b->length();
     return static_cast<const uint8_t*>(b->data());
   }
-  Napi::Uint8Array t = Typed(v, name, napi_uint8_array, "Uint8Array").As<Napi::Uint8Array>();
-  *len = t.ElementLength();
-  return t.Data();
+  return static_cast<const uint8_t*>(TypedData(v, name, napi_uint8_array, "Uint8Array", false, len));
 }
 
 uint8_t* Args::Uint8Out(const Napi::Value& v, const std::string& name, size_t expected) {
@@ -108,9 +116,9 @@ uint8_t* Args::Uint8Out(const Napi::Value& v, const std::string& name, size_t ex
     ExpectLength(b->length(), expected, name);
     return static_cast<uint8_t*>(b->data());
   }
-  Napi::Uint8Array t = Typed(v, name, napi_uint8_array, "Uint8Array").As<Napi::Uint8Array>();
-  ExpectLength(t.ElementLength(), expected, name);
-  return t.Data();
+  Napi::TypedArray t = Typed(v, name, napi_uint8_array, "Uint8Array");
+  ExpectLength(t.ElementLength(), expected, name);  // before any copy
+  return static_cast<uint8_t*>(HostData(t, name, true));
 }
 
 void Args::ExpectLength(size_t got, size_t expected, const std::string& name) {

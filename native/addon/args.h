@@ -3,8 +3,11 @@
 #pragma once
 #include <napi.h>
 
+#include <memory>
 #include <string>
 #include <vector>
+
+#include "host_copies.h"
 
 #include "spartan/block_ops.h"
 #include "spartan/segments.h"
@@ -18,7 +21,10 @@ class Args {
  public:
   // allow_device: the op has CUDA kernels, so device buffers are accepted; otherwise a
   // device buffer is an ERR_SPARTAN_DEVICE error (never a device pointer handed to a CPU kernel).
-  explicit Args(Napi::Env env, bool allow_device = false) : env_(env), allow_device_(allow_device) {}
+  // async: the call will run on the libuv pool, so host arrays are read through copies
+  // (host_copies.h) and the kernel never sees memory the caller could detach meanwhile.
+  explicit Args(Napi::Env env, bool allow_device = false, bool async = false)
+      : env_(env), allow_device_(allow_device), copies_(async ? new HostCopies : nullptr) {}
 
   const float* Float32(const Napi::Value& v, const std::string& name, size_t* len);
   float* Float32Out(const Napi::Value& v, const std::string& name, size_t expected_len);
@@ -37,6 +43,11 @@ class Args {
 
   // Typed arrays and device buffers seen so far (to keep alive across an async call).
   std::vector<Napi::Object>& arrays() { return arrays_; }
+  // The data pointer a kernel uses for host array t (already checked): its own, or its copy
+  // in an async call; `written`: the op writes into it. Keeps t alive like the readers above.
+  void* HostData(const Napi::TypedArray& t, const std::string& name, bool written);
+  // An async call's copies (null for a synchronous one), for the worker to own and copy back.
+  std::unique_ptr<HostCopies> TakeCopies() { return std::move(copies_); }
   // Whether the arrays read so far are device buffers (CUDA tensors). Mixing host
   // arrays and device buffers in one call is an ERR_SPARTAN_DEVICE error.
   bool on_device() const { return place_ == Place::kDevice; }
@@ -49,10 +60,14 @@ class Args {
   enum class Place { kUnknown, kHost, kDevice };
   void Note(Place p, const std::string& name);
   Napi::TypedArray Typed(const Napi::Value& v, const std::string& name, napi_typedarray_type type, const char* type_name);
+  // Typed, then HostData: the checked array's data pointer and its element count.
+  void* TypedData(const Napi::Value& v, const std::string& name, napi_typedarray_type type, const char* type_name,
+                  bool written, size_t* len);
   Napi::Env env_;
   bool allow_device_ = false;
   Place place_ = Place::kUnknown;
   std::vector<Napi::Object> arrays_;
+  std::unique_ptr<HostCopies> copies_;
 };
 
 }  // namespace spartan_addon

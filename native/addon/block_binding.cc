@@ -14,19 +14,19 @@ namespace spartan_addon {
 
 Napi::Value BlockScores(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Args args(env, /*allow_device=*/true);
+  Args args(env, /*allow_device=*/true, /*async=*/info[6].ToBoolean());
   size_t n = 0;
   const float* theta = args.Float32(info[0], "theta", &n);
   spartan::BlockShape s = args.Shape(info, 1);
   args.ExpectLength(n, s.size(), "theta");
   float* out = args.Float32Out(info[5], "out", s.num_blocks());
-  return Run(env, info[6].ToBoolean(), args.arrays(), ArgNames{}, [=, dev = args.on_device()] { return dev ? spartan::cuda::block_scores(theta, s, out) : spartan::block_scores(theta, s, out); },
+  return Run(env, info[6].ToBoolean(), args, ArgNames{}, [=, dev = args.on_device()] { return dev ? spartan::cuda::block_scores(theta, s, out) : spartan::block_scores(theta, s, out); },
              [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
 }
 
 Napi::Value ExpandBlockMask(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Args args(env, /*allow_device=*/true);
+  Args args(env, /*allow_device=*/true, /*async=*/info[6].ToBoolean());
   spartan::BlockShape s = args.Shape(info, 1);
   size_t n = 0;
   Work work;
@@ -49,13 +49,13 @@ Napi::Value ExpandBlockMask(const Napi::CallbackInfo& info) {
       return spartan::Status::Ok();
     };
   }
-  return Run(env, info[6].ToBoolean(), args.arrays(), ArgNames{}, work,
+  return Run(env, info[6].ToBoolean(), args, ArgNames{}, work,
              [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
 }
 
 Napi::Value ApplyMask(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Args args(env, /*allow_device=*/true);
+  Args args(env, /*allow_device=*/true, /*async=*/info[9].ToBoolean());
   size_t n = 0, nm = 0, nh = 0;
   const float* theta = args.Float32(info[0], "theta", &n);
   spartan::BlockShape s = args.Shape(info, 3);
@@ -74,7 +74,7 @@ Napi::Value ApplyMask(const Napi::CallbackInfo& info) {
     args.ExpectLength(nh, expected, "hard");
   }
   float* out = args.Float32Out(info[8], "out", s.size());
-  return Run(env, info[9].ToBoolean(), args.arrays(), ArgNames{},
+  return Run(env, info[9].ToBoolean(), args, ArgNames{},
              [=, dev = args.on_device()] {
                return dev ? spartan::cuda::apply_mask(theta, mask, hard, s, out) : spartan::apply_mask(theta, mask, hard, s, out);
              },

@@ -48,14 +48,14 @@ const void* Typed(Napi::Env env, Args& args, const Napi::Value& v, const std::st
     Throw(env, ErrorKind::kType, "ERR_SPARTAN_DETACHED", name + " is backed by a detached ArrayBuffer");
   args.arrays().push_back(t);
   *len = t.ElementLength();
-  return static_cast<const uint8_t*>(t.ArrayBuffer().Data()) + t.ByteOffset();
+  return args.HostData(t, name, /*written=*/false);
 }
 
 }  // namespace
 
 Napi::Value BsrMatmul(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Args args(env);
+  Args args(env, /*allow_device=*/false, /*async=*/info[13].ToBoolean());
   const bool linear = info[0].ToBoolean();
   spartan::BsrView a = ReadBsrShape(args, info, 7);
 
@@ -92,7 +92,7 @@ Napi::Value BsrMatmul(const Napi::CallbackInfo& info) {
   ep.relu = info[11].ToBoolean();
   float* out = args.Float32Out(info[12], "out", a.rows * n);
 
-  return Run(env, info[13].ToBoolean(), args.arrays(), ArgNames{},
+  return Run(env, info[13].ToBoolean(), args, ArgNames{},
              [=] { return linear ? spartan::bsr_linear(a, x, xt, n, ep, out) : spartan::bsr_matmul(a, x, xt, n, ep, out); },
              [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
 }

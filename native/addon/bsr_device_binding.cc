@@ -26,7 +26,7 @@ static const void* Need(Args& args, Napi::Env env, const Napi::Value& v, const s
 
 Napi::Value BsrMatmulCuda(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Args args(env, /*allow_device=*/true);
+  Args args(env, /*allow_device=*/true, /*async=*/info[14].ToBoolean());
   const bool linear = info[0].ToBoolean();
   spartan::BsrView a = ReadBsrShape(args, info, 4);
   DeviceBuffer* ci = args.Device(info[6], "colIdx", ElementKind::kInt32);
@@ -47,7 +47,7 @@ Napi::Value BsrMatmulCuda(const Napi::CallbackInfo& info) {
   // Thread blocks write y while others still read x and bias: no overlap (each is its own allocation).
   if (static_cast<const void*>(out) == static_cast<const void*>(x) || (ep.bias && static_cast<const void*>(out) == static_cast<const void*>(ep.bias)))
     Throw(env, ErrorKind::kRange, "ERR_SPARTAN_ALIAS", "out must not be x or bias");
-  return Run(env, info[14].ToBoolean(), args.arrays(), ArgNames{},
+  return Run(env, info[14].ToBoolean(), args, ArgNames{},
              [=] { return spartan::cuda::bsr_product(linear, a, perm, x, n, ep, out); },
              [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
 }

@@ -101,7 +101,7 @@ static DeviceBuffer* Live(Napi::Env env, const Napi::Value& v, const std::string
 
 static Napi::Value Copy(const Napi::CallbackInfo& info, bool upload) {
   Napi::Env env = info.Env();
-  Args args(env);
+  Args args(env, /*allow_device=*/false, /*async=*/info[2].ToBoolean());
   DeviceBuffer* b = Live(env, info[0], "buffer");
   if (!info[1].IsTypedArray()) Throw(env, ErrorKind::kType, "ERR_SPARTAN_TYPE", "array must be a typed array");
   Napi::TypedArray t = info[1].As<Napi::TypedArray>();
@@ -111,10 +111,10 @@ static Napi::Value Copy(const Napi::CallbackInfo& info, bool upload) {
           "array has " + std::to_string(t.ByteLength()) + " bytes; the tensor has " + std::to_string(b->bytes()));
   args.arrays().push_back(t);
   args.arrays().push_back(info[0].As<Napi::Object>());
-  void* host = static_cast<char*>(t.ArrayBuffer().Data()) + t.ByteOffset();
+  void* host = args.HostData(t, "array", /*written=*/!upload);
   void* dev = b->data();
   const size_t n = b->bytes();
-  return Run(env, info[2].ToBoolean(), args.arrays(), ArgNames{},
+  return Run(env, info[2].ToBoolean(), args, ArgNames{},
              [=] { return upload ? spartan::cuda::copy_to_device(dev, host, n) : spartan::cuda::copy_to_host(host, dev, n); },
              [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
 }

@@ -7,10 +7,10 @@ namespace {
 
 class Worker : public Napi::AsyncWorker {
  public:
-  Worker(Napi::Env env, std::vector<Napi::Object>& keep, ArgNames names, Work work, Finish finish)
-      : Napi::AsyncWorker(env, "spartan"), deferred_(Napi::Promise::Deferred::New(env)), names_(names),
-        work_(std::move(work)), finish_(std::move(finish)) {
-    for (auto& o : keep) {
+  Worker(Napi::Env env, Args& args, ArgNames names, Work work, Finish finish)
+      : Napi::AsyncWorker(env, "spartan"), deferred_(Napi::Promise::Deferred::New(env)), copies_(args.TakeCopies()),
+        names_(names), work_(std::move(work)), finish_(std::move(finish)) {
+    for (auto& o : args.arrays()) {
       refs_.push_back(Napi::Persistent(o));
       if (DeviceBuffer* b = DeviceBuffer::From(o)) {  // device memory stays allocated until this call settles
         b->Hold();
@@ -38,6 +38,12 @@ class Worker : public Napi::AsyncWorker {
       deferred_.Reject(StatusError(env, status_, names_).Value());
       return;
     }
+    std::string lost;
+    if (copies_ && !copies_->WriteBack(&lost)) {
+      deferred_.Reject(MakeError(env, ErrorKind::kType, "ERR_SPARTAN_DETACHED",
+                                 lost + " was detached or resized while the call ran; its result is lost").Value());
+      return;
+    }
     try {
       deferred_.Resolve(finish_(env));
     } catch (const Napi::Error& e) {
@@ -51,6 +57,7 @@ class Worker : public Napi::AsyncWorker {
 
  private:
   Napi::Promise::Deferred deferred_;
+  std::unique_ptr<HostCopies> copies_;  // the host arrays the kernel works on (see host_copies.h)
   std::vector<Napi::ObjectReference> refs_;
   std::vector<DeviceBuffer*> held_;
   ArgNames names_;
@@ -61,10 +68,9 @@ class Worker : public Napi::AsyncWorker {
 
 }  // namespace
 
-Napi::Value Run(Napi::Env env, bool async, std::vector<Napi::Object>& keep_alive, ArgNames names, Work work,
-                Finish finish) {
+Napi::Value Run(Napi::Env env, bool async, Args& args, ArgNames names, Work work, Finish finish) {
   if (async) {
-    auto* w = new Worker(env, keep_alive, names, std::move(work), std::move(finish));
+    auto* w = new Worker(env, args, names, std::move(work), std::move(finish));
     Napi::Promise p = w->Promise();
     w->Queue();
     return p;

@@ -1,6 +1,7 @@
 // Runs a kernel now (returning its result) or on the libuv pool (returning a
 // Promise). Either way a failed Status becomes a coded error; in async mode the
-// input and output arrays are referenced until the promise settles.
+// input and output arrays are referenced until the promise settles, the kernel works on
+// the Args' copies of the host arrays, and the written ones are copied back as it settles.
 #pragma once
 #include <napi.h>
 
@@ -8,6 +9,7 @@
 #include <vector>
 
 #include "errors.h"
+#include "args.h"
 #include "spartan/status.h"
 
 namespace spartan_addon {
@@ -15,7 +17,7 @@ namespace spartan_addon {
 using Work = std::function<spartan::Status()>;
 using Finish = std::function<Napi::Value(Napi::Env)>;
 
-Napi::Value Run(Napi::Env env, bool async, std::vector<Napi::Object>& keep_alive, ArgNames names, Work work,
-                Finish finish);
+// async must be what `args` was made with (Args' async flag): an async call needs its copies.
+Napi::Value Run(Napi::Env env, bool async, Args& args, ArgNames names, Work work, Finish finish);
 
 }  // namespace spartan_addon

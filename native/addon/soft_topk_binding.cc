@@ -20,8 +20,8 @@ static std::string Prefix(bool segmented, uint32_t i) {
 
 Napi::Value SoftTopKForward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Args args(env, /*allow_device=*/true);
   const bool async = info[2].ToBoolean(), segmented = info[3].ToBoolean();
+  Args args(env, /*allow_device=*/true, async);
   Napi::Array js_segs = args.Array(info[0], "segments");
   Napi::Array js_groups = args.Array(info[1], "groups");
   auto segs = std::make_shared<std::vector<spartan::SoftTopKSegment>>(js_segs.Length());
@@ -49,7 +49,7 @@ Napi::Value SoftTopKForward(const Napi::CallbackInfo& info) {
   }
   auto results = std::make_shared<std::vector<spartan::SoftTopKResult>>(groups->size());
   return Run(
-      env, async, args.arrays(), ArgNames{segmented},
+      env, async, args, ArgNames{segmented},
       [segs, groups, results, dev = args.on_device()] {
         auto op = dev ? spartan::cuda::soft_topk_forward : spartan::soft_topk_forward;
         return op(segs->data(), segs->size(), groups->data(), groups->size(), results->data());
@@ -73,8 +73,8 @@ Napi::Value SoftTopKForward(const Napi::CallbackInfo& info) {
 
 Napi::Value SoftTopKBackward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Args args(env, /*allow_device=*/true);
   const bool async = info[2].ToBoolean(), segmented = info[3].ToBoolean();
+  Args args(env, /*allow_device=*/true, async);
   Napi::Array js_segs = args.Array(info[0], "segments");
   Napi::Array js_groups = args.Array(info[1], "groups");
   auto segs = std::make_shared<std::vector<spartan::SoftTopKBackwardSegment>>(js_segs.Length());
@@ -98,7 +98,7 @@ Napi::Value SoftTopKBackward(const Napi::CallbackInfo& info) {
     g.beta = args.Number(o.Get("beta"), "beta");
   }
   return Run(
-      env, async, args.arrays(), ArgNames{segmented},
+      env, async, args, ArgNames{segmented},
       [segs, groups, dev = args.on_device()] {
         auto op = dev ? spartan::cuda::soft_topk_backward : spartan::soft_topk_backward;
         return op(segs->data(), segs->size(), groups->data(), groups->size());

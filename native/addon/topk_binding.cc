@@ -15,8 +15,8 @@ namespace spartan_addon {
 
 Napi::Value TopKMask(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Args args(env, /*allow_device=*/true);
   const bool async = info[2].ToBoolean(), segmented = info[3].ToBoolean();
+  Args args(env, /*allow_device=*/true, async);
   Napi::Array js_segs = args.Array(info[0], "segments");
   Napi::Array js_groups = args.Array(info[1], "groups");
   auto segs = std::make_shared<std::vector<spartan::TopKSegment>>(js_segs.Length());
@@ -44,7 +44,7 @@ Napi::Value TopKMask(const Napi::CallbackInfo& info) {
   }
   auto results = std::make_shared<std::vector<spartan::TopKResult>>(groups->size());
   return Run(
-      env, async, args.arrays(), ArgNames{segmented},
+      env, async, args, ArgNames{segmented},
       [segs, groups, results, dev = args.on_device()] {
         auto op = dev ? spartan::cuda::topk_mask : spartan::topk_mask;
         return op(segs->data(), segs->size(), groups->data(), groups->size(), results->data());
