@@ -102,4 +102,27 @@ describe('async ops on arrays changed while they run', function () {
     expect(bw).to.equal(g);
     expect(Buffer.from(bw.buffer).equals(Buffer.from(wantBw.buffer))).to.equal(true);
   });
+
+  it('arrays over a SharedArrayBuffer work, sync and async (they cannot be detached, so async uses them in place); a resizable buffer shrunk under an async output rejects', async () => {
+    const shared = (a: Float32Array) => {
+      const s = new Float32Array(new SharedArrayBuffer(a.byteLength));
+      s.set(a);
+      return s;
+    };
+    const v = values(), want = spartan.softTopK(v, n / 10, 10);
+    const sv = shared(v), sout = new Float32Array(new SharedArrayBuffer(4 * n));
+    expect(Array.from(spartan.softTopK(sv, n / 10, 10).mask)).to.deep.equal(Array.from(want.mask));
+    const got = await spartan.softTopKAsync(sv, n / 10, 10, { out: sout });
+    expect(got.mask).to.equal(sout);
+    expect(Array.from(sout)).to.deep.equal(Array.from(want.mask));
+    expect(Array.from(await spartan.topKMaskAsync(sv, 1000))).to.deep.equal(Array.from(spartan.topKMask(v, 1000)));
+
+    type Resizable = ArrayBuffer & { resize(bytes: number): void };
+    const ResizableBuffer = ArrayBuffer as unknown as new (bytes: number, opts: { maxByteLength: number }) => Resizable; // ES2024, beyond this lib's types
+    const rab = new ResizableBuffer(4 * n, { maxByteLength: 8 * n });
+    const out = new Float32Array(rab);
+    const p = spartan.softTopKAsync(v, n / 10, 10, { out });
+    rab.resize(4 * (n - 8));
+    expect(await failure(p)).to.equal('ERR_SPARTAN_DETACHED: out was detached or resized while the call ran; its result is lost');
+  });
 });

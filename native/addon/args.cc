@@ -4,6 +4,7 @@
 
 #include "device_buffer.h"
 #include "errors.h"
+#include "views.h"
 
 namespace spartan_addon {
 
@@ -38,7 +39,7 @@ Napi::TypedArray Args::Typed(const Napi::Value& v, const std::string& name, napi
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type)
     Throw(env_, ErrorKind::kType, "ERR_SPARTAN_TYPE", name + " must be a " + type_name + " (got " + TypeNameOf(v) + ")");
   Napi::TypedArray t = v.As<Napi::TypedArray>();
-  if (t.ArrayBuffer().IsDetached())
+  if (ViewOf(t).detached)
     Throw(env_, ErrorKind::kType, "ERR_SPARTAN_DETACHED", name + " is backed by a detached ArrayBuffer");
   Note(Place::kHost, name);
   arrays_.push_back(t);
@@ -47,7 +48,7 @@ Napi::TypedArray Args::Typed(const Napi::Value& v, const std::string& name, napi
 
 void* Args::HostData(const Napi::TypedArray& t, const std::string& name, bool written) {
   if (copies_) return copies_->Data(env_, t, name, written);
-  return static_cast<uint8_t*>(t.ArrayBuffer().Data()) + t.ByteOffset();
+  return ViewOf(t).data;
 }
 
 void* Args::TypedData(const Napi::Value& v, const std::string& name, napi_typedarray_type type, const char* type_name,

@@ -10,6 +10,7 @@
 #include "errors.h"
 #include "ops.h"
 #include "run.h"
+#include "views.h"
 #include "spartan/bsr.h"
 
 namespace spartan_addon {
@@ -44,7 +45,7 @@ const void* Typed(Napi::Env env, Args& args, const Napi::Value& v, const std::st
   if (!v.IsTypedArray() || TypeOf(v) != want)
     Throw(env, ErrorKind::kType, "ERR_SPARTAN_TYPE", name + " must be a " + want_name + " (got " + Describe(v) + ")");
   Napi::TypedArray t = v.As<Napi::TypedArray>();
-  if (t.ArrayBuffer().IsDetached())
+  if (ViewOf(t).detached)
     Throw(env, ErrorKind::kType, "ERR_SPARTAN_DETACHED", name + " is backed by a detached ArrayBuffer");
   args.arrays().push_back(t);
   *len = t.ElementLength();

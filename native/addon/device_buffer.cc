@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "args.h"
+#include "views.h"
 #include "errors.h"
 #include "ops.h"
 #include "run.h"
@@ -105,7 +106,7 @@ static Napi::Value Copy(const Napi::CallbackInfo& info, bool upload) {
   DeviceBuffer* b = Live(env, info[0], "buffer");
   if (!info[1].IsTypedArray()) Throw(env, ErrorKind::kType, "ERR_SPARTAN_TYPE", "array must be a typed array");
   Napi::TypedArray t = info[1].As<Napi::TypedArray>();
-  if (t.ArrayBuffer().IsDetached()) Throw(env, ErrorKind::kType, "ERR_SPARTAN_DETACHED", "array is backed by a detached ArrayBuffer");
+  if (ViewOf(t).detached) Throw(env, ErrorKind::kType, "ERR_SPARTAN_DETACHED", "array is backed by a detached ArrayBuffer");
   if (t.ByteLength() != b->bytes())
     Throw(env, ErrorKind::kRange, "ERR_SPARTAN_LENGTH",
           "array has " + std::to_string(t.ByteLength()) + " bytes; the tensor has " + std::to_string(b->bytes()));

@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "errors.h"
+#include "views.h"
 
 namespace spartan_addon {
 namespace {
@@ -55,9 +56,10 @@ HostCopies::~HostCopies() {
 }
 
 void* HostCopies::Data(Napi::Env env, const Napi::TypedArray& t, const std::string& name, bool written) {
-  uint8_t* at = static_cast<uint8_t*>(t.ArrayBuffer().Data()) + t.ByteOffset();
-  const size_t bytes = t.ByteLength();
-  if (bytes == 0) return at;  // nothing to read or write
+  const View view = ViewOf(t);
+  uint8_t* at = view.data;
+  const size_t bytes = view.bytes;
+  if (bytes == 0 || view.shared) return at;  // nothing to read or write; memory no one can detach
   Copy* c = nullptr;
   for (Copy& e : copies_) {
     if (e.original == at && e.bytes == bytes) {
@@ -98,12 +100,13 @@ bool HostCopies::WriteBack(std::string* lost) {
   for (Copy& c : copies_) {
     if (!c.written) continue;
     Napi::TypedArray t = c.view.Value();
-    if (t.ArrayBuffer().IsDetached() || t.ByteLength() != c.bytes) {
+    const View view = ViewOf(t);
+    if (view.detached || view.bytes != c.bytes) {
       if (ok) *lost = c.name;
       ok = false;
       continue;
     }
-    std::memcpy(static_cast<uint8_t*>(t.ArrayBuffer().Data()) + t.ByteOffset(), c.data.get(), c.bytes);
+    std::memcpy(view.data, c.data.get(), c.bytes);
   }
   return ok;
 }
