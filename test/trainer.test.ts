@@ -11,6 +11,7 @@ import { GraphRunner } from '../lib/graph/runner';
 import { lenet300100, lenet5 } from '../lib/models/lenet';
 import { Trainer, countCorrect } from '../lib/train/trainer';
 import { batches } from '../lib/data/dataset';
+import { failure } from './helpers';
 
 /** Trainers a test opens; each describe's afterEach releases them (their onnxruntime sessions), failed or not. */
 const opened: Trainer[] = [];
@@ -359,5 +360,16 @@ describe('Trainer with BatchNormalization and Dropout (mnist-bn: a training-mode
     expect(await codeOf(t.trainEpoch(data, 0))).to.equal('ERR_SPARTAN_DISPOSED');
     expect(await codeOf(t.accuracy(data))).to.equal('ERR_SPARTAN_DISPOSED');
     expect(await codeOf(Trainer.create(options({ batchNorm: 'train' as never })))).to.equal('ERR_SPARTAN_OPTION');
+  });
+
+  it('release() during trainEpoch waits for the run in flight; the epoch rejects with ERR_SPARTAN_DISPOSED before its next step, the steps taken kept whole', async function () {
+    this.timeout(60000);
+    const t = await Trainer.create(options());
+    let steps = 0;
+    const epoch = t.trainEpoch(data, 0, () => steps++);
+    await new Promise((r) => setTimeout(r, 0));
+    await t.release();
+    expect(await failure(epoch)).to.match(/^ERR_SPARTAN_DISPOSED: this Trainer was released before the training graph at step \d+ could run$/);
+    expect(t.sparsifier.stepCount, 'every step that ran finished, sparsifier and optimizer alike').to.equal(steps);
   });
 });

@@ -163,6 +163,7 @@ export class Trainer {
   /** The buffers the training graph updates (the rest it does not read). */
   private readonly updated: Set<string>;
   private released = false;
+  private inflight: Promise<unknown> | null = null; // the graph run release() waits for
   /** One buffer per dropout mask, sized for a full batch (as batches() reuses its own: no garbage per step). */
   private readonly maskBuffers: Float32Array[] = [];
   private readonly input: string;
@@ -265,10 +266,16 @@ export class Trainer {
     return new Trainer(opts, train, evaluate, forward, labelled, targetShape, untied, dropouts, labels);
   }
 
-  /** Frees both onnxruntime sessions now (not at garbage collection); the Trainer cannot run after. Idempotent. */
+  /**
+   * Frees both onnxruntime sessions now (not at garbage collection); the Trainer cannot run
+   * after. Idempotent. During a trainEpoch or evaluate it waits for the graph run in flight
+   * (a session is not freed under a run), and that call then rejects with ERR_SPARTAN_DISPOSED
+   * before its next run, the finished steps kept.
+   */
   async release(): Promise<void> {
     if (this.released) return;
     this.released = true;
+    await this.inflight?.catch(() => undefined);
     await Promise.all([this.train.release(), this.evaluate_.release()]);
   }
 
@@ -332,10 +339,15 @@ export class Trainer {
 
   /** Runs a graph; an onnxruntime failure (a token id past the embedding, say) becomes an ERR_SPARTAN_RUNTIME. */
   private async run(runner: GraphRunner, feeds: Parameters<GraphRunner['run']>[0], what: string) {
+    if (this.released) throw new SpartanError('ERR_SPARTAN_DISPOSED', `this Trainer was released before the ${what} could run`);
+    const running = runner.run(feeds);
+    this.inflight = running;
     try {
-      return await runner.run(feeds);
+      return await running;
     } catch (e) {
       throw new SpartanError('ERR_SPARTAN_RUNTIME', `onnxruntime failed to run the ${what}: ${(e as Error).message.split('\n')[0]}`);
+    } finally {
+      if (this.inflight === running) this.inflight = null;
     }
   }
 
