@@ -60,7 +60,12 @@ export interface Model {
 
 const num = (x: unknown): number => (typeof x === 'number' ? x : x && typeof (x as { toNumber?: () => number }).toNumber === 'function' ? (x as { toNumber: () => number }).toNumber() : Number(x));
 
-function typedFromBytes(dataType: number, bytes: Uint8Array, count: number): TensorData {
+const ELEMENT_BYTES: Partial<Record<number, number>> = { [DataType.FLOAT]: 4, [DataType.DOUBLE]: 8, [DataType.INT64]: 8, [DataType.INT32]: 4, [DataType.UINT8]: 1, [DataType.BOOL]: 1 };
+
+function typedFromBytes(dataType: number, bytes: Uint8Array, count: number, name: string): TensorData {
+  const size = ELEMENT_BYTES[dataType];
+  if (size !== undefined && bytes.byteLength !== count * size)
+    throw rangeError('ERR_SPARTAN_ONNX', `tensor "${name}" holds ${bytes.byteLength} bytes of raw data; its dims need ${count} × ${size}`);
   // an aligned copy: protobufjs returns a Buffer view into a shared pool (Buffer#slice would share it)
   const copy = new Uint8Array(bytes.byteLength);
   copy.set(bytes);
@@ -75,18 +80,24 @@ function typedFromBytes(dataType: number, bytes: Uint8Array, count: number): Ten
 }
 
 function decodeTensor(t: Record<string, unknown>): TensorValue {
+  const name = String(t.name ?? '');
   const dims = ((t.dims as unknown[]) ?? []).map(num);
+  if (!dims.every((d) => Number.isSafeInteger(d) && d >= 0))
+    throw rangeError('ERR_SPARTAN_ONNX', `tensor "${name}" has dims [${dims.join(', ')}]; each must be an integer >= 0`);
+  if (num(t.dataLocation ?? 0) === 1)  // TensorProto.EXTERNAL: the bytes sit in a file beside the model
+    throw rangeError('ERR_SPARTAN_ONNX', `tensor "${name}" keeps its data in an external file (ONNX external data); this project reads models that hold their tensors, as onnx.save_model(model, path, save_as_external_data=False) writes for models under 2 GB`);
   const count = dims.reduce((a, b) => a * b, 1);
   const dataType = num(t.dataType);
   let data: TensorData;
   const raw = t.rawData as Uint8Array | undefined;
-  if (raw && raw.length) data = typedFromBytes(dataType, raw, count);
+  if (raw && raw.length) data = typedFromBytes(dataType, raw, count, name);
   else if (dataType === DataType.FLOAT) data = Float32Array.from((t.floatData as number[]) ?? []);
   else if (dataType === DataType.DOUBLE) data = Float64Array.from((t.doubleData as number[]) ?? []);
   else if (dataType === DataType.INT64) data = BigInt64Array.from(((t.int64Data as unknown[]) ?? []).map((x) => BigInt(String(x))));
   else if (dataType === DataType.INT32 || dataType === DataType.UINT8 || dataType === DataType.BOOL) data = (dataType === DataType.INT32 ? Int32Array : Uint8Array).from(((t.int32Data as number[]) ?? []));
   else throw rangeError('ERR_SPARTAN_ONNX', `unsupported tensor data type ${dataType} in ${t.name}`);
-  return { name: String(t.name ?? ''), dims, dataType, data };
+  if (data.length !== count) throw rangeError('ERR_SPARTAN_ONNX', `tensor "${name}" holds ${data.length} values; its dims [${dims.join(', ')}] need ${count}`);
+  return { name, dims, dataType, data };
 }
 
 function encodeTensor(t: TensorValue): object {
