@@ -88,6 +88,15 @@ describe('async ops on arrays changed while they run', function () {
     expect(codeOf(() => spartan.softTopKSegmented(segs, 5, 1))).to.match(/^ERR_SPARTAN_ALIAS/);
     expect(await failure(spartan.softTopKSegmentedAsync(segs, 5, 1))).to.match(/^ERR_SPARTAN_ALIAS/);
     expect(Array.from(shared)).to.deep.equal(Array.from(before));
+    // the output is the same bytes as an input read earlier, and another input overlaps both in part
+    const f = Float32Array.from({ length: 8 }, (_, i) => (i + 1) / 10), fBefore = f.slice();
+    const odd = [{ mask: f.subarray(0, 4), gradMask: f.subarray(2, 6), out: f.subarray(0, 4) }];
+    expect(codeOf(() => spartan.softTopKBackwardSegmented(odd, 1))).to.match(/^ERR_SPARTAN_ALIAS/);
+    expect(await failure(spartan.softTopKBackwardSegmentedAsync(odd, 1))).to.match(/^ERR_SPARTAN_ALIAS/);
+    const t = Float32Array.from({ length: 8 }, (_, i) => i);
+    expect(codeOf(() => spartan.applyMask(t.subarray(0, 4), t.subarray(2, 6), { out: t.subarray(0, 4) }))).to.match(/^ERR_SPARTAN_ALIAS/);
+    expect(await failure(spartan.applyMaskAsync(t.subarray(0, 4), t.subarray(2, 6), { out: t.subarray(0, 4) }))).to.match(/^ERR_SPARTAN_ALIAS/);
+    expect([Array.from(f), Array.from(t)]).to.deep.equal([Array.from(fBefore), [0, 1, 2, 3, 4, 5, 6, 7]]);
   });
 
   it('an async result is the synchronous one, bit for bit, with outputs given or not (the copies change nothing else)', async () => {

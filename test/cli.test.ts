@@ -103,6 +103,7 @@ describe('spartan CLI', function () {
     for (const [flags, pattern] of [
       [['--label-smoothing', '1.5'], /^spartan: --label-smoothing must be a number in \[0, 1\) \(got 1\.5\)/],
       [['--label-smoothing', 'x'], /^spartan: --label-smoothing must be/],
+      [['--label-smoothing='], /^spartan: --label-smoothing must be a number in \[0, 1\) \(got \)/],
       [['--loss', 'mse', '--class-axis', '1'], /^spartan: --class-axis is for the cross-entropy loss: it has no meaning with --loss mse/],
       [['--loss', 'mse', '--label-smoothing', '0.1'], /^spartan: --label-smoothing is for the cross-entropy loss/],
     ] as const) {

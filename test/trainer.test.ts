@@ -371,5 +371,13 @@ describe('Trainer with BatchNormalization and Dropout (mnist-bn: a training-mode
     await t.release();
     expect(await failure(epoch)).to.match(/^ERR_SPARTAN_DISPOSED: this Trainer was released before the training graph at step \d+ could run$/);
     expect(t.sparsifier.stepCount, 'every step that ran finished, sparsifier and optimizer alike').to.equal(steps);
+    // an epoch and an evaluation at once: release() waits for both runs, whichever ends first
+    const u = await Trainer.create(options());
+    const both = [u.trainEpoch(data, 0), u.evaluate(data)];
+    await new Promise((r) => setTimeout(r, 0));
+    const first = u.release(), again = u.release();
+    expect(again).to.equal(first);
+    await first;
+    for (const p of both) expect(await failure(p)).to.match(/^ERR_SPARTAN_DISPOSED: |^resolved$/);
   });
 });

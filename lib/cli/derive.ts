@@ -37,7 +37,7 @@ export async function runDerive(argv: string[]): Promise<number> {
   if (classAxis !== undefined && !/^-?\d+$/.test(values['class-axis']!))
     throw rangeError('ERR_SPARTAN_OPTION', `--class-axis must be an integer axis of the logits, 1 for PyTorch's [N, C, ...] or -1 for the last (got ${values['class-axis']})`);
   const labelSmoothing = Number(values['label-smoothing']);
-  if (!(labelSmoothing >= 0 && labelSmoothing < 1))
+  if (!/^\d*\.?\d+(e-?\d+)?$/i.test(values['label-smoothing']!) || !(labelSmoothing >= 0 && labelSmoothing < 1))
     throw rangeError('ERR_SPARTAN_OPTION', `--label-smoothing must be a number in [0, 1) (got ${values['label-smoothing']})`);
   if (values.loss === 'mse' && (classAxis !== undefined || labelSmoothing !== 0))
     throw rangeError('ERR_SPARTAN_OPTION', `--${classAxis !== undefined ? 'class-axis' : 'label-smoothing'} is for the cross-entropy loss: it has no meaning with --loss mse`);

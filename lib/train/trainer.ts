@@ -163,7 +163,8 @@ export class Trainer {
   /** The buffers the training graph updates (the rest it does not read). */
   private readonly updated: Set<string>;
   private released = false;
-  private inflight: Promise<unknown> | null = null; // the graph run release() waits for
+  private readonly inflight = new Set<Promise<unknown>>(); // the graph runs release() waits for
+  private releasing: Promise<void> | null = null;
   /** One buffer per dropout mask, sized for a full batch (as batches() reuses its own: no garbage per step). */
   private readonly maskBuffers: Float32Array[] = [];
   private readonly input: string;
@@ -268,15 +269,17 @@ export class Trainer {
 
   /**
    * Frees both onnxruntime sessions now (not at garbage collection); the Trainer cannot run
-   * after. Idempotent. During a trainEpoch or evaluate it waits for the graph run in flight
-   * (a session is not freed under a run), and that call then rejects with ERR_SPARTAN_DISPOSED
-   * before its next run, the finished steps kept.
+   * after. Idempotent (every call returns the first one's promise). During trainEpoch or
+   * evaluate calls (any number at once) it waits for their graph runs in flight
+   * (a session is not freed under a run), and those calls then reject with ERR_SPARTAN_DISPOSED
+   * before their next run, the finished steps kept.
    */
-  async release(): Promise<void> {
-    if (this.released) return;
-    this.released = true;
-    await this.inflight?.catch(() => undefined);
-    await Promise.all([this.train.release(), this.evaluate_.release()]);
+  release(): Promise<void> {
+    if (!this.releasing) {
+      this.released = true;
+      this.releasing = Promise.allSettled([...this.inflight]).then(() => Promise.all([this.train.release(), this.evaluate_.release()])).then(() => undefined);
+    }
+    return this.releasing;
   }
 
   /** This step's dropout masks: 0 or 1 / (1 - ratio), drawn from (seed, step, which mask) alone; valid until the next step's. */
@@ -341,13 +344,13 @@ export class Trainer {
   private async run(runner: GraphRunner, feeds: Parameters<GraphRunner['run']>[0], what: string) {
     if (this.released) throw new SpartanError('ERR_SPARTAN_DISPOSED', `this Trainer was released before the ${what} could run`);
     const running = runner.run(feeds);
-    this.inflight = running;
+    this.inflight.add(running);
     try {
       return await running;
     } catch (e) {
       throw new SpartanError('ERR_SPARTAN_RUNTIME', `onnxruntime failed to run the ${what}: ${(e as Error).message.split('\n')[0]}`);
     } finally {
-      if (this.inflight === running) this.inflight = null;
+      this.inflight.delete(running);
     }
   }
 

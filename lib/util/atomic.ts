@@ -2,6 +2,8 @@
 // folder. A crash leaves either the old file or the new one, never a torn one.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { threadId } from 'node:worker_threads';
 
 /** fs.writeSync's shape: bytes written from `data[offset, offset + length)`. */
 export type WriteFn = (fd: number, data: Uint8Array, offset: number, length: number) => number;
@@ -40,8 +42,9 @@ function syncFolder(dir: string): void {
 /** `write` is for tests (a short or failing writer); the temporary file never outlives a failure. */
 export function writeFileAtomic(file: string, data: Uint8Array | string, write?: WriteFn): void {
   const dir = path.dirname(path.resolve(file));
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
-  const fd = fs.openSync(tmp, 'w');
+  // unique per process, worker thread and call; 'wx' refuses to reuse a name that exists
+  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${threadId}.${randomBytes(6).toString('hex')}.tmp`);
+  const fd = fs.openSync(tmp, 'wx');
   try {
     try {
       writeAll(fd, typeof data === 'string' ? Buffer.from(data) : data, write);

@@ -3,6 +3,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <vector>
 
 #include "errors.h"
 #include "views.h"
@@ -38,14 +39,23 @@ std::unique_ptr<uint8_t[]> Take(size_t bytes, size_t* capacity) {
 }
 
 // Keeps a large block for the next call, dropping the smallest cached ones beyond the cap.
-void Give(std::unique_ptr<uint8_t[]> block, size_t capacity) {
+// Never throws (it runs in a destructor); dropped blocks are freed after the lock is released.
+void Give(std::unique_ptr<uint8_t[]> block, size_t capacity) noexcept {
   if (!block || capacity < kCacheMin || capacity > kCacheCap) return;
-  std::lock_guard<std::mutex> lock(cache_mutex);
-  cache.emplace(capacity, std::move(block));
-  cached_bytes += capacity;
-  while (cached_bytes > kCacheCap) {
-    cached_bytes -= cache.begin()->first;
-    cache.erase(cache.begin());
+  std::vector<std::unique_ptr<uint8_t[]>> dropped;
+  try {
+    dropped.reserve(4);
+    std::lock_guard<std::mutex> lock(cache_mutex);
+    cache.emplace(capacity, std::move(block));
+    cached_bytes += capacity;
+    while (cached_bytes > kCacheCap) {
+      std::unique_ptr<uint8_t[]> victim = std::move(cache.begin()->second);
+      cached_bytes -= cache.begin()->first;
+      cache.erase(cache.begin());
+      dropped.push_back(std::move(victim));  // should this throw, victim is freed here, under the lock
+    }
+  } catch (...) {
+    // out of memory for the cache's bookkeeping: the block (if not cached yet) is simply freed
   }
 }
 
@@ -61,15 +71,18 @@ void* HostCopies::Data(Napi::Env env, const Napi::TypedArray& t, const std::stri
   const size_t bytes = view.bytes;
   if (bytes == 0 || view.shared) return at;  // nothing to read or write; memory no one can detach
   Copy* c = nullptr;
+  for (Copy& e : copies_)
+    if (e.original == at && e.bytes == bytes) c = &e;
+  // Every other copy this view overlaps: refused when either side is written, this side
+  // counting as written also when it shares the copy of an earlier written view (or an
+  // earlier read-only view's copy becomes written now).
+  const bool writes = written || (c && c->written);
   for (Copy& e : copies_) {
-    if (e.original == at && e.bytes == bytes) {
-      c = &e;
-      break;
-    }
+    if (&e == c) continue;
     const bool overlap = at < e.original + e.bytes && e.original < at + bytes;
-    if (overlap && (written || e.written))
+    if (overlap && (writes || e.written))
       Throw(env, ErrorKind::kRange, "ERR_SPARTAN_ALIAS",
-            (written ? name : e.name) + " overlaps another array of this call without being the same array");
+            (writes ? (written ? name : c->name) : e.name) + " overlaps another array of this call without being the same array");
   }
   if (!c) {
     Copy fresh;

@@ -1,5 +1,9 @@
 #include "run.h"
 
+#include <exception>
+#include <new>
+#include <string>
+
 #include "device_buffer.h"
 
 namespace spartan_addon {
@@ -38,16 +42,20 @@ class Worker : public Napi::AsyncWorker {
       deferred_.Reject(StatusError(env, status_, names_).Value());
       return;
     }
-    std::string lost;
-    if (copies_ && !copies_->WriteBack(&lost)) {
-      deferred_.Reject(MakeError(env, ErrorKind::kType, "ERR_SPARTAN_DETACHED",
-                                 lost + " was detached or resized while the call ran; its result is lost").Value());
-      return;
-    }
-    try {
+    try {  // anything thrown here must settle the promise, not escape as an uncaught exception
+      std::string lost;
+      if (copies_ && !copies_->WriteBack(&lost)) {
+        deferred_.Reject(MakeError(env, ErrorKind::kType, "ERR_SPARTAN_DETACHED",
+                                   lost + " was detached or resized while the call ran; its result is lost").Value());
+        return;
+      }
       deferred_.Resolve(finish_(env));
     } catch (const Napi::Error& e) {
       deferred_.Reject(e.Value());
+    } catch (const std::bad_alloc&) {
+      deferred_.Reject(MakeError(env, ErrorKind::kRuntime, "ERR_SPARTAN_OUT_OF_MEMORY", "out of memory finishing the call").Value());
+    } catch (const std::exception& e) {
+      deferred_.Reject(MakeError(env, ErrorKind::kRuntime, "ERR_SPARTAN_RUNTIME", e.what()).Value());
     }
   }
   void OnError(const Napi::Error& e) override {
