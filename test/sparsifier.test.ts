@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import * as spartan from '../lib/index';
 import { Sparsifier, type Method } from '../lib/index';
 import { makeParams, quadraticGrad } from './fixtures/model';
-import { expectCode } from './helpers';
+import { codeOf, expectCode } from './helpers';
 import { centralDifferences, freshSeed, normal, rng, softTopKRef } from './reference';
 
 const seed = freshSeed();
@@ -355,6 +355,47 @@ describe('Sparsifier: bad input', () => {
     expectCode(() => sp.backward(missing), TypeError, 'ERR_SPARTAN_TYPE');
     expect(JSON.stringify(sp.stats())).to.equal(before);
     expect(Array.from(sp.backward(good)['fc1.weight'])).to.deep.equal(Array.from(gradBefore));
+  });
+
+  it('a parameter array transferred away is ERR_SPARTAN_DETACHED naming it, from every call, with nothing changed', () => {
+    const params = makeParams(5);
+    const sp = new Sparsifier({ params, method: 'spartan', density: 0.3, totalSteps: 50 });
+    const opt = new spartan.SGD(params, { lr: 0.05 });
+    const target = Object.fromEntries(params.map((p) => [p.name, p.data.map(() => 0.2)]));
+    for (let i = 0; i < 3; i++) {
+      opt.step(sp.backward(quadraticGrad(sp.weights(), target)));
+      sp.step();
+    }
+    const state = sp.state();
+    const zeros = Object.fromEntries(params.map((p) => [p.name, new Float32Array(p.data.length)]));
+    structuredClone(params[2].data.buffer, { transfer: [params[2].data.buffer as ArrayBuffer] });
+    for (const call of [() => sp.weights(), () => sp.backward(zeros), () => sp.step(), () => sp.state(), () => sp.finalize(), () => sp.stats()])
+      expect(codeOf(call)).to.equal('ERR_SPARTAN_DETACHED: parameter "fc2.weight": its array was detached (transferred); the Sparsifier needs its parameters\' memory where it runs');
+    expect(sp.stepCount).to.equal(3);
+    const fresh = new Sparsifier({ params: makeParams(5), method: 'spartan', density: 0.3, totalSteps: 50 });
+    fresh.load(state); // the state taken before is whole
+    expect(fresh.stepCount).to.equal(3);
+  });
+
+  it('the W and gradient buffers a Sparsifier hands out may be transferred away (to a worker, say): it makes new ones and goes on, bit for bit', () => {
+    const a = makeParams(6), b = makeParams(6);
+    const opts = { method: 'spartan' as Method, density: 0.3, totalSteps: 20 };
+    const sa = new Sparsifier({ params: a, ...opts }), sb = new Sparsifier({ params: b, ...opts });
+    const oa = new spartan.SGD(a, { lr: 0.05 }), ob = new spartan.SGD(b, { lr: 0.05 });
+    const target = Object.fromEntries(a.map((p) => [p.name, p.data.map(() => 0.2)]));
+    for (let i = 0; i < 8; i++) {
+      const Wa = sa.weights(), Wb = sb.weights();
+      const ga = quadraticGrad(Wa, target), gb = quadraticGrad(Wb, target);
+      structuredClone(Wa['fc1.weight'].buffer, { transfer: [Wa['fc1.weight'].buffer as ArrayBuffer] });
+      const Ga = sa.backward(ga), Gb = sb.backward(gb);
+      oa.step(Ga);
+      ob.step(Gb);
+      if (i > 0) structuredClone(Ga['fc2.weight'].buffer, { transfer: [Ga['fc2.weight'].buffer as ArrayBuffer] });
+      sa.step();
+      sb.step();
+    }
+    a.forEach((p, i) => expect(Buffer.from(p.data.buffer).equals(Buffer.from(b[i].data.buffer)), p.name).to.equal(true));
+    expect(sa.weights()['fc1.weight'].length).to.equal(40 * 30);
   });
 
   it('optimizers reject NaN gradients before touching any parameter', () => {

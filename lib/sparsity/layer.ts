@@ -57,8 +57,9 @@ export class Layer<F extends F32 = Float32Array, U extends U8 = Uint8Array> {
   readonly hard: U; // forward set per entry
   readonly prevHard: U;
   readonly backwardSet: U; // Top-KAST backward set B
-  readonly weights: F; // W fed to the forward pass (theta itself when not sparsified)
-  readonly grad: F; // dL/dtheta
+  private readonly ownsBuffers: boolean; // weightsBuf and gradBuf are this layer's own
+  private weightsBuf: F; // W fed to the forward pass (theta itself when not sparsified)
+  private gradBuf: F; // dL/dtheta
   private readonly storage: Storage;
   private upstreamBuf?: F;
   private vjpBuf?: F;
@@ -91,18 +92,41 @@ export class Layer<F extends F32 = Float32Array, U extends U8 = Uint8Array> {
     const made: (F32 | U8)[] = [];
     const keep = <T extends F32 | U8>(x: T): T => (made.push(x), x);
     const own = this.sparsify && masked; // W and dL/dtheta buffers; otherwise theta and the caller's gradient serve
+    this.ownsBuffers = own;
     try {
       this.scores = keep(storage.f32(this.entries)) as F;
       this.mask = keep(storage.f32(this.entries, 1)) as F;
       this.hard = keep(storage.u8(this.entries, 1)) as U;
       this.prevHard = keep(storage.u8(this.entries, 1)) as U;
       this.backwardSet = keep(storage.u8(this.entries, 1)) as U;
-      this.weights = (own ? keep(storage.f32(this.numel, 0, this.shape)) : this.theta) as F;
-      this.grad = keep(storage.f32(own ? this.numel : 0, 0, own ? this.shape : [0])) as F;
+      this.weightsBuf = (own ? keep(storage.f32(this.numel, 0, this.shape)) : this.theta) as F;
+      this.gradBuf = keep(storage.f32(own ? this.numel : 0, 0, own ? this.shape : [0])) as F;
     } catch (e) {
       disposeTensors(made); // out of device memory part-way: free this layer's share
       throw e;
     }
+  }
+
+  /** W, the buffer weights() hands out for this parameter (theta itself when not sparsified). */
+  get weights(): F {
+    return this.weightsBuf;
+  }
+  /** dL/dtheta, the buffer backward() hands out for this parameter when it computes one. */
+  get grad(): F {
+    return this.gradBuf;
+  }
+
+  /**
+   * Before a Sparsifier call: the caller's theta must be attached (ERR_SPARTAN_DETACHED naming
+   * the parameter, nothing changed); a W or gradient buffer the caller transferred away (say to a
+   * worker thread) is replaced, as both are rewritten whole before they are read again.
+   */
+  checkAttached(): void {
+    if (this.theta instanceof Float32Array && this.theta.length !== this.numel)
+      throw typeError('ERR_SPARTAN_DETACHED', `parameter "${this.name}": its array was detached (transferred); the Sparsifier needs its parameters' memory where it runs`);
+    if (!this.ownsBuffers) return;
+    if (this.weightsBuf instanceof Float32Array && this.weightsBuf.length !== this.numel) this.weightsBuf = this.storage.f32(this.numel, 0, this.shape) as F;
+    if (this.gradBuf instanceof Float32Array && this.gradBuf.length !== this.numel) this.gradBuf = this.storage.f32(this.numel, 0, this.shape) as F;
   }
 
   /** dL/dm per entry, and its soft top-k VJP: Spartan's three-kernel backward only (block

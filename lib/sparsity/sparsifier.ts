@@ -641,6 +641,7 @@ export class Sparsifier<D extends ParamData = Float32Array> {
 
   private live(): void {
     if (this.disposed) throw typeError('ERR_SPARTAN_DISPOSED', 'the sparsifier has been disposed');
+    for (const l of this.all) l.checkAttached();
   }
 
   private disposeRewind(): void {
