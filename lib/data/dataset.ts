@@ -154,6 +154,7 @@ function sameType<A extends InputArray>(like: A, length: number): A {
  * this, as 400 kB of fresh images a step (MNIST, batch 128) kept V8's garbage collector busy.
  */
 export function* batches(d: Dataset, batchSize: number, seed: number | null, reuse = false): Generator<Batch> {
+  if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw rangeError('ERR_SPARTAN_OPTION', `the batch size must be a positive integer (got ${String(batchSize)})`);
   const per = perExample(d.inputShape);
   const perTarget = valuesPerExample(d.targets, d.count);
   const perLabel = valuesPerExample(d.labels, d.count); // > 1: a label per position

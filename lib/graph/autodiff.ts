@@ -120,7 +120,9 @@ export function deriveTrainingGraph(given: Model, opts: DeriveOptions): Model {
   if (!g.outputs.some((o) => o.name === opts.logits) && !g.nodes.some((n) => n.outputs.includes(opts.logits)))
     throw rangeError('ERR_SPARTAN_ONNX', `the model has no output or tensor named "${opts.logits}" (outputs: ${g.outputs.map((o) => o.name).join(', ')})`);
   const labels = opts.labels ?? 'labels';
+  if (typeof labels !== 'string' || labels === '') throw typeError('ERR_SPARTAN_OPTION', `labels must be a non-empty input name (got ${JSON.stringify(labels)})`);
   const lossKind = opts.loss ?? 'cross-entropy';
+  if (lossKind !== 'cross-entropy' && lossKind !== 'mse') throw rangeError('ERR_SPARTAN_OPTION', `loss must be 'cross-entropy' or 'mse' (got ${JSON.stringify(opts.loss)})`);
   const eps = opts.labelSmoothing ?? 0;
   if (!(eps >= 0 && eps < 1)) throw rangeError('ERR_SPARTAN_OPTION', `labelSmoothing must be in [0, 1) (got ${eps})`);
   if (lossKind === 'mse' && opts.classAxis !== undefined) throw rangeError('ERR_SPARTAN_OPTION', 'classAxis says where the logits\' classes lie: it has no meaning for the mse loss');

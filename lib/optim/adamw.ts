@@ -1,6 +1,6 @@
 import { native } from '../native';
 import { handle } from '../tensor';
-import { Optimizer, positive, type NamedParam, type ParamData } from './optimizer';
+import { belowOne, Optimizer, positive, type NamedParam, type ParamData } from './optimizer';
 
 export interface AdamWOptions {
   lr: number;
@@ -23,8 +23,8 @@ export class AdamW extends Optimizer {
 
   constructor(params: readonly NamedParam[], opts: AdamWOptions) {
     super(params, opts?.lr, opts?.clipNorm, opts?.noDecay);
-    this.beta1 = positive(opts.beta1 ?? 0.9, 'beta1', true);
-    this.beta2 = positive(opts.beta2 ?? 0.999, 'beta2', true);
+    this.beta1 = belowOne(opts.beta1 ?? 0.9, 'beta1');
+    this.beta2 = belowOne(opts.beta2 ?? 0.999, 'beta2');
     this.eps = positive(opts.eps ?? 1e-8, 'eps');
     this.weightDecay = positive(opts.weightDecay ?? 0.01, 'weightDecay', true);
     for (const p of this.params) {

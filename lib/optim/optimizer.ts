@@ -36,6 +36,13 @@ export function positive(x: unknown, name: string, allowZero = false): number {
   return x;
 }
 
+/** A decay rate in [0, 1): AdamW's beta1 / beta2 (1 would divide by 1 - 1 in the bias correction). */
+export function belowOne(x: unknown, name: string): number {
+  if (typeof x !== 'number') throw typeError('ERR_SPARTAN_TYPE', `${name} must be a number`);
+  if (!(x >= 0 && x < 1)) throw rangeError('ERR_SPARTAN_OPTION', `${name} must be in [0, 1) (got ${x})`);
+  return x;
+}
+
 export abstract class Optimizer {
   protected readonly params: readonly NamedParam[];
   /** Where the parameters live: every one on the same device. */
@@ -56,9 +63,16 @@ export abstract class Optimizer {
     const devices = new Set(params.map((p) => (p.data instanceof Tensor ? p.data.device : 'cpu')));
     if (devices.size > 1) throw typeError('ERR_SPARTAN_DEVICE', 'params live on cpu and cuda; an optimizer works on one device');
     this.device = devices.has('cuda') ? 'cuda' : 'cpu';
+    const names = new Set<string>();
+    for (const p of params) {
+      if (names.has(p.name)) throw rangeError('ERR_SPARTAN_OPTION', `two parameters are named "${p.name}"; each needs its own name (its momentum or moments are kept by name)`);
+      names.add(p.name);
+    }
     this.params = params.slice();
     this.lr = positive(lr, 'lr');
     if (clipNorm !== undefined) this.clipNorm = positive(clipNorm, 'clipNorm');
+    if (noDecay !== undefined && (!Array.isArray(noDecay) || noDecay.some((n) => typeof n !== 'string')))
+      throw typeError('ERR_SPARTAN_TYPE', `noDecay must be an array of parameter names (got ${typeof noDecay === 'string' ? JSON.stringify(noDecay) : typeof noDecay})`);
     this.noDecay = new Set(noDecay ?? []);
   }
 
@@ -79,7 +93,9 @@ export abstract class Optimizer {
    */
   step(grads: Record<string, ParamData>, checked?: ReadonlyMap<string, number>): StepResult {
     this.live();
+    positive(this.lr, 'lr'); // a schedule sets it between steps: checked before anything moves
     if (typeof grads !== 'object' || grads === null) throw typeError('ERR_SPARTAN_TYPE', 'grads must map parameter names to gradients');
+    if (checked !== undefined && !(checked instanceof Map)) throw typeError('ERR_SPARTAN_TYPE', 'checked must be a Map of parameter name to the sum of squares of its checked gradient');
     let sq = 0;
     for (const p of this.params) {
       const g = grads[p.name];
@@ -92,6 +108,8 @@ export abstract class Optimizer {
     try {
       for (const p of this.params) {
         const known = checked?.get(p.name);
+        if (known !== undefined && !(typeof known === 'number' && Number.isFinite(known) && known >= 0))
+          throw rangeError('ERR_SPARTAN_NON_FINITE', `checked vouches for grads["${p.name}"] with the sum of squares ${known}: a finite gradient's is a finite number >= 0`);
         sq += known ?? checkFinite(handle(grads[p.name]), `grads["${p.name}"]`); // throws on NaN/Inf: nothing updated
       }
       const norm = Math.sqrt(sq);

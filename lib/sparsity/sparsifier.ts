@@ -191,13 +191,17 @@ export class Sparsifier<D extends ParamData = Float32Array> {
       if (!['linear', 'cosine', 'exponential'].includes(this.betaCurve)) throw rangeError('ERR_SPARTAN_OPTION', `unknown beta schedule "${this.betaCurve}"`);
       this.beta0 = num(opts.beta0 ?? 1, 'beta0', (v) => v > 0 && Number.isFinite(v), 'finite and > 0');
       this.betaMax = num(opts.betaMax ?? 10, 'betaMax', (v) => v > 0 && Number.isFinite(v), 'finite and > 0');
+      const widest = Math.max(1, ...this.sparse.map((l) => l.cost)); // block layers scale the target by sqrt(b0 b1)
+      if (!Number.isFinite(this.betaMax * Math.sqrt(widest)))
+        throw rangeError('ERR_SPARTAN_OPTION', `betaMax ${this.betaMax} times sqrt(${widest}), the block scaling, is not a finite number`);
       this.roundFrozen = opts.roundFrozen ?? false;
       this.straightThrough = opts.straightThrough ?? true;
       this.impInterval = num(opts.imp?.interval ?? 1, 'imp.interval', (v) => Number.isSafeInteger(v) && v >= 1, 'a positive integer');
       this.rewindStep = opts.imp?.rewindStep;
+      if (this.rewindStep !== undefined) num(this.rewindStep, 'imp.rewindStep', (v) => Number.isSafeInteger(v) && v >= 0, 'an integer >= 0');
       this.backwardExtra = opts.topkast?.backwardExtra ?? 'all';
       if (this.backwardExtra !== 'all') num(this.backwardExtra, 'topkast.backwardExtra', (v) => v >= 0, '>= 0 or "all"');
-      this.penalty = num(opts.topkast?.explorationPenalty ?? 0, 'topkast.explorationPenalty', (v) => v >= 0, '>= 0');
+      this.penalty = num(opts.topkast?.explorationPenalty ?? 0, 'topkast.explorationPenalty', (v) => v >= 0 && Number.isFinite(v), 'finite and >= 0');
       this.totalParams = layers.reduce((a, l) => a + l.numel, 0);
       this.maskedParams = this.sparse.reduce((a, l) => a + l.numel, 0);
       if (this.sparse.length > 0 && this.adjust) adjustedDensity(this.target, this.totalParams, this.maskedParams); // reachable?
@@ -587,17 +591,24 @@ export class Sparsifier<D extends ParamData = Float32Array> {
     if (state.version !== 1) throw bad(`unsupported version ${state.version}`);
     if (state.method !== this.method) throw bad(`method ${state.method} != ${this.method}`);
     if (!Array.isArray(state.layers) || state.layers.length !== this.all.length) throw bad('different parameters');
+    for (const key of ['masks', 'hard', 'prevHard', 'backwardSets'] as const)
+      if (!Array.isArray(state[key]) || state[key].length !== this.all.length) throw bad(`${key} must hold one array per parameter`);
     this.all.forEach((l, i) => {
       const s = state.layers[i];
+      if (typeof s !== 'object' || s === null || !Array.isArray(s.block)) throw bad(`parameter ${i} is not described`);
       if (s.name !== l.name || s.numel !== l.numel || s.block[0] !== l.block[0] || s.block[1] !== l.block[1]) throw bad(`parameter ${i} differs (${s.name})`);
       const sizes: [ArrayLike<number> | undefined, number, unknown][] = [
         [state.masks[i], l.entries, Float32Array], [state.hard[i], l.entries, Uint8Array],
         [state.prevHard[i], l.entries, Uint8Array], [state.backwardSets[i], l.entries, Uint8Array],
       ];
       for (const [a, n, T] of sizes) if (!(a instanceof (T as typeof Float32Array)) || a.length !== n) throw bad(`mask of ${l.name} has the wrong type or length`);
+      const unit = (a: ArrayLike<number>) => Array.prototype.every.call(a, (v: number) => v >= 0 && v <= 1);
+      if (!unit(state.masks[i]) || !unit(state.hard[i]) || !unit(state.prevHard[i]) || !unit(state.backwardSets[i]))
+        throw bad(`a mask of ${l.name} holds a value outside [0, 1]`);
       if (state.rewind && (!(state.rewind[i] instanceof Float32Array) || state.rewind[i].length !== l.numel)) throw bad(`rewind snapshot of ${l.name}`);
     });
-    if (!Number.isSafeInteger(state.step) || state.step < 0 || state.step > this.phases.totalSteps) throw bad(`step ${state.step}`);
+    // (past totalSteps is a state too: step() goes on there, the schedules at their ends)
+    if (!Number.isSafeInteger(state.step) || state.step < 0) throw bad(`step ${state.step}`);
     const numbers = (x: unknown) => x === null || x === undefined || (Array.isArray(x) && x.every((v) => typeof v === 'number'));
     if (!numbers(state.lambda) || !numbers(state.lambdaBefore)) throw bad('lambda must be an array of numbers or null');
     const st = this.storage;

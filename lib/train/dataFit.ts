@@ -5,6 +5,7 @@ import type { Dim, ValueInfo } from '../graph/model';
 import { DataType } from '../graph/schema';
 import { perExample, type Dataset, type InputArray, type LabelArray } from '../data/dataset';
 import { firstOutOfRange, type IndexBound } from './indexBounds';
+import { checkFinite } from '../ops/finite';
 
 /** What a dataset must fit: the model inputs it feeds, and the loss's classes (cross-entropy) or target shape (mse). */
 export interface ModelFit {
@@ -86,6 +87,8 @@ function checkInputValues(fit: ModelFit, input: ValueInfo, values: InputArray, s
   const dims = exampleDims(input, shape, name, symbols), perModel = perExample(dims);
   if (perModel !== perData)
     throw rangeError('ERR_SPARTAN_SHAPE', `${name} has examples of shape [${shape}] (${perData} values) but the model's input "${input.name}" takes [${input.shape}] (${perModel} per example)`);
+  // a NaN or infinite input would fail only at its batch, after the batches before it had trained
+  if (values instanceof Float32Array) checkFinite(values, `${name}: ${where.values}`);
   const bound = fit.indexBounds.get(input.name);
   const bad = bound ? firstOutOfRange(values as BigInt64Array | Int32Array, bound.rows) : -1;
   if (bound && bad >= 0)
@@ -122,7 +125,7 @@ function checkOtherInputs(fit: ModelFit, data: Dataset, name: string, symbols: S
 export function checkDataset(fit: ModelFit, data: Dataset, name: string): { inputDims: InputDims; labelDims: number[] } {
   if (typeof data !== 'object' || data === null) throw typeError('ERR_SPARTAN_TYPE', `${name} must be a Dataset object`);
   const { count, inputShape } = data;
-  if (!Number.isSafeInteger(count) || count < 0) throw rangeError('ERR_SPARTAN_DATASET', `${name}: count must be a non-negative integer (got ${count})`);
+  if (!Number.isSafeInteger(count) || count < 1) throw rangeError('ERR_SPARTAN_DATASET', `${name}: count must be a positive integer, the number of examples (got ${count})`);
   const symbols: Symbols = new Map();
   const inputDims: InputDims = { [fit.input.name]: checkInputValues(fit, fit.input, data.inputs, inputShape, count, name, symbols, PRIMARY), ...checkOtherInputs(fit, data, name, symbols) };
   if (fit.classes === undefined) {

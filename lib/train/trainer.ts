@@ -18,6 +18,7 @@ import { untieInitializers } from '../graph/untie';
 import { readCheckpoint, unusable, writeCheckpoint, type TrainerState } from './checkpoint';
 import { checkDataset, INPUT_ARRAYS, type InputDims, type ModelFit } from './dataFit';
 import { indexBounds } from './indexBounds';
+import { checkTrainerOptions } from './trainerOptions';
 import { countCorrect, crossEntropySum } from './metrics';
 import { parkThreads } from '../backend';
 
@@ -210,6 +211,7 @@ export class Trainer {
   }
 
   static async create(opts: TrainerOptions): Promise<Trainer> {
+    checkTrainerOptions(opts);
     checkInputs(opts.forward, opts.input ?? dataInputs(opts.forward)[0]?.name);
     if (opts.weightDecayOn !== undefined && opts.weightDecayOn !== 'all' && opts.weightDecayOn !== 'weights')
       throw rangeError('ERR_SPARTAN_OPTION', `weightDecayOn must be 'all' or 'weights' (got ${JSON.stringify(opts.weightDecayOn)})`);

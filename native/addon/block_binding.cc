@@ -36,8 +36,7 @@ Napi::Value ExpandBlockMask(const Napi::CallbackInfo& info) {
     uint8_t* out = args.Uint8Out(info[5], "out", s.size());
     work = [=, dev = args.on_device()] {
       if (dev) return spartan::cuda::expand_block_mask(m, s, out);
-      spartan::expand_block_mask(m, s, out);
-      return spartan::Status::Ok();
+      return spartan::expand_block_mask(m, s, out);
     };
   } else {
     const float* m = args.Float32(info[0], "blockMask", &n);
@@ -45,8 +44,7 @@ Napi::Value ExpandBlockMask(const Napi::CallbackInfo& info) {
     float* out = args.Float32Out(info[5], "out", s.size());
     work = [=, dev = args.on_device()] {
       if (dev) return spartan::cuda::expand_block_mask(m, s, out);
-      spartan::expand_block_mask(m, s, out);
-      return spartan::Status::Ok();
+      return spartan::expand_block_mask(m, s, out);
     };
   }
   return Run(env, info[6].ToBoolean(), args, ArgNames{}, work,

@@ -92,7 +92,8 @@ Status block_scores(const float* theta, const BlockShape& s, float* scores) {
 }
 
 template <class T>
-void expand_block_mask(const T* m, const BlockShape& s, T* out) {
+Status expand_block_mask(const T* m, const BlockShape& s, T* out) {
+  if (overlaps(out, s.size() * sizeof(T), m, s.num_blocks() * sizeof(T))) return Status{Code::kAlias, Arg::kOut, 0, 0, 0, 0};
   const size_t nbc = s.block_cols();
   auto task = [&](size_t r, size_t) {
     const T* mrow = m + (r / s.b0) * nbc;
@@ -103,9 +104,10 @@ void expand_block_mask(const T* m, const BlockShape& s, T* out) {
     }
   };
   parallel_for(s.rows, task);
+  return Status::Ok();
 }
-template void expand_block_mask<float>(const float*, const BlockShape&, float*);
-template void expand_block_mask<uint8_t>(const uint8_t*, const BlockShape&, uint8_t*);
+template Status expand_block_mask<float>(const float*, const BlockShape&, float*);
+template Status expand_block_mask<uint8_t>(const uint8_t*, const BlockShape&, uint8_t*);
 
 Status apply_mask(const float* theta, const MaskView& mask, const uint8_t* hard, const BlockShape& s, float* out) {
   Scratch& sc = scratch;

@@ -171,7 +171,7 @@ static void run_blocks(std::mt19937& rng) {
   for (size_t i = 0; i < m.size(); ++i) m[i] = float(rng() % 100) / 99.0f;
   std::vector<uint8_t> h(s.num_blocks());
   for (auto& x : h) x = rng() % 2;
-  expand_block_mask(m.data(), s, full.data());
+  CHECK(expand_block_mask(m.data(), s, full.data()).ok(), "expand");
   MaskView mv;
   mv.soft = m.data(); mv.per_block = true;
   CHECK(apply_mask(theta.data(), mv, h.data(), s, out.data()).ok(), "apply");

@@ -17,9 +17,10 @@ struct BlockShape {
 // theta is validated (finite) before `scores` is touched.
 Status block_scores(const float* theta, const BlockShape& shape, float* scores);
 
-// out[r][c] = mask[r / b0][c / b1].
+// out[r][c] = mask[r / b0][c / b1]. out must not overlap the mask (kAlias: it would read
+// entries it has already written).
 template <class T>
-void expand_block_mask(const T* block_mask, const BlockShape& shape, T* out);
+Status expand_block_mask(const T* block_mask, const BlockShape& shape, T* out);
 
 // A mask for apply_mask: float (soft) or uint8 (hard), per element or per block.
 struct MaskView {

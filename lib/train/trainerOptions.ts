@@ -1,0 +1,31 @@
+// The Trainer's options, checked before anything is built: a wrong type or value is one
+// coded error naming the option, rather than a TypeError from deep inside, a silently
+// different optimizer ('SGD' read as AdamW) or a NaN loss.
+import { rangeError, typeError } from '../errors';
+import type { TrainerOptions } from './trainer';
+
+const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null;
+
+function positiveInteger(x: unknown, name: string): void {
+  if (typeof x !== 'number') throw typeError('ERR_SPARTAN_TYPE', `${name} must be a number (got ${typeof x})`);
+  if (!Number.isSafeInteger(x) || x < 1) throw rangeError('ERR_SPARTAN_OPTION', `${name} must be a positive integer (got ${x})`);
+}
+
+export function checkTrainerOptions(opts: TrainerOptions): void {
+  if (!isObject(opts)) throw typeError('ERR_SPARTAN_TYPE', 'Trainer.create takes an options object');
+  if (!isObject(opts.forward) || !isObject((opts.forward as unknown as Record<string, unknown>).graph))
+    throw typeError('ERR_SPARTAN_TYPE', 'forward must be a Model (decodeModel(bytes), or a built-in model)');
+  if (typeof opts.logits !== 'string') throw typeError('ERR_SPARTAN_TYPE', `logits must name the model's output the loss reads (got ${typeof opts.logits})`);
+  positiveInteger(opts.epochs, 'epochs');
+  positiveInteger(opts.batchSize, 'batchSize');
+  positiveInteger(opts.trainCount, 'trainCount');
+  if (opts.seed !== undefined && !(Number.isSafeInteger(opts.seed) && opts.seed >= 0))
+    throw rangeError('ERR_SPARTAN_OPTION', `seed must be an integer >= 0 (got ${String(opts.seed)})`);
+  if (!isObject(opts.sparsity)) throw typeError('ERR_SPARTAN_TYPE', "sparsity must be the Sparsifier's options ({ method, density, ... })");
+  if (!isObject(opts.optimizer)) throw typeError('ERR_SPARTAN_TYPE', "optimizer must be { kind: 'sgd' | 'adamw', lr, ... }");
+  if (opts.optimizer.kind !== 'sgd' && opts.optimizer.kind !== 'adamw')
+    throw rangeError('ERR_SPARTAN_OPTION', `optimizer.kind must be 'sgd' or 'adamw' (got ${JSON.stringify(opts.optimizer.kind)})`);
+  if (opts.labelSmoothing !== undefined && !(typeof opts.labelSmoothing === 'number' && opts.labelSmoothing >= 0 && opts.labelSmoothing < 1))
+    throw rangeError('ERR_SPARTAN_OPTION', `labelSmoothing must be a number in [0, 1) (got ${JSON.stringify(opts.labelSmoothing)})`);
+  if (opts.cosine !== undefined && typeof opts.cosine !== 'boolean') throw typeError('ERR_SPARTAN_TYPE', `cosine must be true or false (got ${JSON.stringify(opts.cosine)})`);
+}

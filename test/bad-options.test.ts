@@ -1,0 +1,127 @@
+// Bad options and states a fuzzing pass over the public API found accepted (silently wrong
+// results, a hang, state changed by a call that then failed) or refused without a code. Each
+// is now one coded error, with nothing changed.
+import { expect } from 'chai';
+import * as spartan from '../lib/index';
+import { AdamW, SGD, Sparsifier } from '../lib/index';
+import { head, loadMnist } from '../lib/data/dataset';
+import { deriveTrainingGraph } from '../lib/graph/autodiff';
+import { lenet300100 } from '../lib/models/lenet';
+import { Trainer, type TrainerOptions } from '../lib/train/trainer';
+import { makeParams, quadraticGrad } from './fixtures/model';
+import { codeOf, failure } from './helpers';
+
+const bytesOf = (ps: { data: Float32Array }[]) => ps.map((p) => Buffer.from(p.data.buffer).toString('base64')).join();
+
+describe('optimizers: bad options', () => {
+  it('refuse two parameters of one name, noDecay not a list, AdamW betas outside [0, 1)', () => {
+    const p = makeParams(1);
+    expect(codeOf(() => new SGD([p[0], { ...p[1], name: p[0].name }], { lr: 0.1 }))).to.match(/^ERR_SPARTAN_OPTION: two parameters are named "fc1\.weight"/);
+    expect(codeOf(() => new SGD(p, { lr: 0.1, noDecay: 'fc1.bias' as never }))).to.match(/^ERR_SPARTAN_TYPE: noDecay must be an array of parameter names \(got "fc1\.bias"\)/);
+    for (const bad of [{ beta1: 1 }, { beta1: 1.5 }, { beta2: 1 }, { beta2: 2 }, { beta1: -0.1 }])
+      expect(codeOf(() => new AdamW(p, { lr: 1e-3, ...bad })), JSON.stringify(bad)).to.match(/^ERR_SPARTAN_OPTION: beta[12] must be in \[0, 1\)/);
+  });
+
+  it('a learning rate set to NaN, Infinity, undefined or a string between steps fails the step before anything moves', () => {
+    const p = makeParams(2), opt = new SGD(p, { lr: 0.1, momentum: 0.9 });
+    const g = Object.fromEntries(p.map((x) => [x.name, x.data.map(() => 0.01)]));
+    opt.step(g);
+    const before = bytesOf(p), state = JSON.stringify(opt.state().step);
+    for (const lr of [NaN, Infinity, undefined, '0.1', -1, 0]) {
+      opt.lr = lr as never;
+      expect(codeOf(() => opt.step(g)), String(lr)).to.match(/^ERR_SPARTAN_(TYPE|OPTION): lr must be/);
+      expect(bytesOf(p)).to.equal(before);
+      expect(JSON.stringify(opt.state().step)).to.equal(state);
+    }
+    opt.lr = 0.1;
+    expect(codeOf(() => opt.step(g, new Map([['fc1.weight', NaN]])))).to.match(/^ERR_SPARTAN_NON_FINITE: checked vouches for grads\["fc1\.weight"\]/);
+    expect(codeOf(() => opt.step(g, { 'fc1.weight': 1 } as never))).to.match(/^ERR_SPARTAN_TYPE: checked must be a Map/);
+    expect(opt.stepCount).to.equal(1);
+  });
+});
+
+describe('Sparsifier: bad options and states', () => {
+  it('refuses a betaMax that overflows once block-scaled, an infinite exploration penalty, a rewind step that is not a step', () => {
+    const p = makeParams(3, { block: true });
+    expect(codeOf(() => new Sparsifier({ params: p, method: 'spartan', density: 0.3, totalSteps: 10, betaMax: 1e308 }))).to.match(/^ERR_SPARTAN_OPTION: betaMax 1e\+308 times sqrt\(100\), the block scaling, is not a finite number/);
+    expect(codeOf(() => new Sparsifier({ params: p, method: 'topkast', density: 0.3, totalSteps: 10, topkast: { explorationPenalty: Infinity } }))).to.match(/^ERR_SPARTAN_OPTION/);
+    for (const rewindStep of [NaN, -1, '3', 1.5])
+      expect(codeOf(() => new Sparsifier({ params: p, method: 'imp', density: 0.3, totalSteps: 10, imp: { rewindStep: rewindStep as never } })), String(rewindStep)).to.match(/^ERR_SPARTAN_(OPTION|TYPE): imp\.rewindStep must be/);
+  });
+
+  it('a state from past totalSteps loads (step() goes on there); malformed states are ERR_SPARTAN_STATE', () => {
+    const p = makeParams(4), sp = new Sparsifier({ params: p, method: 'spartan', density: 0.3, totalSteps: 3 });
+    const target = Object.fromEntries(p.map((x) => [x.name, x.data.map(() => 0.2)]));
+    for (let i = 0; i < 5; i++) {
+      sp.backward(quadraticGrad(sp.weights(), target));
+      sp.step();
+    }
+    const st = sp.state();
+    const other = new Sparsifier({ params: makeParams(4), method: 'spartan', density: 0.3, totalSteps: 3 });
+    other.load(st);
+    expect(other.stepCount).to.equal(5);
+    const sevens = st.hard.map((h) => h.map(() => 7));
+    for (const [bad, why] of [
+      [{ ...st, layers: [null, ...st.layers.slice(1)] }, /parameter 0 is not described/],
+      [{ ...st, masks: undefined }, /masks must hold one array per parameter/],
+      [{ ...st, hard: sevens }, /a mask of fc1\.weight holds a value outside \[0, 1\]/],
+    ] as const) {
+      expect(codeOf(() => other.load(bad as never))).to.match(new RegExp(`^ERR_SPARTAN_STATE: cannot load sparsifier state: ${why.source}`));
+      expect(other.stepCount).to.equal(5);
+    }
+  });
+});
+
+describe('expandBlockMask: an output over its own mask', () => {
+  it('is ERR_SPARTAN_ALIAS, sync and async, and nothing is written', async () => {
+    const b = Float32Array.from({ length: 26 }, (_, i) => i / 26), before = b.slice();
+    expect(codeOf(() => spartan.expandBlockMask(b.subarray(0, 4), 4, 6, [2, 3], { out: b.subarray(2) }))).to.match(/^ERR_SPARTAN_ALIAS/);
+    expect(await failure(spartan.expandBlockMaskAsync(b.subarray(0, 4), 4, 6, [2, 3], { out: b.subarray(2) }))).to.match(/^ERR_SPARTAN_ALIAS/);
+    expect(Array.from(b)).to.deep.equal(Array.from(before));
+  });
+});
+
+describe('deriveTrainingGraph and the Trainer: bad options', function () {
+  this.timeout(60000);
+  const data = head(loadMnist('train'), 256);
+  const options = (over: Record<string, unknown> = {}): TrainerOptions => ({
+    forward: lenet300100(1), logits: 'logits', epochs: 1, batchSize: 64, trainCount: data.count, seed: 1,
+    sparsity: { method: 'spartan', density: 0.2 }, optimizer: { kind: 'sgd', lr: 0.05 }, ...over,
+  } as TrainerOptions);
+
+  it('deriveTrainingGraph refuses an unknown loss and a labels name that is not a string', () => {
+    expect(codeOf(() => deriveTrainingGraph(lenet300100(1), { logits: 'logits', loss: 'MSE' as never }))).to.equal("ERR_SPARTAN_OPTION: loss must be 'cross-entropy' or 'mse' (got \"MSE\")");
+    expect(codeOf(() => deriveTrainingGraph(lenet300100(1), { logits: 'logits', labels: 5 as never }))).to.match(/^ERR_SPARTAN_OPTION: labels must be a non-empty input name/);
+  });
+
+  it('Trainer.create names the option: an unknown optimizer kind, a fractional seed, counts that are not positive integers, and more', async () => {
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ optimizer: { kind: 'SGD', lr: 0.1 } }, /^ERR_SPARTAN_OPTION: optimizer\.kind must be 'sgd' or 'adamw' \(got "SGD"\)/],
+      [{ seed: 1.5 }, /^ERR_SPARTAN_OPTION: seed must be an integer >= 0/],
+      [{ epochs: '2' }, /^ERR_SPARTAN_TYPE: epochs must be a number/],
+      [{ batchSize: 0.5 }, /^ERR_SPARTAN_OPTION: batchSize must be a positive integer/],
+      [{ trainCount: -4 }, /^ERR_SPARTAN_OPTION: trainCount must be a positive integer/],
+      [{ labelSmoothing: '0.1' }, /^ERR_SPARTAN_OPTION: labelSmoothing must be a number in \[0, 1\)/],
+      [{ cosine: 'no' }, /^ERR_SPARTAN_TYPE: cosine must be true or false/],
+      [{ sparsity: undefined }, /^ERR_SPARTAN_TYPE: sparsity must be/],
+      [{ forward: undefined }, /^ERR_SPARTAN_TYPE: forward must be a Model/],
+    ];
+    for (const [over, pattern] of cases) expect(await failure(Trainer.create(options(over))), JSON.stringify(over)).to.match(pattern);
+    expect(await failure(Trainer.create(undefined as never))).to.match(/^ERR_SPARTAN_TYPE: Trainer\.create takes an options object/);
+  });
+
+  it('evaluate with batch size 0 is an error, not an endless loop; an empty dataset and a NaN input are refused before any step', async () => {
+    const t = await Trainer.create(options());
+    try {
+      for (const size of [0, -5, 1.5]) expect(await failure(t.evaluate(data, size)), String(size)).to.match(/^ERR_SPARTAN_OPTION: the batch size must be a positive integer/);
+      expect(await failure(t.trainEpoch(head(data, 0), 0))).to.match(/^ERR_SPARTAN_DATASET: the training data: count must be a positive integer/);
+      const inputs = data.inputs.slice();
+      inputs[200 * 784 + 17] = NaN; // the fourth batch's
+      expect(await failure(t.trainEpoch({ ...data, inputs }, 0))).to.match(/^ERR_SPARTAN_NON_FINITE: the training data: inputs\[156817\] is nan/);
+      expect(t.sparsifier.stepCount).to.equal(0);
+      expect(t.optimizer.stepCount).to.equal(0);
+    } finally {
+      await t.release();
+    }
+  });
+});
