@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as v8 from 'node:v8';
 import { constants } from 'node:buffer';
-import { rangeError } from '../errors';
+import { rangeError, typeError } from '../errors';
 import { writeFileAtomic } from '../util/atomic';
 import { readAll } from '../util/readAll';
 import type { SparsifierState } from '../sparsity/sparsifier';
@@ -28,6 +28,7 @@ const RESERVED = new Set<string>(['format', 'version', ...STATE_KEYS]);
 
 /** Writes state and meta (any v8-serialisable values, under keys of their own) to `file`, creating its folder. */
 export function writeCheckpoint(file: string, state: TrainerState, meta: Record<string, unknown> = {}): void {
+  if (typeof file !== 'string' || file === '') throw typeError('ERR_SPARTAN_TYPE', `the checkpoint path must be a non-empty string (got ${typeof file})`);
   if (typeof meta !== 'object' || meta === null) throw rangeError('ERR_SPARTAN_OPTION', 'checkpoint metadata must be an object');
   const clash = Object.keys(meta).find((k) => RESERVED.has(k));
   if (clash) throw rangeError('ERR_SPARTAN_OPTION', `checkpoint metadata may not use the key "${clash}" (the checkpoint's own: ${[...RESERVED].join(', ')})`);
@@ -43,8 +44,12 @@ export function writeCheckpoint(file: string, state: TrainerState, meta: Record<
   } catch (e) {
     throw rangeError('ERR_SPARTAN_STATE', `cannot write the checkpoint ${file}: ${(e as Error).message} (one checkpoint holds at most ${constants.MAX_LENGTH} bytes, Node's largest buffer); the previous file is unchanged`);
   }
-  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-  writeFileAtomic(file, bytes);
+  try {
+    fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+    writeFileAtomic(file, bytes);
+  } catch (e) {  // a folder where the file should be, no permission, a full disk: the old file stands
+    throw rangeError('ERR_SPARTAN_STATE', `cannot write the checkpoint ${file}: ${(e as Error).message}; the previous file, if any, is unchanged`);
+  }
 }
 
 /** A checkpoint's state and metadata, or one ERR_SPARTAN_STATE naming the file (nothing is read from a damaged one). */

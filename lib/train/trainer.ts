@@ -445,6 +445,7 @@ export class Trainer {
    * mismatched file is one ERR_SPARTAN_STATE naming it; the Trainer is then unchanged.
    */
   resume(file: string, accept?: (meta: Record<string, unknown>) => void): Record<string, unknown> {
+    if (accept !== undefined && typeof accept !== 'function') throw typeError('ERR_SPARTAN_TYPE', `accept must be a function of the checkpoint's meta (got ${typeof accept})`);
     const { state, meta } = readCheckpoint(file);
     accept?.(meta);
     this.loadState(state, (why) => unusable(file, why));
