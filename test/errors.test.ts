@@ -36,6 +36,9 @@ describe('bad input', () => {
     ['beta negative', () => spartan.softTopK(v, 2, -1), RangeError, 'ERR_SPARTAN_BETA'],
     ['beta Infinity', () => spartan.softTopK(v, 2, Infinity), RangeError, 'ERR_SPARTAN_BETA'],
     ['beta NaN', () => spartan.softTopK(v, 2, NaN), RangeError, 'ERR_SPARTAN_BETA'],
+    ['beta times the largest |value / cost| beyond 1e300 (the solver overflowed: a NaN mask)', () => spartan.softTopK(v, 2, 1e308), RangeError, 'ERR_SPARTAN_BETA'],
+    ['a uniform cost below the smallest float32 (u = v / c overflowed: a NaN mask)', () => spartan.softTopK(v, 0, 5, { costs: 5e-324 }), RangeError, 'ERR_SPARTAN_COST'],
+    ['topKMask: a uniform cost below the smallest float32', () => spartan.topKMask(v, 2, { costs: 1e-46 }), RangeError, 'ERR_SPARTAN_COST'],
     ['beta missing', () => (spartan.softTopK as (...a: unknown[]) => unknown)(v, 2), TypeError, 'ERR_SPARTAN_TYPE'],
     // costs
     ['costs of the wrong length', () => spartan.softTopK(v, 2, 1, { costs: f(3) }), RangeError, 'ERR_SPARTAN_LENGTH'],

@@ -5,6 +5,7 @@
 #include "device_buffer.h"
 #include "errors.h"
 #include "views.h"
+#include "../common/arg_checks.h"
 
 namespace spartan_addon {
 
@@ -133,8 +134,8 @@ spartan::Costs Args::Costs(const Napi::Value& v, const std::string& name, size_t
   if (v.IsUndefined() || v.IsNull()) return c;
   if (v.IsNumber()) {
     c.uniform = v.As<Napi::Number>().DoubleValue();
-    if (!(c.uniform > 0) || !std::isfinite(c.uniform))
-      Throw(env_, ErrorKind::kRange, "ERR_SPARTAN_COST", name + " is " + std::to_string(c.uniform) + "; costs must be finite and > 0");
+    if (!(c.uniform >= spartan::kMinUniformCost) || !std::isfinite(c.uniform))
+      Throw(env_, ErrorKind::kRange, "ERR_SPARTAN_COST", name + " is " + std::to_string(c.uniform) + "; costs must be finite and > 0 (a number cost at least 1.4e-45, the smallest float32)");
     return c;
   }
   size_t len = 0;

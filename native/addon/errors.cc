@@ -67,12 +67,15 @@ Napi::Error StatusError(Napi::Env env, const spartan::Status& st, const ArgNames
     case Code::kNonFinite:
       return MakeError(env, ErrorKind::kRange, "ERR_SPARTAN_NON_FINITE", where + " is " + Num(st.value) + "; every entry must be finite");
     case Code::kBadCost:
-      return MakeError(env, ErrorKind::kRange, "ERR_SPARTAN_COST", (st.arg == spartan::Arg::kCosts && names.segmented ? where : std::string("cost")) + " is " + Num(st.value) + "; costs must be finite and > 0");
+      return MakeError(env, ErrorKind::kRange, "ERR_SPARTAN_COST", (st.arg == spartan::Arg::kCosts && names.segmented ? where : std::string("cost")) + " is " + Num(st.value) + "; costs must be finite and > 0 (a number cost at least 1.4e-45, the smallest float32)");
     case Code::kBudgetRange:
       if (std::isnan(st.value) || st.value < 0 || std::isinf(st.value))
         return MakeError(env, ErrorKind::kRange, "ERR_SPARTAN_BUDGET", "k is " + Num(st.value) + "; it must be a finite number >= 0" + group);
       return MakeError(env, ErrorKind::kRange, "ERR_SPARTAN_BUDGET", "k = " + Num(st.value) + " exceeds the total cost " + Num(st.limit) + group);
     case Code::kBetaRange:
+      if (st.limit > 0)  // the solver's overflow check: beta times the largest |value / cost|
+        return MakeError(env, ErrorKind::kRange, "ERR_SPARTAN_BETA", "beta " + Num(st.value) + " times the largest |value / cost|, " + Num(st.limit) +
+                                                                         ", is beyond 1e300, where the solver's float64 sums overflow" + group);
       return MakeError(env, ErrorKind::kRange, "ERR_SPARTAN_BETA", "beta is " + Num(st.value) + "; it must be finite and > 0" + group);
     case Code::kMaskRange:
       return MakeError(env, ErrorKind::kRange, "ERR_SPARTAN_MASK_RANGE", where + " is " + Num(st.value) + "; mask entries must lie in [0, 1]");

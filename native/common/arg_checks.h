@@ -10,6 +10,10 @@
 
 namespace spartan {
 
+// The smallest uniform cost (a JS number): the smallest positive float32, as per-entry costs
+// are, so u = value / cost stays finite (a double subnormal cost made it infinite: a NaN mask).
+constexpr double kMinUniformCost = 1.401298464324817e-45;
+
 inline Status check_soft_topk_args(const SoftTopKSegment* segs, size_t num_segs, const SoftTopKGroup* groups,
                                    size_t num_groups) {
   for (size_t gi = 0; gi < num_groups; ++gi) {
@@ -19,7 +23,7 @@ inline Status check_soft_topk_args(const SoftTopKSegment* segs, size_t num_segs,
     if (in.first + in.count > num_segs) return Status{Code::kInternal};
     for (size_t s = in.first; s < in.first + in.count; ++s) {
       const SoftTopKSegment& seg = segs[s];
-      if (!seg.costs.data && !(seg.costs.uniform > 0 && std::isfinite(seg.costs.uniform)))
+      if (!seg.costs.data && !(seg.costs.uniform >= kMinUniformCost && std::isfinite(seg.costs.uniform)))
         return Status{Code::kBadCost, Arg::kCosts, s, 0, seg.costs.uniform, 0};
       for (size_t t = 0; t < num_segs; ++t) {
         if (overlaps(seg.out, seg.n * 4, segs[t].values, segs[t].n * 4) ||
@@ -42,7 +46,7 @@ inline Status check_soft_topk_backward_args(const SoftTopKBackwardSegment* segs,
     if (g.first + g.count > num_segs) return {Code::kInternal};
     for (size_t s = g.first; s < g.first + g.count; ++s) {
       const SoftTopKBackwardSegment& seg = segs[s];
-      if (!seg.costs.data && !(seg.costs.uniform > 0 && std::isfinite(seg.costs.uniform)))
+      if (!seg.costs.data && !(seg.costs.uniform >= kMinUniformCost && std::isfinite(seg.costs.uniform)))
         return {Code::kBadCost, Arg::kCosts, s, 0, seg.costs.uniform, 0};
       for (size_t t = 0; t < num_segs; ++t) {
         const SoftTopKBackwardSegment& o = segs[t];
@@ -66,7 +70,7 @@ inline Status check_topk_args(const TopKSegment* segs, size_t num_segs, const To
     if (in.first + in.count > num_segs) return {Code::kInternal};
     for (size_t s = in.first; s < in.first + in.count; ++s) {
       const TopKSegment& seg = segs[s];
-      if (!seg.costs.data && !(seg.costs.uniform > 0 && std::isfinite(seg.costs.uniform)))
+      if (!seg.costs.data && !(seg.costs.uniform >= kMinUniformCost && std::isfinite(seg.costs.uniform)))
         return {Code::kBadCost, Arg::kCosts, s, 0, seg.costs.uniform, 0};
       for (size_t t = 0; t < num_segs; ++t)
         if (overlaps(seg.out, seg.n, segs[t].values, segs[t].n * 4) ||

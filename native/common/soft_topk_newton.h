@@ -15,6 +15,9 @@
 namespace spartan {
 
 constexpr int kSoftTopKMaxIterations = 100;
+// beta * |u| beyond this and the solver's float64 arguments z = beta (u - c) + mu overflow (NaN
+// masks); 1e300 leaves room for the centring and the bracket's logits.
+constexpr double kMaxBetaU = 1e300;
 
 struct SoftTopKGroupState {
   double total_cost, c_min, u_min, u_max, k, beta;
@@ -23,6 +26,7 @@ struct SoftTopKGroupState {
   int centered;
   int iterations, passes;
   int fixed;  // lambda known in closed form: one write pass, no Newton
+  int overflow;  // beta * max |u| beyond kMaxBetaU: the caller reports kBetaRange
   int done, converged;
 };
 
@@ -36,7 +40,7 @@ SPARTAN_HD inline void stk_reset(SoftTopKGroupState& g, double k, double beta) {
   g.total_cost = 0; g.c_min = inf; g.u_min = inf; g.u_max = -inf; g.k = k; g.beta = beta;
   g.lambda = 0; g.lo = -inf; g.hi = inf; g.f = 0; g.df = 0; g.prev_abs_f = inf; g.eps = 0;
   g.center = 0; g.mu = 0; g.centered = 0; g.iterations = 0; g.passes = 0;
-  g.fixed = 0; g.done = 0; g.converged = 0;
+  g.fixed = 0; g.overflow = 0; g.done = 0; g.converged = 0;
 }
 
 // After the validating pass (total_cost, c_min, u_min, u_max known): closed forms
@@ -48,6 +52,10 @@ SPARTAN_HD inline bool stk_init(SoftTopKGroupState& g, long long n) {
   g.eps = fmax(1e-6 * g.c_min, 4e-14 * g.total_cost);
   if (n == 0) {
     g.done = g.converged = 1;
+    return false;
+  }
+  if (!(g.beta * fmax(fabs(g.u_min), fabs(g.u_max)) <= kMaxBetaU)) {
+    g.overflow = g.done = 1;
     return false;
   }
   const double rho = g.k / g.total_cost;

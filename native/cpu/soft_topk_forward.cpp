@@ -410,7 +410,10 @@ Status soft_topk_forward(const SoftTopKSegment* segs, size_t num_segs, const Sof
   // Per group: closed forms, or a starting point and bracket for Newton.
   for (size_t gi = 0; gi < num_groups; ++gi) {
     GroupState& g = sc.groups[gi];
-    if (!stk_init(g, (long long)g.n)) continue;
+    if (!stk_init(g, (long long)g.n)) {
+      if (g.overflow) return Status{Code::kBetaRange, Arg::kNone, groups[gi].first, 0, g.beta, std::max(std::fabs(g.u_min), std::fabs(g.u_max))};
+      continue;
+    }
     if (!groups[gi].warm && g.hist_bits) {
       double* merged = sc.hist.data() + g.hist_offset;  // thread 0's copy gathers the rest
       for (size_t t = 1; t < threads; ++t) {

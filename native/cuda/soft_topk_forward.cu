@@ -37,6 +37,7 @@ struct Ctrl {
   unsigned long long first_bad;  // smallest concatenated position of an invalid entry
   int budget_group;              // smallest group whose k exceeds its total cost
   int active;                    // groups still solving
+  int beta_group;                // smallest group whose beta * max |u| overflows (stk_init)
 };
 
 using Reduce = cub::BlockReduce<double, kThreads>;
@@ -240,6 +241,8 @@ __global__ void init_kernel(const GroupDesc* groups, const TilePart* parts, cons
     } else if (stk_init(g, gd.n)) {
       if (!gd.warm && gd.hist_bits) need_guess = 1;
       else stk_start(g, gd.warm != 0, gd.warm_lambda);
+    } else if (g.overflow) {
+      atomicMin(&ctrl->beta_group, gi);
     }
   }
   __syncthreads();
@@ -254,7 +257,7 @@ __global__ void init_kernel(const GroupDesc* groups, const TilePart* parts, cons
 // ---- Newton passes ----------------------------------------------------------------
 
 __device__ inline bool halted(const Ctrl* ctrl) {
-  return ctrl->first_bad != kNoError || ctrl->budget_group != INT_MAX || ctrl->active == 0;
+  return ctrl->first_bad != kNoError || ctrl->budget_group != INT_MAX || ctrl->beta_group != INT_MAX || ctrl->active == 0;
 }
 
 __global__ void eval_kernel(const DevSeg* segs, const int* tile_seg, long long num_tiles,
@@ -369,7 +372,7 @@ Status soft_topk_forward(const SoftTopKSegment* segs, size_t num_segs, const Sof
     d.hist_offset = hist_size;
     if (d.hist_bits) hist_size += 1ll << d.hist_bits;
   }
-  const Ctrl ctrl0{kNoError, INT_MAX, 0};
+  const Ctrl ctrl0{kNoError, INT_MAX, 0, INT_MAX};
   Workspace ws;
   const size_t o_segs = ws.stage(plan.segs);
   const size_t o_tiles = ws.stage(plan.tile_seg);
@@ -410,7 +413,7 @@ Status soft_topk_forward(const SoftTopKSegment* segs, size_t num_segs, const Sof
     launched += round;
     SPARTAN_CUDA_TRY(cudaMemcpyAsync(&ctrl, d_ctrl, sizeof ctrl, cudaMemcpyDeviceToHost, 0));
     SPARTAN_CUDA_TRY(cudaStreamSynchronize(0));
-    if (ctrl.first_bad != kNoError || ctrl.budget_group != INT_MAX || ctrl.active == 0) break;
+    if (ctrl.first_bad != kNoError || ctrl.budget_group != INT_MAX || ctrl.beta_group != INT_MAX || ctrl.active == 0) break;
     if (launched > kSoftTopKMaxIterations + 2) return Status{Code::kInternal};
     round = 4;
   }
@@ -420,6 +423,10 @@ Status soft_topk_forward(const SoftTopKSegment* segs, size_t num_segs, const Sof
   if (ctrl.budget_group != INT_MAX) {
     const size_t g = size_t(ctrl.budget_group);
     return Status{Code::kBudgetRange, Arg::kNone, groups[g].first, 0, groups[g].k, states[g].total_cost};
+  }
+  if (ctrl.beta_group != INT_MAX) {  // as the CPU forward reports it
+    const size_t g = size_t(ctrl.beta_group);
+    return Status{Code::kBetaRange, Arg::kNone, groups[g].first, 0, groups[g].beta, fmax(fabs(states[g].u_min), fabs(states[g].u_max))};
   }
   for (size_t g = 0; g < num_groups; ++g) results[g] = stk_result(states[g]);
   return Status::Ok();
