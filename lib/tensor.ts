@@ -167,7 +167,12 @@ export function tensor(data: Float32Array | Uint8Array | readonly number[], opts
   const device = checkDevice(o.device, 'options.device');
   let host: HostArray;
   if (data instanceof Float32Array || data instanceof Uint8Array) host = data.slice();
-  else if (Array.isArray(data)) host = Float32Array.from(data as number[]);
+  else if (Array.isArray(data)) {
+    // Float32Array.from would read 'a', null or a hole as NaN and throw an uncoded TypeError on 1n
+    const bad = data.findIndex((x, i) => typeof x !== 'number' || !(i in data));
+    if (bad >= 0) throw typeError('ERR_SPARTAN_TYPE', `data[${bad}] is ${bad in data ? typeof data[bad] : 'a hole'}; an array's entries must be numbers`);
+    host = Float32Array.from(data as number[]);
+  }
   else throw typeError('ERR_SPARTAN_TYPE', 'data must be a Float32Array, a Uint8Array or an array of numbers');
   const dtype: DType = host instanceof Uint8Array ? 'uint8' : 'float32';
   const shape = shapeOf(o.shape, host.length);
@@ -190,6 +195,7 @@ export function empty(shape: number | readonly number[], opts?: { device?: Devic
   if (dtype !== 'float32' && dtype !== 'uint8') throw typeError('ERR_SPARTAN_OPTION', `dtype must be 'float32' or 'uint8' (got ${String(dtype)})`);
   const s = shapeOf(shape, undefined);
   const size = s.reduce((a, b) => a * b, 1);
+  if (size > 2 ** 32) throw rangeError('ERR_SPARTAN_SHAPE', `shape [${s.join(', ')}] holds ${size} entries; a tensor holds at most 2^32`);
   if (device === 'cpu') return new Tensor('cpu', dtype, s, dtype === 'float32' ? new Float32Array(size) : new Uint8Array(size), null);
   return new Tensor('cuda', dtype, s, null, allocDevice(dtype, size));
 }

@@ -6,7 +6,7 @@ import * as spartan from '../lib/index';
 import { AdamW, SGD, Sparsifier } from '../lib/index';
 import { head, loadMnist } from '../lib/data/dataset';
 import { deriveTrainingGraph } from '../lib/graph/autodiff';
-import { lenet300100 } from '../lib/models/lenet';
+import { lenet300100, lenet5 } from '../lib/models/lenet';
 import { Trainer, type TrainerOptions } from '../lib/train/trainer';
 import { makeParams, quadraticGrad } from './fixtures/model';
 import { codeOf, failure } from './helpers';
@@ -81,6 +81,21 @@ describe('expandBlockMask: an output over its own mask', () => {
   });
 });
 
+describe('tensors and hand-built models: bad input', () => {
+  it("tensor() of an array with a non-number, a hole or a bigint, and an empty() too large, are coded", () => {
+    for (const data of [['a'], [null], [1, , 2], [{}], [1n]])
+      expect(codeOf(() => spartan.tensor(data as never)), String(data)).to.match(/^ERR_SPARTAN_TYPE: data\[\d\] is (string|object|a hole|bigint); an array's entries must be numbers$/);
+    expect(codeOf(() => spartan.empty([2 ** 31, 2 ** 31]))).to.match(/^ERR_SPARTAN_SHAPE: shape \[2147483648, 2147483648\] holds/);
+  });
+
+  it('deriveTrainingGraph of a node with a malformed attribute is ERR_SPARTAN_ONNX, not a TypeError from inside', () => {
+    const m = lenet5(1);
+    const pool = m.graph.nodes.find((x) => x.opType === 'MaxPool')!;
+    const broken = { ...m, graph: { ...m.graph, nodes: m.graph.nodes.map((x) => (x === pool ? { ...x, attrs: { ...x.attrs, kernel_shape: { f: 2 } } } : x)) } };
+    expect(codeOf(() => deriveTrainingGraph(broken, { logits: 'logits' }))).to.match(/^ERR_SPARTAN_ONNX: /);
+  });
+});
+
 describe('deriveTrainingGraph and the Trainer: bad options', function () {
   this.timeout(60000);
   const data = head(loadMnist('train'), 256);
@@ -123,5 +138,8 @@ describe('deriveTrainingGraph and the Trainer: bad options', function () {
     } finally {
       await t.release();
     }
+    const released = await t.trainEpoch(data, 0).catch((e: unknown) => e);
+    expect(released).to.be.instanceOf(TypeError);
+    expect((released as { code?: string }).code).to.equal('ERR_SPARTAN_DISPOSED');
   });
 });

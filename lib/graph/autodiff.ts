@@ -100,6 +100,18 @@ function classAxisOf(logitsShape: Dim[] | undefined, classAxis = -1): number {
 }
 
 export function deriveTrainingGraph(given: Model, opts: DeriveOptions): Model {
+  try {
+    return derive(given, opts);
+  } catch (e) {
+    // the derivation's own errors carry a code; anything else is a model it could not read
+    // (an attribute of the wrong type, a hand-built node missing a field): one coded error still
+    const code = (e as { code?: unknown })?.code;
+    if (typeof code === 'string' && code.startsWith('ERR_SPARTAN_')) throw e;
+    throw rangeError('ERR_SPARTAN_ONNX', `cannot derive a training graph from this model: ${(e as Error)?.message ?? String(e)} (a malformed node, attribute or shape?)`);
+  }
+}
+
+function derive(given: Model, opts: DeriveOptions): Model {
   if (typeof opts?.logits !== 'string') throw typeError('ERR_SPARTAN_OPTION', 'logits must name an output of the model');
   const mode = opts.batchNorm ?? 'as-exported';
   if (!BATCH_NORM_MODES.includes(mode)) throw rangeError('ERR_SPARTAN_OPTION', `batchNorm must be one of ${BATCH_NORM_MODES.join(', ')} (got ${JSON.stringify(mode)})`);

@@ -298,7 +298,7 @@ export class Trainer {
   }
 
   private checkLive(): void {
-    if (this.released) throw new SpartanError('ERR_SPARTAN_DISPOSED', 'this Trainer was released');
+    if (this.released) throw typeError('ERR_SPARTAN_DISPOSED', 'this Trainer was released');
   }
 
   /** The batch's inputs, the weights and the buffers the graph reads (every buffer, or only the updated ones). */
@@ -344,7 +344,7 @@ export class Trainer {
 
   /** Runs a graph; an onnxruntime failure (a token id past the embedding, say) becomes an ERR_SPARTAN_RUNTIME. */
   private async run(runner: GraphRunner, feeds: Parameters<GraphRunner['run']>[0], what: string) {
-    if (this.released) throw new SpartanError('ERR_SPARTAN_DISPOSED', `this Trainer was released before the ${what} could run`);
+    if (this.released) throw typeError('ERR_SPARTAN_DISPOSED', `this Trainer was released before the ${what} could run`);
     const running = runner.run(feeds);
     this.inflight.add(running);
     try {
