@@ -36,6 +36,9 @@ describe('optimizers: bad options', () => {
     opt.lr = 0.1;
     expect(codeOf(() => opt.step(g, new Map([['fc1.weight', NaN]])))).to.match(/^ERR_SPARTAN_NON_FINITE: checked vouches for grads\["fc1\.weight"\]/);
     expect(codeOf(() => opt.step(g, { 'fc1.weight': 1 } as never))).to.match(/^ERR_SPARTAN_TYPE: checked must be a Map/);
+    const good = opt.state();
+    for (const buffers of [undefined, null, { ...good.buffers, 'fc1.weight': 'x' }])
+      expect(codeOf(() => opt.load({ ...good, buffers } as never))).to.match(/^ERR_SPARTAN_STATE: cannot load optimizer state: buffers/);
     expect(opt.stepCount).to.equal(1);
   });
 });
@@ -65,6 +68,8 @@ describe('Sparsifier: bad options and states', () => {
       [{ ...st, layers: [null, ...st.layers.slice(1)] }, /parameter 0 is not described/],
       [{ ...st, masks: undefined }, /masks must hold one array per parameter/],
       [{ ...st, hard: sevens }, /a mask of fc1\.weight holds a value outside \[0, 1\]/],
+      [{ ...st, finalized: 1 }, /frozen and finalized must be true or false/],
+      [{ ...st, flips: NaN }, /lastIterations and flips must be integers >= 0/],
     ] as const) {
       expect(codeOf(() => other.load(bad as never))).to.match(new RegExp(`^ERR_SPARTAN_STATE: cannot load sparsifier state: ${why.source}`));
       expect(other.stepCount).to.equal(5);

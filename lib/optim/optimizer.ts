@@ -152,9 +152,10 @@ export abstract class Optimizer {
     this.live();
     const bad = (why: string) => rangeError('ERR_SPARTAN_STATE', `cannot load optimizer state: ${why}`);
     if (state?.format !== 'spartan-optimizer' || state.kind !== this.kind) throw bad(`not a ${this.kind} state`);
+    if (typeof state.buffers !== 'object' || state.buffers === null) throw bad('buffers missing');
     for (const p of this.params) {
       const src = state.buffers[p.name], dst = this.buffersOf(p.name);
-      if (!src || src.length !== dst.length || src.some((b, i) => !(b instanceof Float32Array) || b.length !== sizeOf(dst[i]))) throw bad(`buffers of ${p.name}`);
+      if (!Array.isArray(src) || src.length !== dst.length || src.some((b, i) => !(b instanceof Float32Array) || b.length !== sizeOf(dst[i]))) throw bad(`buffers of ${p.name}`);
     }
     if (!Number.isSafeInteger(state.step) || state.step < 0) throw bad(`step ${state.step}`);
     for (const p of this.params)

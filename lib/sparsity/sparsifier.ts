@@ -611,6 +611,9 @@ export class Sparsifier<D extends ParamData = Float32Array> {
     if (!Number.isSafeInteger(state.step) || state.step < 0) throw bad(`step ${state.step}`);
     const numbers = (x: unknown) => x === null || x === undefined || (Array.isArray(x) && x.every((v) => typeof v === 'number'));
     if (!numbers(state.lambda) || !numbers(state.lambdaBefore)) throw bad('lambda must be an array of numbers or null');
+    if (typeof state.frozen !== 'boolean' || typeof state.finalized !== 'boolean') throw bad('frozen and finalized must be true or false');
+    const count = (x: unknown) => x === undefined || (Number.isSafeInteger(x) && (x as number) >= 0); // (undefined: an older state's)
+    if (!count(state.lastIterations) || !count(state.flips)) throw bad('lastIterations and flips must be integers >= 0');
     const st = this.storage;
     const rewind: F32[] | null = state.rewind ? [] : null;
     try { // the device work first (allocations, uploads), the counters last
@@ -630,8 +633,8 @@ export class Sparsifier<D extends ParamData = Float32Array> {
     this.finalized = state.finalized;
     this.lambda = state.lambda ? state.lambda.slice() : null;
     this.lambdaBefore = state.lambdaBefore ? state.lambdaBefore.slice() : null;
-    this.lastIterations = state.lastIterations;
-    this.flips = state.flips;
+    this.lastIterations = state.lastIterations ?? 0;
+    this.flips = state.flips ?? 0;
     this.disposeRewind();
     this.rewindSnapshot = rewind;
     this.topkBands = null;
