@@ -22,24 +22,28 @@ describe('optimizers: bad options', () => {
       expect(codeOf(() => new AdamW(p, { lr: 1e-3, ...bad })), JSON.stringify(bad)).to.match(/^ERR_SPARTAN_OPTION: beta[12] must be in \[0, 1\)/);
   });
 
-  it('a learning rate set to NaN, Infinity, undefined or a string between steps fails the step before anything moves', () => {
+  it('a learning rate set to NaN, Infinity, undefined, a string or below 0 between steps (0, the end of a cosine decay, is a step that moves nothing) fails the step before anything moves', () => {
     const p = makeParams(2), opt = new SGD(p, { lr: 0.1, momentum: 0.9 });
     const g = Object.fromEntries(p.map((x) => [x.name, x.data.map(() => 0.01)]));
     opt.step(g);
     const before = bytesOf(p), state = JSON.stringify(opt.state().step);
-    for (const lr of [NaN, Infinity, undefined, '0.1', -1, 0]) {
+    for (const lr of [NaN, Infinity, undefined, '0.1', -1]) {
       opt.lr = lr as never;
       expect(codeOf(() => opt.step(g)), String(lr)).to.match(/^ERR_SPARTAN_(TYPE|OPTION): lr must be/);
       expect(bytesOf(p)).to.equal(before);
       expect(JSON.stringify(opt.state().step)).to.equal(state);
     }
+    opt.lr = 0;
+    opt.step(g); // moves nothing (momentum 0.9 scaled by lr 0), counts a step
+    expect(bytesOf(p)).to.equal(before);
+    expect(opt.stepCount).to.equal(2);
     opt.lr = 0.1;
     expect(codeOf(() => opt.step(g, new Map([['fc1.weight', NaN]])))).to.match(/^ERR_SPARTAN_NON_FINITE: checked vouches for grads\["fc1\.weight"\]/);
     expect(codeOf(() => opt.step(g, { 'fc1.weight': 1 } as never))).to.match(/^ERR_SPARTAN_TYPE: checked must be a Map/);
     const good = opt.state();
     for (const buffers of [undefined, null, { ...good.buffers, 'fc1.weight': 'x' }])
       expect(codeOf(() => opt.load({ ...good, buffers } as never))).to.match(/^ERR_SPARTAN_STATE: cannot load optimizer state: buffers/);
-    expect(opt.stepCount).to.equal(1);
+    expect(opt.stepCount).to.equal(2);
   });
 });
 
@@ -128,6 +132,21 @@ describe('deriveTrainingGraph and the Trainer: bad options', function () {
     ];
     for (const [over, pattern] of cases) expect(await failure(Trainer.create(options(over))), JSON.stringify(over)).to.match(pattern);
     expect(await failure(Trainer.create(undefined as never))).to.match(/^ERR_SPARTAN_TYPE: Trainer\.create takes an options object/);
+  });
+
+  it('epochs past `epochs` run at the end of the cosine decay (lr 0: nothing moves), and the state still round-trips', async () => {
+    const t = await Trainer.create(options());
+    try {
+      await t.trainEpoch(data, 0);
+      const after = t.params.map((p) => p.data.slice());
+      await t.trainEpoch(data, 1);
+      expect(t.optimizer.lr).to.equal(0);
+      t.params.forEach((p, i) => expect(Array.from(p.data)).to.deep.equal(Array.from(after[i])));
+      t.load(t.state());
+      expect(t.sparsifier.stepCount).to.equal(8);
+    } finally {
+      await t.release();
+    }
   });
 
   it('evaluate with batch size 0 is an error, not an endless loop; an empty dataset and a NaN input are refused before any step', async () => {

@@ -93,7 +93,7 @@ export abstract class Optimizer {
    */
   step(grads: Record<string, ParamData>, checked?: ReadonlyMap<string, number>): StepResult {
     this.live();
-    positive(this.lr, 'lr'); // a schedule sets it between steps: checked before anything moves
+    positive(this.lr, 'lr', true); // a schedule sets it between steps (0 at a cosine's end): checked before anything moves
     if (typeof grads !== 'object' || grads === null) throw typeError('ERR_SPARTAN_TYPE', 'grads must map parameter names to gradients');
     if (checked !== undefined && !(checked instanceof Map)) throw typeError('ERR_SPARTAN_TYPE', 'checked must be a Map of parameter name to the sum of squares of its checked gradient');
     let sq = 0;

@@ -364,7 +364,8 @@ export class Trainer {
     let lossSum = 0, correct = 0, seen = 0;
     for (const batch of batches(data, this.opts.batchSize, (this.opts.seed ?? 1) * 1000 + epoch, true)) {
       const step = this.sparsifier.stepCount;
-      if (this.opts.cosine ?? true) this.optimizer.lr = (this.baseLr * (1 + Math.cos((Math.PI * step) / this.totalSteps))) / 2;
+      // past the planned steps (more epochs than `epochs`) the decay stays at its end, 0
+      if (this.opts.cosine ?? true) this.optimizer.lr = (this.baseLr * (1 + Math.cos((Math.PI * Math.min(step, this.totalSteps)) / this.totalSteps))) / 2;
       const feeds = { ...this.feedsFor(batch, dims, this.sparsifier.weights(), 'updated'), [this.labelsInput]: this.targetFeed(batch, perLabel), ...this.dropoutFeeds(step, batch.size) };
       parkThreads(); // the sparsifier's threads stop spinning: the cores are onnxruntime's now
       const out = await this.run(this.train, feeds, `training graph at step ${step}`);
