@@ -195,7 +195,7 @@ export function empty(shape: number | readonly number[], opts?: { device?: Devic
   if (dtype !== 'float32' && dtype !== 'uint8') throw typeError('ERR_SPARTAN_OPTION', `dtype must be 'float32' or 'uint8' (got ${String(dtype)})`);
   const s = shapeOf(shape, undefined);
   const size = s.reduce((a, b) => a * b, 1);
-  if (size > 2 ** 32) throw rangeError('ERR_SPARTAN_SHAPE', `shape [${s.join(', ')}] holds ${size} entries; a tensor holds at most 2^32`);
+  if (device === 'cpu' && size > 2 ** 32) throw rangeError('ERR_SPARTAN_SHAPE', `shape [${s.join(', ')}] holds ${size} entries; a cpu tensor holds at most 2^32`);
   if (device === 'cpu') return new Tensor('cpu', dtype, s, dtype === 'float32' ? new Float32Array(size) : new Uint8Array(size), null);
   return new Tensor('cuda', dtype, s, null, allocDevice(dtype, size));
 }

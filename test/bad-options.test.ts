@@ -52,6 +52,7 @@ describe('Sparsifier: bad options and states', () => {
     const p = makeParams(3, { block: true });
     expect(codeOf(() => new Sparsifier({ params: p, method: 'spartan', density: 0.3, totalSteps: 10, betaMax: 1e308 }))).to.match(/^ERR_SPARTAN_OPTION: betaMax 1e\+308 times sqrt\(100\), the block scaling, is not a finite number/);
     expect(codeOf(() => new Sparsifier({ params: p, method: 'topkast', density: 0.3, totalSteps: 10, topkast: { explorationPenalty: Infinity } }))).to.match(/^ERR_SPARTAN_OPTION/);
+    expect(codeOf(() => new Sparsifier({ params: p, method: 'spartan', density: 0.3, totalSteps: 10, beta0: 1e-310, schedule: { beta: 'exponential' } }))).to.match(/^ERR_SPARTAN_OPTION: the exponential beta schedule needs betaMax \/ beta0 finite/);
     for (const rewindStep of [NaN, -1, '3', 1.5])
       expect(codeOf(() => new Sparsifier({ params: p, method: 'imp', density: 0.3, totalSteps: 10, imp: { rewindStep: rewindStep as never } })), String(rewindStep)).to.match(/^ERR_SPARTAN_(OPTION|TYPE): imp\.rewindStep must be/);
   });
@@ -66,6 +67,9 @@ describe('Sparsifier: bad options and states', () => {
     const st = sp.state();
     const other = new Sparsifier({ params: makeParams(4), method: 'spartan', density: 0.3, totalSteps: 3 });
     other.load(st);
+    expect(other.stepCount).to.equal(5);
+    const { lastIterations: _i, flips: _f, ...older } = st; // a state from before those fields
+    other.load(older as never);
     expect(other.stepCount).to.equal(5);
     const sevens = st.hard.map((h) => h.map(() => 7));
     for (const [bad, why] of [
@@ -87,6 +91,9 @@ describe('expandBlockMask: an output over its own mask', () => {
     expect(codeOf(() => spartan.expandBlockMask(b.subarray(0, 4), 4, 6, [2, 3], { out: b.subarray(2) }))).to.match(/^ERR_SPARTAN_ALIAS/);
     expect(await failure(spartan.expandBlockMaskAsync(b.subarray(0, 4), 4, 6, [2, 3], { out: b.subarray(2) }))).to.match(/^ERR_SPARTAN_ALIAS/);
     expect(Array.from(b)).to.deep.equal(Array.from(before));
+    const same = Float32Array.of(0.1, 0.2, 0.3, 0.4); // 1x1 tiles in place: a copy onto itself, allowed
+    expect(spartan.expandBlockMask(same, 2, 2, [1, 1], { out: same })).to.equal(same);
+    expect(Array.from(same)).to.deep.equal(Array.from(Float32Array.of(0.1, 0.2, 0.3, 0.4)));
   });
 });
 
@@ -121,17 +128,23 @@ describe('deriveTrainingGraph and the Trainer: bad options', function () {
   it('Trainer.create names the option: an unknown optimizer kind, a fractional seed, counts that are not positive integers, and more', async () => {
     const cases: [Record<string, unknown>, RegExp][] = [
       [{ optimizer: { kind: 'SGD', lr: 0.1 } }, /^ERR_SPARTAN_OPTION: optimizer\.kind must be 'sgd' or 'adamw' \(got "SGD"\)/],
-      [{ seed: 1.5 }, /^ERR_SPARTAN_OPTION: seed must be an integer >= 0/],
+      [{ seed: 1.5 }, /^ERR_SPARTAN_OPTION: seed must be an integer \(got 1\.5\)/],
       [{ epochs: '2' }, /^ERR_SPARTAN_TYPE: epochs must be a number/],
       [{ batchSize: 0.5 }, /^ERR_SPARTAN_OPTION: batchSize must be a positive integer/],
       [{ trainCount: -4 }, /^ERR_SPARTAN_OPTION: trainCount must be a positive integer/],
-      [{ labelSmoothing: '0.1' }, /^ERR_SPARTAN_OPTION: labelSmoothing must be a number in \[0, 1\)/],
+      [{ labelSmoothing: '0.1' }, /^ERR_SPARTAN_TYPE: labelSmoothing must be a number \(got string\)/],
+      [{ labelSmoothing: NaN }, /^ERR_SPARTAN_OPTION: labelSmoothing must be in \[0, 1\) \(got NaN\)/],
+      [{ optimizer: { kind: 'sgd', lr: 0.1, noDecay: 'fc1.bias' }, weightDecayOn: 'weights' }, /^ERR_SPARTAN_TYPE: optimizer\.noDecay must be an array of parameter names \(got "fc1\.bias"\)/],
       [{ cosine: 'no' }, /^ERR_SPARTAN_TYPE: cosine must be true or false/],
       [{ sparsity: undefined }, /^ERR_SPARTAN_TYPE: sparsity must be/],
       [{ forward: undefined }, /^ERR_SPARTAN_TYPE: forward must be a Model/],
     ];
     for (const [over, pattern] of cases) expect(await failure(Trainer.create(options(over))), JSON.stringify(over)).to.match(pattern);
     expect(await failure(Trainer.create(undefined as never))).to.match(/^ERR_SPARTAN_TYPE: Trainer\.create takes an options object/);
+    for (const seed of [-1, 2 ** 60]) { // the seeded draws take any integer, as the CLI's --seed does
+      const t = await Trainer.create(options({ seed }));
+      await t.release();
+    }
   });
 
   it('epochs past `epochs` run at the end of the cosine decay (lr 0: nothing moves), and the state still round-trips', async () => {
@@ -155,7 +168,7 @@ describe('deriveTrainingGraph and the Trainer: bad options', function () {
       for (const size of [0, -5, 1.5]) expect(await failure(t.evaluate(data, size)), String(size)).to.match(/^ERR_SPARTAN_OPTION: the batch size must be a positive integer/);
       expect(await failure(t.trainEpoch(head(data, 0), 0))).to.match(/^ERR_SPARTAN_DATASET: the training data: count must be a positive integer/);
       const inputs = data.inputs.slice();
-      inputs[200 * 784 + 17] = NaN; // the fourth batch's
+      inputs[200 * 784 + 17] = NaN; // example 200: in a later batch than the first, whatever the shuffle
       expect(await failure(t.trainEpoch({ ...data, inputs }, 0))).to.match(/^ERR_SPARTAN_NON_FINITE: the training data: inputs\[156817\] is nan/);
       expect(t.sparsifier.stepCount).to.equal(0);
       expect(t.optimizer.stepCount).to.equal(0);

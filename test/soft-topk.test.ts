@@ -129,6 +129,10 @@ describe('softTopK edges', () => {
     expectClose(d, [0.4, 0.4, 0.4, 0.4, 0.4], 1e-6, 'denormals');
     const dsharp = spartan.softTopK(den, 2, 1e300).mask;
     expect(sum(dsharp)).to.be.closeTo(2, 1e-4);
+    // beta * |u| beyond 1e300: Newton's arguments would overflow (ERR_SPARTAN_BETA, errors.test.ts),
+    // but the closed forms do not: all values equal (centred), and k = 0 while beta * |u| is finite
+    expectClose(spartan.softTopK(Float32Array.of(2, 2, 2, 2), 2, 1e300).mask, [0.5, 0.5, 0.5, 0.5], 1e-7, 'equal values, beta 1e300');
+    expectClose(spartan.softTopK(Float32Array.of(1, 2, 3, 4), 0, 1e305).mask, [0, 0, 0, 0], 0, 'k = 0, beta 1e305');
   });
 
   it('solves n = 2^24 + 3 against the float64 reference', function () {

@@ -110,6 +110,7 @@ describe('Trainer checkpoints (mnist-bn: BatchNorm running statistics and seeded
       }
       // a folder where the file should be, a path that is not a string, an accept that is not a function
       expect(failure(() => t.saveCheckpoint(dir, { epoch: 1 }))).to.match(/^ERR_SPARTAN_STATE: cannot write the checkpoint .*: EISDIR.*; the previous file, if any, is unchanged$/);
+      expect(fs.readdirSync(path.dirname(dir)).filter((f) => f.startsWith(`.${path.basename(dir)}.`)), 'its temporary file, beside the path, is gone').to.deep.equal([]);
       expect(failure(() => t.saveCheckpoint(5 as never))).to.match(/^ERR_SPARTAN_TYPE: the checkpoint path must be a non-empty string/);
       expect(failure(() => t.resume(file, 'x' as never))).to.match(/^ERR_SPARTAN_TYPE: accept must be a function/);
       expect(fs.readdirSync(dir)).to.deep.equal(['ck.bin']);

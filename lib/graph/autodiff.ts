@@ -107,7 +107,7 @@ export function deriveTrainingGraph(given: Model, opts: DeriveOptions): Model {
     // (an attribute of the wrong type, a hand-built node missing a field): one coded error still
     const code = (e as { code?: unknown })?.code;
     if (typeof code === 'string' && code.startsWith('ERR_SPARTAN_')) throw e;
-    throw rangeError('ERR_SPARTAN_ONNX', `cannot derive a training graph from this model: ${(e as Error)?.message ?? String(e)} (a malformed node, attribute or shape?)`);
+    throw Object.assign(rangeError('ERR_SPARTAN_ONNX', `cannot derive a training graph from this model: ${(e as Error)?.message ?? String(e)} (a malformed node, attribute or shape?)`), { cause: e });
   }
 }
 

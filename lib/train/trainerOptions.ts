@@ -19,13 +19,18 @@ export function checkTrainerOptions(opts: TrainerOptions): void {
   positiveInteger(opts.epochs, 'epochs');
   positiveInteger(opts.batchSize, 'batchSize');
   positiveInteger(opts.trainCount, 'trainCount');
-  if (opts.seed !== undefined && !(Number.isSafeInteger(opts.seed) && opts.seed >= 0))
-    throw rangeError('ERR_SPARTAN_OPTION', `seed must be an integer >= 0 (got ${String(opts.seed)})`);
+  if (opts.seed !== undefined && !Number.isInteger(opts.seed)) // any integer: the seeded draws take negative and large ones
+    throw rangeError('ERR_SPARTAN_OPTION', `seed must be an integer (got ${String(opts.seed)})`);
   if (!isObject(opts.sparsity)) throw typeError('ERR_SPARTAN_TYPE', "sparsity must be the Sparsifier's options ({ method, density, ... })");
   if (!isObject(opts.optimizer)) throw typeError('ERR_SPARTAN_TYPE', "optimizer must be { kind: 'sgd' | 'adamw', lr, ... }");
   if (opts.optimizer.kind !== 'sgd' && opts.optimizer.kind !== 'adamw')
     throw rangeError('ERR_SPARTAN_OPTION', `optimizer.kind must be 'sgd' or 'adamw' (got ${JSON.stringify(opts.optimizer.kind)})`);
-  if (opts.labelSmoothing !== undefined && !(typeof opts.labelSmoothing === 'number' && opts.labelSmoothing >= 0 && opts.labelSmoothing < 1))
-    throw rangeError('ERR_SPARTAN_OPTION', `labelSmoothing must be a number in [0, 1) (got ${JSON.stringify(opts.labelSmoothing)})`);
+  if (opts.labelSmoothing !== undefined) {
+    if (typeof opts.labelSmoothing !== 'number') throw typeError('ERR_SPARTAN_TYPE', `labelSmoothing must be a number (got ${typeof opts.labelSmoothing})`);
+    if (!(opts.labelSmoothing >= 0 && opts.labelSmoothing < 1)) throw rangeError('ERR_SPARTAN_OPTION', `labelSmoothing must be in [0, 1) (got ${String(opts.labelSmoothing)})`);
+  }
+  const noDecay = opts.optimizer.noDecay;
+  if (noDecay !== undefined && (!Array.isArray(noDecay) || noDecay.some((n) => typeof n !== 'string')))
+    throw typeError('ERR_SPARTAN_TYPE', `optimizer.noDecay must be an array of parameter names (got ${typeof noDecay === 'string' ? JSON.stringify(noDecay) : typeof noDecay})`);
   if (opts.cosine !== undefined && typeof opts.cosine !== 'boolean') throw typeError('ERR_SPARTAN_TYPE', `cosine must be true or false (got ${JSON.stringify(opts.cosine)})`);
 }

@@ -135,7 +135,7 @@ spartan::Costs Args::Costs(const Napi::Value& v, const std::string& name, size_t
   if (v.IsNumber()) {
     c.uniform = v.As<Napi::Number>().DoubleValue();
     if (!(c.uniform >= spartan::kMinUniformCost) || !std::isfinite(c.uniform))
-      Throw(env_, ErrorKind::kRange, "ERR_SPARTAN_COST", name + " is " + std::to_string(c.uniform) + "; costs must be finite and > 0 (a number cost at least 1.4e-45, the smallest float32)");
+      Throw(env_, ErrorKind::kRange, "ERR_SPARTAN_COST", name + " is " + Num(c.uniform) + "; a number cost must be finite and at least 1.4e-45 (the smallest float32)");
     return c;
   }
   size_t len = 0;

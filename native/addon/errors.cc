@@ -52,7 +52,7 @@ std::string ArgNames::element(spartan::Arg arg, size_t segment, size_t index) co
   return s.str();
 }
 
-static std::string Num(double v) {
+std::string Num(double v) {
   std::ostringstream s;
   s.precision(17);
   s << v;
@@ -67,7 +67,7 @@ Napi::Error StatusError(Napi::Env env, const spartan::Status& st, const ArgNames
     case Code::kNonFinite:
       return MakeError(env, ErrorKind::kRange, "ERR_SPARTAN_NON_FINITE", where + " is " + Num(st.value) + "; every entry must be finite");
     case Code::kBadCost:
-      return MakeError(env, ErrorKind::kRange, "ERR_SPARTAN_COST", (st.arg == spartan::Arg::kCosts && names.segmented ? where : std::string("cost")) + " is " + Num(st.value) + "; costs must be finite and > 0 (a number cost at least 1.4e-45, the smallest float32)");
+      return MakeError(env, ErrorKind::kRange, "ERR_SPARTAN_COST", (st.arg == spartan::Arg::kCosts && names.segmented ? where : std::string("cost")) + " is " + Num(st.value) + "; costs must be finite and > 0");
     case Code::kBudgetRange:
       if (std::isnan(st.value) || st.value < 0 || std::isinf(st.value))
         return MakeError(env, ErrorKind::kRange, "ERR_SPARTAN_BUDGET", "k is " + Num(st.value) + "; it must be a finite number >= 0" + group);

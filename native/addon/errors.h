@@ -13,6 +13,8 @@ enum class ErrorKind { kType, kRange, kRuntime };
 
 Napi::Error MakeError(Napi::Env env, ErrorKind kind, const char* code, const std::string& message);
 [[noreturn]] void Throw(Napi::Env env, ErrorKind kind, const char* code, const std::string& message);
+// A number for a message, to 17 significant digits (std::to_string prints 5e-324 as 0.000000).
+std::string Num(double v);
 
 // Names an element for messages: "values[17]" or "segments[2].values[17]".
 struct ArgNames {

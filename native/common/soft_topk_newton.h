@@ -54,11 +54,14 @@ SPARTAN_HD inline bool stk_init(SoftTopKGroupState& g, long long n) {
     g.done = g.converged = 1;
     return false;
   }
-  if (!(g.beta * fmax(fabs(g.u_min), fabs(g.u_max)) <= kMaxBetaU)) {
+  // beta * max |u|: the closed forms below overflow only where it is not finite (all values
+  // equal: never, z is centred); Newton needs the margin up to kMaxBetaU
+  const double beta_u = g.beta * fmax(fabs(g.u_min), fabs(g.u_max));
+  const double rho = g.k / g.total_cost;
+  if ((g.k <= 0 || g.k >= g.total_cost) && !isfinite(beta_u)) {
     g.overflow = g.done = 1;
     return false;
   }
-  const double rho = g.k / g.total_cost;
   if (g.k <= 0) {
     g.fixed = 1;
     g.lambda = -inf;
@@ -71,6 +74,8 @@ SPARTAN_HD inline bool stk_init(SoftTopKGroupState& g, long long n) {
     g.center = g.u_min;
     g.mu = stk_logit(rho);
     g.lambda = g.mu - g.beta * g.u_min;  // as reported; may round where z does not
+  } else if (!(beta_u <= kMaxBetaU)) {
+    g.overflow = g.done = 1;
   } else {
     g.lo = stk_logit(rho) - g.beta * g.u_max;
     g.hi = stk_logit(rho) - g.beta * g.u_min;
