@@ -166,7 +166,19 @@ export function tensor(data: Float32Array | Uint8Array | readonly number[], opts
   if (typeof o !== 'object') throw typeError('ERR_SPARTAN_OPTION', 'options must be an object');
   const device = checkDevice(o.device, 'options.device');
   let host: HostArray;
-  if (data instanceof Float32Array || data instanceof Uint8Array) host = data.slice();
+  if (data instanceof Float32Array || data instanceof Uint8Array) {
+    try {
+      host = data.slice();
+    } catch (e) {  // a detached buffer, or a Proxy of an array (whose accessors refuse it): slice() throws
+      let detached = false;
+      try {
+        detached = data.buffer.byteLength === 0 && data.length === 0;
+      } catch {
+        // a Proxy: not a detached array, just not one
+      }
+      throw Object.assign(typeError(detached ? 'ERR_SPARTAN_DETACHED' : 'ERR_SPARTAN_TYPE', `data cannot be read: ${(e as Error).message}`), { cause: e });
+    }
+  }
   else if (Array.isArray(data)) {
     // Float32Array.from would read 'a', null or a hole as NaN and throw an uncoded TypeError on 1n
     const bad = data.findIndex((x, i) => typeof x !== 'number' || !(i in data));

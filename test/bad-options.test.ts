@@ -6,6 +6,7 @@ import * as spartan from '../lib/index';
 import { AdamW, SGD, Sparsifier } from '../lib/index';
 import { head, loadMnist } from '../lib/data/dataset';
 import { deriveTrainingGraph } from '../lib/graph/autodiff';
+import { encodeModel } from '../lib/graph/model';
 import { lenet300100, lenet5 } from '../lib/models/lenet';
 import { Trainer, type TrainerOptions } from '../lib/train/trainer';
 import { makeParams, quadraticGrad } from './fixtures/model';
@@ -102,6 +103,12 @@ describe('tensors and hand-built models: bad input', () => {
     for (const data of [['a'], [null], [1, , 2], [{}], [1n]])
       expect(codeOf(() => spartan.tensor(data as never)), String(data)).to.match(/^ERR_SPARTAN_TYPE: data\[\d\] is (string|object|a hole|bigint); an array's entries must be numbers$/);
     expect(codeOf(() => spartan.empty([2 ** 31, 2 ** 31]))).to.match(/^ERR_SPARTAN_SHAPE: shape \[2147483648, 2147483648\] holds/);
+    const gone = new Float32Array(4);
+    structuredClone(gone.buffer, { transfer: [gone.buffer] });
+    expect(codeOf(() => spartan.tensor(gone))).to.match(/^ERR_SPARTAN_DETACHED: data cannot be read/);
+    expect(codeOf(() => spartan.tensor(new Proxy(new Float32Array(4), {})))).to.match(/^ERR_SPARTAN_TYPE: data cannot be read/);
+    for (const m of [undefined, {}, { ...lenet300100(1), graph: { ...lenet300100(1).graph, nodes: undefined } }])
+      expect(codeOf(() => encodeModel(m as never))).to.match(/^ERR_SPARTAN_ONNX: cannot encode the model: /);
   });
 
   it('deriveTrainingGraph of a node with a malformed attribute is ERR_SPARTAN_ONNX, not a TypeError from inside', () => {
@@ -138,6 +145,7 @@ describe('deriveTrainingGraph and the Trainer: bad options', function () {
       [{ cosine: 'no' }, /^ERR_SPARTAN_TYPE: cosine must be true or false/],
       [{ sparsity: undefined }, /^ERR_SPARTAN_TYPE: sparsity must be/],
       [{ forward: undefined }, /^ERR_SPARTAN_TYPE: forward must be a Model/],
+      [{ sessionOptions: { intraOpNumThreads: -3 } }, /^ERR_SPARTAN_OPTION: onnxruntime could not open the graph with these session options: /],
     ];
     for (const [over, pattern] of cases) expect(await failure(Trainer.create(options(over))), JSON.stringify(over)).to.match(pattern);
     expect(await failure(Trainer.create(undefined as never))).to.match(/^ERR_SPARTAN_TYPE: Trainer\.create takes an options object/);

@@ -174,6 +174,14 @@ export function decodeModel(bytes: Uint8Array): Model {
 }
 
 export function encodeModel(model: Model): Uint8Array {
+  try {
+    return encode(model);
+  } catch (e) {  // a hand-built Model missing a field, an attribute of no known kind
+    throw Object.assign(rangeError('ERR_SPARTAN_ONNX', `cannot encode the model: ${(e as Error)?.message ?? String(e)} (a Model as decodeModel returns it, or GraphBuilder builds it?)`), { cause: e });
+  }
+}
+
+function encode(model: Model): Uint8Array {
   const g = model.graph;
   const msg = ModelProto.fromObject({
     irVersion: model.irVersion,

@@ -253,7 +253,8 @@ export class Trainer {
       try {
         return await GraphRunner.create(m, { ...opts.sessionOptions, extra: withoutSpinning(opts.sessionOptions?.extra), executionProviders: eps });
       } catch (e) {
-        if (!eps.includes('cuda')) throw e;
+        if (!eps.includes('cuda')) // onnxruntime's own refusal, e.g. of sessionOptions it does not take
+          throw Object.assign(rangeError('ERR_SPARTAN_OPTION', `onnxruntime could not open the graph with these session options: ${(e as Error)?.message?.split('\n')[0] ?? String(e)}`), { cause: e });
         throw new SpartanError('ERR_SPARTAN_CUDA', `onnxruntime could not use the CUDA execution provider (${(e as Error).message.split('\n')[0]}); ` +
           "install onnxruntime-node's CUDA providers (see its README) or train with the CPU provider");
       }
