@@ -58,6 +58,21 @@ describe('Sparsifier: bad options and states', () => {
       expect(codeOf(() => new Sparsifier({ params: p, method: 'imp', density: 0.3, totalSteps: 10, imp: { rewindStep: rewindStep as never } })), String(rewindStep)).to.match(/^ERR_SPARTAN_(OPTION|TYPE): imp\.rewindStep must be/);
   });
 
+  it('a tile whose sum of finite |theta| passes float32 fails the step with nothing changed (the masks were rewritten first)', () => {
+    const w = Float32Array.from({ length: 16 }, (_, i) => 0.1 + 0.01 * i); // the bottom tiles lead
+    const sp = new Sparsifier({ params: [{ name: 'w', data: w, shape: [4, 4], block: [2, 2] }], method: 'spartan', density: 0.5, totalSteps: 10, adjustDensity: false });
+    sp.step();
+    w.reverse(); // now the top tiles lead: this step's hard mask differs from the last one's
+    sp.step();
+    const before = sp.state();
+    expect(Array.from(before.hard[0])).to.not.deep.equal(Array.from(before.prevHard[0]));
+    w.fill(3e38, 0, 2);
+    expect(codeOf(() => sp.step())).to.equal('ERR_SPARTAN_NON_FINITE: a 2x2 tile of "w" sums |theta| beyond float32\'s range (its entries are finite, their sum is not)');
+    const after = sp.state();
+    expect(after.step).to.equal(before.step);
+    for (const key of ['masks', 'hard', 'prevHard', 'backwardSets'] as const) expect(Array.from(after[key][0] as ArrayLike<number>), key).to.deep.equal(Array.from(before[key][0] as ArrayLike<number>));
+  });
+
   it('a state from past totalSteps loads (step() goes on there); malformed states are ERR_SPARTAN_STATE', () => {
     const p = makeParams(4), sp = new Sparsifier({ params: p, method: 'spartan', density: 0.3, totalSteps: 3 });
     const target = Object.fromEntries(p.map((x) => [x.name, x.data.map(() => 0.2)]));

@@ -403,7 +403,17 @@ export class Sparsifier<D extends ParamData = Float32Array> {
     const ks = this.budgets(rho);
     const updateNow = this.method !== 'imp' || (this.s - 1) % this.impInterval === 0 || this.s >= this.phases.finetuneStart;
     // the scores check theta (finite) before any mask or snapshot changes
-    if (updateNow) for (const l of this.sparse) blockScores(l.theta, l.rows, l.cols, l.block, { out: l.scores }); // sums of |theta|
+    if (updateNow)
+      for (const l of this.sparse) {
+        blockScores(l.theta, l.rows, l.cols, l.block, { out: l.scores }); // sums of |theta|
+        // a tile's sum of finite |theta| can still pass float32's largest (one entry per tile to scan)
+        if (l.blocked)
+          try {
+            checkFinite(handle(l.scores), 'scores');
+          } catch {
+            throw rangeError('ERR_SPARTAN_NON_FINITE', `a ${l.block[0]}x${l.block[1]} tile of "${l.name}" sums |theta| beyond float32's range (its entries are finite, their sum is not)`);
+          }
+      }
     this.snapshotIfDue();
     for (const l of this.sparse) this.storage.copy(l.prevHard, l.hard);
     if (updateNow) {
