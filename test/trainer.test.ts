@@ -216,6 +216,8 @@ describe('Trainer execution providers', () => {
     } else {
       expect((caught as { code?: string }).code).to.equal('ERR_SPARTAN_CUDA');
       expect((caught as Error).message).to.match(/CUDA execution provider/);
+      // found missing before onnxruntime tried (and printed its own red error line)
+      expect((caught as Error).message).to.match(/libonnxruntime_providers_cuda\.so is not installed/);
     }
   });
 

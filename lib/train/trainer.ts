@@ -19,6 +19,7 @@ import { readCheckpoint, unusable, writeCheckpoint, type TrainerState } from './
 import { checkDataset, INPUT_ARRAYS, type InputDims, type ModelFit } from './dataFit';
 import { indexBounds } from './indexBounds';
 import { checkTrainerOptions } from './trainerOptions';
+import { missingOrtCudaProvider } from './ortCuda';
 import { countCorrect, crossEntropySum } from './metrics';
 import { parkThreads } from '../backend';
 
@@ -249,6 +250,10 @@ export class Trainer {
       throw rangeError('ERR_SPARTAN_OPTION', `executionProviders must be a non-empty list of 'cpu' and 'cuda' (got ${JSON.stringify(eps)})`);
     if (opts.sessionOptions !== undefined && (typeof opts.sessionOptions !== 'object' || opts.sessionOptions === null))
       throw rangeError('ERR_SPARTAN_OPTION', 'sessionOptions must be an object of onnxruntime session options');
+    const cudaMissing = eps.includes('cuda') ? missingOrtCudaProvider() : undefined;
+    if (cudaMissing)
+      throw new SpartanError('ERR_SPARTAN_CUDA', `onnxruntime could not use the CUDA execution provider (${cudaMissing} is not installed); ` +
+        "install onnxruntime-node's CUDA providers (see its README) or train with the CPU provider");
     const open = async (m: Model) => {
       try {
         return await GraphRunner.create(m, { ...opts.sessionOptions, extra: withoutSpinning(opts.sessionOptions?.extra), executionProviders: eps });
