@@ -19,6 +19,7 @@ describe('optimizers: bad options', () => {
     const p = makeParams(1);
     expect(codeOf(() => new SGD([p[0], { ...p[1], name: p[0].name }], { lr: 0.1 }))).to.match(/^ERR_SPARTAN_OPTION: two parameters are named "fc1\.weight"/);
     expect(codeOf(() => new SGD(p, { lr: 0.1, noDecay: 'fc1.bias' as never }))).to.match(/^ERR_SPARTAN_TYPE: noDecay must be an array of parameter names \(got "fc1\.bias"\)/);
+    expect(codeOf(() => new SGD(p, { lr: 0.1, nesterov: 'no' as never }))).to.equal('ERR_SPARTAN_TYPE: nesterov must be true or false (got "no")');
     for (const bad of [{ beta1: 1 }, { beta1: 1.5 }, { beta2: 1 }, { beta2: 2 }, { beta1: -0.1 }])
       expect(codeOf(() => new AdamW(p, { lr: 1e-3, ...bad })), JSON.stringify(bad)).to.match(/^ERR_SPARTAN_OPTION: beta[12] must be in \[0, 1\)/);
   });
@@ -54,6 +55,10 @@ describe('Sparsifier: bad options and states', () => {
     expect(codeOf(() => new Sparsifier({ params: p, method: 'spartan', density: 0.3, totalSteps: 10, betaMax: 1e308 }))).to.match(/^ERR_SPARTAN_OPTION: betaMax 1e\+308 times sqrt\(100\), the block scaling, is not a finite number/);
     expect(codeOf(() => new Sparsifier({ params: p, method: 'topkast', density: 0.3, totalSteps: 10, topkast: { explorationPenalty: Infinity } }))).to.match(/^ERR_SPARTAN_OPTION/);
     expect(codeOf(() => new Sparsifier({ params: p, method: 'spartan', density: 0.3, totalSteps: 10, beta0: 1e-310, schedule: { beta: 'exponential' } }))).to.match(/^ERR_SPARTAN_OPTION: the exponential beta schedule needs betaMax \/ beta0 finite/);
+    // a string 'false' is truthy: read as a flag, it would have masked the layer or set the option
+    expect(codeOf(() => new Sparsifier({ params: p.map((x, i) => (i === 0 ? { ...x, sparsify: 'false' as never } : x)), method: 'spartan', density: 0.3, totalSteps: 10 }))).to.equal('ERR_SPARTAN_TYPE: params[0].sparsify (fc1.weight) must be true or false (got "false")');
+    for (const key of ['straightThrough', 'roundFrozen', 'adjustDensity'])
+      expect(codeOf(() => new Sparsifier({ params: p, method: 'spartan', density: 0.3, totalSteps: 10, [key]: 'no' }))).to.equal(`ERR_SPARTAN_TYPE: ${key} must be true or false (got "no")`);
     for (const rewindStep of [NaN, -1, '3', 1.5])
       expect(codeOf(() => new Sparsifier({ params: p, method: 'imp', density: 0.3, totalSteps: 10, imp: { rewindStep: rewindStep as never } })), String(rewindStep)).to.match(/^ERR_SPARTAN_(OPTION|TYPE): imp\.rewindStep must be/);
   });

@@ -31,6 +31,9 @@ export function checkParam(spec: ParamSpec, index: number): 'host' | Tensor['dev
   if (d instanceof Tensor && d.disposed) throw typeError('ERR_SPARTAN_DISPOSED', `params[${index}].data (${spec.name}) has been disposed`);
   if (!Array.isArray(spec.shape) || spec.shape.length === 0 || !spec.shape.every((x) => Number.isSafeInteger(x) && x >= 1))
     throw typeError('ERR_SPARTAN_TYPE', `params[${index}].shape (${spec.name}) must be an array of positive integers`);
+  // a string 'false' is truthy: it would mask the layer it means to leave dense
+  if (spec.sparsify !== undefined && typeof spec.sparsify !== 'boolean')
+    throw typeError('ERR_SPARTAN_TYPE', `params[${index}].sparsify (${spec.name}) must be true or false (got ${JSON.stringify(spec.sparsify)})`);
   return d instanceof Tensor ? d.device : 'host';
 }
 
