@@ -24,7 +24,7 @@ class Args {
   // async: the call will run on the libuv pool, so host arrays are read through copies
   // (host_copies.h) and the kernel never sees memory the caller could detach meanwhile.
   explicit Args(Napi::Env env, bool allow_device = false, bool async = false)
-      : env_(env), allow_device_(allow_device), copies_(async ? new HostCopies : nullptr) {}
+      : env_(env), allow_device_(allow_device), async_(async), copies_(async ? new HostCopies : nullptr) {}
 
   const float* Float32(const Napi::Value& v, const std::string& name, size_t* len);
   float* Float32Out(const Napi::Value& v, const std::string& name, size_t expected_len);
@@ -46,6 +46,12 @@ class Args {
   // The data pointer a kernel uses for host array t (already checked): its own, or its copy
   // in an async call; `written`: the op writes into it. Keeps t alive like the readers above.
   void* HostData(const Napi::TypedArray& t, const std::string& name, bool written);
+  // A host typed array of `type` (checked: type, attached), its element count in *len, and its
+  // data pointer as HostData gives it: for arrays the float / uint8 readers above do not cover.
+  void* TypedData(const Napi::Value& v, const std::string& name, napi_typedarray_type type, const char* type_name,
+                  bool written, size_t* len);
+  // Whether the call runs on the libuv pool (Run reads it here, so the two cannot disagree).
+  bool async() const { return async_; }
   // An async call's copies (null for a synchronous one), for the worker to own and copy back.
   std::unique_ptr<HostCopies> TakeCopies() { return std::move(copies_); }
   // Whether the arrays read so far are device buffers (CUDA tensors). Mixing host
@@ -60,11 +66,9 @@ class Args {
   enum class Place { kUnknown, kHost, kDevice };
   void Note(Place p, const std::string& name);
   Napi::TypedArray Typed(const Napi::Value& v, const std::string& name, napi_typedarray_type type, const char* type_name);
-  // Typed, then HostData: the checked array's data pointer and its element count.
-  void* TypedData(const Napi::Value& v, const std::string& name, napi_typedarray_type type, const char* type_name,
-                  bool written, size_t* len);
   Napi::Env env_;
   bool allow_device_ = false;
+  bool async_ = false;
   Place place_ = Place::kUnknown;
   std::vector<Napi::Object> arrays_;
   std::unique_ptr<HostCopies> copies_;

@@ -20,7 +20,7 @@ Napi::Value BlockScores(const Napi::CallbackInfo& info) {
   spartan::BlockShape s = args.Shape(info, 1);
   args.ExpectLength(n, s.size(), "theta");
   float* out = args.Float32Out(info[5], "out", s.num_blocks());
-  return Run(env, info[6].ToBoolean(), args, ArgNames{}, [=, dev = args.on_device()] { return dev ? spartan::cuda::block_scores(theta, s, out) : spartan::block_scores(theta, s, out); },
+  return Run(env, args, ArgNames{}, [=, dev = args.on_device()] { return dev ? spartan::cuda::block_scores(theta, s, out) : spartan::block_scores(theta, s, out); },
              [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
 }
 
@@ -47,7 +47,7 @@ Napi::Value ExpandBlockMask(const Napi::CallbackInfo& info) {
       return spartan::expand_block_mask(m, s, out);
     };
   }
-  return Run(env, info[6].ToBoolean(), args, ArgNames{}, work,
+  return Run(env, args, ArgNames{}, work,
              [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
 }
 
@@ -72,7 +72,7 @@ Napi::Value ApplyMask(const Napi::CallbackInfo& info) {
     args.ExpectLength(nh, expected, "hard");
   }
   float* out = args.Float32Out(info[8], "out", s.size());
-  return Run(env, info[9].ToBoolean(), args, ArgNames{},
+  return Run(env, args, ArgNames{},
              [=, dev = args.on_device()] {
                return dev ? spartan::cuda::apply_mask(theta, mask, hard, s, out) : spartan::apply_mask(theta, mask, hard, s, out);
              },

@@ -10,7 +10,6 @@
 #include "errors.h"
 #include "ops.h"
 #include "run.h"
-#include "views.h"
 #include "spartan/bsr.h"
 
 namespace spartan_addon {
@@ -18,38 +17,6 @@ namespace {
 
 napi_typedarray_type TypeOf(const Napi::Value& v) {
   return v.IsTypedArray() ? v.As<Napi::TypedArray>().TypedArrayType() : napi_int8_array;
-}
-
-const char* Describe(const Napi::Value& v) {
-  if (v.IsTypedArray()) {
-    switch (TypeOf(v)) {
-      case napi_uint16_array: return "Uint16Array";
-      case napi_int32_array: return "Int32Array";
-      case napi_float32_array: return "Float32Array";
-      case napi_float64_array: return "Float64Array";
-      case napi_uint8_array: return "Uint8Array";
-      default: return "another typed array";
-    }
-  }
-  if (v.IsArray()) return "an Array";
-  if (v.IsNull()) return "null";
-  if (v.IsUndefined()) return "undefined";
-  if (v.IsNumber()) return "a number";
-  return "a non-typed-array value";
-}
-
-// A typed array of one of the accepted types; its data pointer and length. Kept
-// alive (through args.arrays()) for an async call.
-const void* Typed(Napi::Env env, Args& args, const Napi::Value& v, const std::string& name, napi_typedarray_type want,
-                  const char* want_name, size_t* len) {
-  if (!v.IsTypedArray() || TypeOf(v) != want)
-    Throw(env, ErrorKind::kType, "ERR_SPARTAN_TYPE", name + " must be a " + want_name + " (got " + Describe(v) + ")");
-  Napi::TypedArray t = v.As<Napi::TypedArray>();
-  if (ViewOf(t).detached)
-    Throw(env, ErrorKind::kType, "ERR_SPARTAN_DETACHED", name + " is backed by a detached ArrayBuffer");
-  args.arrays().push_back(t);
-  *len = t.ElementLength();
-  return args.HostData(t, name, /*written=*/false);
 }
 
 }  // namespace
@@ -61,13 +28,13 @@ Napi::Value BsrMatmul(const Napi::CallbackInfo& info) {
   spartan::BsrView a = ReadBsrShape(args, info, 7);
 
   size_t nrp = 0, nci = 0, nv = 0, nx = 0, nb = 0;
-  a.row_ptr = static_cast<const int32_t*>(Typed(env, args, info[4], "rowPtr", napi_int32_array, "Int32Array", &nrp));
+  a.row_ptr = static_cast<const int32_t*>(args.TypedData(info[4], "rowPtr", napi_int32_array, "Int32Array", /*written=*/false, &nrp));
   args.ExpectLength(nrp, a.block_rows() + 1, "rowPtr");
-  a.col_idx = static_cast<const int32_t*>(Typed(env, args, info[5], "colIdx", napi_int32_array, "Int32Array", &nci));
+  a.col_idx = static_cast<const int32_t*>(args.TypedData(info[5], "colIdx", napi_int32_array, "Int32Array", /*written=*/false, &nci));
   a.nnz_blocks = nci;
   const bool half = a.dtype != spartan::DType::kFloat32;
-  a.values = half ? Typed(env, args, info[6], "values", napi_uint16_array, "Uint16Array", &nv)
-                  : Typed(env, args, info[6], "values", napi_float32_array, "Float32Array", &nv);
+  a.values = half ? args.TypedData(info[6], "values", napi_uint16_array, "Uint16Array", /*written=*/false, &nv)
+                  : args.TypedData(info[6], "values", napi_float32_array, "Float32Array", /*written=*/false, &nv);
   if (nv / (a.block * a.block) != nci || nv % (a.block * a.block))
     Throw(env, ErrorKind::kRange, "ERR_SPARTAN_LENGTH",
           "values has length " + std::to_string(nv) + "; expected colIdx.length * block * block = " +
@@ -79,21 +46,21 @@ Napi::Value BsrMatmul(const Napi::CallbackInfo& info) {
   const void* x = nullptr;
   if (half && TypeOf(info[8]) == napi_uint16_array && info[8].IsTypedArray()) {
     xt = a.dtype;
-    x = Typed(env, args, info[8], "x", napi_uint16_array, "Uint16Array", &nx);
+    x = args.TypedData(info[8], "x", napi_uint16_array, "Uint16Array", /*written=*/false, &nx);
   } else {
-    x = Typed(env, args, info[8], "x", napi_float32_array, half ? "Float32Array or Uint16Array" : "Float32Array", &nx);
+    x = args.TypedData(info[8], "x", napi_float32_array, half ? "Float32Array or Uint16Array" : "Float32Array", /*written=*/false, &nx);
   }
   args.ExpectLength(nx, a.cols * n, "x");
 
   spartan::BsrEpilogue ep;
   if (!info[10].IsUndefined() && !info[10].IsNull()) {
-    ep.bias = static_cast<const float*>(Typed(env, args, info[10], "bias", napi_float32_array, "Float32Array", &nb));
+    ep.bias = static_cast<const float*>(args.TypedData(info[10], "bias", napi_float32_array, "Float32Array", /*written=*/false, &nb));
     args.ExpectLength(nb, a.rows, "bias");
   }
   ep.relu = info[11].ToBoolean();
   float* out = args.Float32Out(info[12], "out", a.rows * n);
 
-  return Run(env, info[13].ToBoolean(), args, ArgNames{},
+  return Run(env, args, ArgNames{},
              [=] { return linear ? spartan::bsr_linear(a, x, xt, n, ep, out) : spartan::bsr_matmul(a, x, xt, n, ep, out); },
              [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
 }

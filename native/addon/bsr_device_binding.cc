@@ -47,7 +47,7 @@ Napi::Value BsrMatmulCuda(const Napi::CallbackInfo& info) {
   // Thread blocks write y while others still read x and bias: no overlap (each is its own allocation).
   if (static_cast<const void*>(out) == static_cast<const void*>(x) || (ep.bias && static_cast<const void*>(out) == static_cast<const void*>(ep.bias)))
     Throw(env, ErrorKind::kRange, "ERR_SPARTAN_ALIAS", "out must not be x or bias");
-  return Run(env, info[14].ToBoolean(), args, ArgNames{},
+  return Run(env, args, ArgNames{},
              [=] { return spartan::cuda::bsr_product(linear, a, perm, x, n, ep, out); },
              [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
 }

@@ -115,7 +115,7 @@ static Napi::Value Copy(const Napi::CallbackInfo& info, bool upload) {
   void* host = args.HostData(t, "array", /*written=*/!upload);
   void* dev = b->data();
   const size_t n = b->bytes();
-  return Run(env, info[2].ToBoolean(), args, ArgNames{},
+  return Run(env, args, ArgNames{},
              [=] { return upload ? spartan::cuda::copy_to_device(dev, host, n) : spartan::cuda::copy_to_host(host, dev, n); },
              [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
 }

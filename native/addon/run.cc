@@ -76,8 +76,8 @@ class Worker : public Napi::AsyncWorker {
 
 }  // namespace
 
-Napi::Value Run(Napi::Env env, bool async, Args& args, ArgNames names, Work work, Finish finish) {
-  if (async) {
+Napi::Value Run(Napi::Env env, Args& args, ArgNames names, Work work, Finish finish) {
+  if (args.async()) {
     auto* w = new Worker(env, args, names, std::move(work), std::move(finish));
     Napi::Promise p = w->Promise();
     w->Queue();

@@ -17,7 +17,7 @@ namespace spartan_addon {
 using Work = std::function<spartan::Status()>;
 using Finish = std::function<Napi::Value(Napi::Env)>;
 
-// async must be what `args` was made with (Args' async flag): an async call needs its copies.
-Napi::Value Run(Napi::Env env, bool async, Args& args, ArgNames names, Work work, Finish finish);
+// Async when `args` was made for an async call (Args::async()): the call then needs its copies.
+Napi::Value Run(Napi::Env env, Args& args, ArgNames names, Work work, Finish finish);
 
 }  // namespace spartan_addon

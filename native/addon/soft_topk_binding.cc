@@ -49,7 +49,7 @@ Napi::Value SoftTopKForward(const Napi::CallbackInfo& info) {
   }
   auto results = std::make_shared<std::vector<spartan::SoftTopKResult>>(groups->size());
   return Run(
-      env, async, args, ArgNames{segmented},
+      env, args, ArgNames{segmented},
       [segs, groups, results, dev = args.on_device()] {
         auto op = dev ? spartan::cuda::soft_topk_forward : spartan::soft_topk_forward;
         return op(segs->data(), segs->size(), groups->data(), groups->size(), results->data());
@@ -98,7 +98,7 @@ Napi::Value SoftTopKBackward(const Napi::CallbackInfo& info) {
     g.beta = args.Number(o.Get("beta"), "beta");
   }
   return Run(
-      env, async, args, ArgNames{segmented},
+      env, args, ArgNames{segmented},
       [segs, groups, dev = args.on_device()] {
         auto op = dev ? spartan::cuda::soft_topk_backward : spartan::soft_topk_backward;
         return op(segs->data(), segs->size(), groups->data(), groups->size());

@@ -44,7 +44,7 @@ Napi::Value TopKMask(const Napi::CallbackInfo& info) {
   }
   auto results = std::make_shared<std::vector<spartan::TopKResult>>(groups->size());
   return Run(
-      env, async, args, ArgNames{segmented},
+      env, args, ArgNames{segmented},
       [segs, groups, results, dev = args.on_device()] {
         auto op = dev ? spartan::cuda::topk_mask : spartan::topk_mask;
         return op(segs->data(), segs->size(), groups->data(), groups->size(), results->data());
