@@ -9,6 +9,20 @@ export function optionsObject<T extends object>(opts: T | undefined, name = 'opt
   return opts;
 }
 
+/** A boolean option, `otherwise` when absent: a string such as 'false' is truthy, so it is refused, not read as true. */
+export function booleanOption(x: unknown, name: string, otherwise: boolean): boolean {
+  if (x === undefined) return otherwise;
+  if (typeof x !== 'boolean') throw typeError('ERR_SPARTAN_TYPE', `${name} must be true or false (got ${JSON.stringify(x)})`);
+  return x;
+}
+
+/** An optional list of names (a string alone would spread into its letters). */
+export function nameList(x: unknown, name: string): readonly string[] | undefined {
+  if (x !== undefined && (!Array.isArray(x) || x.some((n) => typeof n !== 'string')))
+    throw typeError('ERR_SPARTAN_TYPE', `${name} must be an array of parameter names (got ${typeof x === 'string' ? JSON.stringify(x) : typeof x})`);
+  return x as readonly string[] | undefined;
+}
+
 export type BlockDims = readonly [number, number];
 
 function positiveInt(x: unknown, name: string): number {

@@ -136,6 +136,7 @@ function derive(given: Model, opts: DeriveOptions): Model {
   const lossKind = opts.loss ?? 'cross-entropy';
   if (lossKind !== 'cross-entropy' && lossKind !== 'mse') throw rangeError('ERR_SPARTAN_OPTION', `loss must be 'cross-entropy' or 'mse' (got ${JSON.stringify(opts.loss)})`);
   const eps = opts.labelSmoothing ?? 0;
+  if (typeof eps !== 'number') throw typeError('ERR_SPARTAN_TYPE', `labelSmoothing must be a number (got ${typeof eps})`); // '0.1' >= 0 would pass below
   if (!(eps >= 0 && eps < 1)) throw rangeError('ERR_SPARTAN_OPTION', `labelSmoothing must be in [0, 1) (got ${eps})`);
   if (lossKind === 'mse' && opts.classAxis !== undefined) throw rangeError('ERR_SPARTAN_OPTION', 'classAxis says where the logits\' classes lie: it has no meaning for the mse loss');
   const floatInits = g.initializers.filter((t) => (t.dataType === DataType.FLOAT || t.dataType === DataType.DOUBLE) && t.dims.length >= 1);

@@ -4,6 +4,7 @@
 // host arrays or float32 CUDA Tensors (then gradients and buffers live there too).
 import { native, type DeviceBuffer } from '../native';
 import { checkFinite } from '../ops/finite';
+import { nameList } from '../options';
 import { rangeError, typeError } from '../errors';
 import { asSpartanError, disposeTensors, handle, sizeOf, tensor, Tensor, type Device } from '../tensor';
 
@@ -71,9 +72,7 @@ export abstract class Optimizer {
     this.params = params.slice();
     this.lr = positive(lr, 'lr');
     if (clipNorm !== undefined) this.clipNorm = positive(clipNorm, 'clipNorm');
-    if (noDecay !== undefined && (!Array.isArray(noDecay) || noDecay.some((n) => typeof n !== 'string')))
-      throw typeError('ERR_SPARTAN_TYPE', `noDecay must be an array of parameter names (got ${typeof noDecay === 'string' ? JSON.stringify(noDecay) : typeof noDecay})`);
-    this.noDecay = new Set(noDecay ?? []);
+    this.noDecay = new Set(nameList(noDecay, 'noDecay') ?? []);
   }
 
   get stepCount(): number {

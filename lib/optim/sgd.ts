@@ -1,5 +1,5 @@
 import { native } from '../native';
-import { typeError } from '../errors';
+import { booleanOption } from '../options';
 import { handle, sizeOf } from '../tensor';
 import { Optimizer, positive, type NamedParam, type ParamData } from './optimizer';
 
@@ -27,8 +27,7 @@ export class SGD extends Optimizer {
     super(params, opts?.lr, opts?.clipNorm, opts?.noDecay);
     this.momentum = positive(opts.momentum ?? 0, 'momentum', true);
     this.dampening = positive(opts.dampening ?? 0, 'dampening', true);
-    if (opts.nesterov !== undefined && typeof opts.nesterov !== 'boolean') throw typeError('ERR_SPARTAN_TYPE', `nesterov must be true or false (got ${JSON.stringify(opts.nesterov)})`);
-    this.nesterov = opts.nesterov ?? false;
+    this.nesterov = booleanOption(opts.nesterov, 'nesterov', false);
     this.weightDecay = positive(opts.weightDecay ?? 0, 'weightDecay', true);
     for (const p of this.params) this.bufs.set(p.name, this.zeros(this.momentum > 0 ? sizeOf(p.data) : 0));
   }

@@ -2,7 +2,7 @@
 // The buffers live where the parameter does (host arrays, or Tensors on its device).
 import { rangeError, typeError } from '../errors';
 import type { ParamData } from '../optim/optimizer';
-import type { BlockDims } from '../options';
+import { booleanOption, type BlockDims } from '../options';
 import { disposeTensors, sizeOf, Tensor } from '../tensor';
 import type { F32, Storage, U8 } from './storage';
 
@@ -31,9 +31,8 @@ export function checkParam(spec: ParamSpec, index: number): 'host' | Tensor['dev
   if (d instanceof Tensor && d.disposed) throw typeError('ERR_SPARTAN_DISPOSED', `params[${index}].data (${spec.name}) has been disposed`);
   if (!Array.isArray(spec.shape) || spec.shape.length === 0 || !spec.shape.every((x) => Number.isSafeInteger(x) && x >= 1))
     throw typeError('ERR_SPARTAN_TYPE', `params[${index}].shape (${spec.name}) must be an array of positive integers`);
-  // a string 'false' is truthy: it would mask the layer it means to leave dense
-  if (spec.sparsify !== undefined && typeof spec.sparsify !== 'boolean')
-    throw typeError('ERR_SPARTAN_TYPE', `params[${index}].sparsify (${spec.name}) must be true or false (got ${JSON.stringify(spec.sparsify)})`);
+  // its type only (a string 'false' would mask the layer); the Layer applies the default by rank
+  booleanOption(spec.sparsify, `params[${index}].sparsify (${spec.name})`, maskedByDefault(spec.shape));
   return d instanceof Tensor ? d.device : 'host';
 }
 
@@ -60,7 +59,6 @@ export class Layer<F extends F32 = Float32Array, U extends U8 = Uint8Array> {
   readonly hard: U; // forward set per entry
   readonly prevHard: U;
   readonly backwardSet: U; // Top-KAST backward set B
-  private readonly ownsBuffers: boolean; // weightsBuf and gradBuf are this layer's own
   private weightsBuf: F; // W fed to the forward pass (theta itself when not sparsified)
   private gradBuf: F; // dL/dtheta
   private readonly storage: Storage;
@@ -95,7 +93,6 @@ export class Layer<F extends F32 = Float32Array, U extends U8 = Uint8Array> {
     const made: (F32 | U8)[] = [];
     const keep = <T extends F32 | U8>(x: T): T => (made.push(x), x);
     const own = this.sparsify && masked; // W and dL/dtheta buffers; otherwise theta and the caller's gradient serve
-    this.ownsBuffers = own;
     try {
       this.scores = keep(storage.f32(this.entries)) as F;
       this.mask = keep(storage.f32(this.entries, 1)) as F;
@@ -127,7 +124,7 @@ export class Layer<F extends F32 = Float32Array, U extends U8 = Uint8Array> {
   checkAttached(): void {
     if (this.theta instanceof Float32Array && this.theta.length !== this.numel)
       throw typeError('ERR_SPARTAN_DETACHED', `parameter "${this.name}": its array was detached (transferred); the Sparsifier needs its parameters' memory where it runs`);
-    if (!this.ownsBuffers) return;
+    if (this.weightsBuf === this.theta) return; // W is theta and the caller's gradient serves: no buffers of its own
     if (this.weightsBuf instanceof Float32Array && this.weightsBuf.length !== this.numel) this.weightsBuf = this.storage.f32(this.numel, 0, this.shape) as F;
     if (this.gradBuf instanceof Float32Array && this.gradBuf.length !== this.numel) this.gradBuf = this.storage.f32(this.numel, 0, this.shape) as F;
   }

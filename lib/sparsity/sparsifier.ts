@@ -8,6 +8,7 @@ import { rangeError, typeError } from '../errors';
 import { asSpartanError, disposeTensors, handle, Tensor, type Device } from '../tensor';
 import { applyMask, blockScores } from '../ops/block';
 import { checkFinite } from '../ops/finite';
+import { booleanOption } from '../options';
 import { softTopKBackwardSegmented, softTopKSegmented } from '../ops/softTopK';
 import { topKMaskSegmented } from '../ops/topK';
 import { erkDensities, type BudgetMode } from './budgets';
@@ -90,13 +91,6 @@ export interface SparsifierState {
   prevHard: Uint8Array[];
   backwardSets: Uint8Array[];
   rewind: Float32Array[] | null;
-}
-
-/** A boolean option: a truthy string such as 'false' would otherwise pass for true. */
-function flag(x: unknown, name: string, otherwise: boolean): boolean {
-  if (x === undefined) return otherwise;
-  if (typeof x !== 'boolean') throw typeError('ERR_SPARTAN_TYPE', `${name} must be true or false (got ${JSON.stringify(x)})`);
-  return x;
 }
 
 function num(x: unknown, name: string, ok: (v: number) => boolean, what: string): number {
@@ -191,7 +185,7 @@ export class Sparsifier<D extends ParamData = Float32Array> {
       this.phases = phases(opts.totalSteps, opts.schedule?.warmupFrac ?? 0.2, opts.schedule?.finetuneFrac ?? 0.2);
       this.budget = opts.budget ?? 'global';
       if (!['global', 'uniform', 'erk'].includes(this.budget)) throw rangeError('ERR_SPARTAN_OPTION', `unknown budget "${this.budget}"`);
-      this.adjust = flag(opts.adjustDensity, 'adjustDensity', true);
+      this.adjust = booleanOption(opts.adjustDensity, 'adjustDensity', true);
       this.densityCurve = opts.schedule?.density ?? (this.method === 'imp' ? 'cubic' : 'linear');
       this.betaCurve = opts.schedule?.beta ?? 'linear';
       if (!['linear', 'cosine', 'cubic'].includes(this.densityCurve)) throw rangeError('ERR_SPARTAN_OPTION', `unknown density schedule "${this.densityCurve}"`);
@@ -203,8 +197,8 @@ export class Sparsifier<D extends ParamData = Float32Array> {
         throw rangeError('ERR_SPARTAN_OPTION', `betaMax ${this.betaMax} times sqrt(${widest}), the block scaling, is not a finite number`);
       if (this.betaCurve === 'exponential' && !Number.isFinite((this.betaMax * Math.sqrt(widest)) / this.beta0)) // the schedule's ratio
         throw rangeError('ERR_SPARTAN_OPTION', `the exponential beta schedule needs betaMax / beta0 finite (got ${this.betaMax} / ${this.beta0})`);
-      this.roundFrozen = flag(opts.roundFrozen, 'roundFrozen', false);
-      this.straightThrough = flag(opts.straightThrough, 'straightThrough', true);
+      this.roundFrozen = booleanOption(opts.roundFrozen, 'roundFrozen', false);
+      this.straightThrough = booleanOption(opts.straightThrough, 'straightThrough', true);
       this.impInterval = num(opts.imp?.interval ?? 1, 'imp.interval', (v) => Number.isSafeInteger(v) && v >= 1, 'a positive integer');
       this.rewindStep = opts.imp?.rewindStep;
       if (this.rewindStep !== undefined) num(this.rewindStep, 'imp.rewindStep', (v) => Number.isSafeInteger(v) && v >= 0, 'an integer >= 0');

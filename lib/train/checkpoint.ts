@@ -32,16 +32,17 @@ export function writeCheckpoint(file: string, state: TrainerState, meta: Record<
   if (typeof meta !== 'object' || meta === null) throw rangeError('ERR_SPARTAN_OPTION', 'checkpoint metadata must be an object');
   const clash = Object.keys(meta).find((k) => RESERVED.has(k));
   if (clash) throw rangeError('ERR_SPARTAN_OPTION', `checkpoint metadata may not use the key "${clash}" (the checkpoint's own: ${[...RESERVED].join(', ')})`);
-  for (const [k, v] of Object.entries(meta))
-    try {
-      v8.serialize(v);
-    } catch (e) {
-      throw rangeError('ERR_SPARTAN_OPTION', `checkpoint metadata "${k}" cannot be saved: ${(e as Error).message} (values v8.serialize takes: numbers, strings, plain objects, arrays, typed arrays, ...)`);
-    }
   let bytes: Buffer;
   try {
     bytes = v8.serialize({ format: FORMAT, version: VERSION, ...meta, ...state });
   } catch (e) {
+    // only now, on the failure path, each metadata value alone: is it the caller's?
+    for (const [k, v] of Object.entries(meta))
+      try {
+        v8.serialize(v);
+      } catch (m) {
+        throw rangeError('ERR_SPARTAN_OPTION', `checkpoint metadata "${k}" cannot be saved: ${(m as Error).message} (values v8.serialize takes: numbers, strings, plain objects, arrays, typed arrays, ...)`);
+      }
     throw rangeError('ERR_SPARTAN_STATE', `cannot write the checkpoint ${file}: ${(e as Error).message} (one checkpoint holds at most ${constants.MAX_LENGTH} bytes, Node's largest buffer); the previous file is unchanged`);
   }
   try {

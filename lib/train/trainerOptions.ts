@@ -3,6 +3,7 @@
 // different optimizer ('SGD' read as AdamW) or a NaN loss.
 import { rangeError, typeError } from '../errors';
 import type { TrainerOptions } from './trainer';
+import { booleanOption, nameList } from '../options';
 
 const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null;
 
@@ -25,12 +26,6 @@ export function checkTrainerOptions(opts: TrainerOptions): void {
   if (!isObject(opts.optimizer)) throw typeError('ERR_SPARTAN_TYPE', "optimizer must be { kind: 'sgd' | 'adamw', lr, ... }");
   if (opts.optimizer.kind !== 'sgd' && opts.optimizer.kind !== 'adamw')
     throw rangeError('ERR_SPARTAN_OPTION', `optimizer.kind must be 'sgd' or 'adamw' (got ${JSON.stringify(opts.optimizer.kind)})`);
-  if (opts.labelSmoothing !== undefined) {
-    if (typeof opts.labelSmoothing !== 'number') throw typeError('ERR_SPARTAN_TYPE', `labelSmoothing must be a number (got ${typeof opts.labelSmoothing})`);
-    if (!(opts.labelSmoothing >= 0 && opts.labelSmoothing < 1)) throw rangeError('ERR_SPARTAN_OPTION', `labelSmoothing must be in [0, 1) (got ${String(opts.labelSmoothing)})`);
-  }
-  const noDecay = opts.optimizer.noDecay;
-  if (noDecay !== undefined && (!Array.isArray(noDecay) || noDecay.some((n) => typeof n !== 'string')))
-    throw typeError('ERR_SPARTAN_TYPE', `optimizer.noDecay must be an array of parameter names (got ${typeof noDecay === 'string' ? JSON.stringify(noDecay) : typeof noDecay})`);
-  if (opts.cosine !== undefined && typeof opts.cosine !== 'boolean') throw typeError('ERR_SPARTAN_TYPE', `cosine must be true or false (got ${JSON.stringify(opts.cosine)})`);
+  nameList(opts.optimizer.noDecay, 'optimizer.noDecay'); // the Trainer adds names to it before the optimizer sees it
+  booleanOption(opts.cosine, 'cosine', true);
 }
