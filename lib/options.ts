@@ -1,6 +1,6 @@
 // Checks for option objects and shapes: the policy-level argument checks that the
 // native layer does not know about. Array contents are checked natively.
-import { rangeError, typeError } from './errors';
+import { rangeError, typeError, type SpartanErrorCode } from './errors';
 
 export function optionsObject<T extends object>(opts: T | undefined, name = 'options'): Partial<T> {
   if (opts === undefined || opts === null) return {};
@@ -25,10 +25,16 @@ export function nameList(x: unknown, name: string): readonly string[] | undefine
 
 export type BlockDims = readonly [number, number];
 
-function positiveInt(x: unknown, name: string): number {
-  if (typeof x !== 'number') throw typeError('ERR_SPARTAN_TYPE', `${name} must be a number`);
-  if (!Number.isSafeInteger(x) || x < 1) throw rangeError('ERR_SPARTAN_SHAPE', `${name} must be a positive integer (got ${x})`);
+/** A number: ERR_SPARTAN_TYPE when it is not one (a string '2' would pass most range tests), `code` when `ok` refuses it. */
+export function numberOption(x: unknown, name: string, ok: (v: number) => boolean, what: string, code: SpartanErrorCode = 'ERR_SPARTAN_OPTION'): number {
+  if (typeof x !== 'number') throw typeError('ERR_SPARTAN_TYPE', `${name} must be a number (got ${typeof x})`);
+  if (!ok(x)) throw rangeError(code, `${name} must be ${what} (got ${x})`);
   return x;
+}
+
+/** A positive safe integer; a size or a dimension by default (ERR_SPARTAN_SHAPE). */
+export function positiveInt(x: unknown, name: string, code: SpartanErrorCode = 'ERR_SPARTAN_SHAPE'): number {
+  return numberOption(x, name, (v) => Number.isSafeInteger(v) && v >= 1, 'a positive integer', code);
 }
 
 export function blockDims(block: unknown, name = 'block'): [number, number] {

@@ -52,6 +52,13 @@ describe('schedules (spec §3.3 table, §9 H)', () => {
     expect(d.reduce((a, x, i) => a + x * n[i], 0) / n.reduce((a, b) => a + b)).to.be.closeTo(0.2, 1e-9);
     expect(Math.max(...spartan.erkDensities(shapes, 0.9))).to.be.at.most(1);
   });
+  it('ERK refuses what is not a list of shapes, a zero dimension and a density outside (0, 1]', () => {
+    for (const bad of [undefined, 'x', [[]], [7], [[3, '4']]]) expectCode(() => spartan.erkDensities(bad as number[][], 0.5), TypeError, 'ERR_SPARTAN_TYPE');
+    for (const bad of [[[3, 0]], [[2.5]], [[-1, 4]]]) expectCode(() => spartan.erkDensities(bad, 0.5), RangeError, 'ERR_SPARTAN_SHAPE');
+    for (const d of [0, -0.1, 1.5, NaN]) expectCode(() => spartan.erkDensities([[3, 4]], d), RangeError, 'ERR_SPARTAN_OPTION');
+    expectCode(() => spartan.erkDensities([[3, 4]], '0.5' as unknown as number), TypeError, 'ERR_SPARTAN_TYPE');
+    expect(spartan.erkDensities([], 0.5)).to.deep.equal([]);
+  });
 });
 
 function kept(sp: Sparsifier) {

@@ -1,6 +1,6 @@
 // Dense weights (and an optional mask) to a BsrMatrix.
 import { rangeError, typeError } from '../errors';
-import { optionsObject } from '../options';
+import { optionsObject, positiveInt } from '../options';
 import { toBfloat16, toFloat16, type BsrDtype } from './half';
 import { BsrMatrix, blockSizeOf } from './matrix';
 
@@ -17,13 +17,6 @@ export interface FromDenseOptions {
   dtype?: BsrDtype;
 }
 
-function dims(rows: unknown, cols: unknown): [number, number] {
-  for (const [x, name] of [[rows, 'rows'], [cols, 'cols']] as const) {
-    if (typeof x !== 'number') throw typeError('ERR_SPARTAN_TYPE', `${name} must be a number`);
-    if (!Number.isSafeInteger(x) || x < 1) throw rangeError('ERR_SPARTAN_SHAPE', `${name} must be a positive integer (got ${x})`);
-  }
-  return [rows as number, cols as number];
-}
 
 /**
  * Builds the BSR form of a row-major rows x cols Float32Array with b x b blocks
@@ -32,7 +25,7 @@ function dims(rows: unknown, cols: unknown): [number, number] {
 export function fromDense(weights: Float32Array, rows: number, cols: number, block: readonly [number, number], opts?: FromDenseOptions): BsrMatrix {
   const o = optionsObject(opts);
   if (!(weights instanceof Float32Array)) throw typeError('ERR_SPARTAN_TYPE', 'weights must be a Float32Array');
-  const [R, C] = dims(rows, cols);
+  const R = positiveInt(rows, 'rows'), C = positiveInt(cols, 'cols');
   if (!Array.isArray(block) || block.length !== 2) throw typeError('ERR_SPARTAN_TYPE', 'block must be a pair [b, b]');
   const b = blockSizeOf(block[0], 'block[0]');
   if (block[1] !== b) throw rangeError('ERR_SPARTAN_SHAPE', `BSR blocks are square: block must be [${b}, ${b}] (got [${block[0]}, ${block[1]}])`);

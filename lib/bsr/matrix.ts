@@ -1,5 +1,6 @@
 // BsrMatrix: a rows x cols matrix in block compressed sparse row form (b x b blocks).
 import { rangeError, typeError } from '../errors';
+import { positiveInt } from '../options';
 import { fromBfloat16, fromFloat16, type BsrDtype } from './half';
 
 export type BlockSize = 16 | 32;
@@ -18,11 +19,6 @@ export interface BsrParts {
   dtype?: BsrDtype;
 }
 
-function dim(x: unknown, name: string): number {
-  if (typeof x !== 'number') throw typeError('ERR_SPARTAN_TYPE', `${name} must be a number`);
-  if (!Number.isSafeInteger(x) || x < 1) throw rangeError('ERR_SPARTAN_SHAPE', `${name} must be a positive integer (got ${x})`);
-  return x;
-}
 
 export function blockSizeOf(b: unknown, name = 'block'): BlockSize {
   if (b !== 16 && b !== 32) throw rangeError('ERR_SPARTAN_SHAPE', `${name} must be 16 or 32 (got ${String(b)})`);
@@ -45,8 +41,8 @@ export class BsrMatrix {
 
   constructor(parts: BsrParts) {
     if (parts === null || typeof parts !== 'object') throw typeError('ERR_SPARTAN_TYPE', 'BsrMatrix needs { rows, cols, blockSize, rowPtr, colIdx, values }');
-    this.rows = dim(parts.rows, 'rows');
-    this.cols = dim(parts.cols, 'cols');
+    this.rows = positiveInt(parts.rows, 'rows');
+    this.cols = positiveInt(parts.cols, 'cols');
     const b = (this.blockSize = blockSizeOf(parts.blockSize, 'blockSize'));
     const dtype = parts.dtype ?? 'float32';
     if (dtype !== 'float32' && dtype !== 'float16' && dtype !== 'bfloat16')

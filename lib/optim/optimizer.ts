@@ -4,7 +4,7 @@
 // host arrays or float32 CUDA Tensors (then gradients and buffers live there too).
 import { native, type DeviceBuffer } from '../native';
 import { checkFinite } from '../ops/finite';
-import { nameList } from '../options';
+import { nameList, numberOption } from '../options';
 import { rangeError, typeError } from '../errors';
 import { asSpartanError, disposeTensors, handle, sizeOf, tensor, Tensor, type Device } from '../tensor';
 
@@ -32,16 +32,12 @@ export interface OptimizerState {
 }
 
 export function positive(x: unknown, name: string, allowZero = false): number {
-  if (typeof x !== 'number') throw typeError('ERR_SPARTAN_TYPE', `${name} must be a number`);
-  if (!Number.isFinite(x) || x < 0 || (!allowZero && x === 0)) throw rangeError('ERR_SPARTAN_OPTION', `${name} must be finite and ${allowZero ? '>= 0' : '> 0'} (got ${x})`);
-  return x;
+  return numberOption(x, name, (v) => Number.isFinite(v) && (allowZero ? v >= 0 : v > 0), `finite and ${allowZero ? '>= 0' : '> 0'}`);
 }
 
 /** A decay rate in [0, 1): AdamW's beta1 / beta2 (1 would divide by 1 - 1 in the bias correction). */
 export function belowOne(x: unknown, name: string): number {
-  if (typeof x !== 'number') throw typeError('ERR_SPARTAN_TYPE', `${name} must be a number`);
-  if (!(x >= 0 && x < 1)) throw rangeError('ERR_SPARTAN_OPTION', `${name} must be in [0, 1) (got ${x})`);
-  return x;
+  return numberOption(x, name, (v) => v >= 0 && v < 1, 'in [0, 1)');
 }
 
 export abstract class Optimizer {

@@ -8,7 +8,7 @@ import { rangeError, typeError } from '../errors';
 import { asSpartanError, disposeTensors, handle, Tensor, type Device } from '../tensor';
 import { applyMask, blockScores } from '../ops/block';
 import { checkFinite } from '../ops/finite';
-import { booleanOption } from '../options';
+import { booleanOption, numberOption } from '../options';
 import { softTopKBackwardSegmented, softTopKSegmented } from '../ops/softTopK';
 import { topKMaskSegmented } from '../ops/topK';
 import { erkDensities, type BudgetMode } from './budgets';
@@ -93,12 +93,6 @@ export interface SparsifierState {
   rewind: Float32Array[] | null;
 }
 
-function num(x: unknown, name: string, ok: (v: number) => boolean, what: string): number {
-  if (typeof x !== 'number') throw typeError('ERR_SPARTAN_TYPE', `${name} must be a number`);
-  if (!ok(x)) throw rangeError('ERR_SPARTAN_OPTION', `${name} must be ${what} (got ${x})`);
-  return x;
-}
-
 type AnyLayer = Layer<F32, U8>;
 /** The arrays a Sparsifier over D takes and gives: Float32Arrays, or Tensors. */
 export type DataOf<D extends ParamData> = D extends Tensor ? Tensor : Float32Array;
@@ -180,8 +174,8 @@ export class Sparsifier<D extends ParamData = Float32Array> {
     this.sparse = this.method === 'dense' ? [] : layers.filter((l) => l.sparsify);
     try { // options are checked after the layers exist (they need their sizes): free them on a bad one
       if (opts.density !== undefined && opts.sparsity !== undefined) throw typeError('ERR_SPARTAN_OPTION', 'give density or sparsity, not both');
-      const density = opts.density ?? (opts.sparsity !== undefined ? 1 - num(opts.sparsity, 'sparsity', (v) => v >= 0 && v < 1, 'in [0, 1)') : 1);
-      this.target = num(density, 'density', (v) => v > 0 && v <= 1, 'in (0, 1]');
+      const density = opts.density ?? (opts.sparsity !== undefined ? 1 - numberOption(opts.sparsity, 'sparsity', (v) => v >= 0 && v < 1, 'in [0, 1)') : 1);
+      this.target = numberOption(density, 'density', (v) => v > 0 && v <= 1, 'in (0, 1]');
       this.phases = phases(opts.totalSteps, opts.schedule?.warmupFrac ?? 0.2, opts.schedule?.finetuneFrac ?? 0.2);
       this.budget = opts.budget ?? 'global';
       if (!['global', 'uniform', 'erk'].includes(this.budget)) throw rangeError('ERR_SPARTAN_OPTION', `unknown budget "${this.budget}"`);
@@ -190,8 +184,8 @@ export class Sparsifier<D extends ParamData = Float32Array> {
       this.betaCurve = opts.schedule?.beta ?? 'linear';
       if (!['linear', 'cosine', 'cubic'].includes(this.densityCurve)) throw rangeError('ERR_SPARTAN_OPTION', `unknown density schedule "${this.densityCurve}"`);
       if (!['linear', 'cosine', 'exponential'].includes(this.betaCurve)) throw rangeError('ERR_SPARTAN_OPTION', `unknown beta schedule "${this.betaCurve}"`);
-      this.beta0 = num(opts.beta0 ?? 1, 'beta0', (v) => v > 0 && Number.isFinite(v), 'finite and > 0');
-      this.betaMax = num(opts.betaMax ?? 10, 'betaMax', (v) => v > 0 && Number.isFinite(v), 'finite and > 0');
+      this.beta0 = numberOption(opts.beta0 ?? 1, 'beta0', (v) => v > 0 && Number.isFinite(v), 'finite and > 0');
+      this.betaMax = numberOption(opts.betaMax ?? 10, 'betaMax', (v) => v > 0 && Number.isFinite(v), 'finite and > 0');
       const widest = Math.max(1, ...this.sparse.map((l) => l.cost)); // block layers scale the target by sqrt(b0 b1)
       if (!Number.isFinite(this.betaMax * Math.sqrt(widest)))
         throw rangeError('ERR_SPARTAN_OPTION', `betaMax ${this.betaMax} times sqrt(${widest}), the block scaling, is not a finite number`);
@@ -199,12 +193,12 @@ export class Sparsifier<D extends ParamData = Float32Array> {
         throw rangeError('ERR_SPARTAN_OPTION', `the exponential beta schedule needs betaMax / beta0 finite (got ${this.betaMax} / ${this.beta0})`);
       this.roundFrozen = booleanOption(opts.roundFrozen, 'roundFrozen', false);
       this.straightThrough = booleanOption(opts.straightThrough, 'straightThrough', true);
-      this.impInterval = num(opts.imp?.interval ?? 1, 'imp.interval', (v) => Number.isSafeInteger(v) && v >= 1, 'a positive integer');
+      this.impInterval = numberOption(opts.imp?.interval ?? 1, 'imp.interval', (v) => Number.isSafeInteger(v) && v >= 1, 'a positive integer');
       this.rewindStep = opts.imp?.rewindStep;
-      if (this.rewindStep !== undefined) num(this.rewindStep, 'imp.rewindStep', (v) => Number.isSafeInteger(v) && v >= 0, 'an integer >= 0');
+      if (this.rewindStep !== undefined) numberOption(this.rewindStep, 'imp.rewindStep', (v) => Number.isSafeInteger(v) && v >= 0, 'an integer >= 0');
       this.backwardExtra = opts.topkast?.backwardExtra ?? 'all';
-      if (this.backwardExtra !== 'all') num(this.backwardExtra, 'topkast.backwardExtra', (v) => v >= 0, '>= 0 or "all"');
-      this.penalty = num(opts.topkast?.explorationPenalty ?? 0, 'topkast.explorationPenalty', (v) => v >= 0 && Number.isFinite(v), 'finite and >= 0');
+      if (this.backwardExtra !== 'all') numberOption(this.backwardExtra, 'topkast.backwardExtra', (v) => v >= 0, '>= 0 or "all"');
+      this.penalty = numberOption(opts.topkast?.explorationPenalty ?? 0, 'topkast.explorationPenalty', (v) => v >= 0 && Number.isFinite(v), 'finite and >= 0');
       this.totalParams = layers.reduce((a, l) => a + l.numel, 0);
       this.maskedParams = this.sparse.reduce((a, l) => a + l.numel, 0);
       if (this.sparse.length > 0 && this.adjust) adjustedDensity(this.target, this.totalParams, this.maskedParams); // reachable?

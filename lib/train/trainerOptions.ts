@@ -3,14 +3,11 @@
 // different optimizer ('SGD' read as AdamW) or a NaN loss.
 import { rangeError, typeError } from '../errors';
 import type { TrainerOptions } from './trainer';
-import { booleanOption, nameList } from '../options';
+import { booleanOption, nameList, positiveInt } from '../options';
 
 const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null;
 
-function positiveInteger(x: unknown, name: string): void {
-  if (typeof x !== 'number') throw typeError('ERR_SPARTAN_TYPE', `${name} must be a number (got ${typeof x})`);
-  if (!Number.isSafeInteger(x) || x < 1) throw rangeError('ERR_SPARTAN_OPTION', `${name} must be a positive integer (got ${x})`);
-}
+const positiveInteger = (x: unknown, name: string) => positiveInt(x, name, 'ERR_SPARTAN_OPTION');
 
 export function checkTrainerOptions(opts: TrainerOptions): void {
   if (!isObject(opts)) throw typeError('ERR_SPARTAN_TYPE', 'Trainer.create takes an options object');
