@@ -59,11 +59,13 @@ describe('whole files: atomic writes and pieced reads (lib/util)', () => {
     expect(fs.readdirSync(dir)).to.deep.equal([]);
   });
 
-  it('an empty file and a string are written too', () => {
+  it('an empty file, a string and pieces (one after another) are written too', () => {
     writeFileAtomic(path.join(dir, 'empty'), new Uint8Array(0));
     writeFileAtomic(path.join(dir, 'text.json'), '{"a": "é"}\n');
+    writeFileAtomic(path.join(dir, 'pieces'), [Uint8Array.of(1, 2), new Uint8Array(0), Uint8Array.of(3)]);
     expect(fs.statSync(path.join(dir, 'empty')).size).to.equal(0);
     expect(fs.readFileSync(path.join(dir, 'text.json'), 'utf8')).to.equal('{"a": "é"}\n');
+    expect([...fs.readFileSync(path.join(dir, 'pieces'))]).to.deep.equal([1, 2, 3]);
   });
 
   it('readAll reads every byte when each read returns only part of them', () => {

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as v8 from 'node:v8';
+import * as zlib from 'node:zlib';
 import { expect } from 'chai';
 import { head, loadMnist } from '../lib/data/dataset';
 import { decodeModel } from '../lib/graph/model';
@@ -64,9 +65,21 @@ describe('Trainer checkpoints (mnist-bn: BatchNorm running statistics and seeded
       await t.trainEpoch(data, 1); // the checkpoint is now one epoch behind
       const before = bytes(t), step = t.sparsifier.stepCount, optimizer = v8.serialize(t.optimizer.state());
       const shortParams = { ...decoded, params: [decoded.params[0].subarray(1), ...decoded.params.slice(1)] };
+      // the file ends with "SCRC" and the CRC-32 of the rest; a weight's last mantissa bit
+      // flipped still deserialises, to a checkpoint that would load
+      expect(good.toString('latin1', good.length - 8, good.length - 4)).to.equal('SCRC');
+      expect(good.readUInt32LE(good.length - 4)).to.equal(zlib.crc32(good.subarray(0, good.length - 8)));
+      const p0: Float32Array = decoded.params[0], at = good.indexOf(Buffer.from(p0.buffer, p0.byteOffset, 64));
+      expect(at).to.be.above(0);
+      const flipped = Buffer.from(good);
+      flipped[at + 4 * 5] ^= 0x01;
+      const flippedParams: Float32Array[] = v8.deserialize(flipped).params;
+      expect(flippedParams[0][5]).to.not.equal(p0[5]);
+      expect(flippedParams[0][5]).to.be.closeTo(p0[5], 1e-6);
       const cases: [Buffer, RegExp][] = [
         [Buffer.from('not a checkpoint'), /^ERR_SPARTAN_STATE: .*ck\.bin is not a usable checkpoint \(.*\); remove it, or start without it$/],
         [good.subarray(0, good.length >> 1), /is not a usable checkpoint/],
+        [flipped, /ck\.bin is not a usable checkpoint \(its checksum does not match its contents: the file was damaged after it was written\)/],
         [v8.serialize({ ...decoded, format: 'something-else' }), /is not a usable checkpoint \(format something-else\)/],
         [v8.serialize({ ...decoded, version: 2 }), /ck\.bin is a version 2 checkpoint; this spartan reads version 1/],
         [v8.serialize(shortParams), /is not a usable checkpoint \(its parameters do not match the model's\)/],
@@ -91,6 +104,11 @@ describe('Trainer checkpoints (mnist-bn: BatchNorm running statistics and seeded
       expect(failure(() => t.saveCheckpoint(file, { params: 1 }))).to.match(/^ERR_SPARTAN_OPTION: checkpoint metadata may not use the key "params"/);
       expect(fs.readFileSync(file).equals(good)).to.equal(true); // not overwritten
       expect(t.resume(file)).to.deep.equal({ epoch: 0 }); // and the good one loads
+      expect(t.sparsifier.stepCount).to.equal(step / 2);
+      // a checkpoint from before the trailer (the object alone) loads, unchecked
+      await t.trainEpoch(data, 1);
+      fs.writeFileSync(file, v8.serialize(decoded));
+      expect(t.resume(file)).to.deep.equal({ epoch: 0 });
       expect(t.sparsifier.stepCount).to.equal(step / 2);
     } finally {
       await Promise.all([t.release(), other.release()]);

@@ -1,8 +1,13 @@
 // A Trainer's checkpoint file: its state and the caller's metadata, in one v8-serialised
-// object, written atomically (a crash leaves the previous file or the new one, never half).
+// object, written atomically (a crash leaves the previous file or the new one, never half),
+// then an 8-byte trailer: "SCRC" and the CRC-32 of the object's bytes, little-endian. v8
+// ignores bytes after the object, so readers that predate the trailer still read these files,
+// and files written before it (no trailer) still load, unchecked. A file damaged after it was
+// written (a flipped bit in a weight would otherwise load silently) fails the check.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as v8 from 'node:v8';
+import { crc32 } from 'node:zlib';
 import { constants } from 'node:buffer';
 import { rangeError, typeError } from '../errors';
 import { writeFileAtomic } from '../util/atomic';
@@ -25,6 +30,23 @@ export interface TrainerState {
 const FORMAT = 'spartan-cli-checkpoint', VERSION = 1;
 const STATE_KEYS = ['params', 'buffers', 'sparsifier', 'optimizer'] as const;
 const RESERVED = new Set<string>(['format', 'version', ...STATE_KEYS]);
+const TRAILER_MAGIC = 'SCRC', TRAILER_BYTES = 8;
+
+function trailer(payload: Uint8Array): Buffer {
+  const t = Buffer.alloc(TRAILER_BYTES);
+  t.write(TRAILER_MAGIC, 0, 'latin1');
+  t.writeUInt32LE(crc32(payload), 4);
+  return t;
+}
+
+/** The v8 payload of a checkpoint file's bytes, its checksum verified where it has one. */
+function payloadOf(file: string, bytes: Buffer): Buffer {
+  const at = bytes.length - TRAILER_BYTES;
+  if (at < 0 || bytes.toString('latin1', at, at + 4) !== TRAILER_MAGIC) return bytes; // written before the trailer
+  const payload = bytes.subarray(0, at);
+  if (crc32(payload) !== bytes.readUInt32LE(at + 4)) throw unusable(file, 'its checksum does not match its contents: the file was damaged after it was written');
+  return payload;
+}
 
 /** Writes state and meta (any v8-serialisable values, under keys of their own) to `file`, creating its folder. */
 export function writeCheckpoint(file: string, state: TrainerState, meta: Record<string, unknown> = {}): void {
@@ -47,7 +69,7 @@ export function writeCheckpoint(file: string, state: TrainerState, meta: Record<
   }
   try {
     fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-    writeFileAtomic(file, bytes);
+    writeFileAtomic(file, [bytes, trailer(bytes)]);
   } catch (e) {  // a folder where the file should be, no permission, a full disk: the old file stands
     throw rangeError('ERR_SPARTAN_STATE', `cannot write the checkpoint ${file}: ${(e as Error).message}; the previous file, if any, is unchanged`);
   }
@@ -55,9 +77,16 @@ export function writeCheckpoint(file: string, state: TrainerState, meta: Record<
 
 /** A checkpoint's state and metadata, or one ERR_SPARTAN_STATE naming the file (nothing is read from a damaged one). */
 export function readCheckpoint(file: string): { state: TrainerState; meta: Record<string, unknown> } {
+  let bytes: Buffer;
+  try {
+    bytes = readAll(file);
+  } catch (e) {
+    throw unusable(file, (e as Error).message);
+  }
+  const payload = payloadOf(file, bytes);
   let ck: Record<string, unknown>;
   try {
-    ck = v8.deserialize(readAll(file));
+    ck = v8.deserialize(payload);
   } catch (e) {
     throw unusable(file, (e as Error).message);
   }

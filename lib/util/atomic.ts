@@ -39,15 +39,19 @@ function syncFolder(dir: string): void {
   }
 }
 
-/** `write` is for tests (a short or failing writer); the temporary file never outlives a failure. */
-export function writeFileAtomic(file: string, data: Uint8Array | string, write?: WriteFn): void {
+/**
+ * `data` may come in pieces, written one after another (a large payload and its trailer, without
+ * copying both into one buffer). `write` is for tests (a short or failing writer); the temporary
+ * file never outlives a failure.
+ */
+export function writeFileAtomic(file: string, data: Uint8Array | string | readonly Uint8Array[], write?: WriteFn): void {
   const dir = path.dirname(path.resolve(file));
   // unique per process, worker thread and call; 'wx' refuses to reuse a name that exists
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${threadId}.${randomBytes(6).toString('hex')}.tmp`);
   const fd = fs.openSync(tmp, 'wx');
   try {
     try {
-      writeAll(fd, typeof data === 'string' ? Buffer.from(data) : data, write);
+      for (const piece of typeof data === 'string' ? [Buffer.from(data)] : Array.isArray(data) ? data : [data as Uint8Array]) writeAll(fd, piece, write);
       fs.fsyncSync(fd);
     } finally {
       fs.closeSync(fd);
