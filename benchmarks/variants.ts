@@ -3,9 +3,10 @@
 // seeds: the questions the beta and schedule sweeps do not ask (a budget allocation, the exact
 // gradient instead of straight-through, ...), answered by a script rather than by hand.
 // `node --import tsx benchmarks/variants.ts [--model lenet-5] [--sparsity 0.95] [--seeds 1,2,3]
-//   --runs 'topkast {"budget":"erk"}; spartan {"budget":"erk"}; spartan {"straightThrough":false}'`
+//   [--epochs 20] [--train-count N] --runs 'topkast {"budget":"erk"}; spartan {"budget":"erk"}; spartan {"straightThrough":false}'`
 // Each run is a method, then optional Sparsifier options as JSON (beta_max defaults to the
-// recipe's). Writes benchmarks/results/variants-<model>-<sparsity>-<host>-<date>.json and prints a
+// recipe's). --train-count trains every run on the first N of the 50,000 images (short runs).
+// Writes benchmarks/results/variants-<model>-<sparsity>[-n<N>]-<host>-<date>.json and prints a
 // table (mean ± std).
 import * as os from 'node:os';
 import type { Method } from '../lib/sparsity/sparsifier';
@@ -16,11 +17,12 @@ import { meanStd, recipeEpochs, recipeFor } from './recipe';
 const recipe = recipeFor(option('model') ?? 'lenet-300-100'), model = recipe.name;
 const sparsity = numberOption('sparsity', 0.95), epochs = numberOption('epochs', recipeEpochs);
 const seeds = listOption('seeds', '1,2,3').map(Number);
+const trainCount = option('train-count') === undefined ? undefined : numberOption('train-count', 50000);
 const variants = (option('runs') ?? '').split(';').map((s) => s.trim()).filter((s) => s !== '').map((spec) => {
   const space = spec.indexOf(' ');
   const method = (space < 0 ? spec : spec.slice(0, space)) as Method;
   if (!['dense', 'imp', 'topkast', 'spartan'].includes(method)) throw new Error(`--runs: unknown method in "${spec}"`);
-  const settings = (space < 0 ? {} : JSON.parse(spec.slice(space + 1))) as SparsifierSettings;
+  const settings = { ...(trainCount === undefined ? {} : { trainCount }), ...(space < 0 ? {} : JSON.parse(spec.slice(space + 1))) } as SparsifierSettings;
   return { name: spec, method, settings };
 });
 if (variants.length === 0) throw new Error('--runs needs at least one "<method> [<options json>]"');
@@ -38,13 +40,13 @@ if (variants.length === 0) throw new Error('--runs needs at least one "<method> 
   const date = new Date().toISOString();
   const wall = (performance.now() - t0) / 1000;
   console.log([
-    `Validation accuracy (%) of ${recipe.label} at ${sparsity * 100} % sparsity (train[0:50000] -> train[50000:60000]), ${epochs} epochs, lr ${recipe.lr}, ` +
+    `Validation accuracy (%) of ${recipe.label} at ${sparsity * 100} % sparsity (train[0:${trainCount ?? 50000}] -> train[50000:60000]), ${epochs} epochs, lr ${recipe.lr}, ` +
       `seeds ${seeds.join(',')}; ${date.slice(0, 10)}, ${os.cpus()[0]?.model} (${os.cpus().length} cores), ${(wall / 60).toFixed(1)} min.`,
     '',
     '| run | accuracy |',
     '|---|---|',
     ...variants.map((v) => `| ${v.name} | ${meanStd(runs.filter((r) => r.variant === v.name).map((r) => r.validationAccuracy))} |`),
   ].join('\n'));
-  writeResult(`variants-${model}-${Math.round(sparsity * 100)}`, date,
-    { date, model, sparsity, epochs, lr: recipe.lr, betaMax: recipe.betaMax, seeds, machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length }, wallSeconds: wall, runs });
+  writeResult(`variants-${model}-${Math.round(sparsity * 100)}${trainCount === undefined ? '' : `-n${trainCount}`}`, date,
+    { date, model, sparsity, epochs, trainCount: trainCount ?? 50000, lr: recipe.lr, betaMax: recipe.betaMax, seeds, machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length }, wallSeconds: wall, runs });
 })();

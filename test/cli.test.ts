@@ -192,6 +192,29 @@ describe('spartan CLI', function () {
     }
   });
 
+  it('a sparse run under 1000 steps says it is short (Spartan: and names --beta0); --beta0 is recorded and used; dense and longer runs say nothing', () => {
+    const dir = tmp(), json = path.join(dir, 'o.json');
+    const notes = (stderr: string) => stderr.split('\n').filter((l) => l.startsWith('note:'));
+    const plain = run(['train', '--method', 'spartan', ...SMALL_ONE_EPOCH, '--json', json]);
+    expect(plain.status, plain.stderr).to.equal(0);
+    expect(notes(plain.stderr)).to.deep.equal(['note: this run takes 30 steps and prunes to density 0.1 over the first 6: sparse runs under 1000 steps lose accuracy ' +
+      'to dense training; Spartan\'s soft mask scales its early gradients by about the density, which --beta0 30 narrows; more epochs or data help (README "Short runs")']);
+    const plainOut = JSON.parse(fs.readFileSync(json, 'utf8'));
+    expect(plainOut.config).to.not.have.property('beta0'); // absent unless given: older checkpoints still resume
+    const hot = run(['train', '--method', 'spartan', ...SMALL_ONE_EPOCH, '--beta0', '30', '--json', json]);
+    expect(hot.status, hot.stderr).to.equal(0);
+    expect(notes(hot.stderr)).to.have.length(1);
+    expect(notes(hot.stderr)[0]).to.match(/^note: this run takes 30 steps .*dense training; more epochs or data help/);
+    const hotOut = JSON.parse(fs.readFileSync(json, 'utf8'));
+    expect(hotOut.config.beta0).to.equal(30);
+    expect(hotOut.epochs[0].loss).to.not.equal(plainOut.epochs[0].loss);
+    for (const args of [['--method', 'dense', ...SMALL_ONE_EPOCH], ['--method', 'imp', '--train-count', '2000', '--batch-size', '2', '--epochs', '1']]) {
+      const r = run(['train', ...args]);
+      expect(r.status, r.stderr).to.equal(0);
+      expect(notes(r.stderr), args.join(' ')).to.deep.equal([]);
+    }
+  });
+
   it('--budget erk gives each layer its ERK share (small layers denser) at the same overall density', () => {
     const dir = tmp();
     const r = run(['train', '--method', 'imp', ...SMALL_ONE_EPOCH, '--budget', 'erk', '--json', path.join(dir, 'o.json')]);
@@ -338,6 +361,8 @@ describe('spartan CLI', function () {
       [['graph', 'derive', path.join(dir, 'fwd.onnx'), '--logits', 'logits', '-o', path.join(dir, 'missing', 't.onnx')], /--output .*t\.onnx: the folder .*missing does not exist/],
       [['train', '--lr', '0'], /--lr must be > 0 \(got 0\)/],
       [['train', '--beta-max', 'big'], /--beta-max must be > 0 \(got big\)/],
+      [['train', '--beta0', '0'], /--beta0 must be finite and > 0 \(got 0\)/],
+      [['train', '--beta0', 'Infinity'], /--beta0 must be finite and > 0 \(got Infinity\)/],
       [['train', '--weight-decay=-1'], /--weight-decay must be >= 0 \(got -1\)/],
       [['train', '--decay-on', 'biases'], /--decay-on must be all or weights \(got biases\)/],
       [['train', '--batch-norm', 'train'], /--batch-norm must be as-exported, batch, frozen \(got train\)/],
