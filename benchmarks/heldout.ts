@@ -8,6 +8,8 @@ import { recipeEpochs, recipeBatchSize, recipes, sgd, type RecipeModel } from '.
 
 const all = loadMnist('train');
 const fit = range(all, 0, 50000), validation = range(all, 50000, 60000);
+/** Images the held-out runs train on (at most). */
+export const fitCount = fit.count;
 
 /**
  * Sparsifier options under test (beta_max defaults to the recipe's), the Trainer's weightDecayOn,
@@ -18,6 +20,8 @@ export type SparsifierSettings = Omit<SparsifierOptions, 'params' | 'method' | '
 export async function validationAccuracy(method: Method, sparsity: number, seed: number, epochs = recipeEpochs, settings: SparsifierSettings = {}, model: RecipeModel = 'lenet-300-100'): Promise<number> {
   const { build, lr } = recipes[model];
   const { weightDecayOn, trainCount, ...sparsifierSettings } = settings;
+  if (trainCount !== undefined && !(Number.isSafeInteger(trainCount) && trainCount >= 1 && trainCount <= fit.count))
+    throw new RangeError(`trainCount must be an integer in [1, ${fit.count}] (got ${trainCount})`);
   const data = trainCount === undefined ? fit : range(fit, 0, trainCount);
   const t = await Trainer.create({
     forward: build(seed), logits: 'logits', epochs, batchSize: recipeBatchSize, trainCount: data.count, seed, weightDecayOn,

@@ -263,6 +263,7 @@ describe(`bsr: block-sparse products (seed ${seed})`, () => {
       expectCode(() => bsr.matmul(A, x.subarray(1)), RangeError, 'ERR_SPARTAN_LENGTH');
       expectCode(() => bsr.matmul(A, x, { n: 5 }), RangeError, 'ERR_SPARTAN_LENGTH');
       expectCode(() => bsr.matmul(A, x, { n: 2.5 }), RangeError, 'ERR_SPARTAN_SHAPE');
+      expectCode(() => bsr.matmul(A, x, { n: '5' as unknown as number }), TypeError, 'ERR_SPARTAN_TYPE');
       expectCode(() => bsr.matmul(A, new Float64Array(200) as unknown as Float32Array), TypeError, 'ERR_SPARTAN_TYPE');
       expectCode(() => bsr.matmul(A, new Uint16Array(200)), TypeError, 'ERR_SPARTAN_TYPE'); // half X with a float32 matrix
       expectCode(() => bsr.matmul({} as bsr.BsrMatrix, x), TypeError, 'ERR_SPARTAN_TYPE');

@@ -4,9 +4,11 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as zlib from 'node:zlib';
 import { expect } from 'chai';
 import { writeAll, writeFileAtomic, type WriteFn } from '../lib/util/atomic';
 import { readAll, type ReadFn } from '../lib/util/readAll';
+import { crc32Of } from '../lib/train/checkpoint';
 import { freshSeed, rng } from './reference';
 
 describe('whole files: atomic writes and pieced reads (lib/util)', () => {
@@ -89,5 +91,11 @@ describe('whole files: atomic writes and pieced reads (lib/util)', () => {
     const ending: ReadFn = (fd, buf, offset, length, position) => (position >= 40 ? 0 : fs.readSync(fd, buf, offset, Math.min(40, length), position));
     expect(() => readAll(file, ending)).to.throw(/ended at byte 40 of 100/);
     expect(() => readAll(path.join(dir, 'missing'))).to.throw(/ENOENT/);
+  });
+
+  it("a checkpoint's CRC-32 taken in chained pieces equals zlib's over the whole", () => {
+    const seed = freshSeed(), data = randomBytes(5_003, seed);
+    for (const piece of [1, 7, 4096, 5_003, 1 << 30]) expect(crc32Of(data, piece), `piece ${piece}, seed ${seed}`).to.equal(zlib.crc32(data));
+    expect(crc32Of(new Uint8Array(0))).to.equal(0);
   });
 });

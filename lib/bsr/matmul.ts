@@ -1,7 +1,7 @@
 // Y = A * X and Y = X * A^T with a BsrMatrix A (native, multi-threaded).
 import { native } from '../native';
 import { rangeError, typeError } from '../errors';
-import { optionsObject } from '../options';
+import { optionsObject, positiveInt } from '../options';
 import { BsrMatrix } from './matrix';
 import { Tensor } from '../tensor';
 import { DeviceBsrMatrix, deviceProduct } from './device';
@@ -37,11 +37,7 @@ export interface BsrLinearOptions {
 }
 
 function count(given: unknown, x: unknown, cols: number, name: string): number {
-  if (given !== undefined) {
-    if (typeof given !== 'number') throw typeError('ERR_SPARTAN_OPTION', `options.${name} must be a number`);
-    if (!Number.isSafeInteger(given) || given < 1) throw rangeError('ERR_SPARTAN_SHAPE', `options.${name} must be a positive integer (got ${given})`);
-    return given;
-  }
+  if (given !== undefined) return positiveInt(given, `options.${name}`);
   if (!(x instanceof Float32Array) && !(x instanceof Uint16Array)) throw typeError('ERR_SPARTAN_TYPE', 'x must be a Float32Array (or a Uint16Array for a half-precision matrix)');
   const m = x.length / cols;
   if (!Number.isInteger(m) || m < 1)

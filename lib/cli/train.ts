@@ -51,7 +51,8 @@ function shortRunNote(method: Method, steps: number, pruneSteps: number, density
   const spartan = method === 'spartan' && !beta0Given
     ? "; Spartan's soft mask scales its early gradients by about the density, which --beta0 30 narrows"
     : '';
-  return `this run takes ${steps} steps and prunes to density ${density} over the first ${pruneSteps}: ` +
+  const pruning = pruneSteps > 0 ? `over the first ${pruneSteps}` : 'at its first step';
+  return `this run takes ${steps} steps and prunes to density ${density} ${pruning}: ` +
     `sparse runs under ${SHORT_RUN_STEPS} steps lose accuracy to dense training${spartan}; more epochs or data help (README "Short runs")`;
 }
 

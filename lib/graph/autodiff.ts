@@ -2,6 +2,7 @@
 // inputs, a loss is appended, and reverse-mode differentiation adds one output
 // grad.<param> per parameter, all in standard ONNX operators.
 import { rangeError, typeError } from '../errors';
+import { numberOption } from '../options';
 import { GraphBuilder, reduceMean } from './builder';
 import { DataType } from './schema';
 import { isNumeric, knownFromTensor, sliceIndices, tensorOf, type Consts } from './fold';
@@ -135,9 +136,7 @@ function derive(given: Model, opts: DeriveOptions): Model {
   if (typeof labels !== 'string' || labels === '') throw typeError('ERR_SPARTAN_OPTION', `labels must be a non-empty input name (got ${JSON.stringify(labels)})`);
   const lossKind = opts.loss ?? 'cross-entropy';
   if (lossKind !== 'cross-entropy' && lossKind !== 'mse') throw rangeError('ERR_SPARTAN_OPTION', `loss must be 'cross-entropy' or 'mse' (got ${JSON.stringify(opts.loss)})`);
-  const eps = opts.labelSmoothing ?? 0;
-  if (typeof eps !== 'number') throw typeError('ERR_SPARTAN_TYPE', `labelSmoothing must be a number (got ${typeof eps})`); // '0.1' >= 0 would pass below
-  if (!(eps >= 0 && eps < 1)) throw rangeError('ERR_SPARTAN_OPTION', `labelSmoothing must be in [0, 1) (got ${eps})`);
+  const eps = numberOption(opts.labelSmoothing ?? 0, 'labelSmoothing', (v) => v >= 0 && v < 1, 'in [0, 1)');
   if (lossKind === 'mse' && opts.classAxis !== undefined) throw rangeError('ERR_SPARTAN_OPTION', 'classAxis says where the logits\' classes lie: it has no meaning for the mse loss');
   const floatInits = g.initializers.filter((t) => (t.dataType === DataType.FLOAT || t.dataType === DataType.DOUBLE) && t.dims.length >= 1);
   const params = opts.params ?? defaultParameters(forward).map((t) => t.name); // not running statistics, Resize scales, ...

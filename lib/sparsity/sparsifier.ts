@@ -8,7 +8,7 @@ import { rangeError, typeError } from '../errors';
 import { asSpartanError, disposeTensors, handle, Tensor, type Device } from '../tensor';
 import { applyMask, blockScores } from '../ops/block';
 import { checkFinite } from '../ops/finite';
-import { booleanOption, numberOption } from '../options';
+import { booleanOption, numberOption, positiveInt } from '../options';
 import { softTopKBackwardSegmented, softTopKSegmented } from '../ops/softTopK';
 import { topKMaskSegmented } from '../ops/topK';
 import { erkDensities, type BudgetMode } from './budgets';
@@ -193,7 +193,7 @@ export class Sparsifier<D extends ParamData = Float32Array> {
         throw rangeError('ERR_SPARTAN_OPTION', `the exponential beta schedule needs betaMax / beta0 finite (got ${this.betaMax} / ${this.beta0})`);
       this.roundFrozen = booleanOption(opts.roundFrozen, 'roundFrozen', false);
       this.straightThrough = booleanOption(opts.straightThrough, 'straightThrough', true);
-      this.impInterval = numberOption(opts.imp?.interval ?? 1, 'imp.interval', (v) => Number.isSafeInteger(v) && v >= 1, 'a positive integer');
+      this.impInterval = positiveInt(opts.imp?.interval ?? 1, 'imp.interval', 'ERR_SPARTAN_OPTION');
       this.rewindStep = opts.imp?.rewindStep;
       if (this.rewindStep !== undefined) numberOption(this.rewindStep, 'imp.rewindStep', (v) => Number.isSafeInteger(v) && v >= 0, 'an integer >= 0');
       this.backwardExtra = opts.topkast?.backwardExtra ?? 'all';

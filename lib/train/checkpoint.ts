@@ -32,10 +32,17 @@ const STATE_KEYS = ['params', 'buffers', 'sparsifier', 'optimizer'] as const;
 const RESERVED = new Set<string>(['format', 'version', ...STATE_KEYS]);
 const TRAILER_MAGIC = 'SCRC', TRAILER_BYTES = 8;
 
+/** CRC-32 in pieces (1 GiB), chained: one call's length may be a 32-bit count in zlib. */
+export function crc32Of(bytes: Uint8Array, piece = 1 << 30): number {
+  let crc = 0;
+  for (let at = 0; at < bytes.length; at += piece) crc = crc32(bytes.subarray(at, at + piece), crc);
+  return crc;
+}
+
 function trailer(payload: Uint8Array): Buffer {
   const t = Buffer.alloc(TRAILER_BYTES);
   t.write(TRAILER_MAGIC, 0, 'latin1');
-  t.writeUInt32LE(crc32(payload), 4);
+  t.writeUInt32LE(crc32Of(payload), 4);
   return t;
 }
 
@@ -44,7 +51,7 @@ function payloadOf(file: string, bytes: Buffer): Buffer {
   const at = bytes.length - TRAILER_BYTES;
   if (at < 0 || bytes.toString('latin1', at, at + 4) !== TRAILER_MAGIC) return bytes; // written before the trailer
   const payload = bytes.subarray(0, at);
-  if (crc32(payload) !== bytes.readUInt32LE(at + 4)) throw unusable(file, 'its checksum does not match its contents: the file was damaged after it was written');
+  if (crc32Of(payload) !== bytes.readUInt32LE(at + 4)) throw unusable(file, 'its checksum does not match its contents: the file was damaged after it was written');
   return payload;
 }
 
@@ -65,8 +72,10 @@ export function writeCheckpoint(file: string, state: TrainerState, meta: Record<
       } catch (m) {
         throw rangeError('ERR_SPARTAN_OPTION', `checkpoint metadata "${k}" cannot be saved: ${(m as Error).message} (values v8.serialize takes: numbers, strings, plain objects, arrays, typed arrays, ...)`);
       }
-    throw rangeError('ERR_SPARTAN_STATE', `cannot write the checkpoint ${file}: ${(e as Error).message} (one checkpoint holds at most ${constants.MAX_LENGTH} bytes, Node's largest buffer); the previous file is unchanged`);
+    throw tooLarge(file, (e as Error).message);
   }
+  // the file must fit one buffer when it is read back, trailer included
+  if (bytes.length > constants.MAX_LENGTH - TRAILER_BYTES) throw tooLarge(file, `${bytes.length} bytes of state`);
   try {
     fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
     writeFileAtomic(file, [bytes, trailer(bytes)]);
@@ -99,6 +108,10 @@ export function readCheckpoint(file: string): { state: TrainerState; meta: Recor
   for (const [k, v] of Object.entries(ck)) if (!RESERVED.has(k)) meta[k] = v;
   const state = { params: ck.params, sparsifier: ck.sparsifier, optimizer: ck.optimizer, ...(ck.buffers ? { buffers: ck.buffers } : {}) } as TrainerState;
   return { state, meta };
+}
+
+function tooLarge(file: string, why: string) {
+  return rangeError('ERR_SPARTAN_STATE', `cannot write the checkpoint ${file}: ${why} (one checkpoint holds at most ${constants.MAX_LENGTH - TRAILER_BYTES} bytes of state, Node's largest buffer less its checksum); the previous file is unchanged`);
 }
 
 export function unusable(file: string, why: string) {
