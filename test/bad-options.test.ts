@@ -57,6 +57,13 @@ describe('Sparsifier: bad options and states', () => {
     expect(codeOf(() => new Sparsifier({ params: p, method: 'spartan', density: 0.3, totalSteps: 10, beta0: 1e-310, schedule: { beta: 'exponential' } }))).to.match(/^ERR_SPARTAN_OPTION: the exponential beta schedule needs betaMax \/ beta0 finite/);
     // a string 'false' is truthy: read as a flag, it would have masked the layer or set the option
     expect(codeOf(() => new Sparsifier({ params: p.map((x, i) => (i === 0 ? { ...x, sparsify: 'false' as never } : x)), method: 'spartan', density: 0.3, totalSteps: 10 }))).to.equal('ERR_SPARTAN_TYPE: params[0].sparsify (fc1.weight) must be true or false (got "false")');
+    // a shape that is not a list is a type error; a number that is no dimension, a shape error (as the ops say)
+    const withShape = (shape: unknown) => () => new Sparsifier({ params: p.map((x, i) => (i === 0 ? { ...x, shape: shape as number[] } : x)), method: 'spartan', density: 0.3, totalSteps: 10 });
+    expect(codeOf(withShape('20x10'))).to.equal('ERR_SPARTAN_TYPE: params[0].shape (fc1.weight) must be a non-empty array of dimensions');
+    expect(codeOf(withShape([]))).to.match(/^ERR_SPARTAN_TYPE: params\[0\]\.shape/);
+    expect(codeOf(withShape([20, '10']))).to.equal('ERR_SPARTAN_TYPE: params[0].shape[1] (fc1.weight) must be a number (got string)');
+    expect(codeOf(withShape([2.5, 80]))).to.equal('ERR_SPARTAN_SHAPE: params[0].shape[0] (fc1.weight) must be a positive integer (got 2.5)');
+    expect(codeOf(withShape([0, 200]))).to.match(/^ERR_SPARTAN_SHAPE: params\[0\]\.shape\[0\]/);
     for (const key of ['straightThrough', 'roundFrozen', 'adjustDensity'])
       expect(codeOf(() => new Sparsifier({ params: p, method: 'spartan', density: 0.3, totalSteps: 10, [key]: 'no' }))).to.equal(`ERR_SPARTAN_TYPE: ${key} must be true or false (got "no")`);
     for (const rewindStep of [NaN, -1, '3', 1.5])
@@ -103,6 +110,17 @@ describe('Sparsifier: bad options and states', () => {
       expect(codeOf(() => other.load(bad as never))).to.match(new RegExp(`^ERR_SPARTAN_STATE: cannot load sparsifier state: ${why.source}`));
       expect(other.stepCount).to.equal(5);
     }
+  });
+});
+
+describe('expandBlockMask: mask values', () => {
+  it('a float mask entry outside [0, 1] or NaN names the first one, sync and async, and nothing is written; a hard mask keeps where nonzero', async () => {
+    const out = new Float32Array(16).fill(7);
+    expect(codeOf(() => spartan.expandBlockMask(Float32Array.of(1, 0.5, 1.5, NaN), 4, 4, [2, 2], { out }))).to.equal('ERR_SPARTAN_MASK_RANGE: mask[2] is 1.5; mask entries must lie in [0, 1]');
+    expect(await failure(spartan.expandBlockMaskAsync(Float32Array.of(1, -0.5, 0, 1), 4, 4, [2, 2], { out }))).to.match(/^ERR_SPARTAN_MASK_RANGE: mask\[1\] is -0\.5/);
+    expect(codeOf(() => spartan.expandBlockMask(Float32Array.of(1, 0, 0, NaN), 2, 2, [1, 1], { out: out.subarray(0, 4) }))).to.match(/^ERR_SPARTAN_NON_FINITE: mask\[3\]/);
+    expect(out.every((x) => x === 7)).to.equal(true);
+    expect(Array.from(spartan.expandBlockMask(Uint8Array.of(1, 2, 0, 255), 2, 4, [1, 2]))).to.deep.equal([1, 1, 2, 2, 0, 0, 255, 255]);
   });
 });
 

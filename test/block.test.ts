@@ -49,9 +49,10 @@ describe(`block ops (seed ${seed})`, () => {
     const theta = Float32Array.from({ length: 256 * 256 }, () => normal(rand));
     const s = await spartan.blockScoresAsync(theta, 256, 256, [32, 32]);
     expect(Array.from(s)).to.deep.equal(Array.from(spartan.blockScores(theta, 256, 256, [32, 32])));
-    const full = await spartan.expandBlockMaskAsync(s, 256, 256, [32, 32]);
-    expect(full.length).to.equal(256 * 256);
-    const applied = await spartan.applyMaskAsync(theta, s.map((x) => x / 2000), { shape: [256, 256], block: [32, 32] });
+    const m = s.map((x) => x / 2000); // block scores scaled into [0, 1]: a float block mask
+    const full = await spartan.expandBlockMaskAsync(m, 256, 256, [32, 32]);
+    expect(Array.from(full)).to.deep.equal(Array.from(spartan.expandBlockMask(m, 256, 256, [32, 32])));
+    const applied = await spartan.applyMaskAsync(theta, m, { shape: [256, 256], block: [32, 32] });
     expect(applied.length).to.equal(256 * 256);
   });
 });

@@ -4,7 +4,7 @@
 import { expect } from 'chai';
 import * as spartan from '../lib/index';
 import { native } from '../lib/native';
-import { expectClose, expectCode, expectRejectCode } from './helpers';
+import { codeOf, expectClose, expectCode, expectRejectCode } from './helpers';
 import { freshSeed, normal, rng, sum } from './reference';
 
 const info = spartan.backend();
@@ -145,6 +145,7 @@ describe('CUDA kernels (parity with the CPU kernels)', function () {
         const soft = Float32Array.from({ length: nb }, (_, i) => (i * 0.37) % 1);
         const hard = Uint8Array.from({ length: nb }, (_, i) => (i * 7) % 3 ? 1 : 0);
         expect(Array.from(spartan.expandBlockMask(dev(hard), rows, cols, [b, b]).toArray())).to.deep.equal(Array.from(spartan.expandBlockMask(hard, rows, cols, [b, b])));
+        expect(Array.from(spartan.expandBlockMask(dev(soft), rows, cols, [b, b]).toFloat32Array())).to.deep.equal(Array.from(spartan.expandBlockMask(soft, rows, cols, [b, b])));
         const got = spartan.applyMask(t, dev(soft), { shape: [rows, cols], block: [b, b], hard: dev(hard) }).toFloat32Array();
         expect(Array.from(got)).to.deep.equal(Array.from(spartan.applyMask(theta, soft, { shape: [rows, cols], block: [b, b], hard })));
       });
@@ -182,6 +183,11 @@ describe('CUDA kernels (parity with the CPU kernels)', function () {
     expectCode(() => spartan.softTopKBackward(dev(f32([0.5, 1.5])), dev(f32([1, 1])), 1), RangeError, 'ERR_SPARTAN_MASK_RANGE');
     expectCode(() => spartan.topKMask(v, 1), RangeError, 'ERR_SPARTAN_NON_FINITE');
     expectCode(() => spartan.blockScores(dev(f32([1, 2, NaN, 4])), 2, 2, [1, 1]), RangeError, 'ERR_SPARTAN_NON_FINITE');
+    // a float block mask outside [0, 1] (the first bad entry named, as on the CPU), nothing expanded
+    const wide = dev(f32([7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7]));
+    expect(codeOf(() => spartan.expandBlockMask(dev(f32([1, 0.5, 1.5, NaN])), 4, 4, [2, 2], { out: wide }))).to.equal('ERR_SPARTAN_MASK_RANGE: mask[2] is 1.5; mask entries must lie in [0, 1]');
+    expectCode(() => spartan.expandBlockMask(dev(f32([1, NaN, 0, 1])), 4, 4, [2, 2], { out: wide }), RangeError, 'ERR_SPARTAN_NON_FINITE');
+    expect(wide.toFloat32Array().every((x) => x === 7)).to.equal(true);
     expectCode(() => spartan.softTopK(good, 2, 1, { out: spartan.empty([3], { device: 'cuda' }) }), RangeError, 'ERR_SPARTAN_LENGTH');
     expectCode(() => spartan.softTopK(good, 2, 1, { out: spartan.empty([4]) }), TypeError, 'ERR_SPARTAN_DEVICE');
     expectCode(() => spartan.softTopKBackward(good, spartan.tensor(f32([1, 1, 1, 1])), 1), TypeError, 'ERR_SPARTAN_DEVICE');

@@ -2,7 +2,7 @@
 // The buffers live where the parameter does (host arrays, or Tensors on its device).
 import { rangeError, typeError } from '../errors';
 import type { ParamData } from '../optim/optimizer';
-import { booleanOption, type BlockDims } from '../options';
+import { booleanOption, positiveInt, type BlockDims } from '../options';
 import { disposeTensors, sizeOf, Tensor } from '../tensor';
 import type { F32, Storage, U8 } from './storage';
 
@@ -29,8 +29,9 @@ export function checkParam(spec: ParamSpec, index: number): 'host' | Tensor['dev
   if (!(d instanceof Float32Array) && !(d instanceof Tensor && d.dtype === 'float32'))
     throw typeError('ERR_SPARTAN_TYPE', `params[${index}].data (${spec.name}) must be a Float32Array or a float32 Tensor`);
   if (d instanceof Tensor && d.disposed) throw typeError('ERR_SPARTAN_DISPOSED', `params[${index}].data (${spec.name}) has been disposed`);
-  if (!Array.isArray(spec.shape) || spec.shape.length === 0 || !spec.shape.every((x) => Number.isSafeInteger(x) && x >= 1))
-    throw typeError('ERR_SPARTAN_TYPE', `params[${index}].shape (${spec.name}) must be an array of positive integers`);
+  if (!Array.isArray(spec.shape) || spec.shape.length === 0)
+    throw typeError('ERR_SPARTAN_TYPE', `params[${index}].shape (${spec.name}) must be a non-empty array of dimensions`);
+  spec.shape.forEach((x, j) => positiveInt(x, `params[${index}].shape[${j}] (${spec.name})`)); // a number that is no dimension: ERR_SPARTAN_SHAPE
   // its type only (a string 'false' would mask the layer); the Layer applies the default by rank
   booleanOption(spec.sparsify, `params[${index}].sparsify (${spec.name})`, maskedByDefault(spec.shape));
   return d instanceof Tensor ? d.device : 'host';

@@ -91,10 +91,17 @@ Status block_scores(const float* theta, const BlockShape& s, float* scores) {
   return Status::Ok();
 }
 
+// A float block mask's entries lie in [0, 1], as apply_mask requires of its masks; a hard
+// (uint8) mask keeps where nonzero, so any byte is one.
+static Status check_mask_values(const float* m, size_t n) { return check_unit_interval(m, 0, n, Arg::kMask); }
+static Status check_mask_values(const uint8_t*, size_t) { return Status::Ok(); }
+
 template <class T>
 Status expand_block_mask(const T* m, const BlockShape& s, T* out) {
   const bool identity = static_cast<const T*>(out) == m && s.b0 == 1 && s.b1 == 1;  // 1x1 tiles in place: a copy onto itself
   if (!identity && overlaps(out, s.size() * sizeof(T), m, s.num_blocks() * sizeof(T))) return Status{Code::kAlias, Arg::kOut, 0, 0, 0, 0};
+  const Status valid = check_mask_values(m, s.num_blocks());  // before anything is written
+  if (!valid.ok()) return valid;
   const size_t nbc = s.block_cols();
   auto task = [&](size_t r, size_t) {
     const T* mrow = m + (r / s.b0) * nbc;

@@ -75,8 +75,20 @@ __global__ void to_float_kernel(const double* acc, float* out, long long n, cons
     out[i] = float(acc[i]);
 }
 
+// Read-only validation of a float block mask: the first entry that is not in [0, 1].
+__global__ void mask_check_kernel(const float* mask, long long n, unsigned long long* first_bad) {
+  unsigned long long bad = kNoError;
+  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+    float m = mask[i];
+    if (!dev_finite(m) || m < 0.0f || m > 1.0f) bad = min(bad, (unsigned long long)i);
+  }
+  if (bad != kNoError) atomicMin(first_bad, bad);
+}
+
 template <class T>
-__global__ void expand_kernel(const T* mask, long long rows, long long cols, long long b0, long long b1, T* out) {
+__global__ void expand_kernel(const T* mask, long long rows, long long cols, long long b0, long long b1, T* out,
+                              const unsigned long long* first_bad) {
+  if (first_bad && *first_bad != kNoError) return;
   const long long n = rows * cols;
   for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
     long long r = i / cols, c = i - r * cols;
@@ -158,20 +170,37 @@ Status block_scores(const float* theta, const BlockShape& s, float* scores) {
   return tile_order_error(d_bad, s, theta, Arg::kTheta);
 }
 
+// A float mask is validated first (entries in [0, 1], as the CPU requires); a hard (uint8)
+// mask keeps where nonzero, so any byte is one and `first_bad` stays null.
 template <class T>
-static Status expand(const T* mask, const BlockShape& s, T* out) {
+static Status expand(const T* mask, const BlockShape& s, T* out, const float* check) {
   if (s.size() == 0) return Status::Ok();
   const bool identity = static_cast<const T*>(out) == mask && s.b0 == 1 && s.b1 == 1;  // 1x1 tiles in place: a copy onto itself
   if (!identity && overlaps(out, s.size() * sizeof(T), mask, s.num_blocks() * sizeof(T))) return Status{Code::kAlias, Arg::kOut, 0, 0, 0, 0};
+  Workspace ws;
+  const size_t o_bad = ws.stage(std::vector<unsigned long long>{kNoError});
+  Status st = ws.commit();
+  if (!st.ok()) return st;
+  unsigned long long* d_bad = check ? ws.at<unsigned long long>(o_bad) : nullptr;
+  if (check) {
+    mask_check_kernel<<<grid_elems((long long)s.num_blocks()), kThreads>>>(check, (long long)s.num_blocks(), d_bad);
+    SPARTAN_LAUNCH_CHECK();
+  }
   expand_kernel<T><<<grid_elems((long long)s.size()), kThreads>>>(mask, (long long)s.rows, (long long)s.cols, (long long)s.b0,
-                                                                   (long long)s.b1, out);
+                                                                   (long long)s.b1, out, d_bad);
   SPARTAN_LAUNCH_CHECK();
   SPARTAN_CUDA_TRY(cudaStreamSynchronize(0));
-  return Status::Ok();
+  if (!check) return Status::Ok();
+  unsigned long long bad = kNoError;
+  SPARTAN_CUDA_TRY(cudaMemcpy(&bad, d_bad, sizeof bad, cudaMemcpyDeviceToHost));
+  if (bad == kNoError) return Status::Ok();
+  float v = 0;
+  SPARTAN_CUDA_TRY(cudaMemcpy(&v, check + bad, 4, cudaMemcpyDeviceToHost));
+  return {std::isfinite(v) ? Code::kMaskRange : Code::kNonFinite, Arg::kMask, 0, size_t(bad), double(v), 0};
 }
 
-Status expand_block_mask(const float* m, const BlockShape& s, float* out) { return expand(m, s, out); }
-Status expand_block_mask(const uint8_t* m, const BlockShape& s, uint8_t* out) { return expand(m, s, out); }
+Status expand_block_mask(const float* m, const BlockShape& s, float* out) { return expand(m, s, out, m); }
+Status expand_block_mask(const uint8_t* m, const BlockShape& s, uint8_t* out) { return expand(m, s, out, static_cast<const float*>(nullptr)); }
 
 Status apply_mask(const float* theta, const MaskView& mask, const uint8_t* hard, const BlockShape& s, float* out) {
   const size_t n = s.size();
