@@ -7,7 +7,7 @@
 // (mean ± std).
 import * as os from 'node:os';
 import type { Method } from '../lib/sparsity/sparsifier';
-import { listOption, numberOption, option, writeResult } from './cli';
+import { listOption, numberArg, option, writeResult } from './cli';
 import { validationAccuracy } from './heldout';
 import { meanStd, recipeEpochs, recipeFor } from './recipe';
 
@@ -16,7 +16,7 @@ const betas = listOption('betas', '100,300').map(Number);
 const sparsities = listOption('sparsities', '0.95,0.98').map(Number);
 const seeds = listOption('seeds', '1,2,3').map(Number);
 const baselines = listOption('baselines', 'topkast,imp') as Method[];
-const epochs = numberOption('epochs', recipeEpochs);
+const epochs = numberArg('epochs', recipeEpochs);
 
 interface Run { method: Method; sparsity: number; seed: number; betaMax: number | null; validationAccuracy: number; seconds: number }
 

@@ -2,9 +2,9 @@
 // Median of 7 runs after 2 warm-ups; GFLOP/s counts the stored blocks (2 b^2 N per block).
 import * as os from 'node:os';
 import { backend, bsr } from '../lib/index';
-import { numberOption } from './cli';
+import { numberArg } from './cli';
 
-const size = numberOption('size', 2048), n = numberOption('n', 256);
+const size = numberArg('size', 2048), n = numberArg('n', 256);
 let s = 1;
 const rand = () => ((s = (s * 1103515245 + 12345) >>> 0) / 2 ** 32) * 2 - 1;
 

@@ -11,7 +11,7 @@ export function option(name: string): string | undefined {
 }
 
 /** `--name` as a number, or `fallback`. */
-export function numberOption(name: string, fallback: number): number {
+export function numberArg(name: string, fallback: number): number {
   const v = option(name);
   return v === undefined ? fallback : Number(v);
 }

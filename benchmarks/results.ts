@@ -10,10 +10,10 @@ import * as path from 'node:path';
 import { loadMnist } from '../lib/data/dataset';
 import { Trainer } from '../lib/train/trainer';
 import type { Method } from '../lib/sparsity/sparsifier';
-import { numberOption, option, writeResult } from './cli';
+import { numberArg, option, writeResult } from './cli';
 import { meanAndStd, recipeBatchSize, recipeEpochs, recipeFor, recipeModels, sgd } from './recipe';
 
-const epochs = numberOption('epochs', recipeEpochs), seeds = numberOption('seeds', 3);
+const epochs = numberArg('epochs', recipeEpochs), seeds = numberArg('seeds', 3);
 const sparsities = [0.9, 0.95, 0.98, 0.99];
 const methods: Method[] = ['imp', 'topkast', 'spartan'];
 // the table's model labels (LeNet-300-100, LeNet-5), as the runs in the json record them

@@ -7,7 +7,7 @@
 // Writes benchmarks/results/schedule-sweep-<host>-<date>.json and prints a table (mean ± std).
 import * as os from 'node:os';
 import type { SparsifierOptions } from '../lib/sparsity/sparsifier';
-import { listOption, numberOption, option, writeResult } from './cli';
+import { listOption, numberArg, option, writeResult } from './cli';
 import { validationAccuracy } from './heldout';
 import { meanStd, recipeEpochs, recipeFor } from './recipe';
 
@@ -21,7 +21,7 @@ for (const v of variants) if (!schedules[v]) throw new Error(`unknown variant ${
 const sparsities = listOption('sparsities', '0.95,0.98').map(Number);
 const seeds = listOption('seeds', '1,2,3').map(Number);
 const recipe = recipeFor(option('model') ?? 'lenet-300-100'), model = recipe.name;
-const betaMax = numberOption('beta-max', recipe.betaMax), epochs = numberOption('epochs', recipeEpochs);
+const betaMax = numberArg('beta-max', recipe.betaMax), epochs = numberArg('epochs', recipeEpochs);
 
 (async () => {
   const t0 = performance.now();

@@ -11,14 +11,14 @@
 // table (mean ± std).
 import * as os from 'node:os';
 import type { Method } from '../lib/sparsity/sparsifier';
-import { listOption, numberOption, option, writeResult } from './cli';
+import { listOption, numberArg, option, writeResult } from './cli';
 import { fitCount, validationAccuracy, type SparsifierSettings } from './heldout';
 import { meanStd, recipeEpochs, recipeFor } from './recipe';
 
 const recipe = recipeFor(option('model') ?? 'lenet-300-100'), model = recipe.name;
-const sparsity = numberOption('sparsity', 0.95), epochs = numberOption('epochs', recipeEpochs);
+const sparsity = numberArg('sparsity', 0.95), epochs = numberArg('epochs', recipeEpochs);
 const seeds = listOption('seeds', '1,2,3').map(Number);
-const trainCount = option('train-count') === undefined ? undefined : numberOption('train-count', fitCount);
+const trainCount = option('train-count') === undefined ? undefined : numberArg('train-count', fitCount);
 if (trainCount !== undefined && !(Number.isSafeInteger(trainCount) && trainCount >= 1 && trainCount <= fitCount))
   throw new Error(`--train-count must be an integer in [1, ${fitCount}] (got ${option('train-count')})`);
 const variants = (option('runs') ?? '').split(';').map((s) => s.trim()).filter((s) => s !== '').map((spec) => {
