@@ -50,7 +50,7 @@ export type { BatchNormMode } from './graph/trainMode';
 export type { DeriveOptions } from './graph/autodiff';
 export { GraphBuilder } from './graph/builder';
 export { GraphRunner } from './graph/runner';
-export { builtInModels, lenet300100, lenet5, type BuiltInModel } from './models/lenet';
+export { builtInModels, lenet300100, lenet5, mlp256128, type BuiltInModel } from './models/lenet';
 export { loadMnist, loadFashionMnist, batches, head } from './data/dataset';
 export type { Dataset, ImageDataset, Batch, InputArray, InputValues, LabelArray } from './data/dataset';
 export { Trainer } from './train/trainer';

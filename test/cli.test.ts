@@ -220,6 +220,40 @@ describe('spartan CLI', function () {
     }
   });
 
+  const blockedLayers = [['fc1.weight', 256, 784], ['fc2.weight', 128, 256]] as const;
+  for (const [block, method, blocked] of [[16, 'spartan', blockedLayers], [32, 'topkast', blockedLayers.slice(1)]] as const) {
+    it(`--model mlp-256-128 --block ${block} (${method}): ${blocked.map((l) => l[0]).join(', ')} masked in whole ${block}x${block} tiles, the rest by element with a note; the export scores the reported accuracy`, async () => {
+      const dir = tmp(), json = path.join(dir, 'o.json'), onnx = path.join(dir, 'sparse.onnx');
+      // uniform: every masked layer at 0.2 (the global budget may keep all of fc2's tiles on so short a run)
+      const r = run(['train', '--model', 'mlp-256-128', '--block', String(block), '--method', method, ...SMALL_RUN, '--density', '0.2', '--budget', 'uniform', '--epochs', '2', '--json', json, '--export', onnx]);
+      expect(r.status, r.stderr).to.equal(0);
+      const notes = r.stderr.split('\n').filter((l) => / does not divide into /.test(l));
+      const fallBack = ['fc1.weight', 'fc2.weight', 'fc3.weight'].filter((n) => !blocked.some((l) => l[0] === n));
+      expect(notes).to.deep.equal(fallBack.map((n) => `note: ${n}: ${n === 'fc1.weight' ? '256x784' : '10x128'} does not divide into ${block}x${block} blocks: unstructured`));
+      const out = JSON.parse(fs.readFileSync(json, 'utf8'));
+      expect(out.final.density.global).to.be.closeTo(0.2, 2e-3);
+      const sparse = decodeModel(fs.readFileSync(onnx));
+      for (const [name, rows, cols] of blocked) {
+        const w = sparse.graph.initializers.find((t) => t.name === name)!.data as Float32Array;
+        let keptTiles = 0;
+        for (let br = 0; br < rows / block; br++)
+          for (let bc = 0; bc < cols / block; bc++) {
+            let nonzero = 0;
+            for (let i = 0; i < block; i++) for (let j = 0; j < block; j++) if (w[(br * block + i) * cols + bc * block + j] !== 0) nonzero++;
+            expect([0, block * block], `${name} tile (${br}, ${bc})`).to.include(nonzero); // a tile is kept or dropped whole
+            if (nonzero) keptTiles++;
+          }
+        const density = (keptTiles * block * block) / (rows * cols);
+        expect(density, name).to.be.closeTo(out.final.density.perLayer[name], 1e-12);
+        expect(density, `${name} is masked`).to.be.within(0.15, 0.25);
+      }
+      const runner = await GraphRunner.create(encodeModel(sparse));
+      const accuracy = await mnistTestAccuracy(runner, 'x');
+      await runner.release();
+      expect(accuracy).to.be.closeTo(out.final.testAccuracy, 1e-9); // (60 steps: too short to say more, README "Short runs")
+    });
+  }
+
   it('--budget erk gives each layer its ERK share (small layers denser) at the same overall density', () => {
     const dir = tmp();
     const r = run(['train', '--method', 'imp', ...SMALL_ONE_EPOCH, '--budget', 'erk', '--json', path.join(dir, 'o.json')]);
@@ -354,8 +388,8 @@ describe('spartan CLI', function () {
       [['train', '--epochs', '1.5'], /--epochs must be a positive integer/],
       [['train', '--data-dir', path.join(dir, 'nowhere')], /cannot read .*nowhere/],
       [['train', '--model', dir, '--logits', 'y'], /cannot read .*EISDIR/],
-      [['train', '--model', path.join(dir, 'none.onnx'), '--logits', 'y'], /--model .*none\.onnx is neither a built-in model \(lenet-300-100, lenet-5\) nor a file/],
-      [['train', '--model', 'lenet5'], /--model lenet5 is neither a built-in model \(lenet-300-100, lenet-5\) nor a file/],
+      [['train', '--model', path.join(dir, 'none.onnx'), '--logits', 'y'], /--model .*none\.onnx is neither a built-in model \(lenet-300-100, lenet-5, mlp-256-128\) nor a file/],
+      [['train', '--model', 'lenet5'], /--model lenet5 is neither a built-in model \(lenet-300-100, lenet-5, mlp-256-128\) nor a file/],
       [['train', '--model', path.join(dir, 'fwd.onnx')], /needs --logits/],
       [['train', '--checkpoint', path.join(dir, 'a-file', 'ck')], /--checkpoint .*ck cannot be made: .*a-file is a file/],
       [['train', '--resume'], /--resume needs --checkpoint/],

@@ -7,7 +7,7 @@ const USAGE = `usage:
   spartan graph derive <forward.onnx> -o <train.onnx> --logits <output> [--labels labels] [--params a,b,...]
                        [--loss cross-entropy|mse] [--label-smoothing 0] [--class-axis -1] [--keep-tied]
                        [--batch-norm as-exported|batch|frozen] [--dropout random|mask-inputs]
-  spartan train [--dataset mnist|fashion-mnist] [--data-dir <folder>] [--model lenet-300-100|lenet-5|<forward.onnx>]
+  spartan train [--dataset mnist|fashion-mnist] [--data-dir <folder>] [--model lenet-300-100|lenet-5|mlp-256-128|<forward.onnx>]
                 [--logits <output>] [--method spartan|imp|topkast|dense] [--density 0.05] [--epochs 20]
                 [--budget global|erk|uniform] [--block 16] [--beta-max 100] [--beta0 1] [--seed 1] [--batch-size 128]
                 [--lr 0.1 (lenet-5: 0.05)] [--train-count N] [--json out.json] [--export sparse.onnx] [--checkpoint dir] [--resume]

@@ -23,16 +23,37 @@ function linear(b: GraphBuilder, x: string, name: string, inF: number, outF: num
   return b.op('Gemm', [x, w, bias], { transB: { i: 1 } });
 }
 
-/** LeNet-300-100: 784-300-100-10 with ReLU. Input x [N, 784] (or [N, 1, 28, 28], flattened). */
-export function lenet300100(seed = 1): Model {
+/**
+ * An MLP on MNIST images: 784 - hidden... - 10 with ReLU, layers fc1, fc2, ... (layer i's
+ * weights from seed + 10 (i - 1)). Input x [N, 1, 28, 28], flattened.
+ */
+function mlp(hidden: readonly number[], seed: number, name: string): Model {
   const b = new GraphBuilder();
   const x = b.input('x', DataType.FLOAT, ['N', 1, 28, 28]);
-  const flat = b.op('Flatten', [x], { axis: { i: 1 } });
-  const h1 = b.op('Relu', [linear(b, flat, 'fc1', 784, 300, seed)]);
-  const h2 = b.op('Relu', [linear(b, h1, 'fc2', 300, 100, seed + 10)]);
-  b.op('Gemm', [h2, ...addLinearParams(b, 'fc3', 100, 10, seed + 20)], { transB: { i: 1 } }, ['logits']);
+  let h = b.op('Flatten', [x], { axis: { i: 1 } }), width = 784;
+  hidden.forEach((w, i) => {
+    h = b.op('Relu', [linear(b, h, `fc${i + 1}`, width, w, seed + 10 * i)]);
+    width = w;
+  });
+  const last = hidden.length + 1;
+  b.op('Gemm', [h, ...addLinearParams(b, `fc${last}`, width, 10, seed + 10 * hidden.length)], { transB: { i: 1 } }, ['logits']);
   b.output('logits', DataType.FLOAT, ['N', 10]);
-  return model(b.graph('lenet-300-100'));
+  return model(b.graph(name));
+}
+
+/** LeNet-300-100: 784-300-100-10 with ReLU. Input x [N, 784] (or [N, 1, 28, 28], flattened). */
+export function lenet300100(seed = 1): Model {
+  return mlp([300, 100], seed, 'lenet-300-100');
+}
+
+/**
+ * MLP-256-128: 784-256-128-10 with ReLU, whose first two weights ([256, 784], [128, 256]) cut
+ * into whole 16 x 16 tiles (784 = 49 x 16), so `--block 16` masks them by block, which the
+ * LeNets' shapes do not allow; `--block 32` masks fc2 by block (784 is no multiple of 32);
+ * fc3 [10, 128] keeps element masks.
+ */
+export function mlp256128(seed = 1): Model {
+  return mlp([256, 128], seed, 'mlp-256-128');
 }
 
 function addLinearParams(b: GraphBuilder, name: string, inF: number, outF: number, seed: number): [string, string] {
@@ -73,5 +94,7 @@ export function lenet5(seed = 1): Model {
 export const builtInModels = {
   'lenet-300-100': { label: 'LeNet-300-100', build: lenet300100, lr: 0.1, betaMax: 100 },
   'lenet-5': { label: 'LeNet-5', build: lenet5, lr: 0.05, betaMax: 100 },
+  // for block sparsity; its settings are LeNet-300-100's, not tuned for it
+  'mlp-256-128': { label: 'MLP-256-128', build: mlp256128, lr: 0.1, betaMax: 100 },
 } as const;
 export type BuiltInModel = keyof typeof builtInModels;
