@@ -135,8 +135,9 @@ describe('spartan CLI', function () {
     const out = JSON.parse(fs.readFileSync(path.join(dir, 'out.json'), 'utf8'));
     expect(out.config.method).to.equal('spartan');
     expect([out.config.lr, out.config.betaMax], 'lenet-300-100 defaults').to.deep.equal([0.1, 100]);
-    // options not given stay out of the config, so checkpoints from before them still resume
-    expect(out.config).to.not.have.any.keys('sparsify', 'weightDecay', 'decayOn');
+    // the defaults the run took are recorded (sparsify: none, every weight of rank >= 2)
+    expect([out.config.weightDecay, out.config.decayOn, out.config.batchNorm, out.config.beta0]).to.deep.equal([1e-4, 'all', 'batch', 1]);
+    expect(out.config).to.not.have.any.keys('sparsify', 'block');
     expect(out.epochs).to.have.length(2);
     expect(out.final.density.global).to.be.closeTo(0.1, 1e-3);
     const runner = await GraphRunner.create(new Uint8Array(fs.readFileSync(path.join(dir, 'sparse.onnx'))));
@@ -192,28 +193,39 @@ describe('spartan CLI', function () {
     }
   });
 
+  it('warns of a masked weight pruned to nothing; --block with a dense run and a --train-count past the data are noted, not refused', () => {
+    const empty = run(['train', '--model', 'mlp-256-128', '--block', '16', '--train-count', '4000', '--epochs', '2']);
+    expect(empty.status, empty.stderr).to.equal(0);
+    expect(JSON.parse(empty.stdout).density.perLayer['fc1.weight']).to.equal(0);
+    expect(empty.stderr.split('\n').filter((l) => l.startsWith('warning:'))).to.deep.equal([
+      'warning: fc1.weight kept none of its weights: nothing passes through it. A longer run, a higher --density, or --budget erk|uniform (a share for every layer) avoid it']);
+    const dense = run(['train', '--method', 'dense', '--block', '16', '--train-count', '100000', '--epochs', '1', '--batch-size', '1000']);
+    expect(dense.status, dense.stderr).to.equal(0);
+    expect(dense.stderr.split('\n').filter((l) => /^(note|warning):/.test(l))).to.deep.equal(['note: --train-count 100000 is more than the 60000 training images: training on all of them']);
+  });
+
   it('a sparse run under 1000 steps says it is short (Spartan: and names --beta0); --beta0 is recorded and used; dense and longer runs say nothing', () => {
     const dir = tmp(), json = path.join(dir, 'o.json');
     const notes = (stderr: string) => stderr.split('\n').filter((l) => l.startsWith('note:'));
     const plain = run(['train', '--method', 'spartan', ...SMALL_ONE_EPOCH, '--json', json]);
     expect(plain.status, plain.stderr).to.equal(0);
-    expect(notes(plain.stderr)).to.deep.equal(['note: this run takes 30 steps and prunes to density 0.1 over the first 6: sparse runs under 1000 steps lose accuracy ' +
-      'to dense training; Spartan\'s soft mask scales its early gradients by about the density, which --beta0 30 narrows; more epochs or data help (README "Short runs")']);
+    expect(notes(plain.stderr)).to.deep.equal(['note: this run takes 30 steps and prunes to density 0.1 over the first 6. Sparse runs under 1000 steps lose accuracy ' +
+      'to dense training, and Spartan\'s can end at chance (README "Short runs"); more epochs or data help. Spartan\'s soft mask scales its early gradients by about the density: --beta0 30 helps.']);
     const plainOut = JSON.parse(fs.readFileSync(json, 'utf8'));
-    expect(plainOut.config).to.not.have.property('beta0'); // absent unless given: older checkpoints still resume
+    expect(plainOut.config.beta0).to.equal(1); // the default it took
     const hot = run(['train', '--method', 'spartan', ...SMALL_ONE_EPOCH, '--beta0', '30', '--json', json]);
     expect(hot.status, hot.stderr).to.equal(0);
     expect(notes(hot.stderr)).to.have.length(1);
-    expect(notes(hot.stderr)[0]).to.match(/^note: this run takes 30 steps .*dense training; more epochs or data help/);
+    expect(notes(hot.stderr)[0]).to.match(/^note: this run takes 30 steps .*end at chance \(README "Short runs"\); more epochs or data help\.$/);
     const hotOut = JSON.parse(fs.readFileSync(json, 'utf8'));
     expect(hotOut.config.beta0).to.equal(30);
     expect(hotOut.epochs[0].loss).to.not.equal(plainOut.epochs[0].loss);
     // the baselines get the note too, without Spartan's clause; a run too short for a warm-up prunes at once
     const topkast = run(['train', '--method', 'topkast', '--train-count', '256', '--batch-size', '64', '--epochs', '1']);
     expect(topkast.status, topkast.stderr).to.equal(0);
-    expect(notes(topkast.stderr)).to.deep.equal(['note: this run takes 4 steps and prunes to density 0.05 at its first step: sparse runs under 1000 steps lose accuracy ' +
-      'to dense training; more epochs or data help (README "Short runs")']);
-    for (const args of [['--method', 'dense', ...SMALL_ONE_EPOCH], ['--method', 'imp', '--train-count', '2000', '--batch-size', '2', '--epochs', '1']]) {
+    expect(notes(topkast.stderr)).to.deep.equal(['note: this run takes 4 steps and prunes to density 0.05 at its first step. Sparse runs under 1000 steps lose accuracy ' +
+      'to dense training, and Spartan\'s can end at chance (README "Short runs"); more epochs or data help.']);
+    for (const args of [['--method', 'dense', ...SMALL_ONE_EPOCH], ['--method', 'spartan', ...SMALL_ONE_EPOCH, '--density', '1'], ['--method', 'imp', '--train-count', '2000', '--batch-size', '2', '--epochs', '1']]) {
       const r = run(['train', ...args]);
       expect(r.status, r.stderr).to.equal(0);
       expect(notes(r.stderr), args.join(' ')).to.deep.equal([]);
@@ -310,7 +322,8 @@ describe('spartan CLI', function () {
       [good.subarray(0, good.length >> 1), [], /is not a usable checkpoint/],
       [v8.serialize(shortParams), [], /is not a usable checkpoint \(its parameters do not match the model's\)/],
       [v8.serialize({ ...decoded, buffers: [new Float32Array(3)] }), [], /is not a usable checkpoint \(its running statistics do not match the model's BatchNormalization layers\)/],
-      [good, ['--density', '0.2'], /checkpoint\.bin was written with another configuration \(density 0\.1 → 0\.2\) \(ERR_SPARTAN_STATE\)$/],
+      [good, ['--density', '0.2'], /checkpoint\.bin was written with another configuration \(density 0\.1 → 0\.2\); the schedules are laid out over the whole run/],
+      [good, ['--epochs', '2'], /\(epochs 1 → 2\); the schedules are laid out over the whole run, so a run cannot be resumed with other settings, more epochs included \(ERR_SPARTAN_STATE\)$/],
       [v8.serialize(newer), [], /checkpoint\.bin is a version 2 checkpoint; this spartan reads version 1 .*\(ERR_SPARTAN_STATE\)$/],
       [v8.serialize({ ...decoded, format: 'something-else' }), [], /is not a usable checkpoint \(format something-else\)/],
     ];
@@ -326,6 +339,17 @@ describe('spartan CLI', function () {
     // a version-less checkpoint (the layout before the field) still resumes
     fs.writeFileSync(file, v8.serialize(legacy));
     expect(run([...args, '--resume']).status).to.equal(0);
+    // a config from before weightDecay, decayOn, batchNorm and beta0 were recorded: they compare as their defaults, given or not
+    const { weightDecay, decayOn, batchNorm, beta0, ...older } = decoded.config;
+    expect([weightDecay, decayOn, batchNorm, beta0]).to.deep.equal([1e-4, 'all', 'batch', 1]);
+    fs.writeFileSync(file, v8.serialize({ ...decoded, config: older }));
+    for (const extra of [[], ['--beta0', '1', '--decay-on', 'all', '--weight-decay', '1e-4']]) {
+      const r = run([...args, ...extra, '--resume']);
+      expect(r.status, r.stderr).to.equal(0);
+      expect(r.stderr).to.contain('resumed from');
+    }
+    const other = run([...args, '--beta0', '2', '--resume']);
+    expect([other.status, other.stderr.trim()]).to.deep.equal([1, `spartan: ${file} was written with another configuration (beta0 1 → 2); the schedules are laid out over the whole run, so a run cannot be resumed with other settings, more epochs included (ERR_SPARTAN_STATE)`]);
   });
 
   it('labels out of range (a 5-class model on MNIST, a corrupt labels file): one message, exit 1, nothing written', () => {
@@ -410,6 +434,10 @@ describe('spartan CLI', function () {
       [['frobnicate'], /unknown command/],
       [['train', '--sparsify', 'fc1.weight,fc9.weight'], /^spartan: sparsify names "fc9\.weight", which is not a parameter of the model \(parameters: fc1\.weight, .*\) \(ERR_SPARTAN_OPTION\)\n$/],
       // torch.onnx.export without dynamic_axes: the batch is fixed (and folded into the graph)
+      [['train', '--block', '7'], /^spartan: --block 7: no masked weight divides into 7x7 tiles \(fc1\.weight, fc2\.weight, fc3\.weight\), so every one would fall back to element masks/],
+      [['train', '--model', path.join(dir, 'a-file'), '--logits', 'y'], /^spartan: .*a-file: not an ONNX model: .*\(is it an \.onnx file, such as torch\.onnx\.export writes\?\) \(ERR_SPARTAN_ONNX\)\n$/],
+      [['graph', 'derive', path.join(dir, 'a-file'), '--logits', 'y', '-o', path.join(dir, 't.onnx')], /^spartan: .*a-file: not an ONNX model: /],
+      [['train', '--lr', '1000', '--train-count', '2000', '--epochs', '1'], /\nspartan: epoch 1: the training diverged \(gradW\[.*\]\[\d+\] is -?nan; every entry must be finite\); a lower --lr \(this run's: 1000\) may train \(ERR_SPARTAN_NON_FINITE\)\n$/],
       [['train', '--model', path.join(dir, 'fixed-batch.onnx'), '--logits', 'logits'], /^spartan: the model's input "input" has a fixed batch size of 2 \(shape \[2,1,28,28\]\), .* dynamic_axes=\{"input": \{0: "N"\}, \.\.\.\}\) \(ERR_SPARTAN_SHAPE\)\n$/],
     ];
     fs.writeFileSync(path.join(dir, 'a-file'), 'not a folder');

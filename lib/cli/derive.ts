@@ -1,13 +1,13 @@
 // spartan graph derive <forward.onnx> -o <train.onnx> --logits <name> ...
-import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { deriveTrainingGraph } from '../graph/autodiff';
 import { BATCH_NORM_MODES, type BatchNormMode } from '../graph/trainMode';
-import { decodeModel, encodeModel } from '../graph/model';
+import { encodeModel } from '../graph/model';
 import { untieInitializers, untiedNote } from '../graph/untie';
 import { rangeError } from '../errors';
 import { writeFileAtomic } from '../util/atomic';
 import { checkOutputFile } from './outputs';
+import { readModelFile } from './modelFile';
 
 export async function runDerive(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -42,13 +42,7 @@ export async function runDerive(argv: string[]): Promise<number> {
   if (values.loss === 'mse' && (classAxis !== undefined || labelSmoothing !== 0))
     throw rangeError('ERR_SPARTAN_OPTION', `--${classAxis !== undefined ? 'class-axis' : 'label-smoothing'} is for the cross-entropy loss: it has no meaning with --loss mse`);
   checkOutputFile('output', values.output);
-  let bytes: Buffer;
-  try {
-    bytes = fs.readFileSync(positionals[0]);
-  } catch (e) {
-    throw rangeError('ERR_SPARTAN_ONNX', `cannot read ${positionals[0]}: ${(e as Error).message}`);
-  }
-  const decoded = decodeModel(bytes);
+  const decoded = readModelFile(positionals[0]);
   const { model: forward, untied } = values['keep-tied'] ? { model: decoded, untied: [] } : untieInitializers(decoded);
   const train = deriveTrainingGraph(forward, {
     logits: values.logits,

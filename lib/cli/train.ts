@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { rangeError } from '../errors';
 import { head, loadFashionMnist, loadMnist, type Dataset } from '../data/dataset';
-import { decodeModel, encodeModel, type Model } from '../graph/model';
+import { encodeModel, type Model } from '../graph/model';
 import { builtInModels, type BuiltInModel } from '../models/lenet';
 import { Trainer, type EpochMetrics } from '../train/trainer';
 import { unusable } from '../train/checkpoint';
@@ -14,6 +14,9 @@ import { untiedNote } from '../graph/untie';
 import { BATCH_NORM_MODES, type BatchNormMode } from '../graph/trainMode';
 import { writeFileAtomic } from '../util/atomic';
 import { checkOutputFile } from './outputs';
+import { readModelFile } from './modelFile';
+import { configChanges, withDefaults, type CheckpointMeta } from './runConfig';
+import { checkBlockUse, emptyLayerWarnings, shortRunNote } from './runNotes';
 
 function number(v: string | undefined, name: string, ok: (x: number) => boolean, what: string): number {
   const x = Number(v);
@@ -31,36 +34,6 @@ function checkCheckpointDir(dir: string): void {
   while (!fs.existsSync(at) && path.dirname(at) !== at) at = path.dirname(at);
   if (!fs.statSync(at).isDirectory())
     throw rangeError('ERR_SPARTAN_OPTION', at === path.resolve(dir) ? `--checkpoint ${dir} is a file, not a folder` : `--checkpoint ${dir} cannot be made: ${at} is a file`);
-}
-
-/** The configuration fields a checkpoint was written with that differ from this run's: "epochs 2 → 3, seed 1 → 2". */
-function configChanges(then: unknown, now: Record<string, unknown>): string {
-  const old = (typeof then === 'object' && then !== null ? then : {}) as Record<string, unknown>;
-  const keys = [...new Set([...Object.keys(old), ...Object.keys(now)])];
-  const show = (v: unknown) => (v === undefined ? 'unset' : JSON.stringify(v));
-  return keys.filter((k) => JSON.stringify(old[k]) !== JSON.stringify(now[k])).map((k) => `${k} ${show(old[k])} → ${show(now[k])}`).join(', ') || 'the order of its fields';
-}
-
-// Under this many steps IMP and Spartan trailed dense training by 1.8 points or more, and
-// Top-KAST by 0.3 or more (README "Short runs": held-out LeNet-300-100 at 95 %, 160 to 3,910 steps).
-const SHORT_RUN_STEPS = 1000;
-
-/** A note for a sparse run too short for its weights to adapt to the pruning, or undefined. */
-function shortRunNote(method: Method, steps: number, pruneSteps: number, density: number, beta0Given: boolean): string | undefined {
-  if (method === 'dense' || steps >= SHORT_RUN_STEPS) return undefined;
-  const spartan = method === 'spartan' && !beta0Given
-    ? "; Spartan's soft mask scales its early gradients by about the density, which --beta0 30 narrows"
-    : '';
-  const pruning = pruneSteps > 0 ? `over the first ${pruneSteps}` : 'at its first step';
-  return `this run takes ${steps} steps and prunes to density ${density} ${pruning}: ` +
-    `sparse runs under ${SHORT_RUN_STEPS} steps lose accuracy to dense training${spartan}; more epochs or data help (README "Short runs")`;
-}
-
-/** What the CLI records beside the Trainer's state in a checkpoint. */
-interface CheckpointMeta {
-  config: unknown;
-  epoch: number;
-  history: (EpochMetrics & { testAccuracy: number })[];
 }
 
 export async function runTrain(argv: string[]): Promise<number> {
@@ -131,21 +104,18 @@ export async function runTrain(argv: string[]): Promise<number> {
     if (!fs.existsSync(values.model!))
       throw rangeError('ERR_SPARTAN_OPTION', `--model ${values.model} is neither a built-in model (${Object.keys(builtInModels).join(', ')}) nor a file`);
     if (!values.logits) throw rangeError('ERR_SPARTAN_OPTION', '--model <file.onnx> needs --logits <output name>');
-    let bytes: Buffer;
-    try {
-      bytes = fs.readFileSync(values.model!);
-    } catch (e) {
-      throw rangeError('ERR_SPARTAN_ONNX', `cannot read ${values.model}: ${(e as Error).message}`);
-    }
-    forward = decodeModel(bytes);
+    forward = readModelFile(values.model!);
     logits = values.logits;
   }
   const train = load('train', values['data-dir']);
-  const trainSet = values['train-count'] ? head(train, number(values['train-count'], 'train-count', (x) => Number.isInteger(x) && x >= 1, 'a positive integer')) : train;
+  const trainCount = values['train-count'] ? number(values['train-count'], 'train-count', (x) => Number.isInteger(x) && x >= 1, 'a positive integer') : train.count;
+  if (trainCount > train.count) console.error(`note: --train-count ${trainCount} is more than the ${train.count} training images: training on all of them`);
+  const trainSet = head(train, trainCount);
   const test = load('test', values['data-dir']);
   // absent from the config unless given, so checkpoints written before the option still resume
   const sparsify = values.sparsify === undefined ? undefined : values.sparsify.split(',').map((n) => n.trim()).filter(Boolean);
-  const config = { dataset: values.dataset, model: values.model, method, density, budget, epochs, batchSize, block, betaMax, seed, lr, trainCount: trainSet.count, sparsify, weightDecay, decayOn, batchNorm, beta0 };
+  // with the defaults the run takes (older checkpoints lack some; --resume compares them as those)
+  const config = withDefaults({ dataset: values.dataset, model: values.model, method, density, budget, epochs, batchSize, block, betaMax, seed, lr, trainCount: trainSet.count, sparsify, weightDecay, decayOn, batchNorm, beta0 });
   if (values.ep !== 'cpu' && values.ep !== 'cuda') throw rangeError('ERR_SPARTAN_OPTION', `--ep must be cpu or cuda (got ${values.ep})`);
   const trainer = await Trainer.create({
     forward, logits, epochs, batchSize, trainCount: trainSet.count, seed, sparsify,
@@ -157,7 +127,10 @@ export async function runTrain(argv: string[]): Promise<number> {
   // both splits fit the model (labels, example size) before an epoch runs or a file is written
   trainer.checkDataset(trainSet, `the ${values.dataset} training set`);
   trainer.checkDataset(test, `the ${values.dataset} test set`);
-  for (const [name, why] of Object.entries(trainer.sparsifier.stats().blockFallbacks)) console.error(`note: ${name}: ${why}`);
+  if (method !== 'dense') {
+    checkBlockUse(trainer.sparsifier, block);
+    for (const [name, why] of Object.entries(trainer.sparsifier.stats().blockFallbacks)) console.error(`note: ${name}: ${why}`);
+  }
   if (trainer.untied.length) console.error(`note: ${untiedNote(trainer.untied)}`);
   const ckFile = values.checkpoint ? path.join(values.checkpoint, 'checkpoint.bin') : undefined;
   const history: (EpochMetrics & { testAccuracy: number })[] = [];
@@ -165,7 +138,8 @@ export async function runTrain(argv: string[]): Promise<number> {
   if (values.resume && ckFile && fs.existsSync(ckFile)) {
     const meta = trainer.resume(ckFile, (m) => {
       if (!Number.isSafeInteger(m.epoch) || !Array.isArray(m.history)) throw unusable(ckFile, 'fields missing');
-      if (JSON.stringify(m.config) !== JSON.stringify(config)) throw rangeError('ERR_SPARTAN_STATE', `${ckFile} was written with another configuration (${configChanges(m.config, config)})`);
+      const changed = configChanges(m.config, config);
+      if (changed) throw rangeError('ERR_SPARTAN_STATE', `${ckFile} was written with another configuration (${changed}); the schedules are laid out over the whole run, so a run cannot be resumed with other settings, more epochs included`);
     }) as unknown as CheckpointMeta;
     history.push(...meta.history);
     start = meta.epoch + 1;
@@ -187,6 +161,10 @@ export async function runTrain(argv: string[]): Promise<number> {
       const bar = '#'.repeat(Math.round(done * 30)).padEnd(30, '.');
       const st = trainer.sparsifier.stats();
       process.stderr.write(`\repoch ${epoch + 1}/${epochs} [${bar}] loss ${loss.toFixed(4)} density ${st.density.global.toFixed(4)} beta ${Number.isFinite(st.beta) ? st.beta.toFixed(1) : '-'}   `);
+    }).catch((e: Error & { code?: string }) => {
+      // the data were checked finite before the epoch: a NaN or Inf now comes from the training itself
+      if (e.code !== 'ERR_SPARTAN_NON_FINITE') throw e;
+      throw rangeError('ERR_SPARTAN_NON_FINITE', `epoch ${epoch + 1}: the training diverged (${e.message}); a lower --lr (this run's: ${lr}) may train`);
     });
     const testAccuracy = await trainer.accuracy(test);
     history.push({ ...m, testAccuracy });
@@ -199,6 +177,7 @@ export async function runTrain(argv: string[]): Promise<number> {
   const final = { testAccuracy: history[history.length - 1]?.testAccuracy ?? (await trainer.accuracy(test)), density: { global: st.density.global, perLayer: st.density.perLayer } };
   if (values.export) writeFileAtomic(values.export, encodeModel(trainer.exportSparse()));
   if (values.json) writeFileAtomic(values.json, JSON.stringify({ config, epochs: history, final }, null, 2) + '\n');
+  for (const w of emptyLayerWarnings(trainer.sparsifier)) console.error(`warning: ${w}`);
   console.log(JSON.stringify(final));
   return 0;
 }

@@ -1,0 +1,31 @@
+// The configuration `spartan train` records in its --json output and checkpoints, and the
+// comparison --resume makes. Options added after the first checkpoints were written are
+// absent from those; they compare as the defaults a run takes without them.
+import type { EpochMetrics } from '../train/trainer';
+
+/** What an older checkpoint's missing option means: the value the run took. */
+const DEFAULTS: Record<string, unknown> = { weightDecay: 1e-4, decayOn: 'all', batchNorm: 'batch', beta0: 1 };
+
+/** What the CLI records beside the Trainer's state in a checkpoint. */
+export interface CheckpointMeta {
+  config: unknown;
+  epoch: number;
+  history: (EpochMetrics & { testAccuracy: number })[];
+}
+
+/** The config with each defaulted option filled in: what --json shows and a checkpoint keeps. */
+export function withDefaults<T extends Record<string, unknown>>(config: T): T {
+  const out: Record<string, unknown> = { ...config };
+  for (const [k, v] of Object.entries(DEFAULTS)) out[k] ??= v;
+  return out as T;
+}
+
+const asRecord = (x: unknown) => (typeof x === 'object' && x !== null ? x : {}) as Record<string, unknown>;
+
+/** The fields a checkpoint was written with that differ from this run's, "epochs 2 → 3, seed 1 → 2"; '' when none. */
+export function configChanges(then: unknown, now: Record<string, unknown>): string {
+  const old = withDefaults(asRecord(then)), cur = withDefaults(now);
+  const keys = [...new Set([...Object.keys(old), ...Object.keys(cur)])];
+  const show = (v: unknown) => (v === undefined ? 'unset' : JSON.stringify(v));
+  return keys.filter((k) => JSON.stringify(old[k]) !== JSON.stringify(cur[k])).map((k) => `${k} ${show(old[k])} → ${show(cur[k])}`).join(', ');
+}
