@@ -1,16 +1,11 @@
 // Reading a model file named on the command line: one ERR_SPARTAN_ONNX naming the file,
 // whether it cannot be read or is not an ONNX model.
-import * as fs from 'node:fs';
 import { rangeError } from '../errors';
+import { readFileCoded } from '../util/readFile';
 import { decodeModel, type Model } from '../graph/model';
 
 export function readModelFile(file: string): Model {
-  let bytes: Buffer;
-  try {
-    bytes = fs.readFileSync(file);
-  } catch (e) {
-    throw rangeError('ERR_SPARTAN_ONNX', `cannot read ${file}: ${(e as Error).message}`);
-  }
+  const bytes = readFileCoded(file, 'ERR_SPARTAN_ONNX');
   try {
     return decodeModel(bytes);
   } catch (e) {

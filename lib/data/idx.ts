@@ -1,6 +1,6 @@
 // IDX files (the MNIST format): a big-endian header, then uint8 data.
-import * as fs from 'node:fs';
 import { rangeError } from '../errors';
+import { readFileCoded } from '../util/readFile';
 
 export interface IdxArray {
   dims: number[];
@@ -8,12 +8,7 @@ export interface IdxArray {
 }
 
 export function readIdx(file: string): IdxArray {
-  let buf: Buffer;
-  try {
-    buf = fs.readFileSync(file);
-  } catch (e) {
-    throw rangeError('ERR_SPARTAN_DATASET', `cannot read ${file}: ${(e as Error).message}`);
-  }
+  const buf = readFileCoded(file, 'ERR_SPARTAN_DATASET');
   if (buf.length < 8 || buf[0] !== 0 || buf[1] !== 0 || buf[2] !== 0x08) throw rangeError('ERR_SPARTAN_DATASET', `${file} is not a uint8 IDX file`);
   const rank = buf[3];
   const dims = Array.from({ length: rank }, (_, i) => buf.readUInt32BE(4 + 4 * i));
