@@ -8,6 +8,7 @@
 # Usage: bash scripts/pack-smoke.sh   (run `npm install` here first: the tarball ships dist/)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
+unset SPARTAN_ADDON_PATH  # the installed package must load its own addon, not a development build
 work="$(mktemp -d "${TMPDIR:-/tmp}/spartan-pack-XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 

@@ -225,7 +225,12 @@ describe('spartan CLI', function () {
     expect(topkast.status, topkast.stderr).to.equal(0);
     expect(notes(topkast.stderr)).to.deep.equal(['note: this run takes 4 steps and prunes to density 0.05 at its first step. Sparse runs under 1000 steps lose accuracy ' +
       'to dense training, and Spartan\'s can end at chance (README "Short runs"); more epochs or data help.']);
-    for (const args of [['--method', 'dense', ...SMALL_ONE_EPOCH], ['--method', 'spartan', ...SMALL_ONE_EPOCH, '--density', '1'], ['--method', 'imp', '--train-count', '2000', '--batch-size', '2', '--epochs', '1']]) {
+    // the default beta0 typed out still gets the hint
+    const typed = run(['train', '--method', 'spartan', ...SMALL_ONE_EPOCH, '--beta0', '1']);
+    expect(notes(typed.stderr)).to.deep.equal(notes(plain.stderr));
+    // nothing masked (--sparsify with no names), nothing pruned (density 1), dense, 1000 steps: no note
+    for (const args of [['--method', 'dense', ...SMALL_ONE_EPOCH], ['--method', 'spartan', ...SMALL_ONE_EPOCH, '--density', '1'], ['--method', 'spartan', ...SMALL_ONE_EPOCH, '--sparsify', ','],
+      ['--method', 'imp', '--train-count', '2000', '--batch-size', '2', '--epochs', '1']]) {
       const r = run(['train', ...args]);
       expect(r.status, r.stderr).to.equal(0);
       expect(notes(r.stderr), args.join(' ')).to.deep.equal([]);
@@ -322,8 +327,8 @@ describe('spartan CLI', function () {
       [good.subarray(0, good.length >> 1), [], /is not a usable checkpoint/],
       [v8.serialize(shortParams), [], /is not a usable checkpoint \(its parameters do not match the model's\)/],
       [v8.serialize({ ...decoded, buffers: [new Float32Array(3)] }), [], /is not a usable checkpoint \(its running statistics do not match the model's BatchNormalization layers\)/],
-      [good, ['--density', '0.2'], /checkpoint\.bin was written with another configuration \(density 0\.1 → 0\.2\); the schedules are laid out over the whole run/],
-      [good, ['--epochs', '2'], /\(epochs 1 → 2\); the schedules are laid out over the whole run, so a run cannot be resumed with other settings, more epochs included \(ERR_SPARTAN_STATE\)$/],
+      [good, ['--density', '0.2'], /checkpoint\.bin was written with another configuration \(density 0\.1 → 0\.2\); a run resumes only with the settings it started with/],
+      [good, ['--epochs', '2'], /\(epochs 1 → 2\); a run resumes only with the settings it started with \(its schedules are laid out over its epochs, so more epochs cannot extend it\) \(ERR_SPARTAN_STATE\)$/],
       [v8.serialize(newer), [], /checkpoint\.bin is a version 2 checkpoint; this spartan reads version 1 .*\(ERR_SPARTAN_STATE\)$/],
       [v8.serialize({ ...decoded, format: 'something-else' }), [], /is not a usable checkpoint \(format something-else\)/],
     ];
@@ -339,17 +344,18 @@ describe('spartan CLI', function () {
     // a version-less checkpoint (the layout before the field) still resumes
     fs.writeFileSync(file, v8.serialize(legacy));
     expect(run([...args, '--resume']).status).to.equal(0);
-    // a config from before weightDecay, decayOn, batchNorm and beta0 were recorded: they compare as their defaults, given or not
-    const { weightDecay, decayOn, batchNorm, beta0, ...older } = decoded.config;
-    expect([weightDecay, decayOn, batchNorm, beta0]).to.deep.equal([1e-4, 'all', 'batch', 1]);
+    // a config from before budget, weightDecay, decayOn, batchNorm and beta0 were recorded (the first
+    // checkpoints lacked all five): they compare as their defaults, given or not
+    const { budget, weightDecay, decayOn, batchNorm, beta0, ...older } = decoded.config;
+    expect([budget, weightDecay, decayOn, batchNorm, beta0]).to.deep.equal(['global', 1e-4, 'all', 'batch', 1]);
     fs.writeFileSync(file, v8.serialize({ ...decoded, config: older }));
-    for (const extra of [[], ['--beta0', '1', '--decay-on', 'all', '--weight-decay', '1e-4']]) {
+    for (const extra of [[], ['--beta0', '1', '--decay-on', 'all', '--weight-decay', '1e-4', '--budget', 'global', '--batch-norm', 'batch']]) {
       const r = run([...args, ...extra, '--resume']);
       expect(r.status, r.stderr).to.equal(0);
       expect(r.stderr).to.contain('resumed from');
     }
     const other = run([...args, '--beta0', '2', '--resume']);
-    expect([other.status, other.stderr.trim()]).to.deep.equal([1, `spartan: ${file} was written with another configuration (beta0 1 → 2); the schedules are laid out over the whole run, so a run cannot be resumed with other settings, more epochs included (ERR_SPARTAN_STATE)`]);
+    expect([other.status, other.stderr.trim()]).to.deep.equal([1, `spartan: ${file} was written with another configuration (beta0 1 → 2); a run resumes only with the settings it started with (its schedules are laid out over its epochs, so more epochs cannot extend it) (ERR_SPARTAN_STATE)`]);
   });
 
   it('labels out of range (a 5-class model on MNIST, a corrupt labels file): one message, exit 1, nothing written', () => {

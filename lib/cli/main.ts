@@ -9,12 +9,13 @@ const USAGE = `usage:
                        [--batch-norm as-exported|batch|frozen] [--dropout random|mask-inputs]
   spartan train [--dataset mnist|fashion-mnist] [--data-dir <folder>] [--model lenet-300-100|lenet-5|mlp-256-128|<forward.onnx>]
                 [--logits <output>] [--method spartan|imp|topkast|dense] [--density 0.05] [--epochs 20]
-                [--budget global|erk|uniform] [--block 16|32] [--beta-max 100] [--beta0 1] [--seed 1] [--batch-size 128]
+                [--budget global|erk|uniform] [--block N] [--beta-max 100] [--beta0 1] [--seed 1] [--batch-size 128]
                 [--lr 0.1 (lenet-5: 0.05)] [--train-count N] [--json out.json] [--export sparse.onnx] [--checkpoint dir] [--resume]
                 [--sparsify a,b,...] [--weight-decay 1e-4] [--decay-on all|weights] [--batch-norm batch|frozen|as-exported]
                 [--ep cpu|cuda]
-  (a single value shown is the default; --block, --train-count, --json, --export, --checkpoint,
-   --params and --sparsify are off unless given; spartan <command> --help prints this)`;
+  (a single value shown is the default; without them, --block masks by element, --train-count takes
+   every image, --params every float initializer of rank >= 1, --sparsify every weight of rank >= 2,
+   and --json, --export and --checkpoint write nothing; spartan <command> --help prints this)`;
 
 const asksHelp = (args: string[]) => args.includes('--help') || args.includes('-h');
 

@@ -11,6 +11,7 @@ export function readModelFile(file: string): Model {
   } catch (e) {
     const err = e as Error & { code?: string };
     if (err.code !== 'ERR_SPARTAN_ONNX') throw e;
-    throw rangeError('ERR_SPARTAN_ONNX', `${file}: ${err.message} (is it an .onnx file, such as torch.onnx.export writes?)`);
+    const hint = err.message.startsWith('not an ONNX model') ? ' (is it an .onnx file, such as torch.onnx.export writes?)' : '';
+    throw rangeError('ERR_SPARTAN_ONNX', `${file}: ${err.message}${hint}`);
   }
 }

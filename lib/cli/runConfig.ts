@@ -3,8 +3,12 @@
 // absent from those; they compare as the defaults a run takes without them.
 import type { EpochMetrics } from '../train/trainer';
 
-/** What an older checkpoint's missing option means: the value the run took. */
-const DEFAULTS: Record<string, unknown> = { weightDecay: 1e-4, decayOn: 'all', batchNorm: 'batch', beta0: 1 };
+/**
+ * What an older checkpoint's missing option means: the value the run took (the library's
+ * defaults; the CLI passes these to the Trainer, so the record is what ran). The first
+ * checkpoints (48831ed) lacked all five; sparsify and block are absent when not given.
+ */
+const DEFAULTS = { budget: 'global', weightDecay: 1e-4, decayOn: 'all', batchNorm: 'batch', beta0: 1 } as const;
 
 /** What the CLI records beside the Trainer's state in a checkpoint. */
 export interface CheckpointMeta {
@@ -13,11 +17,13 @@ export interface CheckpointMeta {
   history: (EpochMetrics & { testAccuracy: number })[];
 }
 
-/** The config with each defaulted option filled in: what --json shows and a checkpoint keeps. */
-export function withDefaults<T extends Record<string, unknown>>(config: T): T {
+type Filled<T> = Omit<T, keyof typeof DEFAULTS> & { [K in keyof typeof DEFAULTS]: Exclude<T[K & keyof T], undefined> | (typeof DEFAULTS)[K] };
+
+/** The config with each defaulted option filled in: what --json shows, a checkpoint keeps and the run takes. */
+export function withDefaults<T extends Record<string, unknown>>(config: T): Filled<T> {
   const out: Record<string, unknown> = { ...config };
   for (const [k, v] of Object.entries(DEFAULTS)) out[k] ??= v;
-  return out as T;
+  return out as never;
 }
 
 const asRecord = (x: unknown) => (typeof x === 'object' && x !== null ? x : {}) as Record<string, unknown>;

@@ -9,10 +9,10 @@ import type { Method, Sparsifier } from '../sparsity/sparsifier';
 const SHORT_RUN_STEPS = 1000;
 
 /** A note for a sparse run too short for its weights to adapt to the pruning, or undefined. */
-export function shortRunNote(method: Method, steps: number, pruneSteps: number, density: number, beta0Given: boolean): string | undefined {
+export function shortRunNote(method: Method, steps: number, pruneSteps: number, density: number, beta0: number): string | undefined {
   if (method === 'dense' || density >= 1 || steps >= SHORT_RUN_STEPS) return undefined;
   const pruning = pruneSteps > 0 ? `over the first ${pruneSteps}` : 'at its first step';
-  const spartan = method === 'spartan' && !beta0Given
+  const spartan = method === 'spartan' && beta0 < 30
     ? " Spartan's soft mask scales its early gradients by about the density: --beta0 30 helps."
     : '';
   return `this run takes ${steps} steps and prunes to density ${density} ${pruning}. Sparse runs under ${SHORT_RUN_STEPS} steps ` +
@@ -25,7 +25,7 @@ export function checkBlockUse(sparsifier: Sparsifier, block: number | undefined)
   const masked = sparsifier.layers.filter((l) => l.sparsify).map((l) => l.name);
   const fellBack = new Set(Object.keys(sparsifier.stats().blockFallbacks));
   if (masked.length > 0 && masked.every((n) => fellBack.has(n)))
-    throw rangeError('ERR_SPARTAN_OPTION', `--block ${block}: no masked weight divides into ${block}x${block} tiles (${masked.join(', ')}), so every one would fall back to element masks; leave --block out for those, or see the built-in mlp-256-128`);
+    throw rangeError('ERR_SPARTAN_OPTION', `--block ${block}: no masked weight divides into ${block}x${block} tiles (${masked.join(', ')}), so every one would fall back to element masks; leave --block out, or give a size their dimensions divide by (the built-in mlp-256-128 takes 16)`);
 }
 
 /** Masked weights the run pruned to nothing: no signal passes through them. */

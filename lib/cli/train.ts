@@ -88,9 +88,8 @@ export async function runTrain(argv: string[]): Promise<number> {
   const builtIn = Object.hasOwn(builtInModels, values.model!) ? builtInModels[values.model as BuiltInModel] : undefined;
   const lr = number(values.lr ?? String(builtIn?.lr ?? 0.1), 'lr', (x) => x > 0, '> 0');
   const betaMax = number(values['beta-max'] ?? String(builtIn?.betaMax ?? 100), 'beta-max', (x) => x > 0, '> 0');
-  // β at step 0 (the Sparsifier's default 1 unless given); absent from the config unless given
+  // these four default in withDefaults (lib/cli/runConfig.ts), which the Trainer then gets
   const beta0 = values.beta0 === undefined ? undefined : number(values.beta0, 'beta0', (x) => x > 0 && Number.isFinite(x), 'finite and > 0');
-  // absent from the config unless given, like sparsify (checkpoints from before them still resume)
   const weightDecay = values['weight-decay'] === undefined ? undefined : number(values['weight-decay'], 'weight-decay', (x) => x >= 0, '>= 0');
   const decayOn = values['decay-on'] as 'all' | 'weights' | undefined;
   if (decayOn !== undefined && decayOn !== 'all' && decayOn !== 'weights') throw rangeError('ERR_SPARTAN_OPTION', `--decay-on must be all or weights (got ${decayOn})`);
@@ -120,8 +119,9 @@ export async function runTrain(argv: string[]): Promise<number> {
   const trainer = await Trainer.create({
     forward, logits, epochs, batchSize, trainCount: trainSet.count, seed, sparsify,
     executionProviders: values.ep === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
-    sparsity: { method, density, budget, betaMax: config.betaMax, beta0, block: block ? [block, block] : undefined },
-    optimizer: { kind: 'sgd', lr: config.lr, momentum: 0.9, nesterov: true, weightDecay: weightDecay ?? 1e-4 }, weightDecayOn: decayOn, batchNorm,
+    // from the config, so what it records is what runs
+    sparsity: { method, density, budget, betaMax: config.betaMax, beta0: config.beta0, block: block ? [block, block] : undefined },
+    optimizer: { kind: 'sgd', lr: config.lr, momentum: 0.9, nesterov: true, weightDecay: config.weightDecay }, weightDecayOn: config.decayOn, batchNorm: config.batchNorm,
   });
 
   // both splits fit the model (labels, example size) before an epoch runs or a file is written
@@ -139,7 +139,7 @@ export async function runTrain(argv: string[]): Promise<number> {
     const meta = trainer.resume(ckFile, (m) => {
       if (!Number.isSafeInteger(m.epoch) || !Array.isArray(m.history)) throw unusable(ckFile, 'fields missing');
       const changed = configChanges(m.config, config);
-      if (changed) throw rangeError('ERR_SPARTAN_STATE', `${ckFile} was written with another configuration (${changed}); the schedules are laid out over the whole run, so a run cannot be resumed with other settings, more epochs included`);
+      if (changed) throw rangeError('ERR_SPARTAN_STATE', `${ckFile} was written with another configuration (${changed}); a run resumes only with the settings it started with (its schedules are laid out over its epochs, so more epochs cannot extend it)`);
     }) as unknown as CheckpointMeta;
     history.push(...meta.history);
     start = meta.epoch + 1;
@@ -150,7 +150,7 @@ export async function runTrain(argv: string[]): Promise<number> {
     console.error(`note: ${ckFile} will be replaced after the first epoch (--resume continues it instead)`);
   }
   const { totalSteps, warmupSteps } = trainer.sparsifier.phases;
-  const short = shortRunNote(method, totalSteps, warmupSteps, density, beta0 !== undefined);
+  const short = trainer.sparsifier.layers.some((l) => l.sparsify) ? shortRunNote(method, totalSteps, warmupSteps, density, config.beta0) : undefined;
   if (short) console.error(`note: ${short}`);
   const tty = process.stderr.isTTY;
   const batchesPerEpoch = Math.ceil(trainSet.count / batchSize);
