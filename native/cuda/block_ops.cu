@@ -75,13 +75,14 @@ __global__ void to_float_kernel(const double* acc, float* out, long long n, cons
     out[i] = float(acc[i]);
 }
 
-// Read-only validation of a float block mask: the first entry that is not in [0, 1].
+// An entry a soft mask may not hold: NaN, ±Inf, or outside [0, 1] (the CPU's check_unit_interval).
+__device__ inline bool bad_mask_entry(float m) { return !dev_finite(m) || m < 0.0f || m > 1.0f; }
+
+// Read-only validation of a float block mask: the first bad entry.
 __global__ void mask_check_kernel(const float* mask, long long n, unsigned long long* first_bad) {
   unsigned long long bad = kNoError;
-  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
-    float m = mask[i];
-    if (!dev_finite(m) || m < 0.0f || m > 1.0f) bad = min(bad, (unsigned long long)i);
-  }
+  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
+    if (bad_mask_entry(mask[i])) bad = min(bad, (unsigned long long)i);
   if (bad != kNoError) atomicMin(first_bad, bad);
 }
 
@@ -125,10 +126,8 @@ __global__ void apply_check_kernel(ApplyArgs a, unsigned long long* first_bad) {
   for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < a.n; i += stride)
     if (!dev_finite(a.theta[i])) bad = min(bad, apply_key(i, false));
   if (a.soft)
-    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < a.nm; i += stride) {
-      float m = a.soft[i];
-      if (!dev_finite(m) || m < 0.0f || m > 1.0f) bad = min(bad, apply_key(i, true));
-    }
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < a.nm; i += stride)
+      if (bad_mask_entry(a.soft[i])) bad = min(bad, apply_key(i, true));
   if (bad != kNoError) atomicMin(first_bad, bad);
 }
 
@@ -143,6 +142,29 @@ __global__ void apply_kernel(ApplyArgs a, const unsigned long long* first_bad) {
 }
 
 int grid_elems(long long n) { return grid_for((n + kThreads - 1) / kThreads); }
+
+// The error for soft-mask entry i, which a check kernel found bad: its value read back names it.
+Status mask_entry_error(const float* mask, size_t i) {
+  float v = 0;
+  SPARTAN_CUDA_TRY(cudaMemcpy(&v, mask + i, 4, cudaMemcpyDeviceToHost));
+  return {std::isfinite(v) ? Code::kMaskRange : Code::kNonFinite, Arg::kMask, 0, i, double(v), 0};
+}
+
+// An out over its own mask, but for 1x1 tiles in place (a copy onto itself).
+template <class T>
+bool expand_aliases(const T* mask, const BlockShape& s, const T* out) {
+  const bool identity = out == mask && s.b0 == 1 && s.b1 == 1;
+  return !identity && overlaps(out, s.size() * sizeof(T), mask, s.num_blocks() * sizeof(T));
+}
+
+// The expansion, skipped on the device when `first_bad` (a float mask's check) is set.
+template <class T>
+Status launch_expand(const T* mask, const BlockShape& s, T* out, const unsigned long long* first_bad) {
+  expand_kernel<T><<<grid_elems((long long)s.size()), kThreads>>>(mask, (long long)s.rows, (long long)s.cols, (long long)s.b0,
+                                                                   (long long)s.b1, out, first_bad);
+  SPARTAN_LAUNCH_CHECK();
+  return Status::Ok();
+}
 
 }  // namespace
 
@@ -170,37 +192,33 @@ Status block_scores(const float* theta, const BlockShape& s, float* scores) {
   return tile_order_error(d_bad, s, theta, Arg::kTheta);
 }
 
-// A float mask is validated first (entries in [0, 1], as the CPU requires); a hard (uint8)
-// mask keeps where nonzero, so any byte is one and `first_bad` stays null.
-template <class T>
-static Status expand(const T* mask, const BlockShape& s, T* out, const float* check) {
+// A float mask is validated first, as on the CPU; a hard (uint8) mask keeps where nonzero, so
+// any byte is one and it is expanded as it is.
+Status expand_block_mask(const float* m, const BlockShape& s, float* out) {
   if (s.size() == 0) return Status::Ok();
-  const bool identity = static_cast<const T*>(out) == mask && s.b0 == 1 && s.b1 == 1;  // 1x1 tiles in place: a copy onto itself
-  if (!identity && overlaps(out, s.size() * sizeof(T), mask, s.num_blocks() * sizeof(T))) return Status{Code::kAlias, Arg::kOut, 0, 0, 0, 0};
+  if (expand_aliases(m, s, out)) return Status{Code::kAlias, Arg::kOut, 0, 0, 0, 0};
   Workspace ws;
   const size_t o_bad = ws.stage(std::vector<unsigned long long>{kNoError});
   Status st = ws.commit();
   if (!st.ok()) return st;
-  unsigned long long* d_bad = check ? ws.at<unsigned long long>(o_bad) : nullptr;
-  if (check) {
-    mask_check_kernel<<<grid_elems((long long)s.num_blocks()), kThreads>>>(check, (long long)s.num_blocks(), d_bad);
-    SPARTAN_LAUNCH_CHECK();
-  }
-  expand_kernel<T><<<grid_elems((long long)s.size()), kThreads>>>(mask, (long long)s.rows, (long long)s.cols, (long long)s.b0,
-                                                                   (long long)s.b1, out, d_bad);
+  unsigned long long* d_bad = ws.at<unsigned long long>(o_bad);
+  mask_check_kernel<<<grid_elems((long long)s.num_blocks()), kThreads>>>(m, (long long)s.num_blocks(), d_bad);
   SPARTAN_LAUNCH_CHECK();
-  SPARTAN_CUDA_TRY(cudaStreamSynchronize(0));
-  if (!check) return Status::Ok();
+  st = launch_expand(m, s, out, d_bad);
+  if (!st.ok()) return st;
   unsigned long long bad = kNoError;
   SPARTAN_CUDA_TRY(cudaMemcpy(&bad, d_bad, sizeof bad, cudaMemcpyDeviceToHost));
-  if (bad == kNoError) return Status::Ok();
-  float v = 0;
-  SPARTAN_CUDA_TRY(cudaMemcpy(&v, check + bad, 4, cudaMemcpyDeviceToHost));
-  return {std::isfinite(v) ? Code::kMaskRange : Code::kNonFinite, Arg::kMask, 0, size_t(bad), double(v), 0};
+  return bad == kNoError ? Status::Ok() : mask_entry_error(m, size_t(bad));
 }
 
-Status expand_block_mask(const float* m, const BlockShape& s, float* out) { return expand(m, s, out, m); }
-Status expand_block_mask(const uint8_t* m, const BlockShape& s, uint8_t* out) { return expand(m, s, out, static_cast<const float*>(nullptr)); }
+Status expand_block_mask(const uint8_t* m, const BlockShape& s, uint8_t* out) {
+  if (s.size() == 0) return Status::Ok();
+  if (expand_aliases(m, s, out)) return Status{Code::kAlias, Arg::kOut, 0, 0, 0, 0};
+  Status st = launch_expand(m, s, out, nullptr);
+  if (!st.ok()) return st;
+  SPARTAN_CUDA_TRY(cudaStreamSynchronize(0));
+  return Status::Ok();
+}
 
 Status apply_mask(const float* theta, const MaskView& mask, const uint8_t* hard, const BlockShape& s, float* out) {
   const size_t n = s.size();
@@ -231,10 +249,7 @@ Status apply_mask(const float* theta, const MaskView& mask, const uint8_t* hard,
     SPARTAN_CUDA_TRY(cudaMemcpy(&v, theta + i, 4, cudaMemcpyDeviceToHost));
     return {Code::kNonFinite, Arg::kTheta, 0, i, double(v), 0};
   }
-  float v = 0;
-  SPARTAN_CUDA_TRY(cudaMemcpy(&v, mask.soft + i, 4, cudaMemcpyDeviceToHost));
-  if (!std::isfinite(v)) return {Code::kNonFinite, Arg::kMask, 0, i, double(v), 0};
-  return {Code::kMaskRange, Arg::kMask, 0, i, double(v), 0};
+  return mask_entry_error(mask.soft, i);
 }
 
 }  // namespace cuda
