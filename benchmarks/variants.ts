@@ -18,9 +18,8 @@ import { meanStd, recipeEpochs, recipeFor } from './recipe';
 const recipe = recipeFor(option('model') ?? 'lenet-300-100'), model = recipe.name;
 const sparsity = numberArg('sparsity', 0.95), epochs = numberArg('epochs', recipeEpochs);
 const seeds = listOption('seeds', '1,2,3').map(Number);
+// checked against the split by validationAccuracy, before the first run trains
 const trainCount = option('train-count') === undefined ? undefined : numberArg('train-count', fitCount);
-if (trainCount !== undefined && !(Number.isSafeInteger(trainCount) && trainCount >= 1 && trainCount <= fitCount))
-  throw new Error(`--train-count must be an integer in [1, ${fitCount}] (got ${option('train-count')})`);
 const variants = (option('runs') ?? '').split(';').map((s) => s.trim()).filter((s) => s !== '').map((spec) => {
   const space = spec.indexOf(' ');
   const method = (space < 0 ? spec : spec.slice(0, space)) as Method;

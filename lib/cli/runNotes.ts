@@ -9,8 +9,9 @@ import type { Method, Sparsifier } from '../sparsity/sparsifier';
 const SHORT_RUN_STEPS = 1000;
 
 /** A note for a sparse run too short for its weights to adapt to the pruning, or undefined. */
-export function shortRunNote(method: Method, steps: number, pruneSteps: number, density: number, beta0: number): string | undefined {
-  if (method === 'dense' || density >= 1 || steps >= SHORT_RUN_STEPS) return undefined;
+export function shortRunNote(sparsifier: Sparsifier, method: Method, density: number, beta0: number): string | undefined {
+  const { totalSteps: steps, warmupSteps: pruneSteps } = sparsifier.phases;
+  if (method === 'dense' || density >= 1 || steps >= SHORT_RUN_STEPS || !sparsifier.layers.some((l) => l.sparsify)) return undefined;
   const pruning = pruneSteps > 0 ? `over the first ${pruneSteps}` : 'at its first step';
   const spartan = method === 'spartan' && beta0 < 30
     ? " Spartan's soft mask scales its early gradients by about the density: --beta0 30 helps."
@@ -19,13 +20,16 @@ export function shortRunNote(method: Method, steps: number, pruneSteps: number, 
     `lose accuracy to dense training, and Spartan's can end at chance (README "Short runs"); more epochs or data help.${spartan}`;
 }
 
-/** Refuses a --block that no masked weight divides into (each would fall back to element masks). */
-export function checkBlockUse(sparsifier: Sparsifier, block: number | undefined): void {
-  if (block === undefined || block === 1) return;
+/**
+ * A note for each masked weight that falls back from --block to element masks; refuses a
+ * --block that none of them divides into.
+ */
+export function blockNotes(sparsifier: Sparsifier, block: number | undefined): string[] {
+  const fallbacks = sparsifier.stats().blockFallbacks;
   const masked = sparsifier.layers.filter((l) => l.sparsify).map((l) => l.name);
-  const fellBack = new Set(Object.keys(sparsifier.stats().blockFallbacks));
-  if (masked.length > 0 && masked.every((n) => fellBack.has(n)))
+  if (block !== undefined && block !== 1 && masked.length > 0 && masked.every((n) => n in fallbacks))
     throw rangeError('ERR_SPARTAN_OPTION', `--block ${block}: no masked weight divides into ${block}x${block} tiles (${masked.join(', ')}), so every one would fall back to element masks; leave --block out, or give a size their dimensions divide by (the built-in mlp-256-128 takes 16)`);
+  return Object.entries(fallbacks).map(([name, why]) => `${name}: ${why}`);
 }
 
 /** Masked weights the run pruned to nothing: no signal passes through them. */

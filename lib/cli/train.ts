@@ -16,7 +16,7 @@ import { writeFileAtomic } from '../util/atomic';
 import { checkOutputFile } from './outputs';
 import { readModelFile } from './modelFile';
 import { configChanges, withDefaults, type CheckpointMeta } from './runConfig';
-import { checkBlockUse, emptyLayerWarnings, shortRunNote } from './runNotes';
+import { blockNotes, emptyLayerWarnings, shortRunNote } from './runNotes';
 
 function number(v: string | undefined, name: string, ok: (x: number) => boolean, what: string): number {
   const x = Number(v);
@@ -127,10 +127,7 @@ export async function runTrain(argv: string[]): Promise<number> {
   // both splits fit the model (labels, example size) before an epoch runs or a file is written
   trainer.checkDataset(trainSet, `the ${values.dataset} training set`);
   trainer.checkDataset(test, `the ${values.dataset} test set`);
-  if (method !== 'dense') {
-    checkBlockUse(trainer.sparsifier, block);
-    for (const [name, why] of Object.entries(trainer.sparsifier.stats().blockFallbacks)) console.error(`note: ${name}: ${why}`);
-  }
+  if (method !== 'dense') for (const n of blockNotes(trainer.sparsifier, block)) console.error(`note: ${n}`);
   if (trainer.untied.length) console.error(`note: ${untiedNote(trainer.untied)}`);
   const ckFile = values.checkpoint ? path.join(values.checkpoint, 'checkpoint.bin') : undefined;
   const history: (EpochMetrics & { testAccuracy: number })[] = [];
@@ -149,8 +146,7 @@ export async function runTrain(argv: string[]): Promise<number> {
   } else if (ckFile && fs.existsSync(ckFile)) {
     console.error(`note: ${ckFile} will be replaced after the first epoch (--resume continues it instead)`);
   }
-  const { totalSteps, warmupSteps } = trainer.sparsifier.phases;
-  const short = trainer.sparsifier.layers.some((l) => l.sparsify) ? shortRunNote(method, totalSteps, warmupSteps, density, config.beta0) : undefined;
+  const short = shortRunNote(trainer.sparsifier, method, density, config.beta0);
   if (short) console.error(`note: ${short}`);
   const tty = process.stderr.isTTY;
   const batchesPerEpoch = Math.ceil(trainSet.count / batchSize);
