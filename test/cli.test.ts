@@ -201,7 +201,26 @@ describe('spartan CLI', function () {
       'warning: fc1.weight kept none of its weights: nothing passes through it. A longer run, a higher --density, or --budget erk|uniform (a share for every layer) avoid it']);
     const dense = run(['train', '--method', 'dense', '--block', '16', '--train-count', '100000', '--epochs', '1', '--batch-size', '1000']);
     expect(dense.status, dense.stderr).to.equal(0);
-    expect(dense.stderr.split('\n').filter((l) => /^(note|warning):/.test(l))).to.deep.equal(['note: --train-count 100000 is more than the 60000 training images: training on all of them']);
+    expect(dense.stderr.split('\n').filter((l) => /^(note|warning):/.test(l))).to.deep.equal([
+      'note: --train-count 100000 is more than the 60000 training images: training on all of them',
+      'note: --block applies to the sparse methods only: ignored with --method dense']);
+  });
+
+  it("options the method does not read are named in a note (Spartan's with IMP, the sparse methods' with dense), and change nothing", () => {
+    const dir = tmp(), a = path.join(dir, 'a.json'), b = path.join(dir, 'b.json');
+    const notes = (stderr: string) => stderr.split('\n').filter((l) => l.startsWith('note:') && !l.includes('steps'));
+    const imp = run(['train', '--method', 'imp', ...SMALL_ONE_EPOCH, '--beta-max', '7', '--beta0', '3', '--json', a]);
+    expect(imp.status, imp.stderr).to.equal(0);
+    expect(notes(imp.stderr)).to.deep.equal(['note: --beta-max, --beta0 apply to Spartan only: ignored with --method imp']);
+    const plain = run(['train', '--method', 'imp', ...SMALL_ONE_EPOCH, '--json', b]);
+    expect(notes(plain.stderr)).to.deep.equal([]);
+    const epochs = (f: string) => JSON.parse(fs.readFileSync(f, 'utf8')).epochs.map((e: { loss: number }) => e.loss);
+    expect(epochs(a)).to.deep.equal(epochs(b));
+    const dense = run(['train', '--method', 'dense', ...SMALL_ONE_EPOCH, '--density', '0.3', '--budget=erk', '--beta0', '2', '--density', '0.2']);
+    expect(dense.status, dense.stderr).to.equal(0);
+    expect(notes(dense.stderr)).to.deep.equal(['note: --density, --budget apply to the sparse methods only; --beta0 applies to Spartan only: ignored with --method dense']);
+    const spartan = run(['train', '--method', 'spartan', ...SMALL_ONE_EPOCH, '--beta0', '2', '--density', '0.2']);
+    expect(notes(spartan.stderr)).to.deep.equal([]);
   });
 
   it('a sparse run under 1000 steps says it is short (Spartan: and names --beta0); --beta0 is recorded and used; dense and longer runs say nothing', () => {
@@ -229,7 +248,7 @@ describe('spartan CLI', function () {
     const typed = run(['train', '--method', 'spartan', ...SMALL_ONE_EPOCH, '--beta0', '1']);
     expect(notes(typed.stderr)).to.deep.equal(notes(plain.stderr));
     // nothing masked (--sparsify with no names), nothing pruned (density 1), dense, 1000 steps: no note
-    for (const args of [['--method', 'dense', ...SMALL_ONE_EPOCH], ['--method', 'spartan', ...SMALL_ONE_EPOCH, '--density', '1'], ['--method', 'spartan', ...SMALL_ONE_EPOCH, '--sparsify', ','],
+    for (const args of [['--method', 'dense', ...SMALL_ONE_EPOCH.filter((a, i, all) => a !== '--density' && all[i - 1] !== '--density')], ['--method', 'spartan', ...SMALL_ONE_EPOCH, '--density', '1'], ['--method', 'spartan', ...SMALL_ONE_EPOCH, '--sparsify', ','],
       ['--method', 'imp', '--train-count', '2000', '--batch-size', '2', '--epochs', '1']]) {
       const r = run(['train', ...args]);
       expect(r.status, r.stderr).to.equal(0);
@@ -354,8 +373,15 @@ describe('spartan CLI', function () {
       expect(r.status, r.stderr).to.equal(0);
       expect(r.stderr).to.contain('resumed from');
     }
-    const other = run([...args, '--beta0', '2', '--resume']);
-    expect([other.status, other.stderr.trim()]).to.deep.equal([1, `spartan: ${file} was written with another configuration (beta0 1 → 2); a run resumes only with the settings it started with (its schedules are laid out over its epochs, so more epochs cannot extend it) (ERR_SPARTAN_STATE)`]);
+    const other = run([...args, '--weight-decay', '2e-4', '--resume']);
+    expect([other.status, other.stderr.trim()]).to.deep.equal([1, `spartan: ${file} was written with another configuration (weightDecay 0.0001 → 0.0002); a run resumes only with the settings it started with (its schedules are laid out over its epochs, so more epochs cannot extend it) (ERR_SPARTAN_STATE)`]);
+    // an option IMP does not read may differ (it changes nothing); --method may not
+    const unread = run([...args, '--beta0', '2', '--beta-max', '3', '--resume']);
+    expect(unread.status, unread.stderr).to.equal(0);
+    expect(unread.stderr).to.contain('note: --beta-max, --beta0 apply to Spartan only: ignored with --method imp');
+    expect(unread.stderr).to.contain('resumed from');
+    const method = run([...args.map((a) => (a === 'imp' ? 'topkast' : a)), '--resume']);
+    expect([method.status, method.stderr.trim()]).to.deep.equal([1, `spartan: ${file} was written with another configuration (method "imp" → "topkast"); a run resumes only with the settings it started with (its schedules are laid out over its epochs, so more epochs cannot extend it) (ERR_SPARTAN_STATE)`]);
   });
 
   it('labels out of range (a 5-class model on MNIST, a corrupt labels file): one message, exit 1, nothing written', () => {

@@ -2,6 +2,25 @@
 // comparison --resume makes. Options added after the first checkpoints were written are
 // absent from those; they compare as the defaults a run takes without them.
 import type { EpochMetrics } from '../train/trainer';
+import type { Method } from '../sparsity/sparsifier';
+
+const SPARSE: readonly Method[] = ['spartan', 'imp', 'topkast'];
+
+/**
+ * The options only some methods read (by config key). The others take them without effect:
+ * `spartan train` names them in a note, and --resume does not compare them.
+ */
+export const METHOD_OPTIONS: Readonly<Record<string, { flag: string; methods: readonly Method[]; what: string }>> = {
+  density: { flag: 'density', methods: SPARSE, what: 'the sparse methods' },
+  budget: { flag: 'budget', methods: SPARSE, what: 'the sparse methods' },
+  block: { flag: 'block', methods: SPARSE, what: 'the sparse methods' },
+  sparsify: { flag: 'sparsify', methods: SPARSE, what: 'the sparse methods' },
+  betaMax: { flag: 'beta-max', methods: ['spartan'], what: 'Spartan' },
+  beta0: { flag: 'beta0', methods: ['spartan'], what: 'Spartan' },
+};
+
+/** Whether `method` reads the config key `key`. */
+export const methodReads = (method: unknown, key: string) => !Object.hasOwn(METHOD_OPTIONS, key) || METHOD_OPTIONS[key].methods.includes(method as Method);
 
 /**
  * What an older checkpoint's missing option means: the value the run took (the library's
@@ -28,10 +47,13 @@ export function withDefaults<T extends Record<string, unknown>>(config: T): Fill
 
 const asRecord = (x: unknown) => (typeof x === 'object' && x !== null ? x : {}) as Record<string, unknown>;
 
-/** The fields a checkpoint was written with that differ from this run's, "epochs 2 → 3, seed 1 → 2"; '' when none. */
+/**
+ * The fields a checkpoint was written with that differ from this run's, "epochs 2 → 3, seed 1 → 2";
+ * '' when none. Options the run's method does not read (beta0 for IMP) may differ.
+ */
 export function configChanges(then: unknown, now: Record<string, unknown>): string {
   const old = withDefaults(asRecord(then)), cur = withDefaults(now);
-  const keys = [...new Set([...Object.keys(old), ...Object.keys(cur)])];
+  const keys = [...new Set([...Object.keys(old), ...Object.keys(cur)])].filter((k) => old.method !== cur.method || methodReads(cur.method, k));
   const show = (v: unknown) => (v === undefined ? 'unset' : JSON.stringify(v));
   return keys.filter((k) => JSON.stringify(old[k]) !== JSON.stringify(cur[k])).map((k) => `${k} ${show(old[k])} → ${show(cur[k])}`).join(', ');
 }

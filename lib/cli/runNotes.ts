@@ -1,7 +1,8 @@
 // What `spartan train` tells its user about a run beyond the figures: a run too short for its
-// pruning, a --block no layer can take, a layer pruned away.
+// pruning, a --block no layer can take, options its method ignores, a layer pruned away.
 import { rangeError } from '../errors';
 import type { Method, Sparsifier } from '../sparsity/sparsifier';
+import { METHOD_OPTIONS } from './runConfig';
 
 // Under this many steps IMP and Spartan trailed dense training by 1.8 points or more, and
 // Top-KAST by 0.3 or more; Spartan ended at chance on LeNet-5 at 320 steps (README "Short
@@ -30,6 +31,17 @@ export function blockNotes(sparsifier: Sparsifier, block: number | undefined): s
   if (block !== undefined && block !== 1 && masked.length > 0 && masked.every((n) => n in fallbacks))
     throw rangeError('ERR_SPARTAN_OPTION', `--block ${block}: no masked weight divides into ${block}x${block} tiles (${masked.join(', ')}), so every one would fall back to element masks; leave --block out, or give a size their dimensions divide by (the built-in mlp-256-128 takes 16)`);
   return Object.entries(fallbacks).map(([name, why]) => `${name}: ${why}`);
+}
+
+/** A note naming the options given that --method does not use, or undefined. */
+export function ignoredOptionsNote(method: Method, flags: readonly string[]): string | undefined {
+  const unused = Object.values(METHOD_OPTIONS).filter((o) => flags.includes(o.flag) && !o.methods.includes(method));
+  if (unused.length === 0) return undefined;
+  const parts = [...new Set(unused.map((o) => o.what))].map((what) => {
+    const opts = unused.filter((o) => o.what === what).map((o) => `--${o.flag}`);
+    return `${opts.join(', ')} ${opts.length === 1 ? 'applies' : 'apply'} to ${what} only`;
+  });
+  return `${parts.join('; ')}: ignored with --method ${method}`;
 }
 
 /** Masked weights the run pruned to nothing: no signal passes through them. */

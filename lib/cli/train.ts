@@ -16,7 +16,7 @@ import { writeFileAtomic } from '../util/atomic';
 import { checkOutputFile } from './outputs';
 import { readModelFile } from './modelFile';
 import { configChanges, withDefaults, type CheckpointMeta } from './runConfig';
-import { blockNotes, emptyLayerWarnings, shortRunNote } from './runNotes';
+import { blockNotes, emptyLayerWarnings, ignoredOptionsNote, shortRunNote } from './runNotes';
 
 function number(v: string | undefined, name: string, ok: (x: number) => boolean, what: string): number {
   const x = Number(v);
@@ -37,8 +37,9 @@ function checkCheckpointDir(dir: string): void {
 }
 
 export async function runTrain(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
+  const { values, tokens } = parseArgs({
     args: argv,
+    tokens: true,
     options: {
       dataset: { type: 'string', default: 'mnist' },
       'data-dir': { type: 'string' },
@@ -127,6 +128,8 @@ export async function runTrain(argv: string[]): Promise<number> {
   // both splits fit the model (labels, example size) before an epoch runs or a file is written
   trainer.checkDataset(trainSet, `the ${values.dataset} training set`);
   trainer.checkDataset(test, `the ${values.dataset} test set`);
+  const ignored = ignoredOptionsNote(method, tokens.flatMap((t) => (t.kind === 'option' ? [t.name] : [])));
+  if (ignored) console.error(`note: ${ignored}`);
   if (method !== 'dense') for (const n of blockNotes(trainer.sparsifier, block)) console.error(`note: ${n}`);
   if (trainer.untied.length) console.error(`note: ${untiedNote(trainer.untied)}`);
   const ckFile = values.checkpoint ? path.join(values.checkpoint, 'checkpoint.bin') : undefined;

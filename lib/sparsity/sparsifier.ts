@@ -616,11 +616,19 @@ export class Sparsifier<D extends ParamData = Float32Array> {
       if (!unit(state.masks[i]) || !unit(state.hard[i]) || !unit(state.prevHard[i]) || !unit(state.backwardSets[i]))
         throw bad(`a mask of ${l.name} holds a value outside [0, 1]`);
       if (state.rewind && (!(state.rewind[i] instanceof Float32Array) || state.rewind[i].length !== l.numel)) throw bad(`rewind snapshot of ${l.name}`);
+      if (state.rewind)
+        try {
+          checkFinite(state.rewind[i], `the rewind snapshot of "${l.name}"`);
+        } catch (e) {
+          throw bad((e as Error).message);
+        }
     });
     // (past totalSteps is a state too: step() goes on there, the schedules at their ends)
     if (!Number.isSafeInteger(state.step) || state.step < 0) throw bad(`step ${state.step}`);
-    const numbers = (x: unknown) => x === null || x === undefined || (Array.isArray(x) && x.every((v) => typeof v === 'number'));
-    if (!numbers(state.lambda) || !numbers(state.lambdaBefore)) throw bad('lambda must be an array of numbers or null');
+    // one lambda per budget group (infinite where a group keeps nothing or everything), or none yet
+    const groups = this.budget === 'global' ? 1 : this.sparse.length;
+    const numbers = (x: unknown) => x === null || x === undefined || (Array.isArray(x) && x.length === groups && x.every((v) => typeof v === 'number' && !Number.isNaN(v)));
+    if (!numbers(state.lambda) || !numbers(state.lambdaBefore)) throw bad(`lambda must be null or ${groups} number${groups === 1 ? '' : 's'} (one per budget group), none NaN`);
     if (typeof state.frozen !== 'boolean' || typeof state.finalized !== 'boolean') throw bad('frozen and finalized must be true or false');
     const count = (x: unknown) => x === undefined || (Number.isSafeInteger(x) && (x as number) >= 0); // (undefined: an older state's)
     if (!count(state.lastIterations) || !count(state.flips)) throw bad('lastIterations and flips must be integers >= 0');
