@@ -213,6 +213,14 @@ describe('CUDA kernels (parity with the CPU kernels)', function () {
     t2[1 * 64 + 3] = NaN;   // tile (0,0), row 1
     t2[0 * 64 + 40] = Infinity;  // tile (0,1), row 0: later in the CPU's tile order
     expect(name(() => spartan.blockScores(dev(t2), 64, 64, [32, 32]))).to.equal(name(() => spartan.blockScores(t2, 64, 64, [32, 32])));
+    // a tile of finite entries whose sum float32 cannot hold: the same first tile and sum; nothing written
+    const t3 = new Float32Array(64 * 64).fill(1);
+    t3.fill(3e38, 64 * 33 + 40, 64 * 33 + 44); // tile (1,1)
+    t3.fill(3e38, 64 * 40 + 0, 64 * 40 + 4);   // tile (1,0): first in tile order
+    const out3 = dev(new Float32Array(4).fill(7));
+    expect(name(() => spartan.blockScores(dev(t3), 64, 64, [32, 32], { out: out3 }))).to.equal(name(() => spartan.blockScores(t3, 64, 64, [32, 32])));
+    expect(name(() => spartan.blockScores(t3, 64, 64, [32, 32]))).to.match(/^ERR_SPARTAN_NON_FINITE: tile 2 of theta \(counted row-major\)/);
+    expect(Array.from(out3.toFloat32Array())).to.deep.equal([7, 7, 7, 7]);
   });
 
   it('forgotten tensors are freed by the garbage collector (no out-of-memory after 2x the device memory)', async () => {

@@ -2,7 +2,7 @@
 // code, thrown before any work, with `out` left untouched; async forms reject.
 import { expect } from 'chai';
 import * as spartan from '../lib/index';
-import { expectCode, expectRejectCode } from './helpers';
+import { codeOf, expectCode, expectRejectCode } from './helpers';
 
 const f = (n: number, x = 1) => new Float32Array(n).fill(x);
 const detached = () => {
@@ -174,6 +174,19 @@ describe('bad input', () => {
     const sOut = sentinel(4);
     expectCode(() => spartan.blockScores(Float32Array.from({ length: 16 }, (_, i) => (i === 15 ? Infinity : 1)), 4, 4, [2, 2], { out: sOut }), RangeError, 'ERR_SPARTAN_NON_FINITE');
     untouched(sOut);
+    // finite entries whose tile sum float32 cannot hold: the first such tile, named, nothing written
+    // (a NaN or Inf anywhere is reported first, as on the GPU)
+    const huge = new Float32Array(16).fill(1);
+    huge.fill(3e38, 10, 12); // tile 3 (rows 2-3, columns 2-3): its top row
+    huge.fill(2e38, 14, 16);
+    expect(codeOf(() => spartan.blockScores(huge, 4, 4, [2, 2], { out: sOut }))).to.equal(
+      `ERR_SPARTAN_NON_FINITE: tile 3 of theta (counted row-major): its entries are finite, but the sum of their absolute values, ${(2 * Math.fround(3e38) + 2 * Math.fround(2e38)).toPrecision(17)}, is beyond float32's range`);
+    untouched(sOut);
+    huge[0] = NaN;
+    expect(codeOf(() => spartan.blockScores(huge, 4, 4, [2, 2], { out: sOut }))).to.match(/^ERR_SPARTAN_NON_FINITE: theta\[0\] is nan/);
+    untouched(sOut);
+    huge[0] = 1;
+    expect(Array.from(spartan.blockScores(huge.map((x) => x / 4), 4, 4, [2, 2]))).to.deep.equal([1, 1, 1, Math.fround((2 * Math.fround(3e38) + 2 * Math.fround(2e38)) / 4)]);
     const theta = Float32Array.of(1, 2, 3, 4);
     expectCode(() => spartan.applyMask(theta, Float32Array.of(0.5, 0.5, 0.5, -1), { out: theta }), RangeError, 'ERR_SPARTAN_MASK_RANGE');
     expect(Array.from(theta)).to.deep.equal([1, 2, 3, 4]);

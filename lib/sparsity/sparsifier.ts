@@ -397,18 +397,17 @@ export class Sparsifier<D extends ParamData = Float32Array> {
     const rho = this.maskDensity;
     const ks = this.budgets(rho);
     const updateNow = this.method !== 'imp' || (this.s - 1) % this.impInterval === 0 || this.s >= this.phases.finetuneStart;
-    // the scores check theta (finite) before any mask or snapshot changes
+    // the scores check theta (finite, and each tile's sum within float32) before any mask or
+    // snapshot changes
     if (updateNow)
-      for (const l of this.sparse) {
-        blockScores(l.theta, l.rows, l.cols, l.block, { out: l.scores }); // sums of |theta|
-        // a tile's sum of finite |theta| can still pass float32's largest (one entry per tile to scan)
-        if (l.blocked)
-          try {
-            checkFinite(handle(l.scores), 'scores');
-          } catch {
-            throw rangeError('ERR_SPARTAN_NON_FINITE', `a ${l.block[0]}x${l.block[1]} tile of "${l.name}" sums |theta| beyond float32's range (its entries are finite, their sum is not)`);
-          }
-      }
+      for (const l of this.sparse)
+        try {
+          blockScores(l.theta, l.rows, l.cols, l.block, { out: l.scores }); // sums of |theta|
+        } catch (e) {
+          // theta[17] is NaN -> theta["fc1.weight"][17] is NaN
+          (e as Error).message = (e as Error).message.replace(/^(tile \d+ of )?theta/, (_, tile?: string) => `${tile ?? ''}theta["${l.name}"]`);
+          throw e;
+        }
     this.snapshotIfDue();
     for (const l of this.sparse) this.storage.copy(l.prevHard, l.hard);
     if (updateNow) {

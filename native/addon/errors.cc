@@ -91,6 +91,10 @@ Napi::Error StatusError(Napi::Env env, const spartan::Status& st, const ArgNames
                          where + " is " + Num(st.value) + "; rowPtr must start at 0, never decrease and end at colIdx.length (bound " + Num(st.limit) + ")");
       return MakeError(env, ErrorKind::kRange, "ERR_SPARTAN_SHAPE",
                        where + " is " + Num(st.value) + "; block indices must lie in [0, " + Num(st.limit) + ")");
+    case Code::kTileOverflow:
+      return MakeError(env, ErrorKind::kRange, "ERR_SPARTAN_NON_FINITE",
+                       "tile " + std::to_string(st.index) + " of " + names.array(st.arg, st.segment) + " (counted row-major): its entries are finite, but the sum of their absolute values, " +
+                           Num(st.value) + ", is beyond float32's range");
     case Code::kCuda:
       return MakeError(env, ErrorKind::kRuntime, "ERR_SPARTAN_CUDA",
                        std::string("CUDA error ") + spartan::cuda::error_name(st.cuda_error) + ": " +

@@ -15,6 +15,7 @@ namespace {
 struct Scratch {
   std::vector<float> scores;
   std::vector<Status> errs;
+  std::vector<Status> over;  // block_scores: a tile sum beyond float32, per block row
 };
 thread_local Scratch scratch;
 
@@ -65,6 +66,7 @@ Status block_scores(const float* theta, const BlockShape& s, float* scores) {
   const size_t nbr = s.block_rows(), nbc = s.block_cols();
   sc.scores.resize(s.num_blocks());  // staged: `scores` stays untouched on error
   sc.errs.assign(nbr, Status::Ok());
+  sc.over.assign(nbr, Status::Ok());
   auto task = [&](size_t br, size_t) {
     for (size_t bc = 0; bc < nbc; ++bc) {
       double acc = 0;
@@ -81,12 +83,17 @@ Status block_scores(const float* theta, const BlockShape& s, float* scores) {
         }
         acc += racc;
       }
-      sc.scores[br * nbc + bc] = float(acc);
+      const float score = float(acc);
+      // finite entries whose sum float32 cannot hold: reported only if no entry anywhere is
+      // NaN or Inf (that error comes first, as on the GPU)
+      if (std::isinf(score) && sc.over[br].ok()) sc.over[br] = {Code::kTileOverflow, Arg::kTheta, 0, br * nbc + bc, acc, 0};
+      sc.scores[br * nbc + bc] = score;
     }
   };
   parallel_for(nbr, task);
-  for (const Status& e : sc.errs)
-    if (!e.ok()) return e;
+  for (const std::vector<Status>* errs : {&sc.errs, &sc.over})
+    for (const Status& e : *errs)
+      if (!e.ok()) return e;
   std::copy(sc.scores.begin(), sc.scores.end(), scores);
   return Status::Ok();
 }

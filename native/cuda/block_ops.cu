@@ -69,8 +69,16 @@ __global__ void scores_kernel(const float* theta, long long rows, long long cols
   }
 }
 
-__global__ void to_float_kernel(const double* acc, float* out, long long n, const unsigned long long* first_bad) {
+// The first tile whose float64 sum of finite |theta| rounds to an infinite float (the CPU's check).
+__global__ void overflow_kernel(const double* acc, long long n, const unsigned long long* first_bad, unsigned long long* first_over) {
   if (*first_bad != kNoError) return;
+  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
+    if (isinf(__double2float_rn(acc[i]))) atomicMin(first_over, (unsigned long long)i);
+}
+
+__global__ void to_float_kernel(const double* acc, float* out, long long n, const unsigned long long* first_bad,
+                                const unsigned long long* first_over) {
+  if (*first_bad != kNoError || *first_over != kNoError) return;
   for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
     out[i] = float(acc[i]);
 }
@@ -171,11 +179,12 @@ Status launch_expand(const T* mask, const BlockShape& s, T* out, const unsigned 
 Status block_scores(const float* theta, const BlockShape& s, float* scores) {
   const long long nb = (long long)s.num_blocks();
   Workspace ws;
-  const size_t o_bad = ws.stage(std::vector<unsigned long long>{kNoError});
+  const size_t o_bad = ws.stage(std::vector<unsigned long long>{kNoError, kNoError});  // non-finite entry, overflowing tile
   const size_t o_acc = ws.reserve(sizeof(double) * size_t(nb));
   Status st = ws.commit();
   if (!st.ok()) return st;
   unsigned long long* d_bad = ws.at<unsigned long long>(o_bad);
+  unsigned long long* d_over = d_bad + 1;
   double* acc = ws.at<double>(o_acc);
   if (s.size() > 0) {
     const bool vec = s.cols % 4 == 0 && reinterpret_cast<uintptr_t>(theta) % 16 == 0;
@@ -186,10 +195,19 @@ Status block_scores(const float* theta, const BlockShape& s, float* scores) {
     else
       scores_kernel<1><<<grid, kCols>>>(theta, (long long)s.rows, (long long)s.cols, (long long)s.b0, (long long)s.b1, acc, d_bad);
     SPARTAN_LAUNCH_CHECK();
-    to_float_kernel<<<grid_elems(nb), kThreads>>>(acc, scores, nb, d_bad);
+    overflow_kernel<<<grid_elems(nb), kThreads>>>(acc, nb, d_bad, d_over);
+    SPARTAN_LAUNCH_CHECK();
+    to_float_kernel<<<grid_elems(nb), kThreads>>>(acc, scores, nb, d_bad, d_over);
     SPARTAN_LAUNCH_CHECK();
   }
-  return tile_order_error(d_bad, s, theta, Arg::kTheta);
+  st = tile_order_error(d_bad, s, theta, Arg::kTheta);
+  if (!st.ok()) return st;
+  unsigned long long over = kNoError;
+  SPARTAN_CUDA_TRY(cudaMemcpy(&over, d_over, sizeof over, cudaMemcpyDeviceToHost));
+  if (over == kNoError) return Status::Ok();
+  double sum = 0;
+  SPARTAN_CUDA_TRY(cudaMemcpy(&sum, acc + over, sizeof sum, cudaMemcpyDeviceToHost));
+  return {Code::kTileOverflow, Arg::kTheta, 0, size_t(over), sum, 0};
 }
 
 // A float mask is validated first, as on the CPU; a hard (uint8) mask keeps where nonzero, so

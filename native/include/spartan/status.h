@@ -18,6 +18,7 @@ enum class Code : int {
   kBadIndex,       // a malformed index array (BSR row_ptr / col_idx): index, value, limit
   kInternal,       // a bug: an invariant did not hold
   kCuda,           // a CUDA runtime call failed (cuda_error holds the cudaError_t)
+  kTileOverflow,   // a tile's sum of finite |theta| is beyond float32 (index: the tile, value: the sum)
 };
 
 // Which argument a Status is about, so the binding can name it.
