@@ -1,8 +1,8 @@
-// AVX2 versions of the soft top-k forward's hot loops (soft_topk_avx2.h). Only the
+// AVX2 versions of the soft top-k forward's hot loops (soft_topk_simd.h). Only the
 // functions marked target("avx2") use AVX2 instructions, and they run only where
 // __builtin_cpu_supports says the CPU has it. No FMA: fast_math.h's separate multiply
 // and add, rounded the same way.
-#include "soft_topk_avx2.h"
+#include "soft_topk_simd.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>

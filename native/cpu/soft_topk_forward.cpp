@@ -20,7 +20,7 @@
 #include "float_keys.h"
 #include "lanes.h"
 #include "scan.h"
-#include "soft_topk_avx2.h"
+#include "soft_topk_simd.h"
 #include "spartan/parallel.h"
 #include "spartan/soft_topk.h"
 
@@ -65,7 +65,7 @@ int hist_bits_for(size_t n) {
 
 // ---- pass 1 -------------------------------------------------------------------
 
-// finite_min_max_avx2's portable twin: a branch-free finite check and eight min/max lanes.
+// finite_min_max_simd's portable twin: a branch-free finite check and eight min/max lanes.
 size_t finite_min_max_portable(const float* x, size_t n, bool& finite, float& lo_out, float& hi_out) {
   if (n < 8) return 0;
   finite = all_finite(x, n - n % 8);
@@ -98,7 +98,7 @@ bool scan_chunk_uniform(const SoftTopKSegment& seg, const Chunk& c, ChunkStats& 
   const float* x = seg.values + c.begin;
   float lo = x[0], hi = x[0];
   bool finite = true;
-  size_t i = finite_min_max_avx2(x, n, finite, lo, hi);
+  size_t i = finite_min_max_simd(x, n, finite, lo, hi);
   if (i == 0) i = finite_min_max_portable(x, n, finite, lo, hi);
   for (; i < n; ++i) {
     finite = finite && std::isfinite(x[i]);
@@ -165,10 +165,10 @@ inline void merge_lanes(const SoftTopKSegment& seg, const Sums8& acc_s, const Su
   st.df = acc_d.total() * scale;
 }
 
-// Runs an AVX2 pass (soft_topk_avx2.h) over a chunk's leading entries and starts the lane
+// Runs a SIMD pass (soft_topk_simd.h) over a chunk's leading entries and starts the lane
 // sums from its lanes; returns how many entries it did (0 without AVX2: sums stay zero).
-template <class Avx2Pass>
-inline size_t start_lanes(Sums8& acc_s, Sums8& acc_d, Avx2Pass pass) {
+template <class SimdPass>
+inline size_t start_lanes(Sums8& acc_s, Sums8& acc_d, SimdPass pass) {
   double sums[8], spreads[8];
   const size_t done = pass(sums, spreads);
   if (done) {
@@ -208,7 +208,7 @@ inline void eval_chunk(const SoftTopKSegment& seg, const Chunk& c, double beta, 
   size_t i = c.begin;
   if constexpr (!kCosts)
     i += start_lanes(acc_s, acc_d, [&](double* sums, double* spreads) {
-      return sigmoid_sums_avx2(v + i, out + i, c.end - i, inv_c, beta, center, mu, sums, spreads);
+      return sigmoid_sums_simd(v + i, out + i, c.end - i, inv_c, beta, center, mu, sums, spreads);
     });
   for (; i + 8 <= c.end; i += 8) {
     float s[8], d[8];
@@ -255,7 +255,7 @@ inline void update_chunk(const SoftTopKSegment& seg, const Chunk& c, float facto
   size_t i = c.begin;
   if constexpr (!kCosts)
     i += start_lanes(acc_s, acc_d, [&](double* sums, double* spreads) {
-      return mask_update_sums_avx2(out + i, c.end - i, factor, sums, spreads);
+      return mask_update_sums_simd(out + i, c.end - i, factor, sums, spreads);
     });
   for (; i + 8 <= c.end; i += 8) {
     float m[8], s[8], d[8];

@@ -21,7 +21,7 @@
 #include "spartan/spartan_grad.h"
 #include "../../native/cpu/fast_math.h"
 #include "../../native/cpu/hard_topk_counted.h"
-#include "../../native/cpu/soft_topk_avx2.h"
+#include "../../native/cpu/soft_topk_simd.h"
 
 using namespace spartan;
 
@@ -410,10 +410,19 @@ static void spartan_grad(std::mt19937& rng) {
   for (auto& o : out) CHECK(std::all_of(o.begin(), o.end(), [](float x) { return x == 7.0f; }), "out written on error");
 }
 
-// The soft top-k forward's AVX2 loops equal the portable loops bit for bit: masks, updated
-// masks, lane sums, min/max and the finite flag, on sizes around the vector width, values far in both
-// tails of the sigmoid and planted NaN/Inf. Says so when the CPU has no AVX2.
-static int avx2_loops(std::mt19937& rng) {
+// One instruction set's versions of the soft top-k forward's hot loops (soft_topk_simd.h).
+struct SimdLoops {
+  const char* name;
+  size_t (*sigmoid_sums)(const float*, float*, size_t, double, double, double, double, double*, double*);
+  size_t (*mask_update_sums)(float*, size_t, float, double*, double*);
+  size_t (*finite_min_max)(const float*, size_t, bool&, float&, float&);
+};
+
+// The soft top-k forward's AVX2 and AVX-512 loops equal the portable loops bit for bit: masks,
+// updated masks, lane sums, min/max and the finite flag, on sizes around the vector widths,
+// values far in both tails of the sigmoid and planted NaN/Inf. Says so when the CPU lacks one.
+static int simd_loops(std::mt19937& rng, const SimdLoops& simd) {
+  const char* const name = simd.name;
   std::uniform_real_distribution<double> uni(-1.0, 1.0);
   int cases = 0;
   for (int rep = 0; rep < 300; ++rep, ++cases) {
@@ -426,40 +435,40 @@ static int avx2_loops(std::mt19937& rng) {
     const double center = n && rng() % 2 ? double(v[rng() % n]) * inv_c : 0.0;
     const double mu = 40.0 * uni(rng);
     double sums[8], spreads[8];
-    const size_t done = sigmoid_sums_avx2(v.data(), out.data(), n, inv_c, beta, center, mu, sums, spreads);
+    const size_t done = simd.sigmoid_sums(v.data(), out.data(), n, inv_c, beta, center, mu, sums, spreads);
     if (done == 0 && n >= 8) {
-      std::printf("sanitize_test: this CPU has no AVX2: the AVX2 loops were not checked\n");
+      std::printf("sanitize_test: this CPU has no %s: the %s loops were not checked\n", name, name);
       return 0;
     }
-    CHECK(done == n - n % 8, "sigmoid_sums_avx2 did %zu of %zu", done, n);
+    CHECK(done == n - n % 8, "%s sigmoid_sums did %zu of %zu", name, done, n);
     double ref_s[8] = {0}, ref_d[8] = {0};
     for (size_t i = 0; i < done; ++i) {
       const double z = beta * (double(v[i]) * inv_c - center) + mu;
       const Sigmoid sg = fast_sigmoid(float(z));
-      CHECK(std::memcmp(&out[i], &sg.s, sizeof(float)) == 0, "AVX2 mask %zu: %.9g vs %.9g (z %.9g)", i, out[i], sg.s, z);
+      CHECK(std::memcmp(&out[i], &sg.s, sizeof(float)) == 0, "%s mask %zu: %.9g vs %.9g (z %.9g)", name, i, out[i], sg.s, z);
       ref_s[i % 8] += double(sg.s);
       ref_d[i % 8] += double(sg.ds);
     }
     if (done) {
-      CHECK(std::memcmp(sums, ref_s, sizeof sums) == 0, "AVX2 mask sums differ");
-      CHECK(std::memcmp(spreads, ref_d, sizeof spreads) == 0, "AVX2 derivative sums differ");
+      CHECK(std::memcmp(sums, ref_s, sizeof sums) == 0, "%s mask sums differ", name);
+      CHECK(std::memcmp(spreads, ref_d, sizeof spreads) == 0, "%s derivative sums differ", name);
     }
     // the update pass, from the masks just written
     std::vector<float> upd = out;
     const float factor = float(std::exp(uni(rng)));
-    const size_t updated = mask_update_sums_avx2(upd.data(), n, factor, sums, spreads);
-    CHECK(updated == done, "mask_update_sums_avx2 did %zu of %zu", updated, n);
+    const size_t updated = simd.mask_update_sums(upd.data(), n, factor, sums, spreads);
+    CHECK(updated == done, "%s mask_update_sums did %zu of %zu", name, updated, n);
     for (double& x : ref_s) x = 0;
     for (double& x : ref_d) x = 0;
     for (size_t i = 0; i < updated; ++i) {
       const float m = out[i], next = m / (m + (1.0f - m) * factor);
-      CHECK(std::memcmp(&upd[i], &next, sizeof(float)) == 0, "AVX2 update %zu: %.9g vs %.9g", i, upd[i], next);
+      CHECK(std::memcmp(&upd[i], &next, sizeof(float)) == 0, "%s update %zu: %.9g vs %.9g", name, i, upd[i], next);
       ref_s[i % 8] += double(next);
       ref_d[i % 8] += double(next * (1.0f - next));
     }
     if (updated) {
-      CHECK(std::memcmp(sums, ref_s, sizeof sums) == 0, "AVX2 update sums differ");
-      CHECK(std::memcmp(spreads, ref_d, sizeof spreads) == 0, "AVX2 update derivative sums differ");
+      CHECK(std::memcmp(sums, ref_s, sizeof sums) == 0, "%s update sums differ", name);
+      CHECK(std::memcmp(spreads, ref_d, sizeof spreads) == 0, "%s update derivative sums differ", name);
     }
     if (n && rng() % 3 == 0) {
       const float special[] = {NAN, INFINITY, -INFINITY};
@@ -467,8 +476,8 @@ static int avx2_loops(std::mt19937& rng) {
     }
     bool finite = true;
     float lo = 0, hi = 0;
-    const size_t scanned = finite_min_max_avx2(v.data(), n, finite, lo, hi);
-    CHECK(scanned == n - n % 8, "finite_min_max_avx2 did %zu of %zu", scanned, n);
+    const size_t scanned = simd.finite_min_max(v.data(), n, finite, lo, hi);
+    CHECK(scanned == n - n % 8, "%s finite_min_max did %zu of %zu", name, scanned, n);
     bool ref_finite = true;
     float ref_lo = scanned ? v[0] : 0, ref_hi = ref_lo;
     for (size_t i = 0; i < scanned; ++i) {
@@ -477,8 +486,8 @@ static int avx2_loops(std::mt19937& rng) {
       ref_hi = std::max(ref_hi, v[i]);
     }
     if (scanned) {
-      CHECK(finite == ref_finite, "AVX2 finite flag %d vs %d", int(finite), int(ref_finite));
-      if (ref_finite) CHECK(lo == ref_lo && hi == ref_hi, "AVX2 min/max %g %g vs %g %g", lo, hi, ref_lo, ref_hi);
+      CHECK(finite == ref_finite, "%s finite flag %d vs %d", name, int(finite), int(ref_finite));
+      if (ref_finite) CHECK(lo == ref_lo && hi == ref_hi, "%s min/max %g %g vs %g %g", name, lo, hi, ref_lo, ref_hi);
     }
   }
   return cases;
@@ -496,7 +505,8 @@ int main() {
   for (int i = 0; i < 5; ++i) band_miss(rng);
   for (int i = 0; i < 100; ++i) spartan_grad(rng);
   for (int i = 0; i < 200; ++i) band_hints(rng);
-  const int avx2_cases = avx2_loops(rng);
+  const int simd_cases = simd_loops(rng, {"AVX2", sigmoid_sums_avx2, mask_update_sums_avx2, finite_min_max_avx2}) +
+                         simd_loops(rng, {"AVX-512", sigmoid_sums_avx512, mask_update_sums_avx512, finite_min_max_avx512});
   pool_stress(rng, 3000, true);
   // Concurrent callers share the pool; a resize in the middle must not run stale jobs.
   std::atomic<int> done{0};
@@ -515,7 +525,7 @@ int main() {
   for (auto& c : callers) c.join();
   set_num_threads(0);
   std::printf("sanitize_test: %d cases (and %d pool calls), %d failures\n",
-              300 + 200 + 150 + 5 + 100 + 200 + avx2_cases + 3 * 80, 3000 + 3 * 40 * 50, failures);
+              300 + 200 + 150 + 5 + 100 + 200 + simd_cases + 3 * 80, 3000 + 3 * 40 * 50, failures);
   std::printf("%d passed, %d failed\n", failures ? 0 : 1, failures ? 1 : 0);
   return failures ? 1 : 0;
 }

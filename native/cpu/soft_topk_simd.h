@@ -1,0 +1,46 @@
+// The soft top-k forward's hot loops for groups with one cost, in AVX-512 or AVX2 where
+// the CPU has them (checked at run time). GCC vectorised the portable loops only in part:
+// it kept the warm start's min/max scalar, and in the Newton pass it spilled the masks to
+// the stack and reloaded them in pieces for the float64 sums (in all, about 40 % of the
+// forward's time on LeNet-300-100). Each function returns how many leading entries it did
+// (a multiple of 8, or 0 without its instruction set); the caller's portable loop does the
+// rest. Every version performs the same IEEE operations in the same order as the portable
+// loop with fast_math.h (no FMA), so their results are bit-identical.
+#pragma once
+#include <cstddef>
+
+namespace spartan {
+
+// Min and max of x[0, n), and whether all of it is finite (min/max are then exact).
+size_t finite_min_max_avx2(const float* x, size_t n, bool& finite, float& lo, float& hi);
+size_t finite_min_max_avx512(const float* x, size_t n, bool& finite, float& lo, float& hi);
+
+// The Newton evaluation for one cost: out[i] = s_i = fast_sigmoid(float(beta (double(v[i]) inv_c
+// - center) + mu)) and, in eight float64 lanes (lane j: entries j, j + 8, ...), the sums of
+// s_i and of s_i (1 - s_i) from zero.
+size_t sigmoid_sums_avx2(const float* v, float* out, size_t n, double inv_c, double beta, double center,
+                         double mu, double sums[8], double spreads[8]);
+size_t sigmoid_sums_avx512(const float* v, float* out, size_t n, double inv_c, double beta, double center,
+                           double mu, double sums[8], double spreads[8]);
+
+// The Newton update pass for one cost: out[i] = m / (m + (1 - m) factor) from the mask m it
+// holds, with the same eight-lane sums of the new masks and of s (1 - s).
+size_t mask_update_sums_avx2(float* out, size_t n, float factor, double sums[8], double spreads[8]);
+size_t mask_update_sums_avx512(float* out, size_t n, float factor, double sums[8], double spreads[8]);
+
+// The widest of the above this CPU runs (AVX-512 is twice AVX2's speed on Zen 5).
+inline size_t finite_min_max_simd(const float* x, size_t n, bool& finite, float& lo, float& hi) {
+  const size_t done = finite_min_max_avx512(x, n, finite, lo, hi);
+  return done ? done : finite_min_max_avx2(x, n, finite, lo, hi);
+}
+inline size_t sigmoid_sums_simd(const float* v, float* out, size_t n, double inv_c, double beta, double center,
+                                double mu, double sums[8], double spreads[8]) {
+  const size_t done = sigmoid_sums_avx512(v, out, n, inv_c, beta, center, mu, sums, spreads);
+  return done ? done : sigmoid_sums_avx2(v, out, n, inv_c, beta, center, mu, sums, spreads);
+}
+inline size_t mask_update_sums_simd(float* out, size_t n, float factor, double sums[8], double spreads[8]) {
+  const size_t done = mask_update_sums_avx512(out, n, factor, sums, spreads);
+  return done ? done : mask_update_sums_avx2(out, n, factor, sums, spreads);
+}
+
+}  // namespace spartan
