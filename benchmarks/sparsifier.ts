@@ -103,7 +103,7 @@ for (const device of devices) {
 const result = {
   date: new Date().toISOString(),
   machine: {
-    cpu: os.cpus()[0]?.model, cores: os.cpus().length, threads: spartan.backend().threads, node: process.version,
+    cpu: os.cpus()[0]?.model, cores: os.cpus().length, threads: spartan.backend().threads, simd: spartan.backend().simd, node: process.version,
     gpu: spartan.backend().cuda ? spartan.backend().devices[0]?.name : undefined,
   },
   memcpyGBs: bandwidth.cpu,

@@ -65,7 +65,7 @@ async function trainerAtMidPruning(method: Method): Promise<Trainer> {
   const date = new Date().toISOString();
   const result = {
     date, model: modelName, batchSize, betaMax: recipe.betaMax, lr: recipe.lr, steps, rounds, density: 0.05, ortSpinning: ortSpin,
-    machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length, threads: backend().threads, node: process.version },
+    machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length, threads: backend().threads, simd: backend().simd, node: process.version },
     notes: 'msPerStep: median over rounds of the wall time of Trainer.trainEpoch over `steps` MNIST batches of batchSize (onnxruntime CPU forward+backward, sparsifier, SGD), divided by steps; overheadPct against dense. Trainers are advanced to 40 % of a 20-epoch run (mid-pruning) first.',
     rows,
   };

@@ -21,12 +21,14 @@ export interface BackendInfo {
   threads: number;
   /** "cmake" (cmake-js) or "gyp" (node-gyp). */
   build: string;
+  /** The soft top-k forward's hand-written loops in use: the widest the CPU runs, capped by SPARTAN_SIMD. Results are the same for all three. */
+  simd: 'avx512' | 'avx2' | 'portable';
   devices: CudaDeviceInfo[];
 }
 
 export function backend(): BackendInfo {
   const b = native.backend();
-  const info: BackendInfo = { cpu: true, cudaCompiled: b.cudaCompiled, cuda: b.cuda, threads: b.threads, build: b.build, devices: b.devices };
+  const info: BackendInfo = { cpu: true, cudaCompiled: b.cudaCompiled, cuda: b.cuda, threads: b.threads, build: b.build, simd: b.simd, devices: b.devices };
   if (b.reason !== undefined) info.reason = b.reason;
   return info;
 }

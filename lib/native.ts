@@ -27,6 +27,7 @@ export interface NativeBackend {
   reason?: string;
   threads: number;
   build: string;
+  simd: 'avx512' | 'avx2' | 'portable';
   cudaRuntimeVersion?: number;
   cudaDriverVersion?: number;
   devices: { index: number; name: string; computeCapability: string; totalMemory: number }[];
@@ -117,3 +118,8 @@ function load(): NativeAddon {
 }
 
 export const native: NativeAddon = load();
+
+// The native side reads SPARTAN_SIMD once and takes any other value as unset: say so.
+const simd = process.env.SPARTAN_SIMD;
+if (simd !== undefined && simd !== '' && !['avx512', 'avx2', 'portable'].includes(simd))
+  process.emitWarning(`SPARTAN_SIMD=${simd} is not avx512, avx2 or portable: ignored (the soft top-k uses ${native.backend().simd})`, { code: 'SPARTAN_SIMD' });

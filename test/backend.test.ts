@@ -1,4 +1,7 @@
 // backend(): what was built and whether CUDA is usable here (and why not).
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { expect } from 'chai';
 import * as spartan from '../lib/index';
 
@@ -9,6 +12,7 @@ describe('backend', () => {
     expect(info.cpu).to.equal(true);
     expect(info.threads).to.be.a('number').and.at.least(1);
     expect(info.build).to.be.oneOf(['cmake', 'gyp']);
+    expect(info.simd).to.be.oneOf(['avx512', 'avx2', 'portable']);
     expect(info.cudaCompiled).to.be.a('boolean');
     expect(info.cuda).to.be.a('boolean');
     if (!info.cuda) expect(info.reason).to.match(/^(not compiled|no driver|no device)/);
@@ -51,5 +55,27 @@ describe('CUDA', () => {
       expect(d.computeCapability).to.match(/^\d+\.\d+$/);
       expect(d.totalMemory).to.be.above(0);
     }
+  });
+
+  it('SPARTAN_SIMD caps the soft top-k loops (avx2, portable) with bit-identical results; another value is ignored with a warning', function () {
+    this.timeout(120000);
+    const child = (simd: string) => {
+      const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(__dirname, 'fixtures', 'simd-hash.ts')], { encoding: 'utf8', env: { ...process.env, SPARTAN_SIMD: simd } });
+      expect(r.status, r.stderr).to.equal(0);
+      return { ...(JSON.parse(r.stdout) as { simd: string; hash: string }), stderr: r.stderr };
+    };
+    const widest = child(''); // unset: the widest this CPU runs
+    if (process.platform === 'linux' && process.arch === 'x64') {
+      const flags = new Set((fs.readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1] ?? '').trim().split(/\s+/));
+      expect(widest.simd).to.equal(flags.has('avx512f') && flags.has('avx512dq') ? 'avx512' : flags.has('avx2') ? 'avx2' : 'portable');
+    }
+    const avx2 = child('avx2'), portable = child('portable'), bogus = child('avx-1024');
+    expect(portable.simd).to.equal('portable');
+    expect(avx2.simd).to.equal(widest.simd === 'portable' ? 'portable' : 'avx2');
+    expect(bogus.simd).to.equal(widest.simd);
+    expect(bogus.stderr).to.contain(`SPARTAN_SIMD=avx-1024 is not avx512, avx2 or portable: ignored (the soft top-k uses ${widest.simd})`);
+    expect(widest.stderr).to.not.contain('SPARTAN_SIMD');
+    for (const other of [avx2, portable, bogus]) expect(other.hash, other.simd).to.equal(widest.hash);
+    if (widest.simd === 'portable') console.log('      (this CPU has neither AVX2 nor AVX-512: only the portable loops ran)');
   });
 });

@@ -3,6 +3,7 @@
 #include "ops.h"
 #include "spartan/cuda_info.h"
 #include "spartan/parallel.h"
+#include "spartan/soft_topk.h"
 
 #if defined(SPARTAN_BUILD_GYP)
 #define SPARTAN_BUILD_SYSTEM "gyp"
@@ -24,6 +25,7 @@ Napi::Value Backend(const Napi::CallbackInfo& info) {
   if (!cuda.usable) o.Set("reason", cuda.reason);
   o.Set("threads", double(spartan::num_threads()));
   o.Set("build", SPARTAN_BUILD_SYSTEM);
+  o.Set("simd", spartan::simd_level_name(spartan::soft_topk_simd_level()));
   if (cuda.compiled) {
     o.Set("cudaRuntimeVersion", cuda.runtime_version);
     o.Set("cudaDriverVersion", cuda.driver_version);

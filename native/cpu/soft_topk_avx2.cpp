@@ -14,12 +14,12 @@
 namespace spartan {
 
 #if SPARTAN_HAVE_AVX2_PATH
-namespace {
-
 bool cpu_has_avx2() {
   static const bool has = __builtin_cpu_supports("avx2");
   return has;
 }
+
+namespace {
 
 #define SPARTAN_AVX2 __attribute__((target("avx2")))
 
@@ -156,6 +156,7 @@ size_t sigmoid_sums_avx2(const float* v, float* out, size_t n, double inv_c, dou
 
 #else
 
+bool cpu_has_avx2() { return false; }
 size_t finite_min_max_avx2(const float*, size_t, bool&, float&, float&) { return 0; }
 size_t sigmoid_sums_avx2(const float*, float*, size_t, double, double, double, double, double*, double*) { return 0; }
 size_t mask_update_sums_avx2(float*, size_t, float, double*, double*) { return 0; }

@@ -2,7 +2,7 @@
 // loops, sixteen entries a step instead of eight. Only the functions marked SPARTAN_AVX512 use
 // AVX-512 instructions (F and DQ), and they run only where __builtin_cpu_supports says the CPU
 // has them. Bit-identical to the AVX2 and portable loops: the same IEEE operations in the same
-// order (no FMA: the build passes -ffp-contract=off), and each of the eight float64 lane sums
+// order (no FMA: see the pragma below), and each of the eight float64 lane sums
 // takes its entries in the same order (lane j: entry j of a step's low half, then of its high half).
 #include "soft_topk_simd.h"
 
@@ -12,6 +12,11 @@
 // -Wmaybe-uninitialized report at every use; nothing here reads an uninitialised value.
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+// target("avx512f") enables FMA, and GCC would fuse the multiply-add intrinsics below into it
+// (30 vfmadd without -ffp-contract=off): this file keeps them apart whatever the build passes.
+#pragma GCC optimize("fp-contract=off")
+#elif defined(__clang__)
+#pragma clang fp contract(off)
 #endif
 #include <immintrin.h>
 #define SPARTAN_HAVE_AVX512_PATH 1
@@ -22,12 +27,12 @@
 namespace spartan {
 
 #if SPARTAN_HAVE_AVX512_PATH
-namespace {
-
 bool cpu_has_avx512() {
   static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
   return has;
 }
+
+namespace {
 
 #define SPARTAN_AVX512 __attribute__((target("avx512f,avx512dq")))
 
@@ -108,20 +113,24 @@ SPARTAN_AVX512 inline __m512 update16(__m512 m, __m512 factor, __m512& ds) {
   return s;
 }
 
+// Folds sixteen entries into the running non-finite flags and min/max lanes.
+SPARTAN_AVX512 inline void scan16(__m512 v, __mmask16& bad, __m512& vlo, __m512& vhi) {
+  const __m512i exponent = _mm512_set1_epi32(0x7f800000);
+  bad |= _mm512_cmpeq_epi32_mask(_mm512_and_si512(_mm512_castps_si512(v), exponent), exponent);
+  vlo = _mm512_min_ps(vlo, v);
+  vhi = _mm512_max_ps(vhi, v);
+}
+
+// The same min and max values as the AVX2 and portable loops (only the sign of a zero result
+// may differ where both zeros occur: the lanes meet in another order) and the same flag.
 SPARTAN_AVX512 size_t finite_min_max(const float* x, size_t n, bool& finite, float& lo, float& hi) {
   if (n < 8) return 0;
-  const __m512i exponent = _mm512_set1_epi32(0x7f800000);
   __mmask16 bad = 0;
-  __m512 vlo = _mm512_broadcastss_ps(_mm_load_ss(x)), vhi = vlo;  // x[0]: the AVX2 loop's start, lane for lane
-  auto scan = [&](__m512 v) SPARTAN_AVX512 {
-    bad |= _mm512_cmpeq_epi32_mask(_mm512_and_si512(_mm512_castps_si512(v), exponent), exponent);
-    vlo = _mm512_min_ps(vlo, v);
-    vhi = _mm512_max_ps(vhi, v);
-  };
+  __m512 vlo = _mm512_broadcastss_ps(_mm_load_ss(x)), vhi = vlo;  // every lane starts at x[0]
   size_t i = 0;
-  for (; i + 16 <= n; i += 16) scan(_mm512_loadu_ps(x + i));
+  for (; i + 16 <= n; i += 16) scan16(_mm512_loadu_ps(x + i), bad, vlo, vhi);
   if (i + 8 <= n) {  // the last eight, and x[0] again in the high half (min/max unchanged)
-    scan(_mm512_insertf32x8(_mm512_broadcastss_ps(_mm_load_ss(x)), _mm256_loadu_ps(x + i), 0));
+    scan16(_mm512_insertf32x8(_mm512_broadcastss_ps(_mm_load_ss(x)), _mm256_loadu_ps(x + i), 0), bad, vlo, vhi);
     i += 8;
   }
   finite = bad == 0;
@@ -194,6 +203,7 @@ size_t mask_update_sums_avx512(float* out, size_t n, float factor, double sums[8
 
 #else
 
+bool cpu_has_avx512() { return false; }
 size_t finite_min_max_avx512(const float*, size_t, bool&, float&, float&) { return 0; }
 size_t sigmoid_sums_avx512(const float*, float*, size_t, double, double, double, double, double*, double*) { return 0; }
 size_t mask_update_sums_avx512(float*, size_t, float, double*, double*) { return 0; }

@@ -9,6 +9,8 @@
 #pragma once
 #include <cstddef>
 
+#include "spartan/soft_topk.h"
+
 namespace spartan {
 
 // Min and max of x[0, n), and whether all of it is finite (min/max are then exact).
@@ -28,19 +30,33 @@ size_t sigmoid_sums_avx512(const float* v, float* out, size_t n, double inv_c, d
 size_t mask_update_sums_avx2(float* out, size_t n, float factor, double sums[8], double spreads[8]);
 size_t mask_update_sums_avx512(float* out, size_t n, float factor, double sums[8], double spreads[8]);
 
-// The widest of the above this CPU runs (AVX-512 is twice AVX2's speed on Zen 5).
+// Whether this CPU runs each set (false off x86-64 GCC/Clang builds).
+bool cpu_has_avx2();
+bool cpu_has_avx512();
+
+// The dispatchers use soft_topk_simd_level() (spartan/soft_topk.h, simd_level.cpp); the per-set
+// functions above ignore SPARTAN_SIMD's cap (the native tests call them directly).
 inline size_t finite_min_max_simd(const float* x, size_t n, bool& finite, float& lo, float& hi) {
-  const size_t done = finite_min_max_avx512(x, n, finite, lo, hi);
-  return done ? done : finite_min_max_avx2(x, n, finite, lo, hi);
+  switch (soft_topk_simd_level()) {
+    case SimdLevel::kAvx512: return finite_min_max_avx512(x, n, finite, lo, hi);
+    case SimdLevel::kAvx2: return finite_min_max_avx2(x, n, finite, lo, hi);
+    default: return 0;
+  }
 }
 inline size_t sigmoid_sums_simd(const float* v, float* out, size_t n, double inv_c, double beta, double center,
                                 double mu, double sums[8], double spreads[8]) {
-  const size_t done = sigmoid_sums_avx512(v, out, n, inv_c, beta, center, mu, sums, spreads);
-  return done ? done : sigmoid_sums_avx2(v, out, n, inv_c, beta, center, mu, sums, spreads);
+  switch (soft_topk_simd_level()) {
+    case SimdLevel::kAvx512: return sigmoid_sums_avx512(v, out, n, inv_c, beta, center, mu, sums, spreads);
+    case SimdLevel::kAvx2: return sigmoid_sums_avx2(v, out, n, inv_c, beta, center, mu, sums, spreads);
+    default: return 0;
+  }
 }
 inline size_t mask_update_sums_simd(float* out, size_t n, float factor, double sums[8], double spreads[8]) {
-  const size_t done = mask_update_sums_avx512(out, n, factor, sums, spreads);
-  return done ? done : mask_update_sums_avx2(out, n, factor, sums, spreads);
+  switch (soft_topk_simd_level()) {
+    case SimdLevel::kAvx512: return mask_update_sums_avx512(out, n, factor, sums, spreads);
+    case SimdLevel::kAvx2: return mask_update_sums_avx2(out, n, factor, sums, spreads);
+    default: return 0;
+  }
 }
 
 }  // namespace spartan

@@ -30,6 +30,14 @@ struct SoftTopKResult {
 };
 
 // Validates every input before writing any output. On error nothing is written.
+// The soft top-k forward's hand-written loops: AVX-512 (F and DQ), AVX2, or the portable
+// loops alone. By default the widest the CPU runs; the environment variable SPARTAN_SIMD
+// (avx2 or portable, read once) caps it, for timing one against another or for a CPU whose
+// 512-bit units clock down. Results are bit-identical whichever runs.
+enum class SimdLevel : int { kPortable = 0, kAvx2 = 1, kAvx512 = 2 };
+SimdLevel soft_topk_simd_level();
+const char* simd_level_name(SimdLevel level);
+
 Status soft_topk_forward(const SoftTopKSegment* segments, size_t num_segments,
                          const SoftTopKGroup* groups, size_t num_groups, SoftTopKResult* results);
 
