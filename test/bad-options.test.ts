@@ -24,6 +24,17 @@ describe('optimizers: bad options', () => {
       expect(codeOf(() => new AdamW(p, { lr: 1e-3, ...bad })), JSON.stringify(bad)).to.match(/^ERR_SPARTAN_OPTION: beta[12] must be in \[0, 1\)/);
   });
 
+  it('a state a step wrote loads, whatever it holds: an AdamW second moment past float32 (a finite gradient near 1e21)', () => {
+    const p = makeParams(1), opt = new AdamW(p, { lr: 1e-3 });
+    const g = Object.fromEntries(p.map((x) => [x.name, x.data.map((_, i) => (i === 0 ? 1e21 : 0.01))]));
+    opt.step(g);
+    const st = opt.state();
+    expect(st.buffers['fc1.weight'].some((b) => b[0] === Infinity)).to.equal(true);
+    const other = new AdamW(makeParams(1), { lr: 1e-3 });
+    other.load(st);
+    expect(other.state()).to.deep.equal(st);
+  });
+
   it('a learning rate set to NaN, Infinity, undefined, a string or below 0 between steps (0, the end of a cosine decay, is a step that moves nothing) fails the step before anything moves', () => {
     const p = makeParams(2), opt = new SGD(p, { lr: 0.1, momentum: 0.9 });
     const g = Object.fromEntries(p.map((x) => [x.name, x.data.map(() => 0.01)]));

@@ -382,6 +382,16 @@ describe('spartan CLI', function () {
     expect(unread.stderr).to.contain('resumed from');
     const method = run([...args.map((a) => (a === 'imp' ? 'topkast' : a)), '--resume']);
     expect([method.status, method.stderr.trim()]).to.deep.equal([1, `spartan: ${file} was written with another configuration (method "imp" → "topkast"); a run resumes only with the settings it started with (its schedules are laid out over its epochs, so more epochs cannot extend it) (ERR_SPARTAN_STATE)`]);
+    // dense reads neither --density nor --block, but its saved masks are cut into --block tiles:
+    // a changed --density resumes, a changed --block is refused by the config check (not later, by the state's layout)
+    const denseDir = path.join(dir, 'dense'), denseFile = path.join(denseDir, 'checkpoint.bin');
+    const dense = ['train', '--method', 'dense', '--train-count', '1000', '--batch-size', '100', '--epochs', '2', '--block', '4', '--checkpoint', denseDir];
+    expect(run(dense).status).to.equal(0);
+    const density = run([...dense, '--density', '0.3', '--resume']);
+    expect(density.status, density.stderr).to.equal(0);
+    expect(density.stderr).to.contain('resumed from');
+    const noBlock = run([...dense.filter((a, i) => a !== '--block' && dense[i - 1] !== '--block'), '--resume']);
+    expect([noBlock.status, noBlock.stderr.trim().split('\n').pop()]).to.deep.equal([1, `spartan: ${denseFile} was written with another configuration (block 4 → unset); a run resumes only with the settings it started with (its schedules are laid out over its epochs, so more epochs cannot extend it) (ERR_SPARTAN_STATE)`]);
   });
 
   it('labels out of range (a 5-class model on MNIST, a corrupt labels file): one message, exit 1, nothing written', () => {

@@ -64,13 +64,6 @@ describe('Trainer checkpoints (mnist-bn: BatchNorm running statistics and seeded
       const good = fs.readFileSync(file), decoded = v8.deserialize(good);
       await t.trainEpoch(data, 1); // the checkpoint is now one epoch behind
       const before = bytes(t), step = t.sparsifier.stepCount, optimizer = v8.serialize(t.optimizer.state());
-      const p1 = t.params[1].name;
-      const withEntry = (a: Float32Array, i: number, v: number) => {
-        const b = a.slice();
-        b[i] = v;
-        return b;
-      };
-      const escape = (x: string) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
       const shortParams = { ...decoded, params: [decoded.params[0].subarray(1), ...decoded.params.slice(1)] };
       // the file ends with "SCRC" and the CRC-32 of the rest; a weight's last mantissa bit
       // flipped still deserialises, to a checkpoint that would load
@@ -91,13 +84,7 @@ describe('Trainer checkpoints (mnist-bn: BatchNorm running statistics and seeded
         [v8.serialize({ ...decoded, version: 2 }), /ck\.bin is a version 2 checkpoint; this spartan reads version 1/],
         [v8.serialize(shortParams), /is not a usable checkpoint \(its parameters do not match the model's\)/],
         [v8.serialize({ ...decoded, buffers: [new Float32Array(3)] }), /its running statistics do not match the model's BatchNormalization layers/],
-        // values no training step writes: a NaN weight or running statistic, an infinite Adam moment, a NaN lambda
-        [v8.serialize({ ...decoded, params: decoded.params.map((a: Float32Array, i: number) => (i === 2 ? withEntry(a, 3, NaN) : a)) }),
-          new RegExp(`is not a usable checkpoint \\(parameter "${escape(t.params[2].name)}"\\[3\\] is nan; every entry must be finite\\)`)],
-        [v8.serialize({ ...decoded, buffers: decoded.buffers.map((a: Float32Array, i: number) => (i === 0 ? withEntry(a, 1, Infinity) : a)) }),
-          new RegExp(`is not a usable checkpoint \\(running statistic "${escape(t.buffers[0].name)}"\\[1\\] is inf`)],
-        [v8.serialize({ ...decoded, optimizer: { ...decoded.optimizer, buffers: { ...decoded.optimizer.buffers, [p1]: [decoded.optimizer.buffers[p1][0], withEntry(decoded.optimizer.buffers[p1][1], 0, -Infinity)] } } }),
-          new RegExp(`is not a usable checkpoint \\(cannot load optimizer state: buffers\\["${escape(p1)}"\\]\\[1\\]\\[0\\] is -inf; every entry must be finite\\)`)],
+        // a NaN lambda (the solver never returns one), or one per layer under a global budget
         [v8.serialize({ ...decoded, sparsifier: { ...decoded.sparsifier, lambda: [NaN] } }), /cannot load sparsifier state: lambda must be null or 1 number \(one per budget group\), none NaN/],
         [v8.serialize({ ...decoded, sparsifier: { ...decoded.sparsifier, lambdaBefore: [1, 2] } }), /cannot load sparsifier state: lambda must be null or 1 number/],
         // the optimizer's state loads first, then the sparsifier's fails: the optimizer's is put back

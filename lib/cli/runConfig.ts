@@ -7,20 +7,23 @@ import type { Method } from '../sparsity/sparsifier';
 const SPARSE: readonly Method[] = ['spartan', 'imp', 'topkast'];
 
 /**
- * The options only some methods read (by config key). The others take them without effect:
- * `spartan train` names them in a note, and --resume does not compare them.
+ * The options only some methods read (by config key). The others take them without effect on
+ * the training: `spartan train` names them in a note, and --resume does not compare them, but
+ * for those that shape the saved state all the same (`layout`: a dense run's masks are still
+ * cut into the --block tiles of the weights --sparsify names).
  */
-export const METHOD_OPTIONS: Readonly<Record<string, { flag: string; methods: readonly Method[]; what: string }>> = {
+export const METHOD_OPTIONS: Readonly<Record<string, { flag: string; methods: readonly Method[]; what: string; layout?: true }>> = {
   density: { flag: 'density', methods: SPARSE, what: 'the sparse methods' },
   budget: { flag: 'budget', methods: SPARSE, what: 'the sparse methods' },
-  block: { flag: 'block', methods: SPARSE, what: 'the sparse methods' },
-  sparsify: { flag: 'sparsify', methods: SPARSE, what: 'the sparse methods' },
+  block: { flag: 'block', methods: SPARSE, what: 'the sparse methods', layout: true },
+  sparsify: { flag: 'sparsify', methods: SPARSE, what: 'the sparse methods', layout: true },
   betaMax: { flag: 'beta-max', methods: ['spartan'], what: 'Spartan' },
   beta0: { flag: 'beta0', methods: ['spartan'], what: 'Spartan' },
 };
 
-/** Whether `method` reads the config key `key`. */
-export const methodReads = (method: unknown, key: string) => !Object.hasOwn(METHOD_OPTIONS, key) || METHOD_OPTIONS[key].methods.includes(method as Method);
+/** Whether a resumed run of `method` must match its checkpoint's config key `key`. */
+const resumeCompares = (method: unknown, key: string) =>
+  !Object.hasOwn(METHOD_OPTIONS, key) || METHOD_OPTIONS[key].layout === true || METHOD_OPTIONS[key].methods.includes(method as Method);
 
 /**
  * What an older checkpoint's missing option means: the value the run took (the library's
@@ -49,11 +52,12 @@ const asRecord = (x: unknown) => (typeof x === 'object' && x !== null ? x : {}) 
 
 /**
  * The fields a checkpoint was written with that differ from this run's, "epochs 2 → 3, seed 1 → 2";
- * '' when none. Options the run's method does not read (beta0 for IMP) may differ.
+ * '' when none. Options the run's method does not read (beta0 for IMP) may differ, unless they
+ * shape the saved state.
  */
 export function configChanges(then: unknown, now: Record<string, unknown>): string {
   const old = withDefaults(asRecord(then)), cur = withDefaults(now);
-  const keys = [...new Set([...Object.keys(old), ...Object.keys(cur)])].filter((k) => old.method !== cur.method || methodReads(cur.method, k));
+  const keys = [...new Set([...Object.keys(old), ...Object.keys(cur)])].filter((k) => old.method !== cur.method || resumeCompares(cur.method, k));
   const show = (v: unknown) => (v === undefined ? 'unset' : JSON.stringify(v));
   return keys.filter((k) => JSON.stringify(old[k]) !== JSON.stringify(cur[k])).map((k) => `${k} ${show(old[k])} → ${show(cur[k])}`).join(', ');
 }

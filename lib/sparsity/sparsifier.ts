@@ -615,12 +615,6 @@ export class Sparsifier<D extends ParamData = Float32Array> {
       if (!unit(state.masks[i]) || !unit(state.hard[i]) || !unit(state.prevHard[i]) || !unit(state.backwardSets[i]))
         throw bad(`a mask of ${l.name} holds a value outside [0, 1]`);
       if (state.rewind && (!(state.rewind[i] instanceof Float32Array) || state.rewind[i].length !== l.numel)) throw bad(`rewind snapshot of ${l.name}`);
-      if (state.rewind)
-        try {
-          checkFinite(state.rewind[i], `the rewind snapshot of "${l.name}"`);
-        } catch (e) {
-          throw bad((e as Error).message);
-        }
     });
     // (past totalSteps is a state too: step() goes on there, the schedules at their ends)
     if (!Number.isSafeInteger(state.step) || state.step < 0) throw bad(`step ${state.step}`);

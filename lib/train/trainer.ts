@@ -22,7 +22,6 @@ import { checkTrainerOptions } from './trainerOptions';
 import { missingOrtCudaProvider } from './ortCuda';
 import { countCorrect, crossEntropySum } from './metrics';
 import { parkThreads } from '../backend';
-import { checkFinite } from '../ops/finite';
 
 export { countCorrect } from './metrics';
 
@@ -421,17 +420,8 @@ export class Trainer {
     if (typeof state !== 'object' || state === null) throw bad('not a trainer state');
     if (!fits(state.params, this.params)) throw bad("its parameters do not match the model's");
     if (!fits(state.buffers ?? [], this.buffers)) throw bad("its running statistics do not match the model's BatchNormalization layers");
-    // a NaN or Inf would only fail the first step after the load (or export a broken model)
-    const finite = (arrays: Float32Array[], owners: readonly { name: string }[], what: string) =>
-      arrays.forEach((a, i) => {
-        try {
-          checkFinite(a, `${what} "${owners[i].name}"`);
-        } catch (e) {
-          throw bad((e as Error).message);
-        }
-      });
-    finite(state.params, this.params, 'parameter');
-    finite(state.buffers ?? [], this.buffers, 'running statistic');
+    // (a NaN or Inf value loads as saved: training can write one, e.g. an AdamW second moment past
+    // float32 from a gradient near 1e21, or a -inf fill constant taken as a parameter)
     // each load checks its state before it writes; the optimizer's is undone if the sparsifier's fails
     const optimizer = this.optimizer.state();
     try {
