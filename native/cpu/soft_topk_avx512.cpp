@@ -139,24 +139,22 @@ SPARTAN_AVX512 size_t finite_min_max(const float* x, size_t n, bool& finite, flo
   return i;
 }
 
-SPARTAN_AVX512 size_t sigmoid_sums(const float* v, float* out, size_t n, double inv_c, double beta, double center,
-                                   double mu, double sums[8], double spreads[8]) {
-  const __m512 one = _mm512_set1_ps(1.0f);
-  const __m512 e_below = exp16(_mm512_set1_ps(88.0f));
-  const __m512 inv_below = _mm512_div_ps(one, _mm512_add_ps(one, e_below));
-  const SigmoidConsts k{_mm512_set1_pd(inv_c), _mm512_set1_pd(beta), _mm512_set1_pd(center), _mm512_set1_pd(mu),
-                        _mm512_mul_ps(_mm512_mul_ps(e_below, inv_below), inv_below)};
+// The Newton passes' shared loop: out[i] = step(in[i]) sixteen entries at a time (then eight),
+// with the eight-lane sums of the new masks and of their s (1 - s). `step` is a functor, not a
+// lambda, so its AVX-512 target attribute is plain for every compiler.
+template <class Step>
+SPARTAN_AVX512 inline size_t lane_pass(const float* in, float* out, size_t n, double sums[8], double spreads[8], const Step& step) {
   LaneSums acc;
   size_t i = 0;
   for (; i + 16 <= n; i += 16) {
     __m512 ds;
-    const __m512 s = sigmoid16(_mm512_loadu_ps(v + i), k, ds);
+    const __m512 s = step(_mm512_loadu_ps(in + i), ds);
     _mm512_storeu_ps(out + i, s);
     acc.add16(s, ds);
   }
   if (i + 8 <= n) {
     __m512 ds;
-    const __m512 s = sigmoid16(load8(v + i), k, ds);
+    const __m512 s = step(load8(in + i), ds);
     _mm256_storeu_ps(out + i, low_half(s));
     acc.add8(low_half(s), low_half(ds));
     i += 8;
@@ -165,25 +163,28 @@ SPARTAN_AVX512 size_t sigmoid_sums(const float* v, float* out, size_t n, double 
   return i;
 }
 
+struct SigmoidStep {
+  SigmoidConsts k;
+  SPARTAN_AVX512 __m512 operator()(__m512 x, __m512& ds) const { return sigmoid16(x, k, ds); }
+};
+
+struct UpdateStep {
+  __m512 factor;
+  SPARTAN_AVX512 __m512 operator()(__m512 m, __m512& ds) const { return update16(m, factor, ds); }
+};
+
+SPARTAN_AVX512 size_t sigmoid_sums(const float* v, float* out, size_t n, double inv_c, double beta, double center,
+                                   double mu, double sums[8], double spreads[8]) {
+  const __m512 one = _mm512_set1_ps(1.0f);
+  const __m512 e_below = exp16(_mm512_set1_ps(88.0f));
+  const __m512 inv_below = _mm512_div_ps(one, _mm512_add_ps(one, e_below));
+  const SigmoidStep step{{_mm512_set1_pd(inv_c), _mm512_set1_pd(beta), _mm512_set1_pd(center), _mm512_set1_pd(mu),
+                          _mm512_mul_ps(_mm512_mul_ps(e_below, inv_below), inv_below)}};
+  return lane_pass(v, out, n, sums, spreads, step);
+}
+
 SPARTAN_AVX512 size_t mask_update_sums(float* out, size_t n, float factor, double sums[8], double spreads[8]) {
-  const __m512 f = _mm512_set1_ps(factor);
-  LaneSums acc;
-  size_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    __m512 ds;
-    const __m512 s = update16(_mm512_loadu_ps(out + i), f, ds);
-    _mm512_storeu_ps(out + i, s);
-    acc.add16(s, ds);
-  }
-  if (i + 8 <= n) {
-    __m512 ds;
-    const __m512 s = update16(load8(out + i), f, ds);
-    _mm256_storeu_ps(out + i, low_half(s));
-    acc.add8(low_half(s), low_half(ds));
-    i += 8;
-  }
-  acc.store(sums, spreads);
-  return i;
+  return lane_pass(out, out, n, sums, spreads, UpdateStep{_mm512_set1_ps(factor)});
 }
 
 }  // namespace
