@@ -182,7 +182,10 @@ function derive(given: Model, opts: DeriveOptions): Model {
     const target = eps === 0 ? hot : b.op('Add', [b.op('Mul', [hot, fconst([1 - eps], [])]), fconst([eps / C], [])]);
     // (Log)Softmax on the last axis means the same before opset 13, which flattens from `axis` on
     const logp = b.op('LogSoftmax', [moved], { axis: { i: last } });
-    const per = b.op('ReduceSum', [b.op('Mul', [target, logp]), b.int64s([last])], { keepdims: { i: 0 } });
+    // Without smoothing, the label's log-probability is picked by a Where, not multiplied by the
+    // one-hot target: a class masked to -inf (log-probability -inf) then adds 0, not 0 * -inf = NaN
+    const picked = eps === 0 ? b.op('Where', [b.op('Cast', [onehot], { to: { i: DataType.BOOL } }), logp, fconst([0], [])]) : b.op('Mul', [target, logp]);
+    const per = b.op('ReduceSum', [picked, b.int64s([last])], { keepdims: { i: 0 } });
     b.op('Neg', [reduceMean(b, forward.opset, per, Array.from({ length: last }, (_, i) => i))], {}, ['loss']);
     const n = toElem(b.op('Size', [labels])); // positions averaged over: N for [N, C]
     const dMoved = b.op('Div', [b.op('Sub', [b.op('Softmax', [moved], { axis: { i: last } }), target]), n]);

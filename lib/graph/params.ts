@@ -16,9 +16,19 @@ const NOT_DIFFERENTIATED: Record<string, readonly number[]> = {
   Dropout: [1, 2],
 };
 
+const isFloat = (t: TensorValue) => t.dataType === DataType.FLOAT || t.dataType === DataType.DOUBLE;
+
+/** Whether every entry of a float tensor is finite. */
+function allFinite(t: TensorValue): boolean {
+  const data = t.data as Float32Array | Float64Array;
+  for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i])) return false;
+  return true;
+}
+
 /**
  * The default parameters: every float initializer of rank >= 1 that some node reads where a
- * gradient flows (or that no node reads: it gets a zero gradient).
+ * gradient flows (or that no node reads: it gets a zero gradient), but those holding NaN or
+ * +-Inf (nonFiniteInitializers).
  */
 export function defaultParameters(model: Model): TensorValue[] {
   const differentiable = new Map<string, boolean>();
@@ -26,7 +36,21 @@ export function defaultParameters(model: Model): TensorValue[] {
     n.inputs.forEach((x, i) => {
       if (x) differentiable.set(x, (differentiable.get(x) ?? false) || !NOT_DIFFERENTIATED[n.opType]?.includes(i));
     });
-  return model.graph.initializers.filter((t) => (t.dataType === DataType.FLOAT || t.dataType === DataType.DOUBLE) && t.dims.length >= 1 && differentiable.get(t.name) !== false);
+  return model.graph.initializers.filter((t) => isFloat(t) && t.dims.length >= 1 && differentiable.get(t.name) !== false && allFinite(t));
+}
+
+/** The note the CLI prints for them. */
+export function constantsNote(names: readonly string[]): string {
+  return `${names.length === 1 ? 'the initializer' : `${names.length} initializers`} ${names.join(', ')} ${names.length === 1 ? 'holds' : 'hold'} NaN or infinite values: kept as ${names.length === 1 ? 'a constant' : 'constants'}, not trained`;
+}
+
+/**
+ * Float initializers of rank >= 1 that hold NaN or +-Inf: constants, not parameters (a -inf
+ * attention mask PyTorch exports from a buffer). A step would turn them to NaN (weight decay
+ * multiplies -inf by 0), and no mask can score them; they stay in the graph as they are.
+ */
+export function nonFiniteInitializers(model: Model): string[] {
+  return model.graph.initializers.filter((t) => isFloat(t) && t.dims.length >= 1 && !allFinite(t)).map((t) => t.name);
 }
 
 /** Inputs that hold biases or states whatever their rank: an LSTM's or GRU's B [D, 8H or 6H] and initial states. */
