@@ -30,25 +30,29 @@ inline float clampf(float x, float lo, float hi) {
   return x > hi ? hi : x;
 }
 
+// fast_exp's constants, which its SIMD twins (exp8 in soft_topk_avx2.cpp, exp16 in
+// soft_topk_avx512.cpp) read too, so the three cannot drift apart.
+namespace exp_const {
+constexpr float kLo = -87.3f, kHi = 88.0f;      // the clamp
+constexpr float kRound = 12582912.0f;           // 1.5 * 2^23: adding it rounds to an integer
+constexpr float kLog2e = 1.44269504088896341f;  // 1 / ln 2
+constexpr float kLn2Hi = 0.693145751953125f, kLn2Lo = 1.42860682030941723212e-6f;  // Cody-Waite: ln 2 = hi + lo
+// exp(f) on |f| <= 0.347: Taylor to degree 7 (error < 1e-8 relative), Horner from the top
+constexpr float kPoly[8] = {1.98412698e-4f, 1.38888889e-3f, 8.33333333e-3f, 4.16666667e-2f, 1.66666667e-1f, 0.5f, 1.0f, 1.0f};
+}  // namespace exp_const
+
 // e^x in float for x in [-87.3, 88] (clamped there, so the result is always a
 // finite normal float); relative error about 2 ulp.
 inline float fast_exp(float x) {
-  x = clampf(x, -87.3f, 88.0f);
-  const float kRound = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
-  float t = x * 1.44269504088896341f + kRound;
-  float r = t - kRound;              // round(x / ln 2)
+  using namespace exp_const;
+  x = clampf(x, kLo, kHi);
+  float t = x * kLog2e + kRound;
+  float r = t - kRound;  // round(x / ln 2)
   int32_t i = int32_t(r);
-  float f = x - r * 0.693145751953125f;  // Cody-Waite: ln2 = hi + lo
-  f = f - r * 1.42860682030941723212e-6f;
-  // exp(f) on |f| <= 0.347 (Taylor to degree 7: error < 1e-8 relative)
-  float p = 1.98412698e-4f;
-  p = p * f + 1.38888889e-3f;
-  p = p * f + 8.33333333e-3f;
-  p = p * f + 4.16666667e-2f;
-  p = p * f + 1.66666667e-1f;
-  p = p * f + 0.5f;
-  p = p * f + 1.0f;
-  p = p * f + 1.0f;
+  float f = x - r * kLn2Hi;
+  f = f - r * kLn2Lo;
+  float p = kPoly[0];
+  for (int j = 1; j < 8; ++j) p = p * f + kPoly[j];
   return p * bits_to_float(uint32_t(i + 127) << 23);  // times 2^i
 }
 

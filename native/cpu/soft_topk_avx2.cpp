@@ -4,6 +4,8 @@
 // and add, rounded the same way.
 #include "soft_topk_simd.h"
 
+#include "fast_math.h"
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 #define SPARTAN_HAVE_AVX2_PATH 1
@@ -26,22 +28,17 @@ namespace {
 // fast_math.h's fast_exp, lane by lane. Its clamp x < lo ? lo : x is max(lo, x) and
 // x > hi ? hi : x is min(hi, x), in that operand order (a NaN passes through alike).
 SPARTAN_AVX2 inline __m256 exp8(__m256 x) {
-  x = _mm256_max_ps(_mm256_set1_ps(-87.3f), x);
-  x = _mm256_min_ps(_mm256_set1_ps(88.0f), x);
-  const __m256 round = _mm256_set1_ps(12582912.0f);
-  const __m256 t = _mm256_add_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), round);
+  using namespace exp_const;
+  x = _mm256_max_ps(_mm256_set1_ps(kLo), x);
+  x = _mm256_min_ps(_mm256_set1_ps(kHi), x);
+  const __m256 round = _mm256_set1_ps(kRound);
+  const __m256 t = _mm256_add_ps(_mm256_mul_ps(x, _mm256_set1_ps(kLog2e)), round);
   const __m256 r = _mm256_sub_ps(t, round);
   const __m256i i = _mm256_cvttps_epi32(r);
-  __m256 f = _mm256_sub_ps(x, _mm256_mul_ps(r, _mm256_set1_ps(0.693145751953125f)));
-  f = _mm256_sub_ps(f, _mm256_mul_ps(r, _mm256_set1_ps(1.42860682030941723212e-6f)));
-  __m256 p = _mm256_set1_ps(1.98412698e-4f);
-  p = _mm256_add_ps(_mm256_mul_ps(p, f), _mm256_set1_ps(1.38888889e-3f));
-  p = _mm256_add_ps(_mm256_mul_ps(p, f), _mm256_set1_ps(8.33333333e-3f));
-  p = _mm256_add_ps(_mm256_mul_ps(p, f), _mm256_set1_ps(4.16666667e-2f));
-  p = _mm256_add_ps(_mm256_mul_ps(p, f), _mm256_set1_ps(1.66666667e-1f));
-  p = _mm256_add_ps(_mm256_mul_ps(p, f), _mm256_set1_ps(0.5f));
-  p = _mm256_add_ps(_mm256_mul_ps(p, f), _mm256_set1_ps(1.0f));
-  p = _mm256_add_ps(_mm256_mul_ps(p, f), _mm256_set1_ps(1.0f));
+  __m256 f = _mm256_sub_ps(x, _mm256_mul_ps(r, _mm256_set1_ps(kLn2Hi)));
+  f = _mm256_sub_ps(f, _mm256_mul_ps(r, _mm256_set1_ps(kLn2Lo)));
+  __m256 p = _mm256_set1_ps(kPoly[0]);
+  for (int j = 1; j < 8; ++j) p = _mm256_add_ps(_mm256_mul_ps(p, f), _mm256_set1_ps(kPoly[j]));
   const __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(i, _mm256_set1_epi32(127)), 23);
   return _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
 }

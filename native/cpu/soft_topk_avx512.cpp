@@ -6,6 +6,8 @@
 // takes its entries in the same order (lane j: entry j of a step's low half, then of its high half).
 #include "soft_topk_simd.h"
 
+#include "fast_math.h"
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #if defined(__GNUC__) && !defined(__clang__)
 // GCC 12's AVX-512 intrinsics start from _mm512_undefined_ps(), which -Wuninitialized and
@@ -38,22 +40,17 @@ namespace {
 
 // fast_math.h's fast_exp, lane by lane (soft_topk_avx2.cpp's exp8, sixteen wide).
 SPARTAN_AVX512 inline __m512 exp16(__m512 x) {
-  x = _mm512_max_ps(_mm512_set1_ps(-87.3f), x);
-  x = _mm512_min_ps(_mm512_set1_ps(88.0f), x);
-  const __m512 round = _mm512_set1_ps(12582912.0f);
-  const __m512 t = _mm512_add_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), round);
+  using namespace exp_const;
+  x = _mm512_max_ps(_mm512_set1_ps(kLo), x);
+  x = _mm512_min_ps(_mm512_set1_ps(kHi), x);
+  const __m512 round = _mm512_set1_ps(kRound);
+  const __m512 t = _mm512_add_ps(_mm512_mul_ps(x, _mm512_set1_ps(kLog2e)), round);
   const __m512 r = _mm512_sub_ps(t, round);
   const __m512i i = _mm512_cvttps_epi32(r);
-  __m512 f = _mm512_sub_ps(x, _mm512_mul_ps(r, _mm512_set1_ps(0.693145751953125f)));
-  f = _mm512_sub_ps(f, _mm512_mul_ps(r, _mm512_set1_ps(1.42860682030941723212e-6f)));
-  __m512 p = _mm512_set1_ps(1.98412698e-4f);
-  p = _mm512_add_ps(_mm512_mul_ps(p, f), _mm512_set1_ps(1.38888889e-3f));
-  p = _mm512_add_ps(_mm512_mul_ps(p, f), _mm512_set1_ps(8.33333333e-3f));
-  p = _mm512_add_ps(_mm512_mul_ps(p, f), _mm512_set1_ps(4.16666667e-2f));
-  p = _mm512_add_ps(_mm512_mul_ps(p, f), _mm512_set1_ps(1.66666667e-1f));
-  p = _mm512_add_ps(_mm512_mul_ps(p, f), _mm512_set1_ps(0.5f));
-  p = _mm512_add_ps(_mm512_mul_ps(p, f), _mm512_set1_ps(1.0f));
-  p = _mm512_add_ps(_mm512_mul_ps(p, f), _mm512_set1_ps(1.0f));
+  __m512 f = _mm512_sub_ps(x, _mm512_mul_ps(r, _mm512_set1_ps(kLn2Hi)));
+  f = _mm512_sub_ps(f, _mm512_mul_ps(r, _mm512_set1_ps(kLn2Lo)));
+  __m512 p = _mm512_set1_ps(kPoly[0]);
+  for (int j = 1; j < 8; ++j) p = _mm512_add_ps(_mm512_mul_ps(p, f), _mm512_set1_ps(kPoly[j]));
   const __m512i bits = _mm512_slli_epi32(_mm512_add_epi32(i, _mm512_set1_epi32(127)), 23);
   return _mm512_mul_ps(p, _mm512_castsi512_ps(bits));
 }
