@@ -15,11 +15,7 @@ SPARTAN_CUDA=on npx cmake-js rebuild > .gpu/build.log 2>&1 || { tail -30 .gpu/bu
 node -e "const b = require('./build/Release/spartan.node').backend(); if (!b.cudaCompiled) process.exit(1)"
 cp build/Release/spartan.node .gpu/spartan.node
 
-NVCC="nvcc -O3 -std=c++17 --expt-relaxed-constexpr $GEN -Inative/include"
-$NVCC benchmarks/gpu/kernels_bench.cu native/cuda/{memory,soft_topk_forward,soft_topk_backward,hard_topk,block_ops}.cu \
-  native/cpu/{thread_pool,hard_topk}.cpp -o .gpu/bin/kernels_bench
-$NVCC benchmarks/gpu/bsr_check.cu native/cuda/bsr_matmul.cu native/cpu/bsr_matmul.cpp native/cpu/thread_pool.cpp \
-  -o .gpu/bin/bsr_check
+bash scripts/build-gpu-harnesses.sh .gpu/bin "$GEN"
 
 xz -T0 -1 -c "$(readlink -f "$(command -v node)")" > .gpu/node.xz
 tar -cf - --exclude=node_modules/onnxruntime-node --exclude=node_modules/onnxruntime-common \
