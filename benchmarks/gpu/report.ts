@@ -72,7 +72,10 @@ export function bsrReport(rows: BsrRow[], peer: BsrPeerRow[]): { markdown: strin
 if (require.main === module) {
   const dir = process.argv[2];
   if (!dir) throw new Error('usage: report.ts <dir with kernels.json [and peer.json]>');
-  const kernels = JSON.parse(fs.readFileSync(path.join(dir, 'kernels.json'), 'utf8')) as Kernels;
+  const kernelsFile = path.join(dir, 'kernels.json');
+  if (!fs.existsSync(kernelsFile) || fs.statSync(kernelsFile).size === 0)
+    throw new Error(`${kernelsFile} is missing or empty: kernels_bench wrote nothing (see kernels.txt beside it; without a CUDA device it says "no CUDA device")`);
+  const kernels = JSON.parse(fs.readFileSync(kernelsFile, 'utf8')) as Kernels;
   const peerFile = path.join(dir, 'peer.json');
   const peer = fs.existsSync(peerFile) && fs.statSync(peerFile).size > 0 ? (JSON.parse(fs.readFileSync(peerFile, 'utf8')) as Peer) : undefined;
   const date = new Date().toISOString().slice(0, 10);
