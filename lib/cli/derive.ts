@@ -4,7 +4,7 @@ import { deriveTrainingGraph } from '../graph/autodiff';
 import { BATCH_NORM_MODES, type BatchNormMode } from '../graph/trainMode';
 import { encodeModel } from '../graph/model';
 import { untieInitializers, untiedNote } from '../graph/untie';
-import { constantsNote, nonFiniteInitializers } from '../graph/params';
+import { constantsNote, splitParameters } from '../graph/params';
 import { rangeError } from '../errors';
 import { writeFileAtomic } from '../util/atomic';
 import { checkOutputFile } from './outputs';
@@ -57,7 +57,7 @@ export async function runDerive(argv: string[]): Promise<number> {
   });
   writeFileAtomic(values.output, encodeModel(train));
   if (untied.length) console.error(`note: ${untiedNote(untied)} (--keep-tied keeps them merged)`);
-  const constants = values.params ? [] : nonFiniteInitializers(forward);
+  const constants = values.params ? [] : splitParameters(forward).constants;
   if (constants.length) console.error(`note: ${constantsNote(constants)} (--params trains them all the same)`);
   const grads = train.graph.outputs.filter((o) => o.name.startsWith('grad.')).length;
   const state = train.graph.outputs.filter((o) => o.name.startsWith('state.')).length;

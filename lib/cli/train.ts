@@ -11,7 +11,7 @@ import { unusable } from '../train/checkpoint';
 import type { Method } from '../sparsity/sparsifier';
 import type { BudgetMode } from '../sparsity/budgets';
 import { untiedNote } from '../graph/untie';
-import { constantsNote, nonFiniteInitializers } from '../graph/params';
+import { constantsNote } from '../graph/params';
 import { BATCH_NORM_MODES, type BatchNormMode } from '../graph/trainMode';
 import { writeFileAtomic } from '../util/atomic';
 import { checkOutputFile } from './outputs';
@@ -133,8 +133,7 @@ export async function runTrain(argv: string[]): Promise<number> {
   if (ignored) console.error(`note: ${ignored}`);
   if (method !== 'dense') for (const n of blockNotes(trainer.sparsifier, block)) console.error(`note: ${n}`);
   if (trainer.untied.length) console.error(`note: ${untiedNote(trainer.untied)}`);
-  const constants = nonFiniteInitializers(forward);
-  if (constants.length) console.error(`note: ${constantsNote(constants)}`);
+  if (trainer.constants.length) console.error(`note: ${constantsNote(trainer.constants)}`);
   const ckFile = values.checkpoint ? path.join(values.checkpoint, 'checkpoint.bin') : undefined;
   const history: (EpochMetrics & { testAccuracy: number })[] = [];
   let start = 0;

@@ -26,31 +26,35 @@ function allFinite(t: TensorValue): boolean {
 }
 
 /**
- * The default parameters: every float initializer of rank >= 1 that some node reads where a
- * gradient flows (or that no node reads: it gets a zero gradient), but those holding NaN or
- * +-Inf (nonFiniteInitializers).
+ * The candidates for parameters, every float initializer of rank >= 1 that some node reads where
+ * a gradient flows (or that no node reads: it gets a zero gradient), split by their values in
+ * one scan: `params`, the default parameters, and `constants`, the names of those holding NaN or
+ * +-Inf (a -inf attention mask PyTorch exports from a buffer). A step would turn a constant to
+ * NaN (weight decay multiplies -inf by 0), and no mask can score it; it stays in the graph as it is.
  */
-export function defaultParameters(model: Model): TensorValue[] {
+export function splitParameters(model: Model): { params: TensorValue[]; constants: string[] } {
   const differentiable = new Map<string, boolean>();
   for (const n of model.graph.nodes)
     n.inputs.forEach((x, i) => {
       if (x) differentiable.set(x, (differentiable.get(x) ?? false) || !NOT_DIFFERENTIATED[n.opType]?.includes(i));
     });
-  return model.graph.initializers.filter((t) => isFloat(t) && t.dims.length >= 1 && differentiable.get(t.name) !== false && allFinite(t));
+  const params: TensorValue[] = [], constants: string[] = [];
+  for (const t of model.graph.initializers)
+    if (isFloat(t) && t.dims.length >= 1 && differentiable.get(t.name) !== false) {
+      if (allFinite(t)) params.push(t);
+      else constants.push(t.name);
+    }
+  return { params, constants };
 }
 
-/** The note the CLI prints for them. */
+/** The default parameters (splitParameters). */
+export function defaultParameters(model: Model): TensorValue[] {
+  return splitParameters(model).params;
+}
+
+/** The note the CLI prints for splitParameters' constants. */
 export function constantsNote(names: readonly string[]): string {
   return `${names.length === 1 ? 'the initializer' : `${names.length} initializers`} ${names.join(', ')} ${names.length === 1 ? 'holds' : 'hold'} NaN or infinite values: kept as ${names.length === 1 ? 'a constant' : 'constants'}, not trained`;
-}
-
-/**
- * Float initializers of rank >= 1 that hold NaN or +-Inf: constants, not parameters (a -inf
- * attention mask PyTorch exports from a buffer). A step would turn them to NaN (weight decay
- * multiplies -inf by 0), and no mask can score them; they stay in the graph as they are.
- */
-export function nonFiniteInitializers(model: Model): string[] {
-  return model.graph.initializers.filter((t) => isFloat(t) && t.dims.length >= 1 && !allFinite(t)).map((t) => t.name);
 }
 
 /** Inputs that hold biases or states whatever their rank: an LSTM's or GRU's B [D, 8H or 6H] and initial states. */

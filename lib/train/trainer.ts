@@ -1,10 +1,10 @@
 // Trains a forward ONNX model's parameters with a sparsity method: the training
 // graph (loss + gradients) runs in onnxruntime-node, the sparsifier and optimizer natively.
 import { deriveTrainingGraph, logitsClasses, predictionShape, type DeriveOptions } from '../graph/autodiff';
-import { freeName, type Dim, type Model, type ValueInfo } from '../graph/model';
+import { freeName, type Dim, type Model, type TensorValue, type ValueInfo } from '../graph/model';
 import { GraphRunner, type InferenceSessionOptions } from '../graph/runner';
 import { DataType } from '../graph/schema';
-import { biasesOfRankTwoOrMore, defaultParameters } from '../graph/params';
+import { biasesOfRankTwoOrMore, splitParameters } from '../graph/params';
 import { BATCH_NORM_MODES, dropoutMaskInput, inferenceForm, runningStatisticNames, stateOutput, trainingDropouts, type BatchNormMode } from '../graph/trainMode';
 import { seededUniform } from '../util/random';
 import { batches, perExample, type Batch, type Dataset, type InputArray } from '../data/dataset';
@@ -90,10 +90,6 @@ export interface EpochMetrics {
   seconds: number;
 }
 
-/** The parameters the Trainer trains: the derivation's default ones (not running statistics, Resize scales, ...), float32. */
-function trainable(forward: Model) {
-  return defaultParameters(forward).filter((t) => t.dataType === DataType.FLOAT);
-}
 
 /** BatchNormalization's running statistics that are float32 initializers: state the Trainer keeps, feeds and checkpoints. */
 function statisticInitializers(forward: Model) {
@@ -184,12 +180,16 @@ export class Trainer {
     targetShape: Dim[] | undefined,
     /** Parameters that the exporter had merged into another of equal value, trained apart here. */
     readonly untied: readonly { name: string; from: string }[],
+    /** The parameters it trains: the derivation's default ones (not running statistics, Resize scales, ...), float32. */
+    trainable: readonly TensorValue[],
+    /** Float initializers left constant for holding NaN or +-Inf (splitParameters). */
+    readonly constants: readonly string[],
     /** The training graph's dropout mask inputs: the ratio, and the shape past the batch dim. */
     private readonly dropouts: readonly { name: string; ratio: number; dims: number[] }[],
     /** The training graph's labels (or targets) input: "labels", unless the model has a tensor of that name. */
     private readonly labelsInput: string,
   ) {
-    this.params = trainable(forward).map((t) => ({ name: t.name, data: Float32Array.from(t.data as Float32Array), shape: t.dims.slice() }));
+    this.params = trainable.map((t) => ({ name: t.name, data: Float32Array.from(t.data as Float32Array), shape: t.dims.slice() }));
     this.buffers = statisticInitializers(forward).map((t) => ({ name: t.name, data: Float32Array.from(t.data as Float32Array), shape: t.dims.slice() }));
     this.updated = new Set(this.buffers.filter((b) => train.outputNames.includes(stateOutput(b.name))).map((b) => b.name));
     const inputs = dataInputs(forward);
@@ -236,7 +236,9 @@ export class Trainer {
     const labelled = loss === 'cross-entropy' ? logitsClasses(forward, opts.logits, opts.classAxis) : undefined;
     const targetShape = loss === 'mse' ? predictionShape(forward, opts.logits) : undefined;
     // evaluation: the forward graph with the parameters as inputs (fed the sparse weights)
-    const paramNames = new Set(trainable(forward).map((t) => t.name));
+    const { params: candidates, constants } = splitParameters(forward);
+    const trainable = candidates.filter((t) => t.dataType === DataType.FLOAT);
+    const paramNames = new Set(trainable.map((t) => t.name));
     if (opts.sparsify !== undefined) {
       if (!Array.isArray(opts.sparsify) || opts.sparsify.some((n) => typeof n !== 'string'))
         throw typeError('ERR_SPARTAN_OPTION', 'sparsify must be a list of parameter names');
@@ -272,7 +274,7 @@ export class Trainer {
       await train.release();
       throw e;
     }
-    return new Trainer(opts, train, evaluate, forward, labelled, targetShape, untied, dropouts, labels);
+    return new Trainer(opts, train, evaluate, forward, labelled, targetShape, untied, trainable, constants, dropouts, labels);
   }
 
   /**
