@@ -60,11 +60,14 @@ inline float fast_exp(float x) {
 struct Sigmoid {
   float s, ds;
 };
+// Below this z, exp(-z) clamps to exp(kHi): fast_sigmoid is exactly 0 there and its
+// derivative one constant (the SIMD loops use both, to skip those lanes' division).
+constexpr float kSigmoidZeroBelow = -exp_const::kHi;
 inline Sigmoid fast_sigmoid(float z) {
   float e = fast_exp(-z);
   float inv = 1.0f / (1.0f + e);
-  float s = z < -88.0f ? 0.0f : inv;  // exactly 0 far below the threshold
-  float ds = (e * inv) * inv;         // e / (1 + e)^2, finite because e is
+  float s = z < kSigmoidZeroBelow ? 0.0f : inv;  // exactly 0 far below the threshold
+  float ds = (e * inv) * inv;                    // e / (1 + e)^2, finite because e is
   return {s, ds};
 }
 

@@ -91,10 +91,8 @@ SPARTAN_AVX2 size_t sigmoid_sums(const float* v, float* out, size_t n, double in
                                  double mu, double sums[8], double spreads[8]) {
   const __m256d vinv = _mm256_set1_pd(inv_c), vbeta = _mm256_set1_pd(beta);
   const __m256d vcenter = _mm256_set1_pd(center), vmu = _mm256_set1_pd(mu);
-  const __m256 one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f), far = _mm256_set1_ps(-88.0f);
-  const __m256 e_below = exp8(_mm256_set1_ps(88.0f));  // exp(-z), clamped, for every z < -88
-  const __m256 inv_below = _mm256_div_ps(one, _mm256_add_ps(one, e_below));
-  const __m256 ds_below = _mm256_mul_ps(_mm256_mul_ps(e_below, inv_below), inv_below);
+  const __m256 one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f), far = _mm256_set1_ps(kSigmoidZeroBelow);
+  const __m256 ds_below = _mm256_set1_ps(fast_sigmoid(2 * kSigmoidZeroBelow).ds);  // every z below: the same
   LaneSums acc;
   size_t i = 0;
   for (; i + 8 <= n; i += 8) {

@@ -94,7 +94,7 @@ SPARTAN_AVX512 inline __m512 sigmoid16(__m512 x, const SigmoidConsts& k, __m512&
   const __m512d z_hi = _mm512_add_pd(_mm512_mul_pd(k.beta, _mm512_sub_pd(u_hi, k.center)), k.mu);
   const __m512 z = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(_mm512_cvtpd_ps(z_lo))),
                                                        _mm256_castps_pd(_mm512_cvtpd_ps(z_hi)), 1));
-  const __mmask16 below = _mm512_cmp_ps_mask(z, _mm512_set1_ps(-88.0f), _CMP_LT_OQ);
+  const __mmask16 below = _mm512_cmp_ps_mask(z, _mm512_set1_ps(kSigmoidZeroBelow), _CMP_LT_OQ);
   const __m512 neg_z = _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(z), _mm512_set1_epi32(int(0x80000000u))));
   const __m512 e = _mm512_maskz_mov_ps(__mmask16(~below), exp16(neg_z));
   const __m512 one = _mm512_set1_ps(1.0f);
@@ -172,11 +172,8 @@ struct UpdateStep {
 
 SPARTAN_AVX512 size_t sigmoid_sums(const float* v, float* out, size_t n, double inv_c, double beta, double center,
                                    double mu, double sums[8], double spreads[8]) {
-  const __m512 one = _mm512_set1_ps(1.0f);
-  const __m512 e_below = exp16(_mm512_set1_ps(88.0f));
-  const __m512 inv_below = _mm512_div_ps(one, _mm512_add_ps(one, e_below));
   const SigmoidStep step{{_mm512_set1_pd(inv_c), _mm512_set1_pd(beta), _mm512_set1_pd(center), _mm512_set1_pd(mu),
-                          _mm512_mul_ps(_mm512_mul_ps(e_below, inv_below), inv_below)}};
+                          _mm512_set1_ps(fast_sigmoid(2 * kSigmoidZeroBelow).ds)}};
   return lane_pass(v, out, n, sums, spreads, step);
 }
 
