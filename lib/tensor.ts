@@ -4,6 +4,7 @@
 // the garbage collector finalizes its handle.
 import { native, type DeviceBuffer } from './native';
 import { rangeError, typeError, SpartanError } from './errors';
+import { isFloat32Array, isUint8Array } from './util/typedArrays';
 
 export type Device = 'cpu' | 'cuda';
 export type DType = 'float32' | 'uint8';
@@ -71,6 +72,13 @@ export class Tensor {
   #host: HostArray | null;
   #device: DeviceBuffer | null;
 
+  /** `instanceof Tensor` holds only for objects this class constructed: an object made with
+   *  Object.create(Tensor.prototype), or a Proxy of a tensor, lacks the private fields every
+   *  accessor reads, and would fail later with an engine TypeError instead of ERR_SPARTAN_TYPE. */
+  static [Symbol.hasInstance](x: unknown): boolean {
+    return typeof x === 'object' && x !== null && #host in x;
+  }
+
   /** @internal Use tensor() or empty(). */
   constructor(device: Device, dtype: DType, shape: readonly number[], host: HostArray | null, buffer: DeviceBuffer | null) {
     this.device = device;
@@ -116,12 +124,12 @@ export class Tensor {
   /** The data as float32 (uint8 masks become 0/1 floats). */
   toFloat32Array(): Float32Array {
     const a = this.toArray();
-    return a instanceof Float32Array ? a : Float32Array.from(a);
+    return isFloat32Array(a) ? a : Float32Array.from(a);
   }
 
   async toFloat32ArrayAsync(): Promise<Float32Array> {
     const a = await this.toArrayAsync();
-    return a instanceof Float32Array ? a : Float32Array.from(a);
+    return isFloat32Array(a) ? a : Float32Array.from(a);
   }
 
   /** Frees the memory now (idempotent). Later use throws ERR_SPARTAN_DISPOSED. */
@@ -166,16 +174,11 @@ export function tensor(data: Float32Array | Uint8Array | readonly number[], opts
   if (typeof o !== 'object') throw typeError('ERR_SPARTAN_OPTION', 'options must be an object');
   const device = checkDevice(o.device, 'options.device');
   let host: HostArray;
-  if (data instanceof Float32Array || data instanceof Uint8Array) {
+  if (isFloat32Array(data) || isUint8Array(data)) {
     try {
       host = data.slice();
-    } catch (e) {  // a detached buffer, or a Proxy of an array (whose accessors refuse it): slice() throws
-      let detached = false;
-      try {
-        detached = data.buffer.byteLength === 0 && data.length === 0;
-      } catch {
-        // a Proxy: not a detached array, just not one
-      }
+    } catch (e) {  // a detached buffer: slice() throws (a Proxy of an array is not one by isFloat32Array)
+      const detached = data.buffer.byteLength === 0 && data.length === 0;
       throw Object.assign(typeError(detached ? 'ERR_SPARTAN_DETACHED' : 'ERR_SPARTAN_TYPE', `data cannot be read: ${(e as Error).message}`), { cause: e });
     }
   }
@@ -186,7 +189,7 @@ export function tensor(data: Float32Array | Uint8Array | readonly number[], opts
     host = Float32Array.from(data as number[]);
   }
   else throw typeError('ERR_SPARTAN_TYPE', 'data must be a Float32Array, a Uint8Array or an array of numbers');
-  const dtype: DType = host instanceof Uint8Array ? 'uint8' : 'float32';
+  const dtype: DType = isUint8Array(host) ? 'uint8' : 'float32';
   const shape = shapeOf(o.shape, host.length);
   if (device === 'cpu') return new Tensor('cpu', dtype, shape, host, null);
   const buf = allocDevice(dtype, host.length);

@@ -155,9 +155,27 @@ describe('tensors and hand-built models: bad input', () => {
     const gone = new Float32Array(4);
     structuredClone(gone.buffer, { transfer: [gone.buffer] });
     expect(codeOf(() => spartan.tensor(gone))).to.match(/^ERR_SPARTAN_DETACHED: data cannot be read/);
-    expect(codeOf(() => spartan.tensor(new Proxy(new Float32Array(4), {})))).to.match(/^ERR_SPARTAN_TYPE: data cannot be read/);
+    expect(codeOf(() => spartan.tensor(new Proxy(new Float32Array(4), {})))).to.match(/^ERR_SPARTAN_TYPE: data must be a Float32Array/);
     for (const m of [undefined, {}, { ...lenet300100(1), graph: { ...lenet300100(1).graph, nodes: undefined } }])
       expect(codeOf(() => encodeModel(m as never))).to.match(/^ERR_SPARTAN_ONNX: cannot encode the model: /);
+  });
+
+  it('a Proxy of a typed array or a tensor, and an object built on Tensor.prototype, are ERR_SPARTAN_TYPE everywhere, not an engine TypeError', () => {
+    const w = Float32Array.from({ length: 32 * 32 }, (_, i) => (i % 7) - 3);
+    const t = spartan.tensor(w, { shape: [32, 32] });
+    const throwing = new Proxy(t, { get() { throw new Error('a trap ran'); } });
+    for (const fake of [new Proxy(w, {}), new Proxy(t, {}), Object.create(spartan.Tensor.prototype), Object.create(Float32Array.prototype), throwing]) {
+      expect(fake instanceof spartan.Tensor).to.equal(false);
+      expect(codeOf(() => spartan.softTopK(fake, 3, 1))).to.match(/^ERR_SPARTAN_TYPE/);
+      expect(codeOf(() => spartan.topKMask(fake, 3))).to.match(/^ERR_SPARTAN_TYPE/);
+      expect(codeOf(() => spartan.blockScores(fake, 32, 32, [16, 16]))).to.match(/^ERR_SPARTAN_TYPE/);
+      expect(codeOf(() => spartan.bsr.fromDense(fake, 32, 32, [16, 16]))).to.match(/^ERR_SPARTAN_TYPE/);
+      expect(codeOf(() => new SGD([{ name: 'w', data: fake }], { lr: 0.1 }))).to.match(/^ERR_SPARTAN_TYPE/);
+      expect(codeOf(() => new Sparsifier({ params: [{ name: 'w', shape: [32, 32], data: fake }], method: 'spartan', density: 0.5, totalSteps: 10 }))).to.match(/^ERR_SPARTAN_TYPE/);
+    }
+    const m = spartan.bsr.fromDense(w, 32, 32, [16, 16]);
+    expect(codeOf(() => spartan.bsr.matmul(m, new Proxy(new Float32Array(32 * 4), {}) as Float32Array))).to.match(/^ERR_SPARTAN_TYPE/);
+    expect(Array.from(t.toArray())).to.deep.equal(Array.from(w)); // the real tensor is untouched
   });
 
   it('deriveTrainingGraph of a node with a malformed attribute is ERR_SPARTAN_ONNX, not a TypeError from inside', () => {

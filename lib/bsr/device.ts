@@ -5,6 +5,7 @@ import { rangeError, typeError } from '../errors';
 import { asSpartanError, empty, requireCuda, tensor, Tensor } from '../tensor';
 import { BsrMatrix, type BlockSize } from './matrix';
 import type { BsrDtype } from './half';
+import { isFloat32Array } from '../util/typedArrays';
 
 interface NativeBsrCuda {
   bsrMatmulCuda(
@@ -110,7 +111,7 @@ export interface DeviceProductOptions {
 export function deviceProduct(linear: boolean, A: DeviceBsrMatrix, x: unknown, o: DeviceProductOptions, async: boolean): Tensor | Float32Array | Promise<Tensor | Float32Array> {
   const bufs = A.buffers;
   if (o.relu !== undefined && typeof o.relu !== 'boolean') throw typeError('ERR_SPARTAN_OPTION', 'options.relu must be a boolean');
-  const hostX = x instanceof Float32Array;
+  const hostX = isFloat32Array(x);
   if (!hostX && !(x instanceof Tensor && x.device === 'cuda' && x.dtype === 'float32'))
     throw typeError('ERR_SPARTAN_TYPE', 'x must be a float32 CUDA Tensor or a Float32Array for a device BSR matrix');
   const size = hostX ? (x as Float32Array).length : (x as Tensor).size;
@@ -121,7 +122,7 @@ export function deviceProduct(linear: boolean, A: DeviceBsrMatrix, x: unknown, o
   // out: a float32 CUDA Tensor when x is one, a Float32Array in copy mode; checked before any device work
   const outSize = A.rows * n;
   if (o.out !== undefined && o.out !== null) {
-    if (hostX ? !(o.out instanceof Float32Array) : !(o.out instanceof Tensor && o.out.device === 'cuda' && o.out.dtype === 'float32'))
+    if (hostX ? !isFloat32Array(o.out) : !(o.out instanceof Tensor && o.out.device === 'cuda' && o.out.dtype === 'float32'))
       throw typeError(hostX ? 'ERR_SPARTAN_TYPE' : 'ERR_SPARTAN_DEVICE', `out must be ${hostX ? 'a Float32Array' : 'a float32 CUDA Tensor'} like x`);
     const len = o.out instanceof Tensor ? o.out.size : o.out.length;
     if (len !== outSize) throw rangeError('ERR_SPARTAN_LENGTH', `out has ${len} entries; expected ${outSize}`);

@@ -3,6 +3,7 @@ import { rangeError, typeError } from '../errors';
 import { optionsObject, positiveInt } from '../options';
 import { toBfloat16, toFloat16, type BsrDtype } from './half';
 import { BsrMatrix, blockSizeOf } from './matrix';
+import { isFloat32Array, isUint8Array } from '../util/typedArrays';
 
 export interface FromDenseOptions {
   /**
@@ -24,7 +25,7 @@ export interface FromDenseOptions {
  */
 export function fromDense(weights: Float32Array, rows: number, cols: number, block: readonly [number, number], opts?: FromDenseOptions): BsrMatrix {
   const o = optionsObject(opts);
-  if (!(weights instanceof Float32Array)) throw typeError('ERR_SPARTAN_TYPE', 'weights must be a Float32Array');
+  if (!isFloat32Array(weights)) throw typeError('ERR_SPARTAN_TYPE', 'weights must be a Float32Array');
   const R = positiveInt(rows, 'rows'), C = positiveInt(cols, 'cols');
   if (!Array.isArray(block) || block.length !== 2) throw typeError('ERR_SPARTAN_TYPE', 'block must be a pair [b, b]');
   const b = blockSizeOf(block[0], 'block[0]');
@@ -38,11 +39,11 @@ export function fromDense(weights: Float32Array, rows: number, cols: number, blo
   let perBlock = false;
   const mask = o.mask;
   if (mask !== undefined) {
-    if (!(mask instanceof Uint8Array) && !(mask instanceof Float32Array)) throw typeError('ERR_SPARTAN_TYPE', 'options.mask must be a Uint8Array or a Float32Array');
+    if (!isUint8Array(mask) && !isFloat32Array(mask)) throw typeError('ERR_SPARTAN_TYPE', 'options.mask must be a Uint8Array or a Float32Array');
     if (mask.length === nbr * nbc && mask.length !== R * C) perBlock = true;
     else if (mask.length !== R * C)
       throw rangeError('ERR_SPARTAN_LENGTH', `options.mask has length ${mask.length}; expected ${nbr * nbc} (one per block) or ${R * C} (one per entry)`);
-    if (mask instanceof Float32Array)
+    if (isFloat32Array(mask))
       for (let i = 0; i < mask.length; i++) if (Number.isNaN(mask[i])) throw rangeError('ERR_SPARTAN_NON_FINITE', `options.mask[${i}] is NaN`);
   }
   for (let i = 0; i < weights.length; i++)

@@ -1,6 +1,7 @@
 // float16 and bfloat16 as uint16 bit patterns: rounding (to nearest, ties to even)
 // from float32 and exact widening back.
 import { typeError } from '../errors';
+import { isFloat32Array, isUint16Array } from '../util/typedArrays';
 
 export type BsrDtype = 'float32' | 'float16' | 'bfloat16';
 export type HalfDtype = 'float16' | 'bfloat16';
@@ -60,7 +61,7 @@ export function halfDtype(dtype: unknown, name = 'dtype'): HalfDtype {
 
 /** Rounds every entry of a Float32Array to float16 or bfloat16 bits. */
 export function encodeHalf(x: Float32Array, dtype: HalfDtype): Uint16Array {
-  if (!(x instanceof Float32Array)) throw typeError('ERR_SPARTAN_TYPE', 'x must be a Float32Array');
+  if (!isFloat32Array(x)) throw typeError('ERR_SPARTAN_TYPE', 'x must be a Float32Array');
   const to = halfDtype(dtype) === 'float16' ? toFloat16 : toBfloat16;
   const out = new Uint16Array(x.length);
   for (let i = 0; i < x.length; i++) out[i] = to(x[i]);
@@ -69,7 +70,7 @@ export function encodeHalf(x: Float32Array, dtype: HalfDtype): Uint16Array {
 
 /** Widens float16 or bfloat16 bits to float32 (exact). */
 export function decodeHalf(h: Uint16Array, dtype: HalfDtype): Float32Array {
-  if (!(h instanceof Uint16Array)) throw typeError('ERR_SPARTAN_TYPE', 'h must be a Uint16Array');
+  if (!isUint16Array(h)) throw typeError('ERR_SPARTAN_TYPE', 'h must be a Uint16Array');
   const from = halfDtype(dtype) === 'float16' ? fromFloat16 : fromBfloat16;
   const out = new Float32Array(h.length);
   for (let i = 0; i < h.length; i++) out[i] = from(h[i]);

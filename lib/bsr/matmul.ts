@@ -5,6 +5,7 @@ import { optionsObject, positiveInt } from '../options';
 import { BsrMatrix } from './matrix';
 import { Tensor } from '../tensor';
 import { DeviceBsrMatrix, deviceProduct } from './device';
+import { isFloat32Array, isUint16Array } from '../util/typedArrays';
 
 interface NativeBsr {
   bsrMatmul(
@@ -38,7 +39,7 @@ export interface BsrLinearOptions {
 
 function count(given: unknown, x: unknown, cols: number, name: string): number {
   if (given !== undefined) return positiveInt(given, `options.${name}`);
-  if (!(x instanceof Float32Array) && !(x instanceof Uint16Array)) throw typeError('ERR_SPARTAN_TYPE', 'x must be a Float32Array (or a Uint16Array for a half-precision matrix)');
+  if (!isFloat32Array(x) && !isUint16Array(x)) throw typeError('ERR_SPARTAN_TYPE', 'x must be a Float32Array (or a Uint16Array for a half-precision matrix)');
   const m = x.length / cols;
   if (!Number.isInteger(m) || m < 1)
     throw rangeError('ERR_SPARTAN_LENGTH', `x has length ${x.length}, not a positive multiple of A.cols = ${cols}`);

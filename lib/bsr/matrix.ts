@@ -2,6 +2,7 @@
 import { rangeError, typeError } from '../errors';
 import { positiveInt } from '../options';
 import { fromBfloat16, fromFloat16, type BsrDtype } from './half';
+import { isInt32Array } from '../util/typedArrays';
 
 export type BlockSize = 16 | 32;
 
@@ -48,8 +49,8 @@ export class BsrMatrix {
     if (dtype !== 'float32' && dtype !== 'float16' && dtype !== 'bfloat16')
       throw typeError('ERR_SPARTAN_OPTION', `dtype must be 'float32', 'float16' or 'bfloat16' (got ${String(dtype)})`);
     this.dtype = dtype;
-    if (!(parts.rowPtr instanceof Int32Array)) throw typeError('ERR_SPARTAN_TYPE', 'rowPtr must be an Int32Array');
-    if (!(parts.colIdx instanceof Int32Array)) throw typeError('ERR_SPARTAN_TYPE', 'colIdx must be an Int32Array');
+    if (!isInt32Array(parts.rowPtr)) throw typeError('ERR_SPARTAN_TYPE', 'rowPtr must be an Int32Array');
+    if (!isInt32Array(parts.colIdx)) throw typeError('ERR_SPARTAN_TYPE', 'colIdx must be an Int32Array');
     const wantValues = dtype === 'float32' ? Float32Array : Uint16Array;
     if (!(parts.values instanceof wantValues)) throw typeError('ERR_SPARTAN_TYPE', `values must be a ${wantValues.name} for dtype ${dtype}`);
     this.rowPtr = parts.rowPtr;

@@ -11,6 +11,7 @@ import { optionsObject } from '../options';
 import type { BsrDtype } from './half';
 import { blockSizeOf, type BlockSize } from './matrix';
 import { SparseLinear } from './sparseLinear';
+import { isFloat32Array } from '../util/typedArrays';
 
 const FLOAT = 1;
 
@@ -36,7 +37,7 @@ const attrFloat = (n: Node, k: string, d: number) => (n.attrs[k] && 'f' in n.att
 
 function floatInit(inits: Map<string, TensorValue>, name: string | undefined): TensorValue | undefined {
   const t = name ? inits.get(name) : undefined;
-  return t && t.dataType === FLOAT && t.data instanceof Float32Array ? t : undefined;
+  return t && t.dataType === FLOAT && isFloat32Array(t.data) ? t : undefined;
 }
 
 /** The weight [out, in] and bias of a Gemm / MatMul node, or the reason it cannot be converted. */
@@ -159,7 +160,7 @@ export class SparseModel {
 
   /** Runs the model on x ([batch, features], row-major float32); returns the output [batch, outFeatures]. */
   forward(x: Float32Array, batch: number): Float32Array {
-    if (!(x instanceof Float32Array)) throw typeError('ERR_SPARTAN_TYPE', 'x must be a Float32Array');
+    if (!isFloat32Array(x)) throw typeError('ERR_SPARTAN_TYPE', 'x must be a Float32Array');
     const values = new Map<string, Float32Array>([[this.input, x]]);
     const get = (name: string) => {
       const v = values.get(name);

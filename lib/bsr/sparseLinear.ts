@@ -5,6 +5,7 @@ import type { BsrDtype } from './half';
 import { fromDense } from './fromDense';
 import { linear, linearAsync } from './matmul';
 import { BsrMatrix, blockSizeOf, type BlockSize } from './matrix';
+import { isFloat32Array } from '../util/typedArrays';
 
 export interface SparseLinearOptions {
   /** outFeatures values. */
@@ -30,7 +31,7 @@ export class SparseLinear {
     if (!(weight instanceof BsrMatrix)) throw typeError('ERR_SPARTAN_TYPE', 'weight must be a BsrMatrix');
     const o = optionsObject(opts);
     if (o.bias !== undefined) {
-      if (!(o.bias instanceof Float32Array)) throw typeError('ERR_SPARTAN_TYPE', 'options.bias must be a Float32Array');
+      if (!isFloat32Array(o.bias)) throw typeError('ERR_SPARTAN_TYPE', 'options.bias must be a Float32Array');
       if (o.bias.length !== weight.rows) throw rangeError('ERR_SPARTAN_LENGTH', `options.bias has length ${o.bias.length}; expected outFeatures = ${weight.rows}`);
     }
     if (o.relu !== undefined && typeof o.relu !== 'boolean') throw typeError('ERR_SPARTAN_OPTION', 'options.relu must be a boolean');

@@ -3,6 +3,7 @@
 // fast) without it, e.g. on a GPU box that only runs the CUDA suite.
 import type * as ortTypes from 'onnxruntime-node';
 import { encodeModel, type Model } from './model';
+import { isBigInt64Array, isFloat32Array, isFloat64Array, isInt32Array, isUint8Array } from '../util/typedArrays';
 
 let ortModule: typeof ortTypes | undefined;
 function ort(): typeof ortTypes {
@@ -14,13 +15,13 @@ function ort(): typeof ortTypes {
 export type InferenceSessionOptions = ortTypes.InferenceSession.SessionOptions;
 export type Feed = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array;
 const ortType = (a: Feed): 'float32' | 'float64' | 'int64' | 'int32' | 'uint8' =>
-  a instanceof Float32Array ? 'float32' : a instanceof Float64Array ? 'float64' : a instanceof BigInt64Array ? 'int64' : a instanceof Int32Array ? 'int32' : 'uint8';
+  isFloat32Array(a) ? 'float32' : isFloat64Array(a) ? 'float64' : isBigInt64Array(a) ? 'int64' : isInt32Array(a) ? 'int32' : 'uint8';
 
 export class GraphRunner {
   private constructor(private readonly session: ortTypes.InferenceSession) {}
 
   static async create(model: Model | Uint8Array, options: ortTypes.InferenceSession.SessionOptions = {}): Promise<GraphRunner> {
-    const bytes = model instanceof Uint8Array ? model : encodeModel(model);
+    const bytes = isUint8Array(model) ? model : encodeModel(model);
     return new GraphRunner(await ort().InferenceSession.create(bytes, { executionProviders: ['cpu'], ...options }));
   }
 
@@ -34,7 +35,7 @@ export class GraphRunner {
   /** Runs with feeds given as (data, dims; type 'bool' for a Uint8Array of 0/1 fed to a bool input); returns each output's data. */
   async run(feeds: Record<string, { data: Feed; dims: readonly number[]; type?: 'bool' }>, outputs?: string[]): Promise<Record<string, Feed>> {
     const t: Record<string, ortTypes.Tensor> = {};
-    for (const [k, v] of Object.entries(feeds)) t[k] = new (ort().Tensor)(v.type === 'bool' && v.data instanceof Uint8Array ? 'bool' : ortType(v.data), v.data as never, v.dims);
+    for (const [k, v] of Object.entries(feeds)) t[k] = new (ort().Tensor)(v.type === 'bool' && isUint8Array(v.data) ? 'bool' : ortType(v.data), v.data as never, v.dims);
     const r = outputs ? await this.session.run(t, outputs) : await this.session.run(t);
     const out: Record<string, Feed> = {};
     for (const [k, v] of Object.entries(r)) out[k] = v.data as Feed;

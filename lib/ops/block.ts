@@ -4,6 +4,7 @@ import { typeError } from '../errors';
 import { blockDims, matrixShape, optionsObject, type BlockDims } from '../options';
 import { Tensor, type Device } from '../tensor';
 import { Placement } from './placement';
+import { isUint8Array } from '../util/typedArrays';
 
 /** The output of an op on a theta operand: a Tensor when theta is one. */
 export type Like<V, H> = V extends Tensor ? Tensor : H;
@@ -40,7 +41,7 @@ function expand(blockMask: Float32Array | Uint8Array | Tensor, rows: number, col
   const [r, c] = matrixShape(rows, cols, b);
   const o = optionsObject(opts);
   const p = Placement.resolve([blockMask, o.out], o.device);
-  const dtype = blockMask instanceof Uint8Array || (blockMask instanceof Tensor && blockMask.dtype === 'uint8') ? 'uint8' : 'float32';
+  const dtype = isUint8Array(blockMask) || (blockMask instanceof Tensor && blockMask.dtype === 'uint8') ? 'uint8' : 'float32';
   return runOn(p, async, () => {
     const out = p.output(o.out, r * c, dtype, blockMask instanceof Tensor ? [r, c] : undefined);
     const q = native.expandBlockMask(p.input(blockMask), r, c, b[0], b[1], out.handle, async);

@@ -6,6 +6,7 @@
 import { native, type DeviceBuffer } from '../native';
 import { typeError, rangeError } from '../errors';
 import { asSpartanError, checkDevice, empty, requireCuda, tensor, Tensor, type Device, type DType, type HostArray } from '../tensor';
+import { isFloat32Array, isUint8Array } from '../util/typedArrays';
 
 type Mode = 'host' | 'tensor' | 'copy';
 type Handle = HostArray | DeviceBuffer;
@@ -58,7 +59,7 @@ export class Placement {
   /** An input operand as the native call takes it (anything else passes through for the native type error). */
   input(x: unknown): unknown {
     if (x instanceof Tensor) return x.handle;
-    if (this.mode === 'copy' && (x instanceof Float32Array || x instanceof Uint8Array)) {
+    if (this.mode === 'copy' && (isFloat32Array(x) || isUint8Array(x))) {
       const t = tensor(x, { device: 'cuda' });
       this.temps.push(t);
       return t.handle;

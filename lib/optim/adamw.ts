@@ -1,6 +1,7 @@
 import { native } from '../native';
 import { handle } from '../tensor';
 import { belowOne, Optimizer, positive, type NamedParam, type ParamData } from './optimizer';
+import { isFloat32Array } from '../util/typedArrays';
 
 export interface AdamWOptions {
   lr: number;
@@ -28,7 +29,7 @@ export class AdamW extends Optimizer {
     this.eps = positive(opts.eps ?? 1e-8, 'eps');
     this.weightDecay = positive(opts.weightDecay ?? 0.01, 'weightDecay', true);
     for (const p of this.params) {
-      const n = p.data instanceof Float32Array ? p.data.length : p.data.size;
+      const n = isFloat32Array(p.data) ? p.data.length : p.data.size;
       this.moments.set(p.name, [this.zeros(n), this.zeros(n)]);
     }
   }

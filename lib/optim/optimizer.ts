@@ -7,6 +7,7 @@ import { checkFinite } from '../ops/finite';
 import { nameList, numberOption } from '../options';
 import { rangeError, typeError } from '../errors';
 import { asSpartanError, disposeTensors, handle, sizeOf, tensor, Tensor, type Device } from '../tensor';
+import { isFloat32Array } from '../util/typedArrays';
 
 /** A parameter's values: a host array, or a float32 CUDA Tensor (updated in place). */
 export type ParamData = Float32Array | Tensor;
@@ -54,7 +55,7 @@ export abstract class Optimizer {
   constructor(params: readonly NamedParam[], lr: number, clipNorm: number | undefined, noDecay: readonly string[] | undefined) {
     if (!Array.isArray(params) || params.length === 0) throw typeError('ERR_SPARTAN_OPTION', 'params must be a non-empty array of { name, data }');
     params.forEach((p, i) => {
-      const ok = p?.data instanceof Float32Array || (p?.data instanceof Tensor && p.data.dtype === 'float32');
+      const ok = isFloat32Array(p?.data) || (p?.data instanceof Tensor && p.data.dtype === 'float32');
       if (typeof p?.name !== 'string' || !ok) throw typeError('ERR_SPARTAN_TYPE', `params[${i}] must be { name: string, data: Float32Array | float32 Tensor }`);
     });
     const devices = new Set(params.map((p) => (p.data instanceof Tensor ? p.data.device : 'cpu')));
@@ -96,8 +97,8 @@ export abstract class Optimizer {
       const g = grads[p.name];
       // a gradient is like its parameter: a Float32Array, or a float32 Tensor on the same device
       const want = p.data instanceof Tensor ? `a float32 ${p.data.device} Tensor` : 'a Float32Array';
-      const ok = p.data instanceof Tensor ? g instanceof Tensor && g.device === p.data.device && g.dtype === 'float32' : g instanceof Float32Array;
-      if (!ok) throw typeError(g instanceof Tensor || g instanceof Float32Array ? 'ERR_SPARTAN_DEVICE' : 'ERR_SPARTAN_TYPE', `grads["${p.name}"] must be ${want}`);
+      const ok = p.data instanceof Tensor ? g instanceof Tensor && g.device === p.data.device && g.dtype === 'float32' : isFloat32Array(g);
+      if (!ok) throw typeError(g instanceof Tensor || isFloat32Array(g) ? 'ERR_SPARTAN_DEVICE' : 'ERR_SPARTAN_TYPE', `grads["${p.name}"] must be ${want}`);
       if (sizeOf(g) !== sizeOf(p.data)) throw rangeError('ERR_SPARTAN_LENGTH', `grads["${p.name}"] has length ${sizeOf(g)}; expected ${sizeOf(p.data)}`);
     }
     try {
@@ -150,7 +151,7 @@ export abstract class Optimizer {
     if (typeof state.buffers !== 'object' || state.buffers === null) throw bad('buffers missing');
     for (const p of this.params) {
       const src = state.buffers[p.name], dst = this.buffersOf(p.name);
-      if (!Array.isArray(src) || src.length !== dst.length || src.some((b, i) => !(b instanceof Float32Array) || b.length !== sizeOf(dst[i]))) throw bad(`buffers of ${p.name}`);
+      if (!Array.isArray(src) || src.length !== dst.length || src.some((b, i) => !isFloat32Array(b) || b.length !== sizeOf(dst[i]))) throw bad(`buffers of ${p.name}`);
     }
     if (!Number.isSafeInteger(state.step) || state.step < 0) throw bad(`step ${state.step}`);
     for (const p of this.params)

@@ -5,6 +5,7 @@ import type { ParamData } from '../optim/optimizer';
 import { booleanOption, positiveInt, type BlockDims } from '../options';
 import { disposeTensors, sizeOf, Tensor } from '../tensor';
 import type { F32, Storage, U8 } from './storage';
+import { isFloat32Array } from '../util/typedArrays';
 
 export type { ParamData };
 /** The 0/1 masks of a Sparsifier over D: Uint8Arrays for host parameters, uint8 Tensors for Tensor ones. */
@@ -26,7 +27,7 @@ export function checkParam(spec: ParamSpec, index: number): 'host' | Tensor['dev
   if (typeof spec !== 'object' || spec === null) throw typeError('ERR_SPARTAN_TYPE', `params[${index}] must be an object`);
   if (typeof spec.name !== 'string' || spec.name === '') throw typeError('ERR_SPARTAN_TYPE', `params[${index}].name must be a non-empty string`);
   const d = spec.data;
-  if (!(d instanceof Float32Array) && !(d instanceof Tensor && d.dtype === 'float32'))
+  if (!isFloat32Array(d) && !(d instanceof Tensor && d.dtype === 'float32'))
     throw typeError('ERR_SPARTAN_TYPE', `params[${index}].data (${spec.name}) must be a Float32Array or a float32 Tensor`);
   if (d instanceof Tensor && d.disposed) throw typeError('ERR_SPARTAN_DISPOSED', `params[${index}].data (${spec.name}) has been disposed`);
   if (!Array.isArray(spec.shape) || spec.shape.length === 0)
@@ -123,11 +124,11 @@ export class Layer<F extends F32 = Float32Array, U extends U8 = Uint8Array> {
    * worker thread) is replaced, as both are rewritten whole before they are read again.
    */
   checkAttached(): void {
-    if (this.theta instanceof Float32Array && this.theta.length !== this.numel)
+    if (isFloat32Array(this.theta) && this.theta.length !== this.numel)
       throw typeError('ERR_SPARTAN_DETACHED', `parameter "${this.name}": its array was detached (transferred); the Sparsifier needs its parameters' memory where it runs`);
     if (this.weightsBuf === this.theta) return; // W is theta and the caller's gradient serves: no buffers of its own
-    if (this.weightsBuf instanceof Float32Array && this.weightsBuf.length !== this.numel) this.weightsBuf = this.storage.f32(this.numel, 0, this.shape) as F;
-    if (this.gradBuf instanceof Float32Array && this.gradBuf.length !== this.numel) this.gradBuf = this.storage.f32(this.numel, 0, this.shape) as F;
+    if (isFloat32Array(this.weightsBuf) && this.weightsBuf.length !== this.numel) this.weightsBuf = this.storage.f32(this.numel, 0, this.shape) as F;
+    if (isFloat32Array(this.gradBuf) && this.gradBuf.length !== this.numel) this.gradBuf = this.storage.f32(this.numel, 0, this.shape) as F;
   }
 
   /** dL/dm per entry, and its soft top-k VJP: Spartan's three-kernel backward only (block

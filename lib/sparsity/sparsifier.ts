@@ -15,6 +15,7 @@ import { erkDensities, type BudgetMode } from './budgets';
 import { checkParam, Layer, type HardOf, type ParamData, type ParamSpec } from './layer';
 import { Storage, type F32, type U8 } from './storage';
 import { adjustedDensity, betaAt, densityAt, phaseAt, phases, type BetaCurve, type DensityCurve, type Phase, type Phases } from './schedules';
+import { isFloat32Array } from '../util/typedArrays';
 
 export type Method = 'spartan' | 'imp' | 'topkast' | 'dense';
 const METHODS: readonly Method[] = ['spartan', 'imp', 'topkast', 'dense'];
@@ -322,14 +323,14 @@ export class Sparsifier<D extends ParamData = Float32Array> {
   private checkGradient(g: unknown, l: AnyLayer): void {
     if (this.storage.tensors) {
       const want = `a float32 ${this.device} Tensor`;
-      if (!(g instanceof Tensor)) throw typeError(g instanceof Float32Array ? 'ERR_SPARTAN_DEVICE' : 'ERR_SPARTAN_TYPE', `gradW["${l.name}"] must be ${want}`);
+      if (!(g instanceof Tensor)) throw typeError(isFloat32Array(g) ? 'ERR_SPARTAN_DEVICE' : 'ERR_SPARTAN_TYPE', `gradW["${l.name}"] must be ${want}`);
       if (g.device !== this.device) throw typeError('ERR_SPARTAN_DEVICE', `gradW["${l.name}"] lives on '${g.device}'; the sparsifier's parameters on '${this.device}'`);
       if (g.dtype !== 'float32') throw typeError('ERR_SPARTAN_TYPE', `gradW["${l.name}"] must be ${want} (got ${g.dtype})`);
       if (g.disposed) throw typeError('ERR_SPARTAN_DISPOSED', `gradW["${l.name}"] has been disposed`);
       if (g.size !== l.numel) throw rangeError('ERR_SPARTAN_LENGTH', `gradW["${l.name}"] has ${g.size} elements; expected ${l.numel}`);
       return;
     }
-    if (!(g instanceof Float32Array)) throw typeError(g instanceof Tensor ? 'ERR_SPARTAN_DEVICE' : 'ERR_SPARTAN_TYPE', `gradW["${l.name}"] must be a Float32Array`);
+    if (!isFloat32Array(g)) throw typeError(g instanceof Tensor ? 'ERR_SPARTAN_DEVICE' : 'ERR_SPARTAN_TYPE', `gradW["${l.name}"] must be a Float32Array`);
     if (g.length !== l.numel) throw rangeError('ERR_SPARTAN_LENGTH', `gradW["${l.name}"] has length ${g.length}; expected ${l.numel}`);
   }
 
@@ -614,7 +615,7 @@ export class Sparsifier<D extends ParamData = Float32Array> {
       };
       if (!unit(state.masks[i]) || !unit(state.hard[i]) || !unit(state.prevHard[i]) || !unit(state.backwardSets[i]))
         throw bad(`a mask of ${l.name} holds a value outside [0, 1]`);
-      if (state.rewind && (!(state.rewind[i] instanceof Float32Array) || state.rewind[i].length !== l.numel)) throw bad(`rewind snapshot of ${l.name}`);
+      if (state.rewind && (!isFloat32Array(state.rewind[i]) || state.rewind[i].length !== l.numel)) throw bad(`rewind snapshot of ${l.name}`);
     });
     // (past totalSteps is a state too: step() goes on there, the schedules at their ends)
     if (!Number.isSafeInteger(state.step) || state.step < 0) throw bad(`step ${state.step}`);

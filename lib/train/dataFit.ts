@@ -6,6 +6,7 @@ import { DataType } from '../graph/schema';
 import { perExample, type Dataset, type InputArray, type LabelArray } from '../data/dataset';
 import { firstOutOfRange, type IndexBound } from './indexBounds';
 import { checkFinite } from '../ops/finite';
+import { isBigInt64Array, isFloat32Array, isInt32Array, isUint16Array, isUint32Array, isUint8Array } from '../util/typedArrays';
 
 /** What a dataset must fit: the model inputs it feeds, and the loss's classes (cross-entropy) or target shape (mse). */
 export interface ModelFit {
@@ -27,10 +28,10 @@ export interface ModelFit {
 
 /** The array a dataset holds for each ONNX input type the Trainer feeds. */
 export const INPUT_ARRAYS = new Map<number, { onnx: string; name: string; is: (a: unknown) => boolean }>([
-  [DataType.FLOAT, { onnx: 'float32', name: 'Float32Array', is: (a) => a instanceof Float32Array }],
-  [DataType.INT64, { onnx: 'int64', name: 'BigInt64Array', is: (a) => a instanceof BigInt64Array }],
-  [DataType.INT32, { onnx: 'int32', name: 'Int32Array', is: (a) => a instanceof Int32Array }],
-  [DataType.BOOL, { onnx: 'bool', name: 'Uint8Array', is: (a) => a instanceof Uint8Array }],
+  [DataType.FLOAT, { onnx: 'float32', name: 'Float32Array', is: (a) => isFloat32Array(a) }],
+  [DataType.INT64, { onnx: 'int64', name: 'BigInt64Array', is: (a) => isBigInt64Array(a) }],
+  [DataType.INT32, { onnx: 'int32', name: 'Int32Array', is: (a) => isInt32Array(a) }],
+  [DataType.BOOL, { onnx: 'bool', name: 'Uint8Array', is: (a) => isUint8Array(a) }],
 ]);
 
 /** The value each dynamic dim's symbol took from the dataset, and the input that gave it. */
@@ -88,7 +89,7 @@ function checkInputValues(fit: ModelFit, input: ValueInfo, values: InputArray, s
   if (perModel !== perData)
     throw rangeError('ERR_SPARTAN_SHAPE', `${name} has examples of shape [${shape}] (${perData} values) but the model's input "${input.name}" takes [${input.shape}] (${perModel} per example)`);
   // a NaN or infinite input would fail only at its batch, after the batches before it had trained
-  if (values instanceof Float32Array) checkFinite(values, `${name}: ${where.values}`);
+  if (isFloat32Array(values)) checkFinite(values, `${name}: ${where.values}`);
   const bound = fit.indexBounds.get(input.name);
   const bad = bound ? firstOutOfRange(values as BigInt64Array | Int32Array, bound.rows) : -1;
   if (bound && bad >= 0)
@@ -178,7 +179,7 @@ function checkLabels(data: Dataset, labels: LabelArray, name: string, C: number,
 function checkTargetsArray(data: Dataset, name: string): Float32Array {
   const targets = data.targets;
   if (!targets) throw rangeError('ERR_SPARTAN_LABELS', `${name} has no targets, which the mse loss trains towards`);
-  if (!(targets instanceof Float32Array)) throw typeError('ERR_SPARTAN_TYPE', `${name}: targets must be a Float32Array (got ${describe(targets)})`);
+  if (!isFloat32Array(targets)) throw typeError('ERR_SPARTAN_TYPE', `${name}: targets must be a Float32Array (got ${describe(targets)})`);
   return targets;
 }
 
@@ -195,5 +196,5 @@ function describe(a: unknown): string {
 }
 
 function isLabelArray(a: unknown): a is LabelArray {
-  return a instanceof Uint8Array || a instanceof Uint16Array || a instanceof Uint32Array || a instanceof Int32Array || a instanceof BigInt64Array;
+  return isUint8Array(a) || isUint16Array(a) || isUint32Array(a) || isInt32Array(a) || isBigInt64Array(a);
 }

@@ -2,6 +2,7 @@
 // rows it has, so the Trainer can refuse an id past the table before onnxruntime fails on it
 // mid-epoch, and a negative id, which ONNX's Gather would quietly wrap to the table's end.
 import { attrI, nodeLabel, type Model, type ValueInfo } from '../graph/model';
+import { isBigInt64Array } from '../util/typedArrays';
 
 /** The table an input's values index: its row count, and the Gather and table that set it. */
 export interface IndexBound {
@@ -47,7 +48,7 @@ export function indexBounds(model: Model, inputs: readonly ValueInfo[]): Map<str
 
 /** The first value of `ids` outside [0, rows), as its index, or -1. */
 export function firstOutOfRange(ids: BigInt64Array | Int32Array, rows: number): number {
-  if (ids instanceof BigInt64Array) {
+  if (isBigInt64Array(ids)) {
     const top = BigInt(rows);
     for (let i = 0; i < ids.length; i++) if (ids[i] < 0n || ids[i] >= top) return i;
     return -1;

@@ -22,6 +22,7 @@ import { checkTrainerOptions } from './trainerOptions';
 import { missingOrtCudaProvider } from './ortCuda';
 import { countCorrect, crossEntropySum } from './metrics';
 import { parkThreads } from '../backend';
+import { isFloat32Array } from '../util/typedArrays';
 
 export { countCorrect } from './metrics';
 
@@ -418,7 +419,7 @@ export class Trainer {
   private loadState(state: TrainerState, bad: (why: string) => Error): void {
     // one Float32Array per tensor, each of the tensor's length
     const fits = (saved: unknown, want: readonly { data: Float32Array }[]) =>
-      Array.isArray(saved) && saved.length === want.length && saved.every((a, i) => a instanceof Float32Array && a.length === want[i].data.length);
+      Array.isArray(saved) && saved.length === want.length && saved.every((a, i) => isFloat32Array(a) && a.length === want[i].data.length);
     if (typeof state !== 'object' || state === null) throw bad('not a trainer state');
     if (!fits(state.params, this.params)) throw bad("its parameters do not match the model's");
     if (!fits(state.buffers ?? [], this.buffers)) throw bad("its running statistics do not match the model's BatchNormalization layers");
