@@ -175,6 +175,8 @@ describe('tensors and hand-built models: bad input', () => {
     }
     const m = spartan.bsr.fromDense(w, 32, 32, [16, 16]);
     expect(codeOf(() => spartan.bsr.matmul(m, new Proxy(new Float32Array(32 * 4), {}) as Float32Array))).to.match(/^ERR_SPARTAN_TYPE/);
+    const parts = { rows: 32, cols: 32, blockSize: 16, rowPtr: m.rowPtr, colIdx: m.colIdx } as const;
+    expect(codeOf(() => new spartan.bsr.BsrMatrix({ ...parts, values: new Proxy(m.values, {}) as Float32Array }))).to.match(/^ERR_SPARTAN_TYPE: values must be a Float32Array/);
     expect(Array.from(t.toArray())).to.deep.equal(Array.from(w)); // the real tensor is untouched
   });
 

@@ -2,7 +2,7 @@
 import { rangeError, typeError } from '../errors';
 import { positiveInt } from '../options';
 import { fromBfloat16, fromFloat16, type BsrDtype } from './half';
-import { isInt32Array } from '../util/typedArrays';
+import { isFloat32Array, isInt32Array, isUint16Array } from '../util/typedArrays';
 
 export type BlockSize = 16 | 32;
 
@@ -51,8 +51,8 @@ export class BsrMatrix {
     this.dtype = dtype;
     if (!isInt32Array(parts.rowPtr)) throw typeError('ERR_SPARTAN_TYPE', 'rowPtr must be an Int32Array');
     if (!isInt32Array(parts.colIdx)) throw typeError('ERR_SPARTAN_TYPE', 'colIdx must be an Int32Array');
-    const wantValues = dtype === 'float32' ? Float32Array : Uint16Array;
-    if (!(parts.values instanceof wantValues)) throw typeError('ERR_SPARTAN_TYPE', `values must be a ${wantValues.name} for dtype ${dtype}`);
+    if (dtype === 'float32' ? !isFloat32Array(parts.values) : !isUint16Array(parts.values))
+      throw typeError('ERR_SPARTAN_TYPE', `values must be a ${dtype === 'float32' ? 'Float32Array' : 'Uint16Array'} for dtype ${dtype}`);
     this.rowPtr = parts.rowPtr;
     this.colIdx = parts.colIdx;
     this.values = parts.values;
