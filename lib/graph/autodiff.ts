@@ -117,6 +117,10 @@ function derive(given: Model, opts: DeriveOptions): Model {
   const mode = opts.batchNorm ?? 'as-exported';
   if (!BATCH_NORM_MODES.includes(mode)) throw rangeError('ERR_SPARTAN_OPTION', `batchNorm must be one of ${BATCH_NORM_MODES.join(', ')} (got ${JSON.stringify(mode)})`);
   if (opts.dropout !== undefined && opts.dropout !== 'random' && opts.dropout !== 'mask-inputs') throw rangeError('ERR_SPARTAN_OPTION', `dropout must be 'random' or 'mask-inputs' (got ${JSON.stringify(opts.dropout)})`);
+  // the training graph writes the opset-13 forms (ReduceSum, Unsqueeze and Split with an axes
+  // input, Softmax on one axis); below 13 they are other operators, which onnxruntime refuses
+  if (!(given?.opset >= 13))
+    throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `the model imports opset ${given?.opset}; training graphs are derived from opset 13 or newer (re-export it, e.g. torch.onnx.export(..., opset_version=17))`);
   let forward = mode === 'frozen' ? inferenceForm(given, 'batch-norm') : withBatchStatistics(given, mode);
   if (opts.dropout === 'mask-inputs') {
     // shape inference only where a training-mode Dropout needs its input's shape (not on every Trainer start-up)
@@ -203,9 +207,24 @@ function derive(given: Model, opts: DeriveOptions): Model {
   for (const n of nodes) if (n.inputs.some((i) => needs.has(i))) n.outputs.forEach((o) => consts.has(o) || needs.add(o));
   if (!needs.has(opts.logits)) throw rangeError('ERR_SPARTAN_ONNX', `"${opts.logits}" does not depend on any parameter`);
   const contributions = new Map<string, string[]>([[opts.logits, [dLogits]]]);
+  const addedByNode = new Set<string>(); // the current node's inputs that took a gradient
   const add = (name: string, grad: string) => {
     if (!needs.has(name)) return;
+    addedByNode.add(name);
     contributions.set(name, [...(contributions.get(name) ?? []), grad]);
+  };
+  const paramSet = new Set(params);
+  /**
+   * A parameter read directly by a node on the loss's path must take a gradient from that
+   * node's rule: the rules cover the inputs a model trains (weights, biases, norms' scales), not
+   * e.g. BatchNormalization's running mean, Clip's bounds or Pad's fill value, and an explicit
+   * `params` naming one of those would otherwise get an all-zero gradient without a word.
+   */
+  const checkParamsTookGradient = (n: Node) => {
+    n.inputs.forEach((x, i) => {
+      if (paramSet.has(x) && !addedByNode.has(x))
+        throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${n.name || n.outputs[0]}": no gradient for input ${i} of ${n.opType} ("${x}"), which the params name (leave "${x}" out of params to keep it fixed)`);
+    });
   };
   const gradOf = (name: string): string | undefined => {
     const c = contributions.get(name);
@@ -301,11 +320,13 @@ function derive(given: Model, opts: DeriveOptions): Model {
   for (let ni = nodes.length - 1; ni >= 0; ni--) {
     const n = nodes[ni];
     if (!n.outputs.some((o) => needs.has(o))) continue;
+    addedByNode.clear();
     if (n.opType === 'Split') { // dx = Concat of the output gradients (zeros where an output has none)
       if (!n.outputs.some((o) => contributions.has(o))) continue;
       const rank = shape(n.inputs[0]).length, axis = (attrI(n, 'axis', 0) + rank) % rank;
       const parts = n.outputs.map((o) => gradOf(o) ?? b.op('Mul', [o, fconst([0], [])]));
       add(n.inputs[0], b.op('Concat', parts, { axis: { i: axis } }));
+      checkParamsTookGradient(n);
       continue;
     }
     const dy = gradOf(n.outputs[0]);
@@ -622,9 +643,20 @@ function derive(given: Model, opts: DeriveOptions): Model {
         if (needs.has(bias)) add(bias, b.op('ReduceSum', [dy, b.int64s(others)], { keepdims: { i: 0 } }));
         break;
       }
+      // comparisons and logic: boolean outputs (a Where's condition, a Cast mask), piecewise
+      // constant in their inputs, a parameter read here included: no gradient, nothing to check
+      case 'Greater': case 'Less': case 'Equal': case 'GreaterOrEqual': case 'LessOrEqual':
+      case 'And': case 'Or': case 'Xor': case 'Not':
+        continue;
       case 'MaxPool': {
-        // scatter dY onto the argmax positions (the forward node is given an Indices output)
-        const idx = n.outputs[1] ?? (n.outputs[1] = b.fresh('maxpool_indices'));
+        // scatter dY onto the argmax positions (the forward node is given an Indices output),
+        // which the scatter reads row-major: storage_order 1 (column-major indices) is set back
+        // to 0 where the Indices output is the derivation's own, refused where the model reads it
+        if (attrI(n, 'storage_order', 0) !== 0) {
+          if (n.outputs[1]) throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${n.name || y}": MaxPool with storage_order=1 whose Indices output the model reads`);
+          n.attrs = { ...n.attrs, storage_order: { i: 0 } };
+        }
+        const idx = n.outputs[1] || (n.outputs[1] = b.fresh('maxpool_indices'));
         const flatLen = b.int64s([-1]);
         const zeros = b.op('Mul', [b.op('Reshape', [a, flatLen]), fconst([0], [])]);
         const scattered = b.op('ScatterElements', [zeros, b.op('Reshape', [idx, flatLen]), b.op('Reshape', [dy, flatLen])], { axis: { i: 0 }, reduction: { s: 'add' } });
@@ -646,6 +678,7 @@ function derive(given: Model, opts: DeriveOptions): Model {
         rule(ctx, n, dy);
       }
     }
+    checkParamsTookGradient(n);
   }
 
   const paramInits = new Map(g.initializers.filter((t) => params.includes(t.name)).map((t) => [t.name, t]));

@@ -51,14 +51,15 @@ function normalizedBackward(ctx: GradContext, x: string, axes: number[], eps: nu
 
 /** LayerNormalization: over the axes from `axis` on; scale and bias have the shape of those axes. */
 const layerNorm: GradRule = (ctx, n, dy) => {
-  const { b, shape, needs, add } = ctx;
+  const { b, shape, needs, add, sumTo } = ctx;
   const [x, scale, bias] = n.inputs;
-  const rank = shape(x).length, axis = (attrI(n, 'axis', -1) + rank) % rank;
-  const axes = Array.from({ length: rank - axis }, (_, i) => axis + i), lead = Array.from({ length: axis }, (_, i) => i);
+  const xs = shape(x), rank = xs.length, axis = (attrI(n, 'axis', -1) + rank) % rank;
+  const axes = Array.from({ length: rank - axis }, (_, i) => axis + i);
   const xhat = normalizedBackward(ctx, x, axes, attrF(n, 'epsilon', 1e-5), needs.has(x) ? b.op('Mul', [dy, scale]) : undefined);
-  const summed = (t: string) => (lead.length ? b.op('ReduceSum', [t, b.int64s(lead)], { keepdims: { i: 0 } }) : t);
-  if (needs.has(scale)) add(scale, summed(b.op('Mul', [dy, xhat])));
-  if (bias && needs.has(bias)) add(bias, summed(dy));
+  // scale and bias broadcast against the normalized axes ([D], [1, D], [C, D] for axis -2):
+  // summed back to their own shapes
+  if (needs.has(scale)) add(scale, sumTo(b.op('Mul', [dy, xhat]), xs, scale));
+  if (bias && needs.has(bias)) add(bias, sumTo(dy, xs, bias));
 };
 
 /** InstanceNormalization: per example and channel over the spatial axes; scale and bias are [C]. */

@@ -53,6 +53,7 @@ export function inferShapes(model: Model, consts: Consts): Shapes {
         s.set(o, matMulShape(n, get(n, 0), get(n, 1)));
         break;
       case 'Add': case 'Sub': case 'Mul': case 'Div': case 'Pow':
+      case 'Greater': case 'Less': case 'Equal': case 'GreaterOrEqual': case 'LessOrEqual': case 'And': case 'Or': case 'Xor':
         s.set(o, broadcast(get(n, 0), get(n, 1)));
         break;
       case 'Where': case 'Sum': case 'Max': case 'Min':
@@ -67,7 +68,7 @@ export function inferShapes(model: Model, consts: Consts): Shapes {
       case 'Pad':
         s.set(o, padAmounts(n, get(n, 0), consts).map((p) => p.before === 0 && p.after === 0 ? p.dim : typeof p.dim === 'number' ? p.dim + p.before + p.after : '?'));
         break;
-      case 'Relu': case 'LeakyRelu': case 'Sigmoid': case 'Tanh': case 'Neg': case 'Identity': case 'Dropout':
+      case 'Relu': case 'LeakyRelu': case 'Sigmoid': case 'Tanh': case 'Neg': case 'Identity': case 'Dropout': case 'Not':
       case 'Softmax': case 'LogSoftmax': case 'Erf': case 'Gelu': case 'Sqrt': case 'Exp': case 'Log': case 'Reciprocal': case 'Abs': case 'Clip':
       case 'HardSigmoid': case 'HardSwish': case 'Softplus': case 'Elu': case 'Selu': case 'PRelu': case 'CumSum':
         s.set(o, get(n, 0).slice());

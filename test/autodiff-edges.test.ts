@@ -1,0 +1,115 @@
+// Derived training graphs, edge cases a review found: MaxPool with column-major indices, a
+// LayerNormalization scale broadcast over more than its last axis, a Where whose condition is
+// computed, parameters a rule gives no gradient, and models below opset 13.
+import { expect } from 'chai';
+import { deriveTrainingGraph } from '../lib/graph/autodiff';
+import { GraphBuilder, model } from '../lib/graph/builder';
+import { DataType } from '../lib/graph/schema';
+import { checkGradients } from './gradcheck';
+import { freshSeed, normal, rng } from './reference';
+import { codeOf } from './helpers';
+
+const seed = freshSeed();
+const rand = rng(seed);
+const D = DataType.DOUBLE, F = DataType.FLOAT;
+const randn = (n: number, s = 0.5) => Float64Array.from({ length: n }, () => normal(rand) * s);
+const r32 = (n: number, s = 0.5) => Float32Array.from({ length: n }, () => normal(rand) * s);
+const shuffled = (a: number[]) => {
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [a[i], a[j]] = [a[j], a[i]];
+  }
+  return a;
+};
+const labels = (n: number, classes: number) => ({ data: BigInt64Array.from({ length: n }, () => BigInt(Math.floor(rand() * classes))), dims: [n] });
+
+describe(`training-graph derivation: edge cases (seed ${seed})`, () => {
+  it('MaxPool with storage_order=1: the indices the derivation adds are row-major, so the gradient lands on the argmax', async function () {
+    this.timeout(120000);
+    const b = new GraphBuilder();
+    const x = b.input('x', F, ['N', 2, 5, 4]);
+    // a parameter per input entry: a wrong scatter position gives a wrong entry's gradient.
+    // Inputs 0.2 apart and scales within 0.5 % of 1 keep every window's argmax under the
+    // finite differences' steps (no kinks)
+    const scaled = b.op('Mul', [x, b.initializer('s', [2, 5, 4], Float32Array.from({ length: 40 }, () => 1 + 0.005 * rand()), F)]);
+    const mp = b.op('MaxPool', [scaled], { kernel_shape: { ints: [2, 2] }, storage_order: { i: 1 } });
+    b.op('Gemm', [b.op('Flatten', [mp], { axis: { i: 1 } }), b.initializer('fc', [3, 24], r32(72), F)], { transB: { i: 1 } }, ['logits']);
+    b.output('logits', F, ['N', 3]);
+    const N = 2;
+    const spaced = () => shuffled(Array.from({ length: 40 }, (_, i) => 0.2 * (i + 1)));
+    const feeds = { x: { data: Float32Array.from([...spaced(), ...spaced()]), dims: [N, 2, 5, 4] }, labels: labels(N, 3) };
+    expect(await checkGradients(model(b.graph('pool')), feeds, { logits: 'logits' }, 1e-3, 1e-2)).to.equal(40 + 72);
+  });
+
+  it('MaxPool with storage_order=1 whose Indices output the model reads is refused by name', () => {
+    const b = new GraphBuilder();
+    const x = b.input('x', F, ['N', 1, 4, 4]);
+    const scaled = b.op('Mul', [x, b.initializer('s', [1, 1, 4, 4], r32(16), F)]);
+    b.op('MaxPool', [scaled], { kernel_shape: { ints: [2, 2] }, storage_order: { i: 1 } }, ['pooled', 'where']);
+    b.nodes[b.nodes.length - 1].name = 'my_pool';
+    b.op('Flatten', ['pooled'], { axis: { i: 1 } }, ['logits']);
+    b.output('logits', F, ['N', 4]);
+    b.output('where', DataType.INT64, ['N', 1, 2, 2]);
+    expect(codeOf(() => deriveTrainingGraph(model(b.graph('pool')), { logits: 'logits' }))).to.match(/^ERR_SPARTAN_UNSUPPORTED_OP: node "my_pool": MaxPool with storage_order=1/);
+  });
+
+  it('LayerNormalization on axis 1 of [N, 3, 4] with scale [1, 4] and bias [4]: gradients of their own shapes, matching finite differences', async function () {
+    this.timeout(120000);
+    const b = new GraphBuilder();
+    const x = b.input('x', D, ['N', 3, 4]);
+    const h = b.op('Mul', [x, b.initializer('w', [3, 4], randn(12), D)]);
+    const ln = b.op('LayerNormalization', [h, b.initializer('g', [1, 4], randn(4), D), b.initializer('bb', [4], randn(4), D)], { axis: { i: 1 }, epsilon: { f: 1e-3 } });
+    b.op('Gemm', [b.op('Flatten', [ln], { axis: { i: 1 } }), b.initializer('out', [12, 3], randn(36), D)], {}, ['logits']);
+    b.output('logits', D, ['N', 3]);
+    const N = 3;
+    const feeds = { x: { data: randn(N * 12, 1), dims: [N, 3, 4] }, labels: labels(N, 3) };
+    expect(await checkGradients(model(b.graph('ln')), feeds, { logits: 'logits' }, 1e-6, 1e-5)).to.equal(12 + 4 + 4 + 36);
+  });
+
+  it('Where with a computed condition (Greater) and a Cast comparison mask: gradients match finite differences', async function () {
+    this.timeout(120000);
+    const b = new GraphBuilder();
+    const x = b.input('x', D, ['N', 5]);
+    const h = b.op('Gemm', [x, b.initializer('w', [5, 6], randn(30), D)]);
+    const zero = b.constant(Float64Array.of(0), [], D);
+    const leaky = b.op('Where', [b.op('Greater', [h, zero]), h, b.op('Mul', [h, b.constant(Float64Array.of(0.1), [], D)])]);
+    const kept = b.op('Mul', [leaky, b.op('Cast', [b.op('Less', [h, b.constant(Float64Array.of(2), [], D)])], { to: { i: D } })]);
+    b.op('Gemm', [kept, b.initializer('out', [6, 3], randn(18), D)], {}, ['logits']);
+    b.output('logits', D, ['N', 3]);
+    const N = 4;
+    // inputs well inside their pieces: finite differences step over no kink
+    const feeds = { x: { data: randn(N * 5, 1), dims: [N, 5] }, labels: labels(N, 3) };
+    expect(await checkGradients(model(b.graph('where')), feeds, { logits: 'logits' }, 1e-5, 1e-6)).to.equal(30 + 18);
+  });
+
+  it('a parameter named in params that a rule gives no gradient (BatchNormalization mean, Clip bound) is refused by node and input, not left at zero', () => {
+    const bn = new GraphBuilder();
+    const x = bn.input('x', D, ['N', 2, 3]);
+    const h = bn.op('Mul', [x, bn.initializer('p', [2, 3], randn(6), D)]);
+    const stats = ['bn.s', 'bn.b', 'bn.m', 'bn.v'].map((n, i) => bn.initializer(n, [2], i === 3 ? Float64Array.of(1, 2) : randn(2), D));
+    bn.op('BatchNormalization', [h, ...stats], {}, ['y']);
+    bn.nodes[bn.nodes.length - 1].name = 'my_bn';
+    bn.op('Flatten', ['y'], { axis: { i: 1 } }, ['logits']);
+    bn.output('logits', D, ['N', 6]);
+    const m = model(bn.graph('bn'));
+    expect(codeOf(() => deriveTrainingGraph(m, { logits: 'logits', params: ['p', 'bn.s', 'bn.b', 'bn.m'] }))).to.match(/^ERR_SPARTAN_UNSUPPORTED_OP: node "my_bn": no gradient for input 3 of BatchNormalization \("bn.m"\)/);
+    expect(deriveTrainingGraph(m, { logits: 'logits', params: ['p', 'bn.s', 'bn.b'] }).graph.outputs.map((o) => o.name)).to.include('grad.bn.s');
+
+    const clip = new GraphBuilder();
+    const cx = clip.input('x', D, ['N', 4]);
+    const lo = clip.initializer('lo', [1], Float64Array.of(-0.5), D);
+    clip.op('Clip', [clip.op('Mul', [cx, clip.initializer('w', [4], randn(4), D)]), lo], {}, ['logits']);
+    clip.nodes[clip.nodes.length - 1].name = 'my_clip';
+    clip.output('logits', D, ['N', 4]);
+    expect(codeOf(() => deriveTrainingGraph(model(clip.graph('clip')), { logits: 'logits', params: ['w', 'lo'] }))).to.match(/^ERR_SPARTAN_UNSUPPORTED_OP: node "my_clip": no gradient for input 1 of Clip \("lo"\)/);
+  });
+
+  it('a model below opset 13 is refused with what to do, before anything is derived', () => {
+    const b = new GraphBuilder();
+    const x = b.input('x', F, ['N', 4]);
+    b.op('Gemm', [x, b.initializer('w', [4, 3], r32(12), F)], {}, ['logits']);
+    b.output('logits', F, ['N', 3]);
+    expect(codeOf(() => deriveTrainingGraph(model(b.graph('old'), 11), { logits: 'logits' }))).to.match(/^ERR_SPARTAN_UNSUPPORTED_OP: the model imports opset 11; training graphs are derived from opset 13 or newer/);
+    expect(deriveTrainingGraph(model(b.graph('new'), 13), { logits: 'logits' }).opset).to.equal(13);
+  });
+});
