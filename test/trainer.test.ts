@@ -383,3 +383,26 @@ describe('Trainer with BatchNormalization and Dropout (mnist-bn: a training-mode
     for (const p of both) expect(await failure(p)).to.match(/^ERR_SPARTAN_DISPOSED: |^resolved$/);
   });
 });
+
+describe('Trainer with logits that are an inner tensor of the model', () => {
+  afterEach(releaseOpened);
+  it('a model whose only output is softmax(logits) trains on its logits, evaluates and exports; graph derive outputs the logits too', async function () {
+    this.timeout(120000);
+    const base = lenet300100(1);
+    const probs = { name: 'probs', elemType: base.graph.outputs[0].elemType, shape: base.graph.outputs[0].shape };
+    const forward = { ...base, graph: { ...base.graph, nodes: [...base.graph.nodes, { opType: 'Softmax', name: 'to_probs', inputs: ['logits'], outputs: ['probs'], attrs: { axis: { i: 1 } } }], outputs: [probs] } };
+    expect(deriveTrainingGraph(forward, { logits: 'logits' }).graph.outputs.map((o) => o.name)).to.include.members(['loss', 'logits', 'probs']);
+    const train = head(loadMnist('train'), 2000), test = head(loadMnist('test'), 1000);
+    const options = { logits: 'logits', epochs: 1, batchSize: 64, trainCount: train.count, seed: 1, sparsity: { method: 'imp' as const, density: 0.5 }, optimizer: { kind: 'sgd' as const, lr: 0.1, momentum: 0.9 } };
+    const t = await open({ ...options, forward }), same = await open({ ...options, forward: base });
+    const [metrics, sameMetrics] = [await t.trainEpoch(train, 0), await same.trainEpoch(train, 0)];
+    const { accuracy } = await t.evaluate(test);
+    expect(accuracy).to.be.above(0.5);
+    // the same training as the model with logits as its output, to the bit
+    expect([metrics.loss, accuracy]).to.deep.equal([sameMetrics.loss, (await same.evaluate(test)).accuracy]);
+    const runner = await GraphRunner.create(t.exportSparse());
+    let correct = 0;
+    for (const b of batches(test, 500, null)) correct += countCorrect((await runner.run({ x: { data: b.x, dims: [b.size, 1, 28, 28] } })).logits as Float32Array, b.labels!);
+    expect(correct / test.count).to.equal(accuracy);
+  });
+});

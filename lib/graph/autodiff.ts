@@ -78,6 +78,20 @@ export function logitsClasses(forward: Model, logits: string, classAxis?: number
 }
 
 /**
+ * The model with `name`, a tensor one of its nodes computes, as a graph output too (its
+ * shape inferred; the model's float type), so that a run can fetch it: onnxruntime fetches
+ * graph outputs only. The model itself when it is one already, or when no node computes it
+ * (the derivation then names the missing tensor).
+ */
+export function withOutput(forward: Model, name: string): Model {
+  const g = forward.graph;
+  if (typeof name !== 'string' || g.outputs.some((o) => o.name === name) || !g.nodes.some((n) => n.outputs.includes(name))) return forward;
+  const floatType = [...g.outputs.map((o) => o.elemType), ...g.initializers.map((t) => t.dataType)].find((t) => t === DataType.FLOAT || t === DataType.DOUBLE) ?? DataType.FLOAT;
+  const shape = analyse(forward).shapes.get(name);
+  return { ...forward, graph: { ...g, outputs: [...g.outputs, { name, elemType: floatType, shape: shape?.slice() }] } };
+}
+
+/**
  * The shape of one example of a regression model's prediction (its shape past the batch
  * dim; a dynamic dim, a sequence length, as its symbol), which the mse loss compares with a
  * target of the same shape.
@@ -121,6 +135,7 @@ function derive(given: Model, opts: DeriveOptions): Model {
   // input, Softmax on one axis); below 13 they are other operators, which onnxruntime refuses
   if (!(given?.opset >= 13))
     throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `the model imports opset ${given?.opset}; training graphs are derived from opset 13 or newer (re-export it, e.g. torch.onnx.export(..., opset_version=17))`);
+  given = withOutput(given, opts.logits); // logits an inner tensor: the training graph outputs it too
   let forward = mode === 'frozen' ? inferenceForm(given, 'batch-norm') : withBatchStatistics(given, mode);
   if (opts.dropout === 'mask-inputs') {
     // shape inference only where a training-mode Dropout needs its input's shape (not on every Trainer start-up)

@@ -1,6 +1,6 @@
 // Trains a forward ONNX model's parameters with a sparsity method: the training
 // graph (loss + gradients) runs in onnxruntime-node, the sparsifier and optimizer natively.
-import { deriveTrainingGraph, logitsClasses, predictionShape, type DeriveOptions } from '../graph/autodiff';
+import { deriveTrainingGraph, logitsClasses, predictionShape, withOutput, type DeriveOptions } from '../graph/autodiff';
 import { freeName, type Dim, type Model, type TensorValue, type ValueInfo } from '../graph/model';
 import { GraphRunner, type InferenceSessionOptions } from '../graph/runner';
 import { DataType } from '../graph/schema';
@@ -218,7 +218,9 @@ export class Trainer {
     if (opts.weightDecayOn !== undefined && opts.weightDecayOn !== 'all' && opts.weightDecayOn !== 'weights')
       throw rangeError('ERR_SPARTAN_OPTION', `weightDecayOn must be 'all' or 'weights' (got ${JSON.stringify(opts.weightDecayOn)})`);
     // parameters the exporter merged because their values were equal train apart (untie.ts)
-    const { model: forward, untied } = untieInitializers(opts.forward);
+    const { model: untiedModel, untied } = untieInitializers(opts.forward);
+    // logits named by an inner tensor: made a graph output, which both graphs must fetch
+    const forward = withOutput(untiedModel, opts.logits);
     const batchNorm = opts.batchNorm ?? 'batch';
     if (!BATCH_NORM_MODES.includes(batchNorm)) throw rangeError('ERR_SPARTAN_OPTION', `batchNorm must be one of ${BATCH_NORM_MODES.join(', ')} (got ${JSON.stringify(batchNorm)})`);
     const loss = opts.loss ?? 'cross-entropy';
