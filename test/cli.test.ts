@@ -1,6 +1,7 @@
 // The `spartan` command line, run as a user would (compiled dist/cli/main.js).
 import { expect } from 'chai';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -494,6 +495,65 @@ describe('spartan CLI', function () {
       expect(r.stderr, args.join(' ')).to.match(pattern);
       expect(fs.existsSync(path.join(dir, 'o.json'))).to.equal(false);
     }
+  });
+
+  it('outputs that would overwrite each other, the --model or forward model, the checkpoint, or replace a FIFO: one message, exit 1, before any training, nothing written', () => {
+    const dir = tmp();
+    const at = (...p: string[]) => path.join(dir, ...p);
+    const T = ['--epochs', '1', '--train-count', '256'], cnn = at('cnn.onnx'), ck = at('ck'), ckFile = path.join(ck, 'checkpoint.bin');
+    fs.copyFileSync(path.join(root, 'test', 'fixtures', 'torch', 'mnist-cnn.onnx'), cnn);
+    fs.symlinkSync(cnn, at('link.onnx'));
+    fs.mkdirSync(ck);
+    fs.writeFileSync(ckFile, 'a checkpoint');
+    fs.mkdirSync(at('o2'));
+    fs.symlinkSync(at('o2'), at('o2-link'));
+    fs.mkdirSync(at('ck-dir', 'checkpoint.bin'), { recursive: true });
+    execFileSync('mkfifo', [at('fifo')]);
+    const cases: [string[], string][] = [
+      [['train', '--checkpoint', ck, '--json', ckFile], `--json ${ckFile}: would overwrite the checkpoint ${ckFile}`],
+      [['train', '--checkpoint', ck, '--export', ckFile], `--export ${ckFile}: would overwrite the checkpoint ${ckFile}`],
+      // the rename onto the folder would fail after the last epoch
+      [['train', '--json', at('o2', 'out.json'), '--checkpoint', at('o2', 'out.json')], `--json ${at('o2', 'out.json')}: is the --checkpoint folder ${at('o2', 'out.json')}`],
+      [['train', '--json', at('p'), '--checkpoint', at('p', 'ck')], `--json ${at('p')}: is a folder above the --checkpoint folder ${at('p', 'ck')}`],
+      [['train', '--json', at('o2', 'x'), '--export', at('o2', 'x')], `--export ${at('o2', 'x')}: would overwrite the --json file`],
+      [['train', '--json', at('o2', 'x'), '--export', at('o2-link', 'x')], `--export ${at('o2-link', 'x')}: would overwrite the --json file`],
+      [['graph', 'derive', cnn, '-o', cnn, '--logits', 'logits'], `--output ${cnn}: would overwrite the forward model it reads`],
+      [['train', '--model', cnn, '--logits', 'logits', '--export', cnn], `--export ${cnn}: would overwrite the --model file`],
+      [['train', '--model', cnn, '--logits', 'logits', '--export', at('link.onnx')], `--export ${at('link.onnx')}: would overwrite the --model file`],
+      [['train', '--json', at('fifo')], `--json ${at('fifo')}: is not a regular file (a device, FIFO or socket), which the write would replace`],
+      [['train', '--checkpoint', at('ck-dir')], `--checkpoint ${at('ck-dir')} holds ${at('ck-dir', 'checkpoint.bin')}, which is not a regular file but a folder`],
+    ];
+    // every entry, with what each file holds
+    const snapshot = () => (fs.readdirSync(dir, { recursive: true }) as string[]).sort().map((f) => {
+      const st = fs.lstatSync(at(f));
+      return `${f} ${st.isFile() ? createHash('sha256').update(fs.readFileSync(at(f))).digest('hex') : st.isFIFO() ? 'fifo' : st.isDirectory() ? 'folder' : 'link'}`;
+    });
+    const before = snapshot();
+    for (const [args, message] of cases) {
+      const r = run(args[0] === 'train' ? [...args, ...T] : args);
+      expect([r.status, r.stderr], args.join(' ')).to.deep.equal([1, `spartan: ${message} (ERR_SPARTAN_OPTION)\n`]);
+      expect(snapshot(), args.join(' ')).to.deep.equal(before);
+    }
+  });
+
+  it('an unwritable --checkpoint folder, or one to be made in an unwritable folder, is refused before the first epoch (as root: run as user 65534)', function () {
+    if (typeof process.getuid !== 'function') this.skip(); // no POSIX users (Windows)
+    const dir = tmp(), ro = path.join(dir, 'ro');
+    fs.chmodSync(dir, 0o755); // reachable by the other user
+    fs.mkdirSync(ro);
+    fs.chmodSync(ro, 0o555);
+    // root may write anywhere: the check is made as an unprivileged user
+    const as = process.getuid() === 0 ? { uid: 65534, gid: 65534 } : {};
+    const runAs = (args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', ...as });
+    if (runAs(['--help']).status !== 0) {
+      console.log('    (skipped: user 65534 cannot run the CLI here)');
+      this.skip();
+    }
+    for (const [ck, message] of [[ro, `--checkpoint ${ro} is not writable`], [path.join(ro, 'sub', 'ck'), `--checkpoint ${path.join(ro, 'sub', 'ck')} cannot be made: ${ro} is not writable`]]) {
+      const r = runAs(['train', '--epochs', '1', '--train-count', '256', '--checkpoint', ck]);
+      expect([r.status, r.stderr], ck).to.deep.equal([1, `spartan: ${message} (ERR_SPARTAN_OPTION)\n`]);
+    }
+    expect(fs.readdirSync(ro)).to.deep.equal([]);
   });
 });
 

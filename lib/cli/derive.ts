@@ -7,7 +7,7 @@ import { untieInitializers, untiedNote } from '../graph/untie';
 import { constantsNote, splitParameters } from '../graph/params';
 import { rangeError } from '../errors';
 import { writeFileAtomic } from '../util/atomic';
-import { checkOutputFile } from './outputs';
+import { checkDistinct, checkOutputFile } from './outputs';
 import { readModelFile } from './modelFile';
 
 export async function runDerive(argv: string[]): Promise<number> {
@@ -43,6 +43,7 @@ export async function runDerive(argv: string[]): Promise<number> {
   if (values.loss === 'mse' && (classAxis !== undefined || labelSmoothing !== 0))
     throw rangeError('ERR_SPARTAN_OPTION', `--${classAxis !== undefined ? 'class-axis' : 'label-smoothing'} is for the cross-entropy loss: it has no meaning with --loss mse`);
   checkOutputFile('output', values.output);
+  checkDistinct([['output', values.output]], [['the forward model it reads', positionals[0]]]);
   const decoded = readModelFile(positionals[0]);
   const { model: forward, untied } = values['keep-tied'] ? { model: decoded, untied: [] } : untieInitializers(decoded);
   const train = deriveTrainingGraph(forward, {

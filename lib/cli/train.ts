@@ -1,6 +1,5 @@
 // spartan train --dataset mnist --model lenet-300-100|lenet-5 --method spartan --density 0.05 --epochs 20 ...
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { rangeError } from '../errors';
 import { head, loadFashionMnist, loadMnist, type Dataset } from '../data/dataset';
@@ -14,7 +13,7 @@ import { untiedNote } from '../graph/untie';
 import { constantsNote } from '../graph/params';
 import { BATCH_NORM_MODES, type BatchNormMode } from '../graph/trainMode';
 import { writeFileAtomic } from '../util/atomic';
-import { checkOutputFile } from './outputs';
+import { checkCheckpointDir, checkDistinct, checkOutputFile, checkpointFile } from './outputs';
 import { readModelFile } from './modelFile';
 import { configChanges, withDefaults, type CheckpointMeta } from './runConfig';
 import { blockNotes, emptyLayerWarnings, ignoredOptionsNote, shortRunNote } from './runNotes';
@@ -23,18 +22,6 @@ function number(v: string | undefined, name: string, ok: (x: number) => boolean,
   const x = Number(v);
   if (v === undefined || !Number.isFinite(x) || !ok(x)) throw rangeError('ERR_SPARTAN_OPTION', `--${name} must be ${what} (got ${v})`);
   return x;
-}
-
-/**
- * The checkpoint folder can be made: it is a folder, or its nearest existing ancestor is one
- * (it is created, with its parents, after the first epoch, so a path under a file would fail
- * only then).
- */
-function checkCheckpointDir(dir: string): void {
-  let at = path.resolve(dir);
-  while (!fs.existsSync(at) && path.dirname(at) !== at) at = path.dirname(at);
-  if (!fs.statSync(at).isDirectory())
-    throw rangeError('ERR_SPARTAN_OPTION', at === path.resolve(dir) ? `--checkpoint ${dir} is a file, not a folder` : `--checkpoint ${dir} cannot be made: ${at} is a file`);
 }
 
 export async function runTrain(argv: string[]): Promise<number> {
@@ -85,9 +72,11 @@ export async function runTrain(argv: string[]): Promise<number> {
   if (values.json) checkOutputFile('json', values.json);
   if (values.export) checkOutputFile('export', values.export);
   if (values.checkpoint) checkCheckpointDir(values.checkpoint);
+  const builtIn = Object.hasOwn(builtInModels, values.model!) ? builtInModels[values.model as BuiltInModel] : undefined;
+  // none overwrites another, the model file or the checkpoint (after hours of training)
+  checkDistinct([['json', values.json], ['export', values.export]], builtIn || !fs.existsSync(values.model!) ? [] : [['the --model file', values.model!]], values.checkpoint);
 
   // a built-in model trains with the settings its accuracy runs use unless told otherwise
-  const builtIn = Object.hasOwn(builtInModels, values.model!) ? builtInModels[values.model as BuiltInModel] : undefined;
   const lr = number(values.lr ?? String(builtIn?.lr ?? 0.1), 'lr', (x) => x > 0, '> 0');
   const betaMax = number(values['beta-max'] ?? String(builtIn?.betaMax ?? 100), 'beta-max', (x) => x > 0, '> 0');
   // these four default in withDefaults (lib/cli/runConfig.ts), which the Trainer then gets
@@ -134,7 +123,7 @@ export async function runTrain(argv: string[]): Promise<number> {
   if (method !== 'dense') for (const n of blockNotes(trainer.sparsifier, block)) console.error(`note: ${n}`);
   if (trainer.untied.length) console.error(`note: ${untiedNote(trainer.untied)}`);
   if (trainer.constants.length) console.error(`note: ${constantsNote(trainer.constants)}`);
-  const ckFile = values.checkpoint ? path.join(values.checkpoint, 'checkpoint.bin') : undefined;
+  const ckFile = values.checkpoint ? checkpointFile(values.checkpoint) : undefined;
   const history: (EpochMetrics & { testAccuracy: number })[] = [];
   let start = 0;
   if (values.resume && ckFile && fs.existsSync(ckFile)) {

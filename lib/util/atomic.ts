@@ -39,6 +39,14 @@ function syncFolder(dir: string): void {
   }
 }
 
+const tempPrefix = (file: string) => `.${path.basename(file)}.`;
+
+/** Whether `other` is a name writeFileAtomic may give its temporary file while it writes `file`. */
+export function isTempFileOf(file: string, other: string): boolean {
+  const base = path.basename(other);
+  return path.dirname(path.resolve(other)) === path.dirname(path.resolve(file)) && base.startsWith(tempPrefix(file)) && base.endsWith('.tmp');
+}
+
 /**
  * `data` may come in pieces, written one after another (a large payload and its trailer, without
  * copying both into one buffer). `write` is for tests (a short or failing writer); the temporary
@@ -47,7 +55,7 @@ function syncFolder(dir: string): void {
 export function writeFileAtomic(file: string, data: Uint8Array | string | readonly Uint8Array[], write?: WriteFn): void {
   const dir = path.dirname(path.resolve(file));
   // unique per process, worker thread and call; 'wx' refuses to reuse a name that exists
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${threadId}.${randomBytes(6).toString('hex')}.tmp`);
+  const tmp = path.join(dir, `${tempPrefix(file)}${process.pid}.${threadId}.${randomBytes(6).toString('hex')}.tmp`);
   const fd = fs.openSync(tmp, 'wx');
   try {
     try {
