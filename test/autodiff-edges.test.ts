@@ -82,6 +82,26 @@ describe(`training-graph derivation: edge cases (seed ${seed})`, () => {
     expect(await checkGradients(model(b.graph('where')), feeds, { logits: 'logits' }, 1e-5, 1e-6)).to.equal(30 + 18);
   });
 
+  for (const [outer, inner] of [[D, F], [F, D]] as const) {
+    it(`a ${inner === F ? 'float32' : 'float64'} island in a ${outer === D ? 'float64' : 'float32'} model (Cast, ${inner === F ? 'Erf' : 'Sigmoid'}, Tanh, Cast back): the gradient graph loads and matches finite differences`, async function () {
+      this.timeout(120000);
+      const b = new GraphBuilder();
+      const arr = (n: number) => (outer === D ? randn(n) : r32(n));
+      const x = b.input('x', outer, ['N', 4]);
+      const h = b.op('Gemm', [x, b.initializer('w', [4, 5], arr(20), outer)]);
+      // the island's own constant and a trained parameter of its type
+      const island = b.op('Cast', [h], { to: { i: inner } });
+      // Erf where the island is float32 (onnxruntime has no float64 Erf), Sigmoid where float64
+      const bent = b.op('Tanh', [b.op(inner === F ? 'Erf' : 'Sigmoid', [b.op('Mul', [island, b.initializer('s', [5], inner === F ? r32(5) : randn(5), inner)])])]);
+      const back = b.op('Cast', [b.op('Add', [bent, b.constant(inner === F ? Float32Array.of(0.5) : Float64Array.of(0.5), [], inner)])], { to: { i: outer } });
+      b.op('Gemm', [back, b.initializer('out', [5, 3], arr(15), outer)], {}, ['logits']);
+      b.output('logits', outer, ['N', 3]);
+      const N = 3;
+      const feeds = { x: { data: outer === D ? randn(N * 4, 1) : r32(N * 4, 1), dims: [N, 4] }, labels: labels(N, 3) };
+      expect(await checkGradients(model(b.graph('island')), feeds, { logits: 'logits' }, 2e-3, 1e-3)).to.equal(20 + 5 + 15);
+    });
+  }
+
   it('a parameter named in params that a rule gives no gradient (BatchNormalization mean, Clip bound) is refused by node and input, not left at zero', () => {
     const bn = new GraphBuilder();
     const x = bn.input('x', D, ['N', 2, 3]);

@@ -5,6 +5,7 @@ import { rangeError, typeError } from '../errors';
 import { numberOption } from '../options';
 import { GraphBuilder, reduceMean } from './builder';
 import { DataType } from './schema';
+import { elemTypes } from './elemTypes';
 import { isNumeric, knownFromTensor, sliceIndices, tensorOf, type Consts } from './fold';
 import { attrF, attrI, attrS, tensorNames, type Dim, type Model, type Node, type TensorValue } from './model';
 import { BATCH_NORM_MODES, inferenceForm, withBatchStatistics, withDropoutMasks, type BatchNormMode } from './trainMode';
@@ -79,16 +80,15 @@ export function logitsClasses(forward: Model, logits: string, classAxis?: number
 
 /**
  * The model with `name`, a tensor one of its nodes computes, as a graph output too (its
- * shape inferred; the model's float type), so that a run can fetch it: onnxruntime fetches
+ * shape and type inferred), so that a run can fetch it: onnxruntime fetches
  * graph outputs only. The model itself when it is one already, or when no node computes it
  * (the derivation then names the missing tensor).
  */
 export function withOutput(forward: Model, name: string): Model {
   const g = forward.graph;
   if (typeof name !== 'string' || g.outputs.some((o) => o.name === name) || !g.nodes.some((n) => n.outputs.includes(name))) return forward;
-  const floatType = [...g.outputs.map((o) => o.elemType), ...g.initializers.map((t) => t.dataType)].find((t) => t === DataType.FLOAT || t === DataType.DOUBLE) ?? DataType.FLOAT;
   const shape = analyse(forward).shapes.get(name);
-  return { ...forward, graph: { ...g, outputs: [...g.outputs, { name, elemType: floatType, shape: shape?.slice() }] } };
+  return { ...forward, graph: { ...g, outputs: [...g.outputs, { name, elemType: elemTypes(g, g.nodes).get(name) ?? DataType.FLOAT, shape: shape?.slice() }] } };
 }
 
 /**
@@ -160,9 +160,15 @@ function derive(given: Model, opts: DeriveOptions): Model {
   const floatInits = g.initializers.filter((t) => (t.dataType === DataType.FLOAT || t.dataType === DataType.DOUBLE) && t.dims.length >= 1);
   const params = opts.params ?? defaultParameters(forward).map((t) => t.name); // not running statistics, Resize scales, ...
   for (const p of params) if (!floatInits.some((t) => t.name === p)) throw rangeError('ERR_SPARTAN_ONNX', `parameter "${p}" is not a float initializer of the model`);
-  const elemType = floatInits.find((t) => params.includes(t.name))?.dataType ?? DataType.FLOAT;
+  const paramType = floatInits.find((t) => params.includes(t.name))?.dataType ?? DataType.FLOAT;
 
   const { consts, allNodes, shapes } = analyse(forward);
+  // the float type each tensor is computed in: a rule's constants and casts take its node's
+  // (a float32 island in a float64 model), the loss the logits'
+  const types = elemTypes(g, allNodes);
+  const floatOr = (t: number | undefined, fallback: number) => (t === DataType.FLOAT || t === DataType.DOUBLE ? t : fallback);
+  const elemType = floatOr(types.get(opts.logits), paramType);
+  let localType = elemType;
   // Nodes whose every output was folded to numbers leave the graph; the folded tensors that a
   // remaining node (or a graph output) reads become initializers. Nodes computing a value
   // that depends on a dynamic dim (a symbol) stay, and no gradient flows through them.
@@ -179,10 +185,11 @@ function derive(given: Model, opts: DeriveOptions): Model {
   for (const [name, what] of [['loss', 'the loss output'], ...params.map((p) => [`grad.${p}`, `the gradient output of "${p}"`])])
     if (taken.has(name)) throw rangeError('ERR_SPARTAN_ONNX', `the model already has a tensor named "${name}", which the training graph needs for ${what}`);
   const b = new GraphBuilder('grad', taken);
+  /** A constant of the float type of the node being differentiated (of the loss, before). */
   const fconst = (values: number[], dims: number[]) =>
-    b.constant(elemType === DataType.DOUBLE ? Float64Array.from(values) : Float32Array.from(values), dims, elemType);
-  /** x cast to the model's float type (a 0/1 indicator from a comparison, a count, an exponent). */
-  const toElem = (x: string) => b.op('Cast', [x], { to: { i: elemType } });
+    b.constant(localType === DataType.DOUBLE ? Float64Array.from(values) : Float32Array.from(values), dims, localType);
+  /** x cast to that float type (a 0/1 indicator from a comparison, a count, an exponent). */
+  const toElem = (x: string) => b.op('Cast', [x], { to: { i: localType } });
 
   // ---- loss --------------------------------------------------------------------
   const logitsShape = shapes.get(opts.logits)!;
@@ -336,6 +343,7 @@ function derive(given: Model, opts: DeriveOptions): Model {
     const n = nodes[ni];
     if (!n.outputs.some((o) => needs.has(o))) continue;
     addedByNode.clear();
+    localType = floatOr(types.get(n.outputs[0]), paramType);
     if (n.opType === 'Split') { // dx = Concat of the output gradients (zeros where an output has none)
       if (!n.outputs.some((o) => contributions.has(o))) continue;
       const rank = shape(n.inputs[0]).length, axis = (attrI(n, 'axis', 0) + rank) % rank;
@@ -566,8 +574,8 @@ function derive(given: Model, opts: DeriveOptions): Model {
       case 'Unsqueeze': case 'Squeeze':
         add(a, b.op('Reshape', [dy, b.op('Shape', [a])]));
         break;
-      case 'Cast':
-        add(a, toElem(dy));
+      case 'Cast': // dy back in the input's float type (a float32 island in a float64 model)
+        add(a, b.op('Cast', [dy], { to: { i: floatOr(types.get(a), localType) } }));
         break;
       case 'Concat': { // each input's gradient is its slab of dy
         const rank = shape(y).length, axis = (attrI(n, 'axis', 0) + rank) % rank;
@@ -701,6 +709,7 @@ function derive(given: Model, opts: DeriveOptions): Model {
     const gname = `grad.${p}`;
     const src = gradOf(p);
     const t = paramInits.get(p)!;
+    localType = t.dataType;
     if (src) b.op('Identity', [src], {}, [gname]);
     else b.op('Mul', [p, fconst([0], [])], {}, [gname]); // unused parameter: zero gradient
     return { name: gname, elemType: t.dataType, shape: t.dims.slice() as Dim[] };
