@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as v8 from 'node:v8';
+import * as zlib from 'node:zlib';
 import { decodeModel, encodeModel } from '../lib/graph/model';
 import { GraphBuilder, model } from '../lib/graph/builder';
 import { DataType } from '../lib/graph/schema';
@@ -32,6 +33,13 @@ async function mnistTestAccuracy(runner: GraphRunner, input: string): Promise<nu
 const SMALL_RUN = ['--train-count', '3000', '--batch-size', '100', '--density', '0.1', '--seed', '3'];
 const SMALL = [...SMALL_RUN, '--epochs', '2'];
 const SMALL_ONE_EPOCH = [...SMALL_RUN, '--epochs', '1'];
+/** `payload` with the trailer writeCheckpoint ends a file with: "SCRC" and its CRC-32. */
+const signed = (payload: Buffer) => {
+  const t = Buffer.alloc(8);
+  t.write('SCRC', 0, 'latin1');
+  t.writeUInt32LE(zlib.crc32(payload), 4);
+  return Buffer.concat([payload, t]);
+};
 
 describe('spartan CLI', function () {
   this.timeout(180000);
@@ -104,7 +112,7 @@ describe('spartan CLI', function () {
     for (const [flags, pattern] of [
       [['--label-smoothing', '1.5'], /^spartan: --label-smoothing must be a number in \[0, 1\) \(got 1\.5\)/],
       [['--label-smoothing', 'x'], /^spartan: --label-smoothing must be/],
-      [['--label-smoothing='], /^spartan: --label-smoothing must be a number in \[0, 1\) \(got \)/],
+      [['--label-smoothing='], /^spartan: --label-smoothing needs a value \(got an empty one\) \(ERR_SPARTAN_OPTION\)\n$/],
       [['--loss', 'mse', '--class-axis', '1'], /^spartan: --class-axis is for the cross-entropy loss: it has no meaning with --loss mse/],
       [['--loss', 'mse', '--label-smoothing', '0.1'], /^spartan: --label-smoothing is for the cross-entropy loss/],
     ] as const) {
@@ -351,6 +359,13 @@ describe('spartan CLI', function () {
       [good, ['--epochs', '2'], /\(epochs 1 → 2\); a run resumes only with the settings it started with \(its schedules are laid out over its epochs, so more epochs cannot extend it\) \(ERR_SPARTAN_STATE\)$/],
       [v8.serialize(newer), [], /checkpoint\.bin is a version 2 checkpoint; this spartan reads version 1 .*\(ERR_SPARTAN_STATE\)$/],
       [v8.serialize({ ...decoded, format: 'something-else' }), [], /is not a usable checkpoint \(format something-else\)/],
+      // a byte cut off or added: v8 ignores what follows its value, so these resumed, unchecked, as files from before the checksum
+      [good.subarray(0, good.length - 1), [], /checkpoint\.bin is not a usable checkpoint \(it does not end with its checksum: the file was cut short or had bytes added after it was written\); remove it, or start without it \(ERR_SPARTAN_STATE\)$/],
+      [Buffer.concat([good, Buffer.of(0)]), [], /is not a usable checkpoint \(it does not end with its checksum: the file was cut short or had bytes added/],
+      // edited by hand, checksum and all: the epochs a run resumes after are its own, each in its history
+      [signed(v8.serialize({ ...decoded, epoch: -5 })), [], /checkpoint\.bin is not a usable checkpoint \(its epoch is -5, not a finished epoch of this run: 0 to 0, counted from 0\); remove it, or start without it \(ERR_SPARTAN_STATE\)$/],
+      [signed(v8.serialize({ ...decoded, epoch: 1 })), [], /\(its epoch is 1, not a finished epoch of this run: 0 to 0, counted from 0\)/],
+      [signed(v8.serialize({ ...decoded, history: [] })), [], /is not a usable checkpoint \(its history lists 0 epochs, not the 1 it has finished\)/],
     ];
     for (const [bytes, extra, pattern] of cases) {
       fs.writeFileSync(file, bytes);
@@ -360,6 +375,14 @@ describe('spartan CLI', function () {
       expect(r.stderr.trim()).to.match(pattern);
       expect(fs.readFileSync(file).equals(bytes)).to.equal(true);
       expect(fs.existsSync(path.join(dir, 'o.json'))).to.equal(false);
+    }
+    // signed() writes a trailer as writeCheckpoint does (those cases failed on their epochs, not their checksums);
+    // a checkpoint from before the checksum (the object alone) still resumes
+    for (const bytes of [signed(v8.serialize(decoded)), v8.serialize(decoded)]) {
+      fs.writeFileSync(file, bytes);
+      const r = run([...args, '--resume']);
+      expect(r.status, r.stderr).to.equal(0);
+      expect(r.stderr).to.contain('after epoch 1');
     }
     // a version-less checkpoint (the layout before the field) still resumes
     fs.writeFileSync(file, v8.serialize(legacy));
@@ -495,6 +518,93 @@ describe('spartan CLI', function () {
       expect(r.stderr, args.join(' ')).to.match(pattern);
       expect(fs.existsSync(path.join(dir, 'o.json'))).to.equal(false);
     }
+  });
+
+  it('empty values, numbers not in decimal and seeds past 2^29 - 1 (which repeat smaller ones): one message, exit 1, nothing written', () => {
+    const dir = tmp(), T = ['--epochs', '1', '--train-count', '256'], json = path.join(dir, 'o.json');
+    const fwd = path.join(dir, 'fwd.onnx');
+    fs.writeFileSync(fwd, encodeModel(lenet300100(2)));
+    const empty = (flag: string) => `--${flag} needs a value (got an empty one)`;
+    const seed = (v: string) => `--seed must be an integer from 0 to 536870911 (2^29 - 1: a larger one repeats a smaller one's run) (got ${v})`;
+    // each of these read as 0, as absent, or (--sparsify ' ') as no weights to mask
+    const cases: [string[], string][] = [
+      ...['seed', 'weight-decay', 'json', 'export', 'checkpoint', 'block', 'train-count', 'lr', 'model', 'data-dir'].map((f): [string[], string] => [['train', `--${f}`, ''], empty(f)]),
+      [['train', '--sparsify', ' '], empty('sparsify')],
+      [['train', `--json=`], empty('json')],
+      [['train', '--export', '', '--export', path.join(dir, 'm.onnx')], empty('export')],
+      [['graph', 'derive', fwd, '-o', path.join(dir, 't.onnx'), '--logits', 'logits', '--params', ''], empty('params')],
+      [['graph', 'derive', fwd, '-o', '', '--logits', 'logits'], empty('output')],
+      [['train', '--epochs', '0x1'], '--epochs must be a positive integer (got 0x1)'],
+      [['train', '--batch-size', '0b1000'], '--batch-size must be a positive integer (got 0b1000)'],
+      [['train', '--density', ' 0.5'], '--density must be in (0, 1] (got  0.5)'],
+      [['train', '--lr', '1_0'], '--lr must be > 0 (got 1_0)'],
+      [['train', '--seed', '0x10'], seed('0x10')],
+      [['train', '--seed', '4294967296'], seed('4294967296')],
+      [['train', '--seed', '1e30'], seed('1e30')],
+      [['train', '--seed=-1'], seed('-1')],
+      [['train', '--seed', '536870912'], seed('536870912')], // 2^29: the same shuffle as seed 0
+      [['train', '--seed', '1.5'], seed('1.5')],
+    ];
+    for (const [args, message] of cases) {
+      const r = run(args[0] === 'train' ? [...args.slice(0, 1), ...T, '--json', json, ...args.slice(1)] : args);
+      expect([r.status, r.stderr], args.join(' ')).to.deep.equal([1, `spartan: ${message} (ERR_SPARTAN_OPTION)\n`]);
+      expect(fs.readdirSync(dir), args.join(' ')).to.deep.equal(['fwd.onnx']);
+    }
+    // decimal forms of numbers are read as before, and the largest seed is taken
+    const ok = run(['train', ...T, '--lr', '1e-1', '--weight-decay', '0.0001', '--density', '.05', '--seed', '536870911', '--json', json]);
+    expect(ok.status, ok.stderr).to.equal(0);
+    expect(JSON.parse(fs.readFileSync(json, 'utf8')).config).to.include({ lr: 0.1, weightDecay: 1e-4, density: 0.05, seed: 536870911 });
+  });
+
+  it('a --batch-size past the training images takes them all each step, with a note, as that batch size would have (--batch-size 1e7 failed on its buffers)', () => {
+    const dir = tmp(), T = ['--epochs', '2', '--train-count', '256'];
+    const huge = run(['train', ...T, '--batch-size', '1e7', '--json', path.join(dir, 'huge.json')]);
+    expect(huge.status, huge.stderr).to.equal(0);
+    expect(huge.stderr).to.contain('note: --batch-size 10000000 is more than the 256 training images: each step takes all of them\n');
+    const all = run(['train', ...T, '--batch-size', '256', '--json', path.join(dir, 'all.json')]);
+    expect(all.status, all.stderr).to.equal(0);
+    expect(all.stderr).to.not.contain('--batch-size');
+    const [a, b] = ['huge.json', 'all.json'].map((f) => JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')));
+    expect(a.config.batchSize).to.equal(1e7); // as given, so checkpoints written before the note still resume
+    expect(a.epochs.map((e: { loss: number }) => e.loss)).to.deep.equal(b.epochs.map((e: { loss: number }) => e.loss));
+    expect(a.final).to.deep.equal(b.final);
+  });
+
+  it('Ctrl-C or SIGTERM during a checkpoint write lets it finish and leaves no temporary file; temporary files of dead writers are removed, no others', async function () {
+    if (process.platform === 'win32') this.skip(); // POSIX signals
+    const dir = tmp(), ck = path.join(dir, 'ck'), file = path.join(ck, 'checkpoint.bin');
+    // the CLI with its checkpoint's rename held back 2 s (a slow disk), which it announces
+    const slow = path.join(dir, 'slow-rename.js');
+    fs.writeFileSync(slow, `const fs = require('fs'), rename = fs.renameSync;
+fs.renameSync = (from, to) => {
+  if (String(from).endsWith('.tmp')) { process.stderr.write('renaming\\n'); Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2000); }
+  return rename(from, to);
+};\n`);
+    const args = ['train', '--epochs', '2', '--train-count', '256', '--checkpoint', ck];
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+      fs.rmSync(ck, { recursive: true, force: true });
+      const stopped = await new Promise<string | null>((resolve) => {
+        const p = spawn(process.execPath, ['--require', slow, cli, ...args]);
+        p.stderr.on('data', (d: Buffer) => { if (d.toString().includes('renaming')) p.kill(sig); });
+        p.on('exit', (code, signal) => resolve(signal ?? String(code)));
+      });
+      expect(stopped, 'it dies of the signal, as it would have: exit status 128 + its number in a shell').to.equal(sig);
+      expect(fs.readdirSync(ck), sig).to.deep.equal(['checkpoint.bin']); // the write in progress finished first
+      const resumed = run([...args, '--resume']);
+      expect(resumed.stderr, sig).to.contain('after epoch 1');
+    }
+    // a writer killed mid-write (SIGKILL, a crash) leaves its temporary file, named with its pid
+    const dead = spawnSync(process.execPath, ['-e', '']).pid!;
+    const names = [`.checkpoint.bin.${dead}.0.0123456789ab.tmp`, `.checkpoint.bin.${dead}.3.ba9876543210.tmp`, `.checkpoint.bin.${process.pid}.0.0123456789ab.tmp`,
+      `.checkpoint.bin.${dead}.0.notes`, `.checkpoint.bin.x.0.0123456789ab.tmp`, `.other.bin.${dead}.0.0123456789ab.tmp`, `${dead}.tmp`];
+    for (const n of names) fs.writeFileSync(path.join(ck, n), 'left');
+    fs.mkdirSync(path.join(ck, `.checkpoint.bin.${dead}.1.0123456789ab.tmp`));
+    const again = run([...args]);
+    expect(again.status, again.stderr).to.equal(0);
+    expect(again.stderr.split('\n').filter((l) => l.startsWith('note: removed')).sort()).to.deep.equal(names.slice(0, 2).sort().map((n) => `note: removed ${n}, left in ${ck} by a run stopped while writing its checkpoint`));
+    // the live writer's (this process's), the folder and names not of the pattern stay
+    expect(fs.readdirSync(ck).sort()).to.deep.equal([...names.slice(2), `.checkpoint.bin.${dead}.1.0123456789ab.tmp`, 'checkpoint.bin'].sort());
+    expect(fs.existsSync(file)).to.equal(true);
   });
 
   it('outputs that would overwrite each other, the --model or forward model, the checkpoint, or replace a FIFO: one message, exit 1, before any training, nothing written', () => {

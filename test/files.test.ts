@@ -6,7 +6,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { expect } from 'chai';
-import { writeAll, writeFileAtomic, type WriteFn } from '../lib/util/atomic';
+import { removeDeadTempFiles, writeAll, writeFileAtomic, type WriteFn } from '../lib/util/atomic';
+import { spawnSync } from 'node:child_process';
 import { readAll, type ReadFn } from '../lib/util/readAll';
 import { crc32Of } from '../lib/train/checkpoint';
 import { freshSeed, rng } from './reference';
@@ -91,6 +92,30 @@ describe('whole files: atomic writes and pieced reads (lib/util)', () => {
     const ending: ReadFn = (fd, buf, offset, length, position) => (position >= 40 ? 0 : fs.readSync(fd, buf, offset, Math.min(40, length), position));
     expect(() => readAll(file, ending)).to.throw(/ended at byte 40 of 100/);
     expect(() => readAll(path.join(dir, 'missing'))).to.throw(/ENOENT/);
+  });
+
+  it('removeDeadTempFiles removes the temporary files of writers that no longer run, and nothing else', () => {
+    const file = path.join(dir, 'ck.bin'), dead = spawnSync(process.execPath, ['-e', '']).pid!;
+    fs.writeFileSync(file, 'the checkpoint');
+    const gone = [`.ck.bin.${dead}.0.0123456789ab.tmp`, `.ck.bin.${dead}.7.abcdef.tmp`];
+    // a live writer's (this process; pid 1, which may be another user's: EPERM), other names, a folder
+    const kept = [`.ck.bin.${process.pid}.0.0123456789ab.tmp`, '.ck.bin.1.0.0123456789ab.tmp', `.ck.bin.${dead}.0.0123456789ab.tmp.bak`, `.ck.bin.${dead}.tmp`,
+      `.ck.bin.0.0.0123456789ab.tmp`, `.other.bin.${dead}.0.0123456789ab.tmp`, `ck.bin.${dead}.0.0123456789ab.tmp`, 'ck.bin'];
+    for (const n of [...gone, ...kept.slice(0, -1)]) fs.writeFileSync(path.join(dir, n), 'x');
+    fs.mkdirSync(path.join(dir, `.ck.bin.${dead}.1.0123456789ab.tmp`));
+    expect(removeDeadTempFiles(file).sort()).to.deep.equal([...gone].sort());
+    expect(fs.readdirSync(dir).sort()).to.deep.equal([...kept, `.ck.bin.${dead}.1.0123456789ab.tmp`].sort());
+    // the name writeFileAtomic gives its temporary file, under a dead writer's pid
+    let named = '';
+    const before = new Set(fs.readdirSync(dir));
+    writeFileAtomic(file, 'new', (fd, data, offset, length) => {
+      named = fs.readdirSync(dir).find((n) => !before.has(n))!;
+      return fs.writeSync(fd, data, offset, length);
+    });
+    expect(named).to.match(new RegExp(`^\\.ck\\.bin\\.${process.pid}\\.`));
+    fs.writeFileSync(path.join(dir, named.replace(`.${process.pid}.`, `.${dead}.`)), 'x');
+    expect(removeDeadTempFiles(file)).to.deep.equal([named.replace(`.${process.pid}.`, `.${dead}.`)]);
+    expect(removeDeadTempFiles(path.join(dir, 'missing', 'ck.bin'))).to.deep.equal([]); // no folder yet
   });
 
   it("a checkpoint's CRC-32 taken in chained pieces equals zlib's over the whole", () => {

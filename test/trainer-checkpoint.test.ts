@@ -80,6 +80,11 @@ describe('Trainer checkpoints (mnist-bn: BatchNorm running statistics and seeded
         [Buffer.from('not a checkpoint'), /^ERR_SPARTAN_STATE: .*ck\.bin is not a usable checkpoint \(.*\); remove it, or start without it$/],
         [good.subarray(0, good.length >> 1), /is not a usable checkpoint/],
         [flipped, /ck\.bin is not a usable checkpoint \(its checksum does not match its contents: the file was damaged after it was written\)/],
+        // a byte cut off or added (v8 reads its value and ignores what follows: these loaded, unchecked, as files from before the trailer)
+        [good.subarray(0, good.length - 1), /ck\.bin is not a usable checkpoint \(it does not end with its checksum: the file was cut short or had bytes added after it was written\)/],
+        [Buffer.concat([good, Buffer.of(0x0a)]), /ck\.bin is not a usable checkpoint \(it does not end with its checksum: the file was cut short or had bytes added after it was written\)/],
+        [Buffer.concat([good, good.subarray(good.length - 8)]), /ck\.bin is not a usable checkpoint \(its checksum does not match its contents/],
+        [Buffer.concat([v8.serialize(decoded), Buffer.from('SCR')]), /ck\.bin is not a usable checkpoint \(it does not end with its checksum/],
         [v8.serialize({ ...decoded, format: 'something-else' }), /is not a usable checkpoint \(format something-else\)/],
         [v8.serialize({ ...decoded, version: 2 }), /ck\.bin is a version 2 checkpoint; this spartan reads version 1/],
         [v8.serialize(shortParams), /is not a usable checkpoint \(its parameters do not match the model's\)/],
@@ -108,7 +113,7 @@ describe('Trainer checkpoints (mnist-bn: BatchNorm running statistics and seeded
       expect(fs.readFileSync(file).equals(good)).to.equal(true); // not overwritten
       expect(t.resume(file)).to.deep.equal({ epoch: 0 }); // and the good one loads
       expect(t.sparsifier.stepCount).to.equal(step / 2);
-      // a checkpoint from before the trailer (the object alone) loads, unchecked
+      // a checkpoint from before the trailer (the object alone, ending where the file ends) loads, unchecked
       await t.trainEpoch(data, 1);
       fs.writeFileSync(file, v8.serialize(decoded));
       expect(t.resume(file)).to.deep.equal({ epoch: 0 });

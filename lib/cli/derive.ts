@@ -9,11 +9,13 @@ import { rangeError } from '../errors';
 import { writeFileAtomic } from '../util/atomic';
 import { checkDistinct, checkOutputFile } from './outputs';
 import { readModelFile } from './modelFile';
+import { refuseEmpty } from './args';
 
 export async function runDerive(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals, tokens } = parseArgs({
     args: argv,
     allowPositionals: true,
+    tokens: true,
     options: {
       output: { type: 'string', short: 'o' },
       logits: { type: 'string' },
@@ -27,6 +29,7 @@ export async function runDerive(argv: string[]): Promise<number> {
       dropout: { type: 'string', default: 'random' },
     },
   });
+  refuseEmpty(tokens);
   if (positionals.length !== 1 || !values.output || !values.logits)
     throw rangeError('ERR_SPARTAN_OPTION', 'graph derive needs <forward.onnx>, -o <train.onnx> and --logits <output name>');
   if (values.loss !== 'cross-entropy' && values.loss !== 'mse') throw rangeError('ERR_SPARTAN_OPTION', `--loss must be cross-entropy or mse`);

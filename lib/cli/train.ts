@@ -12,17 +12,16 @@ import type { BudgetMode } from '../sparsity/budgets';
 import { untiedNote } from '../graph/untie';
 import { constantsNote } from '../graph/params';
 import { BATCH_NORM_MODES, type BatchNormMode } from '../graph/trainMode';
-import { writeFileAtomic } from '../util/atomic';
+import { removeDeadTempFiles, writeFileAtomic } from '../util/atomic';
 import { checkCheckpointDir, checkDistinct, checkOutputFile, checkpointFile } from './outputs';
 import { readModelFile } from './modelFile';
 import { configChanges, withDefaults, type CheckpointMeta } from './runConfig';
 import { blockNotes, emptyLayerWarnings, ignoredOptionsNote, shortRunNote } from './runNotes';
+import { number, refuseEmpty } from './args';
 
-function number(v: string | undefined, name: string, ok: (x: number) => boolean, what: string): number {
-  const x = Number(v);
-  if (v === undefined || !Number.isFinite(x) || !ok(x)) throw rangeError('ERR_SPARTAN_OPTION', `--${name} must be ${what} (got ${v})`);
-  return x;
-}
+// The shuffle takes (seed * 1000 + epoch) modulo 2^32 (lib/data/dataset.ts batches): seeds that
+// agree modulo 2^29 shuffle alike, so a larger one would silently repeat a smaller one's run.
+const SEEDS = 2 ** 29;
 
 export async function runTrain(argv: string[]): Promise<number> {
   const { values, tokens } = parseArgs({
@@ -55,6 +54,7 @@ export async function runTrain(argv: string[]): Promise<number> {
       ep: { type: 'string', default: 'cpu' },
     },
   });
+  refuseEmpty(tokens);
   const method = values.method as Method;
   if (!['spartan', 'imp', 'topkast', 'dense'].includes(method)) throw rangeError('ERR_SPARTAN_OPTION', `--method must be spartan, imp, topkast or dense (got ${values.method})`);
   const loaders: Record<string, (split: 'train' | 'test', dir?: string) => Dataset> = { mnist: loadMnist, 'fashion-mnist': loadFashionMnist };
@@ -63,8 +63,8 @@ export async function runTrain(argv: string[]): Promise<number> {
   const density = number(values.density, 'density', (x) => x > 0 && x <= 1, 'in (0, 1]');
   const epochs = number(values.epochs, 'epochs', (x) => Number.isInteger(x) && x >= 1, 'a positive integer');
   const batchSize = number(values['batch-size'], 'batch-size', (x) => Number.isInteger(x) && x >= 1, 'a positive integer');
-  const seed = number(values.seed, 'seed', Number.isInteger, 'an integer');
-  const block = values.block ? number(values.block, 'block', (x) => Number.isInteger(x) && x >= 1, 'a positive integer') : undefined;
+  const seed = number(values.seed, 'seed', (x) => Number.isInteger(x) && x >= 0 && x < SEEDS, `an integer from 0 to ${SEEDS - 1} (2^29 - 1: a larger one repeats a smaller one's run)`);
+  const block = values.block !== undefined ? number(values.block, 'block', (x) => Number.isInteger(x) && x >= 1, 'a positive integer') : undefined;
   const budget = values.budget as BudgetMode;
   if (!['global', 'erk', 'uniform'].includes(budget)) throw rangeError('ERR_SPARTAN_OPTION', `--budget must be global, erk or uniform (got ${values.budget})`);
   if (values.resume && !values.checkpoint) throw rangeError('ERR_SPARTAN_OPTION', '--resume needs --checkpoint <dir>');
@@ -98,9 +98,12 @@ export async function runTrain(argv: string[]): Promise<number> {
     logits = values.logits;
   }
   const train = load('train', values['data-dir']);
-  const trainCount = values['train-count'] ? number(values['train-count'], 'train-count', (x) => Number.isInteger(x) && x >= 1, 'a positive integer') : train.count;
+  const trainCount = values['train-count'] !== undefined ? number(values['train-count'], 'train-count', (x) => Number.isInteger(x) && x >= 1, 'a positive integer') : train.count;
   if (trainCount > train.count) console.error(`note: --train-count ${trainCount} is more than the ${train.count} training images: training on all of them`);
   const trainSet = head(train, trainCount);
+  // a batch past the data holds all of it (the buffers a batch of --batch-size takes may not fit);
+  // the config records the option as given, as checkpoints always have
+  if (batchSize > trainSet.count) console.error(`note: --batch-size ${batchSize} is more than the ${trainSet.count} training images: each step takes all of them`);
   const test = load('test', values['data-dir']);
   // absent from the config unless given, so checkpoints written before the option still resume
   const sparsify = values.sparsify === undefined ? undefined : values.sparsify.split(',').map((n) => n.trim()).filter(Boolean);
@@ -108,7 +111,7 @@ export async function runTrain(argv: string[]): Promise<number> {
   const config = withDefaults({ dataset: values.dataset, model: values.model, method, density, budget, epochs, batchSize, block, betaMax, seed, lr, trainCount: trainSet.count, sparsify, weightDecay, decayOn, batchNorm, beta0 });
   if (values.ep !== 'cpu' && values.ep !== 'cuda') throw rangeError('ERR_SPARTAN_OPTION', `--ep must be cpu or cuda (got ${values.ep})`);
   const trainer = await Trainer.create({
-    forward, logits, epochs, batchSize, trainCount: trainSet.count, seed, sparsify,
+    forward, logits, epochs, batchSize: Math.min(batchSize, trainSet.count), trainCount: trainSet.count, seed, sparsify,
     executionProviders: values.ep === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
     // from the config, so what it records is what runs
     sparsity: { method, density, budget, betaMax: config.betaMax, beta0: config.beta0, block: block ? [block, block] : undefined },
@@ -131,6 +134,10 @@ export async function runTrain(argv: string[]): Promise<number> {
       if (!Number.isSafeInteger(m.epoch) || !Array.isArray(m.history)) throw unusable(ckFile, 'fields missing');
       const changed = configChanges(m.config, config);
       if (changed) throw rangeError('ERR_SPARTAN_STATE', `${ckFile} was written with another configuration (${changed}); a run resumes only with the settings it started with (its schedules are laid out over its epochs, so more epochs cannot extend it)`);
+      // the last finished epoch, counted from 0, with one history entry for each epoch up to it
+      const epoch = m.epoch as number;
+      if (epoch < 0 || epoch >= epochs) throw unusable(ckFile, `its epoch is ${epoch}, not a finished epoch of this run: 0 to ${epochs - 1}, counted from 0`);
+      if (m.history.length !== epoch + 1) throw unusable(ckFile, `its history lists ${m.history.length} epochs, not the ${epoch + 1} it has finished`);
     }) as unknown as CheckpointMeta;
     history.push(...meta.history);
     start = meta.epoch + 1;
@@ -144,6 +151,16 @@ export async function runTrain(argv: string[]): Promise<number> {
   if (short) console.error(`note: ${short}`);
   const tty = process.stderr.isTTY;
   const batchesPerEpoch = Math.ceil(trainSet.count / batchSize);
+  // temporary files of checkpoint writes killed mid-write (as large as the checkpoint) would pile up
+  if (ckFile) for (const name of removeDeadTempFiles(ckFile)) console.error(`note: removed ${name}, left in ${values.checkpoint} by a run stopped while writing its checkpoint`);
+  // Ctrl-C or SIGTERM stops the run between steps, never mid-write: a handler runs only once the
+  // synchronous write in progress is done (renamed; no temporary file left). It then dies of the
+  // signal as it would have (exit status 130 or 143), so a calling script stops too.
+  const stop = (sig: NodeJS.Signals) => {
+    process.off(sig, stop);
+    process.kill(process.pid, sig);
+  };
+  process.on('SIGINT', stop).on('SIGTERM', stop);
   for (let epoch = start; epoch < epochs; epoch++) {
     const m = await trainer.trainEpoch(trainSet, epoch, (step, loss) => {
       if (!tty || step % 10) return;

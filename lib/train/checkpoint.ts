@@ -2,8 +2,9 @@
 // object, written atomically (a crash leaves the previous file or the new one, never half),
 // then an 8-byte trailer: "SCRC" and the CRC-32 of the object's bytes, little-endian. v8
 // ignores bytes after the object, so readers that predate the trailer still read these files,
-// and files written before it (no trailer) still load, unchecked. A file damaged after it was
-// written (a flipped bit in a weight would otherwise load silently) fails the check.
+// and files written before it (the object alone, ending where the file ends) still load,
+// unchecked. A file damaged after it was written (a flipped bit in a weight, bytes cut off or
+// appended) fails the check.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as v8 from 'node:v8';
@@ -46,13 +47,31 @@ function trailer(payload: Uint8Array): Buffer {
   return t;
 }
 
-/** The v8 payload of a checkpoint file's bytes, its checksum verified where it has one. */
-function payloadOf(file: string, bytes: Buffer): Buffer {
+/** The object in a checkpoint file's bytes, its checksum verified where it has one. */
+function contentsOf(file: string, bytes: Buffer): unknown {
   const at = bytes.length - TRAILER_BYTES;
-  if (at < 0 || bytes.toString('latin1', at, at + 4) !== TRAILER_MAGIC) return bytes; // written before the trailer
-  const payload = bytes.subarray(0, at);
-  if (crc32Of(payload) !== bytes.readUInt32LE(at + 4)) throw unusable(file, 'its checksum does not match its contents: the file was damaged after it was written');
-  return payload;
+  if (at >= 0 && bytes.toString('latin1', at, at + 4) === TRAILER_MAGIC) {
+    const payload = bytes.subarray(0, at);
+    if (crc32Of(payload) !== bytes.readUInt32LE(at + 4)) throw unusable(file, 'its checksum does not match its contents: the file was damaged after it was written');
+    try {
+      return v8.deserialize(payload);
+    } catch (e) {
+      throw unusable(file, (e as Error).message);
+    }
+  }
+  // No trailer. A file from before it is one v8 value that ends where the file ends; v8 ignores
+  // what follows a value, so a current file cut short or lengthened by a few bytes would
+  // otherwise read as such a file, unchecked.
+  const d = new v8.DefaultDeserializer(bytes);
+  let value: unknown;
+  try {
+    d.readHeader();
+    value = d.readValue();
+  } catch (e) {
+    throw unusable(file, (e as Error).message);
+  }
+  if (d.readRawBytes(0).byteOffset - bytes.byteOffset === bytes.length) return value; // written before the trailer
+  throw unusable(file, 'it does not end with its checksum: the file was cut short or had bytes added after it was written');
 }
 
 /** Writes state and meta (any v8-serialisable values, under keys of their own) to `file`, creating its folder. */
@@ -92,13 +111,7 @@ export function readCheckpoint(file: string): { state: TrainerState; meta: Recor
   } catch (e) {
     throw unusable(file, (e as Error).message);
   }
-  const payload = payloadOf(file, bytes);
-  let ck: Record<string, unknown>;
-  try {
-    ck = v8.deserialize(payload);
-  } catch (e) {
-    throw unusable(file, (e as Error).message);
-  }
+  const ck = contentsOf(file, bytes) as Record<string, unknown>;
   if (typeof ck !== 'object' || ck === null) throw unusable(file, 'not a checkpoint');
   if ((ck.format ?? FORMAT) !== FORMAT) throw unusable(file, `format ${String(ck.format)}`);
   if ((ck.version ?? 1) !== VERSION)

@@ -47,6 +47,50 @@ export function isTempFileOf(file: string, other: string): boolean {
   return path.dirname(path.resolve(other)) === path.dirname(path.resolve(file)) && base.startsWith(tempPrefix(file)) && base.endsWith('.tmp');
 }
 
+/** The process id in the name of writeFileAtomic's temporary file for `file`, or undefined if `other` is not one. */
+function writerOf(file: string, other: string): number | undefined {
+  if (!isTempFileOf(file, other)) return undefined;
+  const m = /^(\d+)\.\d+\.[0-9a-f]+\.tmp$/.exec(path.basename(other).slice(tempPrefix(file).length));
+  return m ? Number(m[1]) : undefined;
+}
+
+/** Whether no process has id `pid` (EPERM: one does, of another user). */
+function gone(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
+/**
+ * Removes the temporary files writers of `file` left when they died mid-write (SIGKILL, a crash):
+ * only names of writeFileAtomic's pattern whose process no longer runs, so never a live writer's.
+ * (Process ids are this host's: a folder shared with another host or container must not have a
+ * run of its own writing there at the same time.) Best effort; returns the names removed.
+ */
+export function removeDeadTempFiles(file: string): string[] {
+  const dir = path.dirname(path.resolve(file)), removed: string[] = [];
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return removed; // no folder yet: nothing left behind
+  }
+  for (const name of names) {
+    const pid = writerOf(file, path.join(dir, name));
+    if (pid === undefined || pid < 1 || !gone(pid)) continue;
+    try {
+      fs.rmSync(path.join(dir, name));
+      removed.push(name);
+    } catch {
+      // removed by another run meanwhile, or not ours to remove: it stays
+    }
+  }
+  return removed;
+}
+
 /**
  * `data` may come in pieces, written one after another (a large payload and its trailer, without
  * copying both into one buffer). `write` is for tests (a short or failing writer); the temporary
