@@ -232,8 +232,10 @@ void linear_item(const Ctx& c, const Item& it) {
   }
 }
 
-Status check_call(const BsrView& a, const void* x, DType x_dtype, size_t n, size_t x_count, const BsrEpilogue& ep,
-                  float* y, size_t y_count) {
+// `a` is validated; `given` (the caller's arrays, of which `a` may hold copies) is checked
+// against y for overlaps.
+Status check_call(const BsrView& a, const BsrView& given, const void* x, DType x_dtype, size_t n, size_t x_count,
+                  const BsrEpilogue& ep, float* y, size_t y_count) {
   Status st = bsr_validate(a);
   if (!st.ok()) return st;
   if (n == 0) return Status{Code::kShape, Arg::kX, 0, 0, 0, 0};
@@ -241,17 +243,27 @@ Status check_call(const BsrView& a, const void* x, DType x_dtype, size_t n, size
   const size_t ybytes = y_count * 4;
   const size_t bb = a.block * a.block;
   if (overlaps(y, ybytes, x, x_count * dtype_size(x_dtype)) ||
-      overlaps(y, ybytes, a.values, a.nnz_blocks * bb * dtype_size(a.dtype)) ||
-      overlaps(y, ybytes, a.row_ptr, (a.block_rows() + 1) * 4) || overlaps(y, ybytes, a.col_idx, a.nnz_blocks * 4) ||
+      overlaps(y, ybytes, given.values, a.nnz_blocks * bb * dtype_size(a.dtype)) ||
+      overlaps(y, ybytes, given.row_ptr, (a.block_rows() + 1) * 4) || overlaps(y, ybytes, given.col_idx, a.nnz_blocks * 4) ||
       (ep.bias && overlaps(y, ybytes, ep.bias, a.rows * 4)))
     return Status{Code::kAlias, Arg::kOut, 0, 0, 0, 0};
   return Status::Ok();
 }
 
 template <bool Linear>
-Status run(const BsrView& a, const void* x, DType x_dtype, size_t n, const BsrEpilogue& ep, float* y) {
+Status run(const BsrView& given, const void* x, DType x_dtype, size_t n, const BsrEpilogue& ep, float* y) {
+  // The index arrays are copied, and only the copies validated and read: arrays in a
+  // SharedArrayBuffer may be rewritten by another thread while the product runs, and an index
+  // changed after its check would read outside x and values (a crash). They are small: one
+  // int per block of b * b values.
+  if (!given.row_ptr || (given.nnz_blocks && !given.col_idx)) return Status{Code::kInternal, Arg::kNone, 0, 0, 0, 0};
+  const std::vector<int32_t> row_ptr(given.row_ptr, given.row_ptr + given.block_rows() + 1);
+  const std::vector<int32_t> col_idx(given.col_idx, given.col_idx + given.nnz_blocks);
+  BsrView a = given;
+  a.row_ptr = row_ptr.data();
+  a.col_idx = col_idx.data();
   const size_t x_count = a.cols * n, y_count = a.rows * n;
-  Status st = check_call(a, x, x_dtype, n, x_count, ep, y, y_count);
+  Status st = check_call(a, given, x, x_dtype, n, x_count, ep, y, y_count);
   if (!st.ok()) return st;
   std::vector<float> scratch;
   Ctx c{&a, float_operand(x, x_dtype, x_count, scratch), n, ep, y, Linear && n < 4};

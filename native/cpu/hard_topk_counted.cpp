@@ -50,6 +50,7 @@ struct BandGroup {
 struct ChunkOut {
   uint32_t above = 0, at_or_above_lo = 0;
   size_t band_offset = 0, kept = 0;
+  bool values_changed = false;  // pass 2 did not find pass 1's band entries: the values changed
   Status err;
 };
 
@@ -149,16 +150,27 @@ SPARTAN_VECTOR_CLONES void output_chunk(const TopKSegment& seg, const Chunk& c, 
   const float lo = g.lo, hi = g.hi;
   for (size_t i = 0; i < len; ++i) o[i] = uint8_t(2 * uint8_t(v[i] >= lo) - uint8_t(v[i] > hi));
   out.kept = out.above;
+  // The gather writes no more than pass 1 counted: values in a SharedArrayBuffer that another
+  // thread writes meanwhile may put more entries in the band (which overran the buffers), or
+  // fewer; either way the chunk is marked and the caller declines to the radix path.
+  const size_t room = out.at_or_above_lo - out.above;
   size_t m = 0, i = 0;
+  auto gather = [&](size_t j) {
+    if (m == room) return false;
+    band_values[m] = v[j];
+    band_index[m++] = uint32_t(c.begin + j);
+    return true;
+  };
   for (; i + 8 <= len; i += 8) {
     uint64_t word;
     std::memcpy(&word, o + i, 8);
     if (!(word & 0x0202020202020202ull)) continue;
     for (size_t j = i; j < i + 8; ++j)
-      if (o[j] == 2) { band_values[m] = v[j]; band_index[m++] = uint32_t(c.begin + j); }
+      if (o[j] == 2 && !gather(j)) { out.values_changed = true; return; }
   }
   for (; i < len; ++i)
-    if (o[i] == 2) { band_values[m] = v[i]; band_index[m++] = uint32_t(c.begin + i); }
+    if (o[i] == 2 && !gather(i)) { out.values_changed = true; return; }
+  out.values_changed = m != room;
 }
 
 // The next call's hint: the values about `margin` entries above and below T (pick holds the
@@ -280,6 +292,8 @@ bool topk_mask_counted(const TopKSegment* segs, size_t, const TopKGroup* groups,
                  sc.band_index.data() + sc.outs[ci].band_offset, sc.outs[ci]);
   };
   parallel_for_chunks(sc.chunks, output_task);
+  for (const ChunkOut& o : sc.outs)
+    if (o.values_changed) return false;  // the values changed under the op: the radix path reads them again
 
   // Per group: T among the band's values, then the gathered entries' outputs in index order
   // (a group's chunks are consecutive, in segment and index order).
