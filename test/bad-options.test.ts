@@ -218,7 +218,9 @@ describe('deriveTrainingGraph and the Trainer: bad options', function () {
     ];
     for (const [over, pattern] of cases) expect(await failure(Trainer.create(options(over))), JSON.stringify(over)).to.match(pattern);
     expect(await failure(Trainer.create(undefined as never))).to.match(/^ERR_SPARTAN_TYPE: Trainer\.create takes an options object/);
-    for (const seed of [-1, 2 ** 60]) { // the seeded draws take any integer, as the CLI's --seed does
+    // a derived training graph for the forward model (it named a parameter input as a fixed batch)
+    expect(await failure(Trainer.create(options({ forward: deriveTrainingGraph(lenet300100(1), { logits: 'logits' }) })))).to.match(/^ERR_SPARTAN_OPTION: the model outputs loss and grad\.fc1\.weight: it is a training graph/);
+    for (const seed of [-1, 2 ** 60]) { // the seeded draws take any integer (the CLI keeps --seed to [0, 2^29), where runs differ)
       const t = await Trainer.create(options({ seed }));
       await t.release();
     }

@@ -132,6 +132,11 @@ function dataInputs(forward: Model) {
  * model must be exported again.
  */
 function checkInputs(forward: Model, input: string | undefined): void {
+  // a training graph (spartan graph derive's output) given for the forward model: its
+  // parameter inputs would otherwise be named as inputs of a fixed batch size
+  const outs = forward.graph.outputs.map((o) => o.name);
+  if (outs.includes('loss') && outs.some((o) => o.startsWith('grad.')))
+    throw rangeError('ERR_SPARTAN_OPTION', `the model outputs loss and ${outs.find((o) => o.startsWith('grad.'))}: it is a training graph (as spartan graph derive writes); the Trainer derives its own and takes the forward model`);
   const inputs = dataInputs(forward);
   if (!inputs.some((i) => i.name === input)) throw rangeError('ERR_SPARTAN_OPTION', `the model has no input named "${input}" (inputs: ${inputs.map((i) => i.name).join(', ')})`);
   // the Trainer's weights, optimizer and float batches are float32; integer inputs (token ids) it feeds as they are
