@@ -1,7 +1,7 @@
 // Block scores, mask expansion and the fused apply against plain loops.
 import { expect } from 'chai';
 import * as spartan from '../lib/index';
-import { expectClose } from './helpers';
+import { codeOf, expectClose, failure } from './helpers';
 import { freshSeed, maxAbsDiff, normal, rng } from './reference';
 
 const seed = freshSeed();
@@ -54,5 +54,19 @@ describe(`block ops (seed ${seed})`, () => {
     expect(Array.from(full)).to.deep.equal(Array.from(spartan.expandBlockMask(m, 256, 256, [32, 32])));
     const applied = await spartan.applyMaskAsync(theta, m, { shape: [256, 256], block: [32, 32] });
     expect(applied.length).to.equal(256 * 256);
+  });
+
+  it('huge sizes given as numbers: the input length is checked before the output is allocated (a coded error, not V8\'s)', async () => {
+    expect(codeOf(() => spartan.expandBlockMask(new Float32Array(4), 2 ** 31, 8, [4, 4]))).to.equal('ERR_SPARTAN_LENGTH: blockMask has length 4; expected 1073741824');
+    expect(codeOf(() => spartan.expandBlockMask(new Uint8Array(4), 2 ** 16, 2 ** 16, [4, 4]))).to.equal('ERR_SPARTAN_LENGTH: blockMask has length 4; expected 268435456');
+    expect(codeOf(() => spartan.blockScores(new Float32Array(64), 2 ** 34, 8, [4, 4]))).to.equal('ERR_SPARTAN_LENGTH: theta has length 64; expected 137438953472');
+    expect(codeOf(() => spartan.blockScores(spartan.tensor(new Float32Array(64)), 2 ** 34, 8, [4, 4]))).to.equal('ERR_SPARTAN_LENGTH: theta has length 64; expected 137438953472');
+    expect(await failure(spartan.blockScoresAsync(new Float32Array(64), 2 ** 34, 8, [4, 4]))).to.equal('ERR_SPARTAN_LENGTH: theta has length 64; expected 137438953472');
+    expect(await failure(spartan.expandBlockMaskAsync(new Float32Array(4), 2 ** 31, 8, [4, 4]))).to.equal('ERR_SPARTAN_LENGTH: blockMask has length 4; expected 1073741824');
+    // type errors stay the native call's, which checks the type before the length
+    expect(codeOf(() => spartan.blockScores(new Float64Array(64) as never, 64, 8, [4, 4]))).to.match(/^ERR_SPARTAN_TYPE: theta must be a Float32Array/);
+    const gone = new Float32Array(8);
+    structuredClone(gone.buffer, { transfer: [gone.buffer] });
+    expect(codeOf(() => spartan.expandBlockMask(gone, 8, 8, [4, 2]))).to.match(/^ERR_SPARTAN_DETACHED/);
   });
 });

@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import * as spartan from '../lib/index';
 import { bsr, SparseLinear } from '../lib/index';
 import { GraphRunner } from '../lib/graph/runner';
-import { expectCode, expectRejectCode } from './helpers';
+import { codeOf, expectCode, expectRejectCode, failure } from './helpers';
 import { freshSeed, normal, rng } from './reference';
 
 const seed = freshSeed();
@@ -277,6 +277,21 @@ describe(`bsr: block-sparse products (seed ${seed})`, () => {
       expectCode(() => bsr.linear(x, A, { batch: 0 }), RangeError, 'ERR_SPARTAN_SHAPE');
       const half = bsr.fromDense(w, 40, 50, [16, 16], { dtype: 'bfloat16' });
       expect(bsr.matmul(half, new Uint16Array(200)).length).to.equal(160);
+    });
+
+    it('a huge n or batch: x is checked against it before the output is allocated (a coded error, not V8\'s)', async () => {
+      const want = `ERR_SPARTAN_LENGTH: x has length 50; expected ${2 ** 31 * 50}`;
+      expect(codeOf(() => bsr.matmul(A, x.subarray(0, 50), { n: 2 ** 31 }))).to.equal(want);
+      expect(codeOf(() => bsr.linear(x.subarray(0, 50), A, { batch: 2 ** 31 }))).to.equal(want);
+      expect(await failure(bsr.matmulAsync(A, x.subarray(0, 50), { n: 2 ** 31 }))).to.equal(want);
+      expect(await failure(bsr.linearAsync(x.subarray(0, 50), A, { batch: 2 ** 31 }))).to.equal(want);
+      const layer = new SparseLinear(A);
+      expect(codeOf(() => layer.forward(x.subarray(0, 50), 2 ** 31))).to.equal(want);
+      expect(await failure(layer.forwardAsync(x.subarray(0, 50), 2 ** 31))).to.equal(want);
+      const half = bsr.fromDense(w, 40, 50, [16, 16], { dtype: 'float16' });
+      expect(codeOf(() => bsr.matmul(half, new Uint16Array(50), { n: 2 ** 31 }))).to.equal(want);
+      // a type error stays the native call's
+      expect(codeOf(() => bsr.matmul(A, new Uint16Array(50), { n: 2 }))).to.match(/^ERR_SPARTAN_TYPE: x must be a Float32Array/);
     });
 
     it('a malformed structure is rejected, at construction and again at call time (sync and async)', async () => {

@@ -321,6 +321,24 @@ describe('Sparsifier: checkpoints', () => {
     expectCode(() => c.load(a.state()), RangeError, 'ERR_SPARTAN_STATE');
     expect(c.stats().step).to.equal(0);
   });
+
+  it('refuses a state of a parameter with the same numel in another shape; a state without shapes (older) still loads', () => {
+    const w = (n: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i));
+    const opts = { method: 'spartan' as Method, density: 0.3, totalSteps: 10 };
+    const a = new Sparsifier({ params: [{ name: 'w', data: w(1024), shape: [16, 64], block: [16, 16] }], ...opts });
+    a.step();
+    const state = a.state();
+    expect(state.layers[0].shape).to.deep.equal([16, 64]);
+    const b = new Sparsifier({ params: [{ name: 'w', data: w(1024), shape: [32, 32], block: [16, 16] }], ...opts }); // 4 tiles too, elsewhere
+    expect(codeOf(() => b.load(state))).to.equal('ERR_SPARTAN_STATE: cannot load sparsifier state: parameter 0 (w) has shape [32,32]; the state\'s has [16,64]');
+    expect(b.stepCount).to.equal(0);
+    const older = { ...state, layers: state.layers.map(({ shape: _shape, ...rest }) => rest) };
+    const c = new Sparsifier({ params: [{ name: 'w', data: w(1024), shape: [16, 64], block: [16, 16] }], ...opts });
+    c.load(older);
+    expect(c.stepCount).to.equal(1);
+    expect(Array.from(c.state().hard[0])).to.deep.equal(Array.from(state.hard[0]));
+    expectCode(() => c.load({ ...state, layers: [{ ...state.layers[0], shape: 'x' as never }] }), RangeError, 'ERR_SPARTAN_STATE');
+  });
 });
 
 describe('Sparsifier: bad input', () => {
@@ -338,6 +356,42 @@ describe('Sparsifier: bad input', () => {
     expectCode(() => new Sparsifier({ ...base(), totalSteps: 0 }), RangeError, 'ERR_SPARTAN_OPTION');
     expectCode(() => new Sparsifier({ ...base(), budget: 'magic' as never }), RangeError, 'ERR_SPARTAN_OPTION');
     expectCode(() => new Sparsifier({ ...base(), betaMax: -1 }), RangeError, 'ERR_SPARTAN_OPTION');
+  });
+
+  it('refuses a beta schedule that reaches beta 0 (rounding, underflow), at construction rather than at a step', () => {
+    const params = () => [{ name: 'w', data: Float32Array.from({ length: 2048 }, (_, i) => Math.sin(i)), shape: [32, 64] }];
+    const opts = { params: params(), method: 'spartan' as Method, density: 0.1, totalSteps: 20 };
+    // the fine-tune start: beta0 + 1 * (betaMax - beta0) = 1 + (1e-17 - 1) = 0
+    expect(codeOf(() => new Sparsifier({ ...opts, betaMax: 1e-17 }))).to.equal('ERR_SPARTAN_OPTION: beta0 1 and betaMax 1e-17 give beta 0 at step 16 (linear schedule); every beta must be finite and > 0');
+    expect(codeOf(() => new Sparsifier({ ...opts, betaMax: 1e-17, schedule: { beta: 'cosine' } }))).to.match(/^ERR_SPARTAN_OPTION: .* give beta 0 at step 16/);
+    // (betaMax / beta0) ** r underflows to 0 from step 1 on
+    expect(codeOf(() => new Sparsifier({ ...opts, beta0: 1e300, betaMax: 1e-300, schedule: { beta: 'exponential' } }))).to.match(/^ERR_SPARTAN_OPTION: .* give beta 0 at step 1 /);
+    // the methods without a soft mask take no beta
+    new Sparsifier({ ...opts, params: params(), method: 'imp', betaMax: 1e-17 }).step();
+  });
+
+  it('a step the soft top-k refuses (beta x the largest score beyond 1e300) changes no mask, counter or state', () => {
+    const big = Float32Array.from({ length: 2048 }, (_, i) => (1 + (i % 7)) * 1e30);
+    const sp = new Sparsifier({ params: [{ name: 'w', data: big, shape: [32, 64] }], method: 'spartan', density: 0.1, totalSteps: 20, betaMax: 1e290 });
+    const before = sp.state();
+    expect(codeOf(() => sp.step())).to.match(/^ERR_SPARTAN_BETA: beta [\d.e+]+ times the largest \|value \/ cost\|/);
+    const after = sp.state();
+    expect(after.step).to.equal(0);
+    for (const key of ['masks', 'hard', 'prevHard', 'backwardSets'] as const) expect(Array.from(after[key][0]), key).to.deep.equal(Array.from(before[key][0]));
+    expect(after).to.deep.equal(before);
+  });
+
+  it('backward() reads each gradient once (a getter cannot have one array checked and another used)', () => {
+    const sp = new Sparsifier(base());
+    sp.step();
+    const good = Object.fromEntries(Object.entries(sp.weights()).map(([k, w]) => [k, Float32Array.from(w, () => 0.1)]));
+    const reads: Record<string, number> = {};
+    const gradW = {} as Record<string, Float32Array>;
+    for (const [k, g] of Object.entries(good))
+      Object.defineProperty(gradW, k, { enumerable: true, get: () => ((reads[k] = (reads[k] ?? 0) + 1) === 1 ? g : new Float32Array(3).fill(NaN)) });
+    const out = sp.backward(gradW);
+    expect(Object.values(reads)).to.deep.equal(Object.keys(good).map(() => 1));
+    expect(Array.from(out['fc1.weight'])).to.deep.equal(Array.from(sp.backward(good)['fc1.weight']));
   });
 
   it('rejects a gradient of the wrong length, type or name, or with NaN, and leaves state untouched', () => {
@@ -415,6 +469,33 @@ describe('Sparsifier: bad input', () => {
     params.forEach((p, i) => expect(Buffer.from(p.data.buffer).equals(Buffer.from(before[i].buffer))).to.equal(true));
     expect(opt.stepCount).to.equal(0);
     expectCode(() => new spartan.SGD(params, { lr: -1 }), RangeError, 'ERR_SPARTAN_OPTION');
+  });
+
+  for (const kind of ['SGD', 'AdamW'] as const)
+    it(`${kind}.step reads each gradient once and refuses an unknown name, before anything moves`, () => {
+      const params = makeParams(4);
+      const opt = kind === 'SGD' ? new spartan.SGD(params, { lr: 0.1, momentum: 0.9 }) : new spartan.AdamW(params, { lr: 1e-3 });
+      const before = params.map((p) => p.data.slice());
+      const grads = Object.fromEntries(params.map((p) => [p.name, new Float32Array(p.data.length).fill(0.1)]));
+      expect(codeOf(() => opt.step({ ...grads, 'fc9.weight': new Float32Array(3) }))).to.equal('ERR_SPARTAN_OPTION: grads has an unknown parameter "fc9.weight"');
+      params.forEach((p, i) => expect(Buffer.from(p.data.buffer).equals(Buffer.from(before[i].buffer)), p.name).to.equal(true));
+      expect(opt.stepCount).to.equal(0);
+      // a getter handing out a wrong-length (or NaN) array from its second read on: the first is the one used
+      const reads: Record<string, number> = {};
+      const tricky = {} as Record<string, Float32Array>;
+      for (const [k, g] of Object.entries(grads))
+        Object.defineProperty(tricky, k, { enumerable: true, get: () => ((reads[k] = (reads[k] ?? 0) + 1) === 1 ? g : new Float32Array(3).fill(NaN)) });
+      opt.step(tricky);
+      expect(Object.values(reads)).to.deep.equal(params.map(() => 1));
+      expect(opt.stepCount).to.equal(1);
+      params.forEach((p) => expect(p.data.every(Number.isFinite), p.name).to.equal(true));
+    });
+
+  it('an optimizer params array with a hole is ERR_SPARTAN_TYPE naming the entry', () => {
+    const params = makeParams(4);
+    // eslint-disable-next-line no-sparse-arrays
+    expect(codeOf(() => new spartan.SGD([, params[1]] as never, { lr: 0.1 }))).to.equal('ERR_SPARTAN_TYPE: params[0] must be { name: string, data: Float32Array | float32 Tensor }');
+    expect(codeOf(() => new spartan.AdamW([params[0], , params[1]] as never, { lr: 0.1 }))).to.match(/^ERR_SPARTAN_TYPE: params\[1\] must be/);
   });
 });
 

@@ -6,6 +6,7 @@ import { BsrMatrix } from './matrix';
 import { Tensor } from '../tensor';
 import { DeviceBsrMatrix, deviceProduct } from './device';
 import { isFloat32Array, isUint16Array } from '../util/typedArrays';
+import { isDetached } from '../ops/placement';
 
 interface NativeBsr {
   bsrMatmul(
@@ -37,8 +38,16 @@ export interface BsrLinearOptions {
   out?: Float32Array | Tensor;
 }
 
-function count(given: unknown, x: unknown, cols: number, name: string): number {
-  if (given !== undefined) return positiveInt(given, `options.${name}`);
+function count(given: unknown, x: unknown, A: BsrMatrix, name: string): number {
+  const cols = A.cols;
+  if (given !== undefined) {
+    const n = positiveInt(given, `options.${name}`);
+    // x against n before the A.rows x n output is allocated (a huge n with a short x would fail
+    // there uncoded); another type, or a detached x, is the native call's to name
+    const typed = isFloat32Array(x) || (A.dtype !== 'float32' && isUint16Array(x));
+    if (typed && !isDetached(x) && x.length !== n * cols) throw rangeError('ERR_SPARTAN_LENGTH', `x has length ${x.length}; expected ${n * cols}`);
+    return n;
+  }
   if (!isFloat32Array(x) && !isUint16Array(x)) throw typeError('ERR_SPARTAN_TYPE', 'x must be a Float32Array (or a Uint16Array for a half-precision matrix)');
   const m = x.length / cols;
   if (!Number.isInteger(m) || m < 1)
@@ -53,7 +62,7 @@ function call(linear: boolean, A: BsrMatrix | DeviceBsrMatrix, x: Float32Array |
   if (x instanceof Tensor || o.out instanceof Tensor || o.bias instanceof Tensor)
     throw typeError('ERR_SPARTAN_DEVICE', 'a host BsrMatrix takes host arrays; use bsr.toDevice(A) for CUDA tensors');
   if (o.relu !== undefined && typeof o.relu !== 'boolean') throw typeError('ERR_SPARTAN_OPTION', 'options.relu must be a boolean');
-  const n = count(linear ? o.batch : o.n, x, A.cols, linear ? 'batch' : 'n');
+  const n = count(linear ? o.batch : o.n, x, A, linear ? 'batch' : 'n');
   const out = o.out ?? new Float32Array(A.rows * n);
   const p = addon.bsrMatmul(linear, A.rows, A.cols, A.blockSize, A.rowPtr, A.colIdx, A.values, DTYPE_CODE[A.dtype], x, n, o.bias ?? null, o.relu === true, out, async);
   return async ? (p as Promise<undefined>).then(() => out) : out;

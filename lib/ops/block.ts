@@ -20,6 +20,7 @@ function scores(theta: Operand, rows: number, cols: number, block: BlockDims, op
   const [r, c] = matrixShape(rows, cols, b);
   const o = optionsObject(opts);
   const p = Placement.resolve([theta, o.out], o.device);
+  Placement.expectSize(theta, r * c, 'theta', ['float32']); // before the output is allocated
   return runOn(p, async, () => {
     const out = p.output(o.out, (r / b[0]) * (c / b[1]), 'float32', theta instanceof Tensor ? [r / b[0], c / b[1]] : undefined);
     const q = native.blockScores(p.input(theta), r, c, b[0], b[1], out.handle, async);
@@ -42,6 +43,7 @@ function expand(blockMask: Float32Array | Uint8Array | Tensor, rows: number, col
   const o = optionsObject(opts);
   const p = Placement.resolve([blockMask, o.out], o.device);
   const dtype = isUint8Array(blockMask) || (blockMask instanceof Tensor && blockMask.dtype === 'uint8') ? 'uint8' : 'float32';
+  Placement.expectSize(blockMask, (r / b[0]) * (c / b[1]), 'blockMask', ['float32', 'uint8']); // before the r x c output is allocated
   return runOn(p, async, () => {
     const out = p.output(o.out, r * c, dtype, blockMask instanceof Tensor ? [r, c] : undefined);
     const q = native.expandBlockMask(p.input(blockMask), r, c, b[0], b[1], out.handle, async);

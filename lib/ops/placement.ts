@@ -73,6 +73,25 @@ export class Placement {
     return ArrayBuffer.isView(x) && !(x instanceof DataView) ? (x as Float32Array).length : 0;
   }
 
+  /**
+   * ERR_SPARTAN_LENGTH when input `x` does not hold the n elements the sizes given as numbers
+   * call for: checked before output() allocates n elements (huge sizes with a short input
+   * otherwise fail there with V8's uncoded RangeError, or allocate gigabytes for nothing).
+   * An operand that is not of a type in `dtypes`, detached or disposed is left to the native
+   * call, which names what is wrong with it.
+   */
+  static expectSize(x: unknown, n: number, name: string, dtypes: readonly DType[]): void {
+    let size: number;
+    if (x instanceof Tensor) {
+      if (x.disposed || !dtypes.includes(x.dtype)) return;
+      size = x.size;
+    } else if ((isFloat32Array(x) && dtypes.includes('float32')) || (isUint8Array(x) && dtypes.includes('uint8'))) {
+      if (isDetached(x)) return;
+      size = x.length;
+    } else return;
+    if (size !== n) throw rangeError('ERR_SPARTAN_LENGTH', `${name} has length ${size}; expected ${n}`);
+  }
+
   /** An output of n elements: the caller's `out` or a new array/tensor where the op runs. */
   output(out: unknown, n: number, dtype: DType, shape?: readonly number[]): OutSlot {
     const s = shape ?? [n];
@@ -134,3 +153,14 @@ export class Placement {
 }
 
 export type { Handle };
+
+/** Whether a typed array's buffer was detached (transferred): Node 20 has no ArrayBuffer.prototype.detached. */
+export function isDetached(x: ArrayBufferView): boolean {
+  if (x.byteLength !== 0) return false;
+  try {
+    new Uint8Array(x.buffer); // throws on a detached buffer only
+    return false;
+  } catch {
+    return true;
+  }
+}

@@ -54,10 +54,11 @@ export abstract class Optimizer {
 
   constructor(params: readonly NamedParam[], lr: number, clipNorm: number | undefined, noDecay: readonly string[] | undefined) {
     if (!Array.isArray(params) || params.length === 0) throw typeError('ERR_SPARTAN_OPTION', 'params must be a non-empty array of { name, data }');
-    params.forEach((p, i) => {
+    for (let i = 0; i < params.length; i++) { // a plain loop: forEach skips the holes of [, p]
+      const p = params[i];
       const ok = isFloat32Array(p?.data) || (p?.data instanceof Tensor && p.data.dtype === 'float32');
       if (typeof p?.name !== 'string' || !ok) throw typeError('ERR_SPARTAN_TYPE', `params[${i}] must be { name: string, data: Float32Array | float32 Tensor }`);
-    });
+    }
     const devices = new Set(params.map((p) => (p.data instanceof Tensor ? p.data.device : 'cpu')));
     if (devices.size > 1) throw typeError('ERR_SPARTAN_DEVICE', 'params live on cpu and cuda; an optimizer works on one device');
     this.device = devices.has('cuda') ? 'cuda' : 'cpu';
@@ -93,25 +94,32 @@ export abstract class Optimizer {
     if (typeof grads !== 'object' || grads === null) throw typeError('ERR_SPARTAN_TYPE', 'grads must map parameter names to gradients');
     if (checked !== undefined && !(checked instanceof Map)) throw typeError('ERR_SPARTAN_TYPE', 'checked must be a Map of parameter name to the sum of squares of its checked gradient');
     let sq = 0;
+    // each gradient read once: a getter handing out another array at each read must not get
+    // one array checked and another applied
+    const got = new Map<string, ParamData>();
     for (const p of this.params) {
       const g = grads[p.name];
+      got.set(p.name, g);
       // a gradient is like its parameter: a Float32Array, or a float32 Tensor on the same device
       const want = p.data instanceof Tensor ? `a float32 ${p.data.device} Tensor` : 'a Float32Array';
       const ok = p.data instanceof Tensor ? g instanceof Tensor && g.device === p.data.device && g.dtype === 'float32' : isFloat32Array(g);
       if (!ok) throw typeError(g instanceof Tensor || isFloat32Array(g) ? 'ERR_SPARTAN_DEVICE' : 'ERR_SPARTAN_TYPE', `grads["${p.name}"] must be ${want}`);
       if (sizeOf(g) !== sizeOf(p.data)) throw rangeError('ERR_SPARTAN_LENGTH', `grads["${p.name}"] has length ${sizeOf(g)}; expected ${sizeOf(p.data)}`);
     }
+    // as Sparsifier.backward: a gradient for no parameter is a mistake (a misspelt name), not ignored
+    for (const name of Object.keys(grads))
+      if (!got.has(name)) throw rangeError('ERR_SPARTAN_OPTION', `grads has an unknown parameter "${name}"`);
     try {
       for (const p of this.params) {
         const known = checked?.get(p.name);
         if (known !== undefined && !(typeof known === 'number' && Number.isFinite(known) && known >= 0))
           throw rangeError('ERR_SPARTAN_NON_FINITE', `checked vouches for grads["${p.name}"] with the sum of squares ${known}: a finite gradient's is a finite number >= 0`);
-        sq += known ?? checkFinite(handle(grads[p.name]), `grads["${p.name}"]`); // throws on NaN/Inf: nothing updated
+        sq += known ?? checkFinite(handle(got.get(p.name)!), `grads["${p.name}"]`); // throws on NaN/Inf: nothing updated
       }
       const norm = Math.sqrt(sq);
       const scale = this.clipNorm !== undefined && norm > this.clipNorm ? this.clipNorm / (norm + 1e-6) : 1;
       this.t += 1;
-      for (const p of this.params) this.update(p, grads[p.name], scale);
+      for (const p of this.params) this.update(p, got.get(p.name)!, scale);
       return { gradNorm: norm, scale };
     } catch (e) {
       throw asSpartanError(e);

@@ -78,7 +78,8 @@ export interface SparsifierState {
   format: 'spartan-sparsifier';
   version: 1;
   method: Method;
-  layers: { name: string; numel: number; block: [number, number] }[];
+  /** `shape` is absent in states written before it was recorded (they load where numel and block match). */
+  layers: { name: string; numel: number; shape?: number[]; block: [number, number] }[];
   step: number;
   frozen: boolean;
   finalized: boolean;
@@ -192,6 +193,18 @@ export class Sparsifier<D extends ParamData = Float32Array> {
         throw rangeError('ERR_SPARTAN_OPTION', `betaMax ${this.betaMax} times sqrt(${widest}), the block scaling, is not a finite number`);
       if (this.betaCurve === 'exponential' && !Number.isFinite((this.betaMax * Math.sqrt(widest)) / this.beta0)) // the schedule's ratio
         throw rangeError('ERR_SPARTAN_OPTION', `the exponential beta schedule needs betaMax / beta0 finite (got ${this.betaMax} / ${this.beta0})`);
+      if (this.method === 'spartan' && this.sparse.length > 0) {
+        // the schedule can round a beta to 0 (beta0 1, betaMax 1e-17: 1 + (1e-17 - 1) = 0) or underflow
+        // (exponential): refused here where each phase starts and ends, not at the step that reaches it
+        // (advance() checks every beta again before it writes anything)
+        const { warmupSteps, finetuneStart } = this.phases;
+        for (const s of new Set([1, warmupSteps, finetuneStart - 1, finetuneStart])) {
+          if (s < 1) continue;
+          const bad = this.betasAt(s).find((b) => !(b > 0 && Number.isFinite(b)));
+          if (bad !== undefined)
+            throw rangeError('ERR_SPARTAN_OPTION', `beta0 ${this.beta0} and betaMax ${this.betaMax} give beta ${bad} at step ${s} (${this.betaCurve} schedule); every beta must be finite and > 0`);
+        }
+      }
       this.roundFrozen = booleanOption(opts.roundFrozen, 'roundFrozen', false);
       this.straightThrough = booleanOption(opts.straightThrough, 'straightThrough', true);
       this.impInterval = positiveInt(opts.imp?.interval ?? 1, 'imp.interval', 'ERR_SPARTAN_OPTION');
@@ -233,6 +246,12 @@ export class Sparsifier<D extends ParamData = Float32Array> {
   private get globalBeta(): number {
     const scale = Math.max(1, ...this.sparse.map((l) => Math.sqrt(l.cost)));
     return betaAt(this.s, this.beta0, this.betaMax * scale, this.phases, this.betaCurve);
+  }
+
+  /** The betas of a mask update at `step`, as the solve takes them: the global one, or one per sparsified layer. */
+  private betasAt(step: number): number[] {
+    const at = (scale: number) => betaAt(step, this.beta0, this.betaMax * scale, this.phases, this.betaCurve);
+    return this.budget === 'global' ? [at(Math.max(1, ...this.sparse.map((l) => Math.sqrt(l.cost))))] : this.sparse.map((l) => at(Math.sqrt(l.cost)));
   }
 
   private budgets(rho: number): number[] {
@@ -280,8 +299,13 @@ export class Sparsifier<D extends ParamData = Float32Array> {
   backward(gradW: Record<string, DataOf<D>>): Record<string, DataOf<D>> {
     this.live();
     if (typeof gradW !== 'object' || gradW === null) throw typeError('ERR_SPARTAN_TYPE', `gradW must be an object mapping parameter names to ${this.storage.tensors ? `float32 ${this.device} Tensors` : 'Float32Arrays'}`);
-    const grads = gradW as Record<string, F32>;
-    for (const l of this.all) this.checkGradient(grads[l.name], l);
+    // each gradient read once (a getter could hand out another array at each read)
+    const grads: Record<string, F32> = Object.create(null); // (no prototype: a layer may be named __proto__)
+    for (const l of this.all) {
+      const g = (gradW as Record<string, F32>)[l.name];
+      this.checkGradient(g, l);
+      grads[l.name] = g;
+    }
     for (const name of Object.keys(gradW))
       if (!this.byName.has(name)) throw rangeError('ERR_SPARTAN_OPTION', `gradW has an unknown parameter "${name}"`);
     this.checkedSumSquares.clear();
@@ -398,6 +422,10 @@ export class Sparsifier<D extends ParamData = Float32Array> {
     const rho = this.maskDensity;
     const ks = this.budgets(rho);
     const updateNow = this.method !== 'imp' || (this.s - 1) % this.impInterval === 0 || this.s >= this.phases.finetuneStart;
+    // every beta this step solves with, checked before anything is written
+    const betas = this.method === 'spartan' && updateNow ? this.betasAt(this.s) : null;
+    const badBeta = betas?.find((b) => !(b > 0 && Number.isFinite(b)));
+    if (badBeta !== undefined) throw rangeError('ERR_SPARTAN_BETA', `beta at step ${this.s} is ${badBeta}; it must be finite and > 0`);
     // the scores check theta (finite, and each tile's sum within float32) before any mask or
     // snapshot changes
     if (updateNow)
@@ -409,11 +437,13 @@ export class Sparsifier<D extends ParamData = Float32Array> {
           (e as Error).message = (e as Error).message.replace(/^(tile \d+ of )?theta/, (_, tile?: string) => `${tile ?? ''}theta["${l.name}"]`);
           throw e;
         }
+    // the soft solve before any other write: it refuses beta x the largest score beyond what it
+    // can sum (data-dependent) before it writes its masks, and reads only the scores
+    if (betas) this.softMasks(ks, betas);
     this.snapshotIfDue();
     for (const l of this.sparse) this.storage.copy(l.prevHard, l.hard);
     if (updateNow) {
       this.hardMasks(ks);
-      if (this.method === 'spartan') this.softMasks(ks);
       if (this.method === 'topkast') this.backwardSets(ks);
     }
     if (this.s >= this.phases.finetuneStart) this.freeze();
@@ -453,16 +483,16 @@ export class Sparsifier<D extends ParamData = Float32Array> {
     this.lastKs = kList;
   }
 
-  private softMasks(ks: number[]): void {
+  private softMasks(ks: number[], betas: number[]): void {
     const segs = this.sparse.map((l) => ({ values: l.scores, costs: l.cost, out: l.mask }));
     const start = this.lambdaGuess();
     const previous = this.lambda;
     if (this.budget === 'global') {
-      const r = softTopKSegmented(segs, ks[0], this.globalBeta, { lambda: start?.[0] });
+      const r = softTopKSegmented(segs, ks[0], betas[0], { lambda: start?.[0] });
       this.lambda = [r.lambda];
       this.lastIterations = r.iterations;
     } else {
-      const r = softTopKSegmented(segs, ks, this.sparse.map((l) => this.betaFor(l)), start ? { lambda: start } : undefined);
+      const r = softTopKSegmented(segs, ks, betas, start ? { lambda: start } : undefined);
       this.lambda = r.lambda;
       this.lastIterations = r.iterations;
     }
@@ -574,7 +604,7 @@ export class Sparsifier<D extends ParamData = Float32Array> {
       format: 'spartan-sparsifier',
       version: 1,
       method: this.method,
-      layers: this.all.map((l) => ({ name: l.name, numel: l.numel, block: [l.block[0], l.block[1]] })),
+      layers: this.all.map((l) => ({ name: l.name, numel: l.numel, shape: l.shape.slice(), block: [l.block[0], l.block[1]] })),
       step: this.s,
       frozen: this.frozen,
       finalized: this.finalized,
@@ -604,6 +634,10 @@ export class Sparsifier<D extends ParamData = Float32Array> {
       const s = state.layers[i];
       if (typeof s !== 'object' || s === null || !Array.isArray(s.block)) throw bad(`parameter ${i} is not described`);
       if (s.name !== l.name || s.numel !== l.numel || s.block[0] !== l.block[0] || s.block[1] !== l.block[1]) throw bad(`parameter ${i} differs (${s.name})`);
+      // the same numel in another shape puts the tile masks on other weights; states written
+      // before the shape was recorded have none and load as before (name, numel and block only)
+      if (s.shape !== undefined && !(Array.isArray(s.shape) && s.shape.length === l.shape.length && s.shape.every((d, j) => d === l.shape[j])))
+        throw bad(`parameter ${i} (${l.name}) has shape [${l.shape}]; the state's has ${Array.isArray(s.shape) && s.shape.every((d) => typeof d === 'number') ? `[${s.shape}]` : 'a malformed one'}`);
       const sizes: [ArrayLike<number> | undefined, number, unknown][] = [
         [state.masks[i], l.entries, Float32Array], [state.hard[i], l.entries, Uint8Array],
         [state.prevHard[i], l.entries, Uint8Array], [state.backwardSets[i], l.entries, Uint8Array],
