@@ -124,6 +124,33 @@ describe(`training-graph derivation: edge cases (seed ${seed})`, () => {
     expect(codeOf(() => deriveTrainingGraph(model(clip.graph('clip')), { logits: 'logits', params: ['w', 'lo'] }))).to.match(/^ERR_SPARTAN_UNSUPPORTED_OP: node "my_clip": no gradient for input 1 of Clip \("lo"\)/);
   });
 
+  it('constants too large to fold (Range to 3e9, a 50000 x 50000 broadcast) and a Slice of a 3e9-entry axis: a coded error or a graph, in moments, not a heap exhausted', function () {
+    this.timeout(60000);
+    const i64 = (...v: number[]) => BigInt64Array.from(v, BigInt);
+    const derive = (build: (b: GraphBuilder, x: string) => string, xShape: (number | string)[] = ['N', 6]) => {
+      const b = new GraphBuilder();
+      const x = b.input('x', F, xShape);
+      const y = build(b, x);
+      b.op('Gemm', [b.op('Flatten', [y], { axis: { i: 1 } }), b.initializer('w', [3, 6], r32(18), F)], { transB: { i: 1 } }, ['logits']);
+      b.output('logits', F, ['N', 3]);
+      const t0 = performance.now();
+      const outcome = codeOf(() => deriveTrainingGraph(model(b.graph('big')), { logits: 'logits' }));
+      expect(performance.now() - t0).to.be.below(10000);
+      return outcome;
+    };
+    // an unused Range to 3e9 (counted, not built), then a broadcast Add of two int64 constants
+    expect(derive((b, x) => {
+      b.op('Range', [b.initializer('s', [], i64(0), DataType.INT64), b.initializer('l', [], i64(3e9), DataType.INT64), b.initializer('d', [], i64(1), DataType.INT64)]);
+      return x;
+    })).to.match(/^(no error|ERR_SPARTAN_\w+: )/);
+    expect(derive((b, x) => {
+      b.op('Add', [b.initializer('ca', [50000, 1], new BigInt64Array(50000), DataType.INT64), b.initializer('cb', [1, 50000], new BigInt64Array(50000), DataType.INT64)]);
+      return x;
+    })).to.match(/^(no error|ERR_SPARTAN_\w+: )/);
+    // x[:, 1:] on an axis of 3e9 entries (its Slice gradient would list every index)
+    expect(derive((b, x) => b.op('Slice', [x, b.int64s([1]), b.initializer('e', [1], BigInt64Array.of(9223372036854775807n), DataType.INT64), b.int64s([1])]), ['N', 3e9])).to.match(/^ERR_SPARTAN_\w+: /);
+  });
+
   it('a model below opset 13 is refused with what to do, before anything is derived', () => {
     const b = new GraphBuilder();
     const x = b.input('x', F, ['N', 4]);

@@ -86,8 +86,11 @@ function reader(k: Known, dims: number[]): (flat: number) => Dim {
   };
 }
 
-function elementwise(ks: Known[], f: (...xs: Dim[]) => Dim, dataType: number): Known {
+/** The broadcast result, or null past MAX_FOLD entries (checked before any is computed: two
+ * [50000, 1] and [1, 50000] constants would make 2.5e9 of them). */
+function elementwise(ks: Known[], f: (...xs: Dim[]) => Dim, dataType: number): Known | null {
   const dims = ks.map((k) => k.dims).reduce(broadcastDims);
+  if (size(dims) > MAX_FOLD) return null;
   const rs = ks.map((k) => reader(k, dims));
   const values = Array.from({ length: size(dims) }, (_, i) => f(...rs.map((r) => r(i))));
   return { dataType, dims, values };
@@ -118,9 +121,10 @@ function arith(op: string, intType: boolean): (a: Dim, b: Dim) => Dim {
   };
 }
 
-function gather(data: Known, idx: Known, axis0: number, n: Node): Known {
+function gather(data: Known, idx: Known, axis0: number, n: Node): Known | null {
   const r = data.dims.length, axis = (axis0 + r) % r, d = data.dims[axis];
   const outer = size(data.dims.slice(0, axis)), inner = size(data.dims.slice(axis + 1));
+  if (outer * idx.values.length * inner > MAX_FOLD) return null;
   const ids = idx.values.map((v) => {
     if (typeof v !== 'number') return NaN; // not reached: the caller checks
     if (v < -d || v >= d) throw rangeError('ERR_SPARTAN_ONNX', `node "${nodeName(n)}": Gather index ${v} is out of range for a dimension of ${d}`);
@@ -131,9 +135,13 @@ function gather(data: Known, idx: Known, axis0: number, n: Node): Known {
   return { dataType: data.dataType, dims: [...data.dims.slice(0, axis), ...idx.dims, ...data.dims.slice(axis + 1)], values };
 }
 
+/** The most indices sliceIndices lists: a declared axis of 3e9 entries would exhaust the heap. */
+const MAX_SLICE_AXIS = 1 << 24;
+
 /** Slice with any steps (ONNX clamping rules); the kept indices per axis. */
 export function sliceIndices(d: number, start: number, end: number, step: number): number[] {
   if (step === 0) throw rangeError('ERR_SPARTAN_ONNX', 'Slice step must not be 0');
+  if (d > MAX_SLICE_AXIS) throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `Slice of an axis of ${d} entries (at most ${MAX_SLICE_AXIS})`);
   const norm = (v: number) => (v < 0 ? v + d : v);
   const out: number[] = [];
   if (step > 0) {
@@ -206,7 +214,7 @@ export function foldNode(n: Node, consts: Consts, shapes: Map<string, Dim[]>, sh
   }
   if (!EVALUATED.has(n.opType) || n.outputs.length !== 1 || inputs.some((k, i) => n.inputs[i] && !k)) return false;
   const [a, b, c] = inputs as Known[];
-  const out = (k: Known) => (size(k.dims) <= MAX_FOLD ? set(k) : false);
+  const out = (k: Known | null) => (k !== null && size(k.dims) <= MAX_FOLD ? set(k) : false);
   switch (n.opType) {
     case 'Identity':
       return set({ ...a });
@@ -285,6 +293,7 @@ export function foldNode(n: Node, consts: Consts, shapes: Map<string, Dim[]>, sh
       const [s, l, d] = [a, b, c].map((k) => k.values[0]);
       if (typeof s !== 'number' || typeof l !== 'number' || typeof d !== 'number') return false; // its length is dynamic
       const count = Math.max(0, Math.ceil((l - s) / d));
+      if (!(count <= MAX_FOLD)) return false; // counted before it is built: Range(0, 3e9, 1) would exhaust the heap
       return out({ dataType: a.dataType, dims: [count], values: Array.from({ length: count }, (_, i) => s + i * d) });
     }
     case 'ReduceProd': {
