@@ -7,6 +7,8 @@ import { AdamW, SGD, Sparsifier } from '../lib/index';
 import { head, loadMnist } from '../lib/data/dataset';
 import { deriveTrainingGraph } from '../lib/graph/autodiff';
 import { encodeModel } from '../lib/graph/model';
+import { GraphBuilder, model } from '../lib/graph/builder';
+import { DataType } from '../lib/graph/schema';
 import { lenet300100, lenet5 } from '../lib/models/lenet';
 import { Trainer, type TrainerOptions } from '../lib/train/trainer';
 import { makeParams, quadraticGrad } from './fixtures/model';
@@ -180,6 +182,16 @@ describe('tensors and hand-built models: bad input', () => {
     expect(Array.from(t.toArray())).to.deep.equal(Array.from(w)); // the real tensor is untouched
   });
 
+  it("GraphRunner: onnxruntime's refusal to open a model is ERR_SPARTAN_ONNX, its failure to run one ERR_SPARTAN_RUNTIME, each with onnxruntime's error as cause", async () => {
+    const bad = await spartan.GraphRunner.create(Uint8Array.of(1, 2, 3)).then(() => 'opened', (e) => e);
+    expect(`${bad.code}: ${bad.message}`).to.match(/^ERR_SPARTAN_ONNX: onnxruntime could not open the model/);
+    expect(bad.cause).to.be.an('error');
+    const runner = await spartan.GraphRunner.create(lenet300100(1));
+    const failed = await runner.run({ x: { data: new Float32Array(5), dims: [5] } }).then(() => 'ran', (e) => e);
+    expect(`${failed.code}: ${failed.message}`).to.match(/^ERR_SPARTAN_RUNTIME: onnxruntime failed to run the model: /);
+    expect(failed.cause).to.be.an('error');
+  });
+
   it('deriveTrainingGraph of a node with a malformed attribute is ERR_SPARTAN_ONNX, not a TypeError from inside', () => {
     const m = lenet5(1);
     const pool = m.graph.nodes.find((x) => x.opType === 'MaxPool')!;
@@ -218,6 +230,14 @@ describe('deriveTrainingGraph and the Trainer: bad options', function () {
     ];
     for (const [over, pattern] of cases) expect(await failure(Trainer.create(options(over))), JSON.stringify(over)).to.match(pattern);
     expect(await failure(Trainer.create(undefined as never))).to.match(/^ERR_SPARTAN_TYPE: Trainer\.create takes an options object/);
+    // a model onnxruntime refuses (Where on a float condition): the model is named, not session options never given
+    const b = new GraphBuilder();
+    const x = b.input('x', DataType.FLOAT, ['N', 1, 28, 28]);
+    const flat = b.op('Flatten', [x], { axis: { i: 1 } });
+    const h = b.op('Gemm', [flat, b.initializer('w', [10, 784], new Float32Array(7840), DataType.FLOAT)], { transB: { i: 1 } });
+    b.op('Where', [h, h, h], {}, ['logits']);
+    b.output('logits', DataType.FLOAT, ['N', 10]);
+    expect(await failure(Trainer.create(options({ forward: model(b.graph('where')) })))).to.match(/^ERR_SPARTAN_ONNX: onnxruntime refused the training graph made from this model: .*Where/);
     // a derived training graph for the forward model (it named a parameter input as a fixed batch)
     expect(await failure(Trainer.create(options({ forward: deriveTrainingGraph(lenet300100(1), { logits: 'logits' }) })))).to.match(/^ERR_SPARTAN_OPTION: the model outputs loss and grad\.fc1\.weight: it is a training graph/);
     for (const seed of [-1, 2 ** 60]) { // the seeded draws take any integer (the CLI keeps --seed to [0, 2^29), where runs differ)

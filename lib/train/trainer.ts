@@ -2,7 +2,7 @@
 // graph (loss + gradients) runs in onnxruntime-node, the sparsifier and optimizer natively.
 import { deriveTrainingGraph, logitsClasses, predictionShape, withOutput, type DeriveOptions } from '../graph/autodiff';
 import { freeName, type Dim, type Model, type TensorValue, type ValueInfo } from '../graph/model';
-import { GraphRunner, type InferenceSessionOptions } from '../graph/runner';
+import { firstLine, GraphRunner, type InferenceSessionOptions } from '../graph/runner';
 import { DataType } from '../graph/schema';
 import { biasesOfRankTwoOrMore, splitParameters } from '../graph/params';
 import { BATCH_NORM_MODES, dropoutMaskInput, inferenceForm, runningStatisticNames, stateOutput, trainingDropouts, type BatchNormMode } from '../graph/trainMode';
@@ -264,20 +264,26 @@ export class Trainer {
     if (cudaMissing)
       throw new SpartanError('ERR_SPARTAN_CUDA', `onnxruntime could not use the CUDA execution provider (${cudaMissing} is not installed); ` +
         "install onnxruntime-node's CUDA providers (see its README) or train with the CPU provider");
-    const open = async (m: Model) => {
+    const givenOptions = Object.keys(opts.sessionOptions ?? {}).length > 0;
+    const open = async (m: Model, what: string) => {
       try {
         return await GraphRunner.create(m, { ...opts.sessionOptions, extra: withoutSpinning(opts.sessionOptions?.extra), executionProviders: eps });
       } catch (e) {
-        if (!eps.includes('cuda')) // onnxruntime's own refusal, e.g. of sessionOptions it does not take
-          throw Object.assign(rangeError('ERR_SPARTAN_OPTION', `onnxruntime could not open the graph with these session options: ${(e as Error)?.message?.split('\n')[0] ?? String(e)}`), { cause: e });
-        throw new SpartanError('ERR_SPARTAN_CUDA', `onnxruntime could not use the CUDA execution provider (${(e as Error).message.split('\n')[0]}); ` +
+        const why = firstLine((e as { cause?: unknown })?.cause ?? e); // onnxruntime's own words
+        // onnxruntime's own refusal: of session options it does not take, where the caller gave
+        // some; else of the graph, whose faults come from the model (one shape inference missed)
+        if (!eps.includes('cuda') && givenOptions)
+          throw Object.assign(rangeError('ERR_SPARTAN_OPTION', `onnxruntime could not open the graph with these session options: ${why}`), { cause: e });
+        if (!eps.includes('cuda'))
+          throw Object.assign(rangeError('ERR_SPARTAN_ONNX', `onnxruntime refused the ${what} graph made from this model: ${why} (does onnxruntime load the forward model itself?)`), { cause: e });
+        throw new SpartanError('ERR_SPARTAN_CUDA', `onnxruntime could not use the CUDA execution provider (${firstLine((e as { cause?: unknown })?.cause ?? e)}); ` +
           "install onnxruntime-node's CUDA providers (see its README) or train with the CPU provider");
       }
     };
-    const train = await open(training);
+    const train = await open(training, 'training');
     let evaluate: GraphRunner;
     try {
-      evaluate = await open(evalModel);
+      evaluate = await open(evalModel, 'evaluation');
     } catch (e) {
       await train.release();
       throw e;
@@ -366,7 +372,7 @@ export class Trainer {
     try {
       return await running;
     } catch (e) {
-      throw new SpartanError('ERR_SPARTAN_RUNTIME', `onnxruntime failed to run the ${what}: ${(e as Error).message.split('\n')[0]}`);
+      throw new SpartanError('ERR_SPARTAN_RUNTIME', `onnxruntime failed to run the ${what}: ${firstLine((e as { cause?: unknown })?.cause ?? e)}`);
     } finally {
       this.inflight.delete(running);
     }
