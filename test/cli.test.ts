@@ -54,6 +54,20 @@ describe('spartan CLI', function () {
     expect(m.graph.inputs.map((i) => i.name)).to.include.members(['x', 'labels', 'fc1.weight']);
   });
 
+  it('graph derive of a model whose training graph onnxruntime refuses (Where on a float condition): one message, exit 1, nothing written', () => {
+    const dir = tmp();
+    const b = new GraphBuilder();
+    const x = b.input('x', DataType.FLOAT, ['N', 4]);
+    const h = b.op('Gemm', [x, b.initializer('w', [3, 4], new Float32Array(12), DataType.FLOAT)], { transB: { i: 1 } });
+    b.op('Where', [h, h, h], {}, ['logits']);
+    b.output('logits', DataType.FLOAT, ['N', 3]);
+    fs.writeFileSync(path.join(dir, 'fwd.onnx'), encodeModel(model(b.graph('where'))));
+    const r = run(['graph', 'derive', path.join(dir, 'fwd.onnx'), '-o', path.join(dir, 'train.onnx'), '--logits', 'logits']);
+    expect(r.status).to.equal(1);
+    expect(r.stderr.trim()).to.match(/^spartan: onnxruntime refuses the training graph derived from .*fwd\.onnx, so nothing was written: .*Where.* \(ERR_SPARTAN_ONNX\)$/s);
+    expect(fs.readdirSync(dir)).to.deep.equal(['fwd.onnx']);
+  });
+
   it('graph derive of a training-mode export: running statistics in, state.<name> out (--batch-norm frozen: neither)', () => {
     const dir = tmp();
     const fwd = path.join(root, 'test', 'fixtures', 'torch', 'mnist-bn.onnx');

@@ -7,6 +7,7 @@ import { untieInitializers, untiedNote } from '../graph/untie';
 import { constantsNote, splitParameters } from '../graph/params';
 import { rangeError } from '../errors';
 import { writeFileAtomic } from '../util/atomic';
+import { firstLine, GraphRunner } from '../graph/runner';
 import { checkDistinct, checkOutputFile } from './outputs';
 import { readModelFile } from './modelFile';
 import { refuseEmpty } from './args';
@@ -59,7 +60,15 @@ export async function runDerive(argv: string[]): Promise<number> {
     batchNorm,
     dropout,
   });
-  writeFileAtomic(values.output, encodeModel(train));
+  const bytes = encodeModel(train);
+  // onnxruntime opens the graph before it is written: a model the checks let through that it
+  // would refuse (a type clash, say) is an error now, not a file that fails where it is used
+  try {
+    await (await GraphRunner.create(bytes)).release();
+  } catch (e) {
+    throw Object.assign(rangeError('ERR_SPARTAN_ONNX', `onnxruntime refuses the training graph derived from ${positionals[0]}, so nothing was written: ${firstLine((e as { cause?: unknown })?.cause ?? e)}`), { cause: e });
+  }
+  writeFileAtomic(values.output, bytes);
   if (untied.length) console.error(`note: ${untiedNote(untied)} (--keep-tied keeps them merged)`);
   const constants = values.params ? [] : splitParameters(forward).constants;
   if (constants.length) console.error(`note: ${constantsNote(constants)} (--params trains them all the same)`);
