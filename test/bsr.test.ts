@@ -234,6 +234,32 @@ describe(`bsr: block-sparse products (seed ${seed})`, () => {
       }
       expectCode(() => bsr.SparseModel.fromModel(spartan.lenet5()), RangeError, 'ERR_SPARTAN_UNSUPPORTED_OP');
     });
+
+    it('a malformed model is one ERR_SPARTAN_ONNX naming what is wrong, not a dropped layer, a wrong scale or an uncoded TypeError', () => {
+      const m = spartan.lenet300100(1);
+      const init = (name: string, over: object) => ({ ...m, graph: { ...m.graph, initializers: m.graph.initializers.map((t) => (t.name === name ? { ...t, ...over } : t)) } });
+      const node = (i: number, over: object) => ({ ...m, graph: { ...m.graph, nodes: m.graph.nodes.map((n, j) => (j === i ? { ...n, ...over } : n)) } });
+      const fc1 = m.graph.nodes[1]; // Gemm fc1
+      const cases: [typeof m, RegExp][] = [
+        [init('fc1.weight', { dims: [-300, -784] }), /initializer "fc1\.weight" has dims \[-300, -784\]; each must be an integer >= 0$/], // its layer was left out
+        [init('fc2.weight', { dims: [100, 300.5] }), /initializer "fc2\.weight" has dims \[100, 300\.5\]/],
+        [init('fc1.weight', { data: (m.graph.initializers[0].data as Float32Array).subarray(5) }), /initializer "fc1\.weight" holds 235195 values; its dims \[300, 784\] need 235200$/], // was "weights[...] is NaN"
+        [node(1, { attrs: { ...fc1.attrs, alpha: { i: 3 } } }), /attribute alpha of Gemm must be \{ f: \.\.\. \}/], // was read as alpha = 1
+        [node(1, { attrs: { ...fc1.attrs, transB: { f: 1 } } }), /attribute transB of Gemm must be \{ i: \.\.\. \}/],
+        [node(1, { inputs: undefined }), /\(Gemm\): inputs and outputs must be arrays of tensor names$/], // was "Cannot read properties of undefined"
+      ];
+      for (const [bad, pattern] of cases)
+        for (const convert of [() => bsr.sparseLinearsFromModel(bad), () => bsr.SparseModel.fromModel(bad)]) {
+          const got = codeOf(convert);
+          expect(got).to.match(/^ERR_SPARTAN_ONNX: /);
+          expect(got).to.match(pattern);
+        }
+      // anything else that fails inside without a code is still one ERR_SPARTAN_ONNX
+      const throwing = node(3, {});
+      Object.defineProperty(throwing.graph.nodes[3], 'inputs', { get: () => { throw new TypeError('a getter failed'); } });
+      for (const convert of [() => bsr.sparseLinearsFromModel(throwing), () => bsr.SparseModel.fromModel(throwing)])
+        expect(codeOf(convert)).to.match(/^ERR_SPARTAN_ONNX: cannot read the model's layers: a getter failed/);
+    });
   });
 
   describe('errors', () => {

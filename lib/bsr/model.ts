@@ -7,6 +7,7 @@
 // here: SparseModel.fromModel rejects it with ERR_SPARTAN_UNSUPPORTED_OP.
 import { rangeError, typeError } from '../errors';
 import type { Model, Node, TensorValue } from '../graph/model';
+import { checkModel } from '../graph/validate';
 import { optionsObject } from '../options';
 import type { BsrDtype } from './half';
 import { blockSizeOf, type BlockSize } from './matrix';
@@ -67,6 +68,23 @@ function linearParams(node: Node, inits: Map<string, TensorValue>): { weight: Fl
   return { weight, out: N, inF: K, bias, wName: B.name };
 }
 
+/**
+ * fn's result; a malformed model is checked first (checkModel: dims, data lengths, attribute
+ * kinds), and anything else that fails without a code inside is one ERR_SPARTAN_ONNX, as in
+ * deriveTrainingGraph.
+ */
+function reading<T>(model: Model, fn: () => T): T {
+  if (!model || typeof model !== 'object' || !model.graph) throw typeError('ERR_SPARTAN_TYPE', 'model must be a decoded ONNX Model (see decodeModel)');
+  try {
+    checkModel(model);
+    return fn();
+  } catch (e) {
+    const code = (e as { code?: unknown })?.code;
+    if (typeof code === 'string' && code.startsWith('ERR_SPARTAN_')) throw e;
+    throw Object.assign(rangeError('ERR_SPARTAN_ONNX', `cannot read the model's layers: ${(e as Error)?.message ?? String(e)} (a malformed node or initializer?)`), { cause: e });
+  }
+}
+
 function layerOptions(opts: SparseModelOptions | undefined): { block: BlockSize; dtype?: BsrDtype } {
   const o = optionsObject(opts);
   return { block: blockSizeOf(o.block ?? 16, 'options.block'), dtype: o.dtype };
@@ -79,7 +97,10 @@ function layerOptions(opts: SparseModelOptions | undefined): { block: BlockSize;
  * are left out. The ReLU that may follow a layer is not fused here (see SparseModel).
  */
 export function sparseLinearsFromModel(model: Model, opts?: SparseModelOptions): SparseLayer[] {
-  if (!model || typeof model !== 'object' || !model.graph) throw typeError('ERR_SPARTAN_TYPE', 'model must be a decoded ONNX Model (see decodeModel)');
+  return reading(model, () => sparseLinears(model, opts));
+}
+
+function sparseLinears(model: Model, opts: SparseModelOptions | undefined): SparseLayer[] {
   const { block, dtype } = layerOptions(opts);
   const inits = new Map(model.graph.initializers.map((t) => [t.name, t]));
   const layers: SparseLayer[] = [];
@@ -107,7 +128,6 @@ export class SparseModel {
   private readonly steps: Step[] = [];
 
   private constructor(model: Model, opts: SparseModelOptions | undefined) {
-    if (!model || typeof model !== 'object' || !model.graph) throw typeError('ERR_SPARTAN_TYPE', 'model must be a decoded ONNX Model (see decodeModel)');
     const { block, dtype } = layerOptions(opts);
     const g = model.graph;
     const inits = new Map(g.initializers.map((t) => [t.name, t]));
@@ -155,7 +175,7 @@ export class SparseModel {
   }
 
   static fromModel(model: Model, opts?: SparseModelOptions): SparseModel {
-    return new SparseModel(model, opts);
+    return reading(model, () => new SparseModel(model, opts));
   }
 
   /** Runs the model on x ([batch, features], row-major float32); returns the output [batch, outFeatures]. */

@@ -15,6 +15,7 @@ import type { GradContext } from './gradContext';
 import { layerGradients, paddedBackward } from './layerGrads';
 import { defaultParameters } from './params';
 import { hasRecurrent, unrollRecurrent } from './recurrent';
+import { checkModel } from './validate';
 
 export interface DeriveOptions {
   /** Name of the logits output (cross-entropy) or prediction (mse). */
@@ -127,6 +128,7 @@ export function deriveTrainingGraph(given: Model, opts: DeriveOptions): Model {
 }
 
 function derive(given: Model, opts: DeriveOptions): Model {
+  checkModel(given, { trained: opts?.params ?? 'default' }); // a malformed graph gives one onnxruntime refuses
   if (typeof opts?.logits !== 'string') throw typeError('ERR_SPARTAN_OPTION', 'logits must name an output of the model');
   const mode = opts.batchNorm ?? 'as-exported';
   if (!BATCH_NORM_MODES.includes(mode)) throw rangeError('ERR_SPARTAN_OPTION', `batchNorm must be one of ${BATCH_NORM_MODES.join(', ')} (got ${JSON.stringify(mode)})`);

@@ -115,7 +115,9 @@ function decodeAttr(a: Record<string, unknown>): [string, Attr] {
     case AttributeType.FLOATS: return [name, { floats: ((a.floats as number[]) ?? []).slice() }];
     case AttributeType.INTS: return [name, { ints: ((a.ints as unknown[]) ?? []).map(num) }];
     case AttributeType.STRINGS: return [name, { strings: ((a.strings as Uint8Array[]) ?? []).map((v) => Buffer.from(v).toString('utf8')) }];
-    case AttributeType.TENSOR: return [name, { t: decodeTensor(a.t as Record<string, unknown>) }];
+    case AttributeType.TENSOR:
+      if (!a.t) throw rangeError('ERR_SPARTAN_ONNX', `attribute ${name} is of type TENSOR but holds no tensor`);
+      return [name, { t: decodeTensor(a.t as Record<string, unknown>) }];
     default: throw rangeError('ERR_SPARTAN_ONNX', `unsupported attribute type ${a.type} (${name})`);
   }
 }
@@ -150,10 +152,13 @@ export function decodeModel(bytes: Uint8Array): Model {
   }
   const g = m.graph as Record<string, unknown> | undefined;
   if (!g) throw rangeError('ERR_SPARTAN_ONNX', 'not an ONNX model: no graph');
+  // no ir_version, or no ai.onnx opset, is no ONNX model onnxruntime loads (no test or fixture lacks either)
   const opsets = ((m.opsetImport as Record<string, unknown>[]) ?? []).filter((o) => !o.domain || o.domain === 'ai.onnx');
+  if (!opsets.length) throw rangeError('ERR_SPARTAN_ONNX', 'the model imports no opset of the default domain (ai.onnx)');
+  if (!m.irVersion) throw rangeError('ERR_SPARTAN_ONNX', 'the model has no IR version');
   return {
-    irVersion: num(m.irVersion ?? 8),
-    opset: opsets.length ? num(opsets[0].version) : 17,
+    irVersion: num(m.irVersion),
+    opset: num(opsets[0].version),
     producerName: String(m.producerName ?? ''),
     graph: {
       name: String(g.name ?? 'graph'),
@@ -183,6 +188,15 @@ export function encodeModel(model: Model): Uint8Array {
 
 function encode(model: Model): Uint8Array {
   const g = model.graph;
+  // what protobufjs would write anyway, as a file no reader accepts (no opset, i: 1.5 cut to 1)
+  for (const k of ['irVersion', 'opset'] as const)
+    if (!Number.isInteger(model[k]) || model[k] < 1) throw new Error(`${k} is ${model[k]}, not a positive integer`);
+  for (const n of g.nodes) {
+    if (typeof n.opType !== 'string' || n.opType === '') throw new Error(`node ${n.name || n.outputs?.[0]} has no opType`);
+    for (const [k, a] of Object.entries(n.attrs))
+      if (('i' in a && !Number.isInteger(a.i)) || ('ints' in a && !a.ints.every(Number.isInteger)))
+        throw new Error(`attribute ${k} of node ${nodeLabel(n)} (${n.opType}) holds ${'i' in a ? a.i : `[${a.ints.join(', ')}]`}, not an integer`);
+  }
   const msg = ModelProto.fromObject({
     irVersion: model.irVersion,
     producerName: model.producerName,
