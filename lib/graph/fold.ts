@@ -244,7 +244,7 @@ export function foldNode(n: Node, consts: Consts, shapes: Map<string, Dim[]>, sh
       return set({ ...a, tensor: undefined, dims: dims.map((d) => (d === -1 ? total / rest : d)) });
     }
     case 'Flatten': {
-      const r = a.dims.length, axis = ((attrInt(n, 'axis') ?? 1) + r) % r;
+      const r = a.dims.length, given = attrInt(n, 'axis') ?? 1, axis = given < 0 ? given + r : given; // axis = rank: [all, 1]
       return set({ ...a, tensor: undefined, dims: [size(a.dims.slice(0, axis)), size(a.dims.slice(axis))] });
     }
     case 'Transpose': { // PyTorch writes a Pad's pads as a transposed [2, rank] table
