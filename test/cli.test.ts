@@ -270,13 +270,17 @@ describe('spartan CLI', function () {
     // the default beta0 typed out still gets the hint
     const typed = run(['train', '--method', 'spartan', ...SMALL_ONE_EPOCH, '--beta0', '1']);
     expect(notes(typed.stderr)).to.deep.equal(notes(plain.stderr));
-    // nothing masked (--sparsify with no names), nothing pruned (density 1), dense, 1000 steps: no note
-    for (const args of [['--method', 'dense', ...SMALL_ONE_EPOCH.filter((a, i, all) => a !== '--density' && all[i - 1] !== '--density')], ['--method', 'spartan', ...SMALL_ONE_EPOCH, '--density', '1'], ['--method', 'spartan', ...SMALL_ONE_EPOCH, '--sparsify', ','],
+    // nothing pruned (density 1), dense, 1000 steps: no note
+    for (const args of [['--method', 'dense', ...SMALL_ONE_EPOCH.filter((a, i, all) => a !== '--density' && all[i - 1] !== '--density')], ['--method', 'spartan', ...SMALL_ONE_EPOCH, '--density', '1'],
       ['--method', 'imp', '--train-count', '2000', '--batch-size', '2', '--epochs', '1']]) {
       const r = run(['train', ...args]);
       expect(r.status, r.stderr).to.equal(0);
       expect(notes(r.stderr), args.join(' ')).to.deep.equal([]);
     }
+    // nothing masked (--sparsify with no names): dense whatever --density says, and said so
+    const unmasked = run(['train', '--method', 'spartan', ...SMALL_ONE_EPOCH, '--sparsify', ',']);
+    expect(unmasked.status, unmasked.stderr).to.equal(0);
+    expect(notes(unmasked.stderr)).to.deep.equal(['note: --sparsify names no parameter: nothing is masked, so this spartan run trains dense (density 1), whatever --density 0.1 says']);
   });
 
   const blockedLayers = [['fc1.weight', 256, 784], ['fc2.weight', 128, 256]] as const;

@@ -21,6 +21,12 @@ export function shortRunNote(sparsifier: Sparsifier, method: Method, density: nu
     `lose accuracy to dense training, and Spartan's can end at chance (README "Short runs"); more epochs or data help.${spartan}`;
 }
 
+/** A note for a sparse run that masks nothing (--sparsify naming no parameter): it trains dense. */
+export function nothingMaskedNote(sparsifier: Sparsifier, method: Method, density: number): string | undefined {
+  if (method === 'dense' || density >= 1 || sparsifier.layers.some((l) => l.sparsify)) return undefined;
+  return `--sparsify names no parameter: nothing is masked, so this ${method} run trains dense (density 1), whatever --density ${density} says`;
+}
+
 /**
  * A note for each masked weight that falls back from --block to element masks; refuses a
  * --block that none of them divides into.

@@ -16,7 +16,7 @@ import { removeDeadTempFiles, writeFileAtomic } from '../util/atomic';
 import { checkCheckpointDir, checkDistinct, checkOutputFile, checkpointFile } from './outputs';
 import { readModelFile } from './modelFile';
 import { configChanges, withDefaults, type CheckpointMeta } from './runConfig';
-import { blockNotes, emptyLayerWarnings, ignoredOptionsNote, shortRunNote } from './runNotes';
+import { blockNotes, emptyLayerWarnings, ignoredOptionsNote, nothingMaskedNote, shortRunNote } from './runNotes';
 import { number, refuseEmpty } from './args';
 
 // The shuffle takes (seed * 1000 + epoch) modulo 2^32 (lib/data/dataset.ts batches): seeds that
@@ -123,6 +123,8 @@ export async function runTrain(argv: string[]): Promise<number> {
   trainer.checkDataset(test, `the ${values.dataset} test set`);
   const ignored = ignoredOptionsNote(method, tokens.flatMap((t) => (t.kind === 'option' ? [t.name] : [])));
   if (ignored) console.error(`note: ${ignored}`);
+  const unmasked = nothingMaskedNote(trainer.sparsifier, method, density);
+  if (unmasked) console.error(`note: ${unmasked}`);
   if (method !== 'dense') for (const n of blockNotes(trainer.sparsifier, block)) console.error(`note: ${n}`);
   if (trainer.untied.length) console.error(`note: ${untiedNote(trainer.untied)}`);
   if (trainer.constants.length) console.error(`note: ${constantsNote(trainer.constants)}`);

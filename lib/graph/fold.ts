@@ -139,9 +139,9 @@ function gather(data: Known, idx: Known, axis0: number, n: Node): Known | null {
 const MAX_SLICE_AXIS = 1 << 24;
 
 /** Slice with any steps (ONNX clamping rules); the kept indices per axis. */
-export function sliceIndices(d: number, start: number, end: number, step: number): number[] {
-  if (step === 0) throw rangeError('ERR_SPARTAN_ONNX', 'Slice step must not be 0');
-  if (d > MAX_SLICE_AXIS) throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `Slice of an axis of ${d} entries (at most ${MAX_SLICE_AXIS})`);
+export function sliceIndices(d: number, start: number, end: number, step: number, node = 'Slice'): number[] {
+  if (step === 0) throw rangeError('ERR_SPARTAN_ONNX', `${node} step must not be 0`);
+  if (d > MAX_SLICE_AXIS) throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `${node} of an axis of ${d} entries (at most ${MAX_SLICE_AXIS})`);
   const norm = (v: number) => (v < 0 ? v + d : v);
   const out: number[] = [];
   if (step > 0) {

@@ -268,7 +268,7 @@ export function inferShapes(model: Model, consts: Consts): Shapes {
         norm.forEach((a, i) => {
           const d = x[a];
           if (typeof d !== 'number') throw rangeError('ERR_SPARTAN_ONNX', `node "${nodeLabel(n)}": Slice needs a known size on axis ${a}`);
-          out[a] = sliceIndices(d, starts[i], ends[i], steps[i]).length;
+          out[a] = sliceIndices(d, starts[i], ends[i], steps[i], `node "${nodeLabel(n)}": Slice`).length;
         });
         s.set(o, out);
         break;
