@@ -1,10 +1,11 @@
 // Bad options and states a fuzzing pass over the public API found accepted (silently wrong
 // results, a hang, state changed by a call that then failed) or refused without a code. Each
 // is now one coded error, with nothing changed.
+import * as v8 from 'node:v8';
 import { expect } from 'chai';
 import * as spartan from '../lib/index';
 import { AdamW, SGD, Sparsifier } from '../lib/index';
-import { head, loadMnist } from '../lib/data/dataset';
+import { batches, head, loadFashionMnist, loadMnist, range } from '../lib/data/dataset';
 import { deriveTrainingGraph } from '../lib/graph/autodiff';
 import { encodeModel } from '../lib/graph/model';
 import { GraphBuilder, model } from '../lib/graph/builder';
@@ -277,5 +278,126 @@ describe('deriveTrainingGraph and the Trainer: bad options', function () {
     const released = await t.trainEpoch(data, 0).catch((e: unknown) => e);
     expect(released).to.be.instanceOf(TypeError);
     expect((released as { code?: string }).code).to.equal('ERR_SPARTAN_DISPOSED');
+  });
+});
+
+describe('the Trainer and datasets: a second fuzzing pass (a crash, a hang, steps taken before a failure)', function () {
+  this.timeout(120000);
+  const data = head(loadMnist('train'), 256);
+  const options = (over: Record<string, unknown> = {}): TrainerOptions => ({
+    forward: lenet300100(1), logits: 'logits', epochs: 2, batchSize: 64, trainCount: data.count, seed: 3,
+    sparsity: { method: 'spartan', density: 0.1, betaMax: 50 }, optimizer: { kind: 'sgd', lr: 0.05, momentum: 0.9 }, ...over,
+  } as TrainerOptions);
+  const trainers: Trainer[] = [];
+  const create = async (over: Record<string, unknown> = {}) => {
+    const t = await Trainer.create(options(over));
+    trainers.push(t);
+    return t;
+  };
+  afterEach(async () => {
+    for (const t of trainers.splice(0)) await t.release();
+  });
+  /** Everything a step moves: parameters, sparsifier and optimizer state. */
+  const stateOf = (t: Trainer) => Buffer.from(v8.serialize(t.state())).toString('base64');
+
+  it("sessionOptions.extra that is circular or 100,000 levels deep is ERR_SPARTAN_OPTION (onnxruntime's binding recursed until the process died); config entries still pass", async () => {
+    const circular: Record<string, unknown> = {};
+    circular.self = circular;
+    const deep: Record<string, unknown> = {};
+    let at = deep;
+    for (let i = 0; i < 100000; i++) at = (at.a = {}) as Record<string, unknown>;
+    expect(await failure(Trainer.create(options({ sessionOptions: { extra: circular } })))).to.match(/^ERR_SPARTAN_OPTION: sessionOptions\.extra nests more than 8 levels deep \(a cycle\?\)/);
+    expect(await failure(Trainer.create(options({ sessionOptions: { extra: deep } })))).to.match(/^ERR_SPARTAN_OPTION: sessionOptions\.extra nests more than 8 levels deep/);
+    expect(await failure(Trainer.create(options({ sessionOptions: { extra: { session: { intra_op: [1] } } } })))).to.match(/^ERR_SPARTAN_OPTION: sessionOptions\.extra\.session\.intra_op must be a string or a plain object of config entries \(got an array\)/);
+    expect(await failure(Trainer.create(options({ sessionOptions: { extra: 'x' } })))).to.match(/^ERR_SPARTAN_OPTION: sessionOptions\.extra must be a plain object/);
+    for (const extra of [{ session: { intra_op: { allow_spinning: '1' } } }, { 'session.intra_op.allow_spinning': '1' }, Object.assign(Object.create(null), { session: { set_denormal_as_zero: '0' } })])
+      expect((await (await create({ sessionOptions: { extra } })).trainEpoch(data, 0)).loss).to.be.a('number');
+  });
+
+  it('a structurally broken forward model is ERR_SPARTAN_ONNX, not a TypeError from inside', async () => {
+    expect(await failure(Trainer.create(options({ forward: { graph: { nodes: 5, inputs: 'x', outputs: null, initializers: {} } } })))).to.match(/^ERR_SPARTAN_ONNX: the model has no graph of nodes, inputs, outputs and initializers/);
+  });
+
+  it('trainEpoch refuses, before its first step and with nothing changed: a bad epoch number, an onBatch that is not a function, a finalized sparsifier', async () => {
+    const t = await create();
+    const before = stateOf(t);
+    for (const epoch of [NaN, Infinity, 1.5, -1, 2 ** 53])
+      expect(await failure(t.trainEpoch(data, epoch)), String(epoch)).to.match(/^ERR_SPARTAN_OPTION: epoch must be an integer >= 0/);
+    for (const epoch of [undefined, '0', {}, null])
+      expect(await failure(t.trainEpoch(data, epoch as never)), String(epoch)).to.match(/^ERR_SPARTAN_TYPE: epoch must be a number/);
+    expect(await failure(t.trainEpoch(data, 0, 5 as never))).to.equal('ERR_SPARTAN_TYPE: onBatch must be a function of (step, loss) (got number)');
+    expect(stateOf(t)).to.equal(before);
+    // epochs past `epochs` (here 2) still run, at the end of the cosine decay
+    await t.trainEpoch(data, 7);
+    // exportSparse finalizes the sparsifier; a later epoch ran the graph and the optimizer step, then failed in sparsifier.step()
+    t.exportSparse();
+    const exported = stateOf(t);
+    for (let i = 0; i < 2; i++) expect(await failure(t.trainEpoch(data, 8))).to.match(/^ERR_SPARTAN_STATE: trainEpoch: the sparsifier was finalized \(exportSparse\)/);
+    expect(stateOf(t)).to.equal(exported);
+  });
+
+  it('one epoch at a time: a second trainEpoch, load, resume or exportSparse while one runs is ERR_SPARTAN_STATE; evaluate beside it scores the weights it started with', async () => {
+    const ref = await create(), t = await create();
+    await ref.trainEpoch(data, 0);
+    const before = await t.evaluate(data);
+    const results = await Promise.allSettled([t.trainEpoch(data, 0), t.trainEpoch(data, 1)]);
+    expect(results[0].status).to.equal('fulfilled');
+    expect(results[1].status === 'rejected' && `${results[1].reason.code}: ${results[1].reason.message}`).to.equal('ERR_SPARTAN_STATE: trainEpoch: an epoch is already running on this Trainer; await its trainEpoch first');
+    expect(stateOf(t), 'one epoch ran, undisturbed').to.equal(stateOf(ref));
+    // load(), resume() and exportSparse() between the steps of an epoch (its onBatch, or while it awaits a run)
+    const u = await create(), saved = u.state();
+    const refused: string[] = [];
+    const epoch = u.trainEpoch(data, 0, (step) => {
+      if (step === 1) refused.push(codeOf(() => u.load(saved)), codeOf(() => u.exportSparse()));
+    });
+    const beside = u.evaluate(data);
+    await new Promise((r) => setImmediate(r));
+    refused.push(codeOf(() => u.load(saved)), codeOf(() => u.resume('/nonexistent')));
+    await epoch;
+    expect(refused).to.have.length(4);
+    for (const r of refused) expect(r).to.match(/^ERR_SPARTAN_STATE: (load|exportSparse|resume): an epoch is already running on this Trainer/);
+    expect(stateOf(u)).to.equal(stateOf(ref));
+    expect(await beside).to.deep.equal(before);
+    await u.trainEpoch(data, 1); // and the next epoch runs
+  });
+
+  it('the dataset is read once: a labels getter that turns bad after the check trains on the labels checked; a field the loss does not use is ignored', async () => {
+    const ref = await create(), t = await create(), stray = await create();
+    await ref.trainEpoch(data, 0);
+    let reads = 0;
+    const bad = new Uint8Array(data.count).fill(200);
+    const tricky = { inputs: data.inputs, inputShape: [1, 28, 28], count: data.count } as typeof data;
+    Object.defineProperty(tricky, 'labels', { get: () => (++reads === 1 ? data.labels : bad) });
+    await t.trainEpoch(tricky, 0);
+    expect(reads).to.equal(1);
+    expect(stateOf(t)).to.equal(stateOf(ref));
+    // stray regression targets of a length that fits nothing: gathered into each batch, they failed mid-epoch
+    await stray.trainEpoch({ ...data, targets: new Float32Array(3) }, 0);
+    expect(stateOf(stray)).to.equal(stateOf(ref));
+  });
+
+  it('a batch size far past the data allocates for the data, not the batch size, and trains as a batch of all of it', async () => {
+    const huge = await create({ batchSize: 1e9 }), all = await create({ batchSize: data.count });
+    await huge.trainEpoch(data, 0);
+    await all.trainEpoch(data, 0);
+    expect(stateOf(huge)).to.equal(stateOf(all));
+    expect(await huge.evaluate(data, 1e9)).to.deep.equal(await all.evaluate(data, data.count));
+  });
+
+  it('loadMnist and loadFashionMnist take exactly "train" or "test"; batches() and head() refuse what would make malformed batches', () => {
+    for (const split of ['Train', 'training', 'val', '', undefined]) {
+      expect(codeOf(() => loadMnist(split as never)), String(split)).to.match(/^ERR_SPARTAN_OPTION: the split must be 'train' or 'test'/);
+      expect(codeOf(() => loadFashionMnist(split as never)), String(split)).to.match(/^ERR_SPARTAN_OPTION: the split must be 'train' or 'test'/);
+    }
+    const all = (d: unknown) => [...batches(d as typeof data, 64, 1)].length;
+    expect(codeOf(() => all(null))).to.equal('ERR_SPARTAN_TYPE: batches() takes a Dataset object');
+    expect(codeOf(() => all({ ...data, count: 300 }))).to.match(/^ERR_SPARTAN_DATASET: inputs must be a typed array of 235200 values for 300 examples \(got 200704\)/);
+    expect(codeOf(() => all({ ...data, labels: data.labels.subarray(1) }))).to.match(/^ERR_SPARTAN_DATASET: labels must be a typed array of a multiple of 256 values/);
+    expect(all(data)).to.equal(4);
+    for (const n of [NaN, 1.5, -1, '10'])
+      expect(codeOf(() => head(data, n as number)), String(n)).to.match(/^ERR_SPARTAN_OPTION: head\(\) takes a count of examples, an integer >= 0/);
+    expect(head(data, 0).count).to.equal(0);
+    expect(head(data, Infinity).count).to.equal(256);
+    expect(codeOf(() => range(data, 0, NaN))).to.match(/^ERR_SPARTAN_OPTION: range\(\) takes integer bounds/);
   });
 });

