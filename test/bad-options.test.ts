@@ -120,6 +120,10 @@ describe('Sparsifier: bad options and states', () => {
       [{ ...st, hard: sevens }, /a mask of fc1\.weight holds a value outside \[0, 1\]/],
       [{ ...st, finalized: 1 }, /frozen and finalized must be true or false/],
       [{ ...st, flips: NaN }, /lastIterations and flips must be integers >= 0/],
+      // a rewind list of another length, or not a list (it pushed snapshots past the parameters, or threw uncoded)
+      [{ ...st, rewind: [...p.map((x) => x.data.slice()), new Float32Array(1)] }, /rewind must be null or hold one snapshot per parameter/],
+      [{ ...st, rewind: { 0: new Float32Array(1) } }, /rewind must be null or hold one snapshot per parameter/],
+      [{ ...st, masks: st.masks.map((m) => new Proxy(m, {})) }, /mask of fc1\.weight has the wrong type or length/],
     ] as const) {
       expect(codeOf(() => other.load(bad as never))).to.match(new RegExp(`^ERR_SPARTAN_STATE: cannot load sparsifier state: ${why.source}`));
       expect(other.stepCount).to.equal(5);

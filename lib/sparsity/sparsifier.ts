@@ -15,7 +15,7 @@ import { erkDensities, type BudgetMode } from './budgets';
 import { checkParam, Layer, type HardOf, type ParamData, type ParamSpec } from './layer';
 import { Storage, type F32, type U8 } from './storage';
 import { adjustedDensity, betaAt, densityAt, phaseAt, phases, type BetaCurve, type DensityCurve, type Phase, type Phases } from './schedules';
-import { isFloat32Array } from '../util/typedArrays';
+import { isFloat32Array, isUint8Array } from '../util/typedArrays';
 
 export type Method = 'spartan' | 'imp' | 'topkast' | 'dense';
 const METHODS: readonly Method[] = ['spartan', 'imp', 'topkast', 'dense'];
@@ -630,6 +630,7 @@ export class Sparsifier<D extends ParamData = Float32Array> {
     if (!Array.isArray(state.layers) || state.layers.length !== this.all.length) throw bad('different parameters');
     for (const key of ['masks', 'hard', 'prevHard', 'backwardSets'] as const)
       if (!Array.isArray(state[key]) || state[key].length !== this.all.length) throw bad(`${key} must hold one array per parameter`);
+    if (state.rewind != null && (!Array.isArray(state.rewind) || state.rewind.length !== this.all.length)) throw bad('rewind must be null or hold one snapshot per parameter');
     this.all.forEach((l, i) => {
       const s = state.layers[i];
       if (typeof s !== 'object' || s === null || !Array.isArray(s.block)) throw bad(`parameter ${i} is not described`);
@@ -638,11 +639,10 @@ export class Sparsifier<D extends ParamData = Float32Array> {
       // before the shape was recorded have none and load as before (name, numel and block only)
       if (s.shape !== undefined && !(Array.isArray(s.shape) && s.shape.length === l.shape.length && s.shape.every((d, j) => d === l.shape[j])))
         throw bad(`parameter ${i} (${l.name}) has shape [${l.shape}]; the state's has ${Array.isArray(s.shape) && s.shape.every((d) => typeof d === 'number') ? `[${s.shape}]` : 'a malformed one'}`);
-      const sizes: [ArrayLike<number> | undefined, number, unknown][] = [
-        [state.masks[i], l.entries, Float32Array], [state.hard[i], l.entries, Uint8Array],
-        [state.prevHard[i], l.entries, Uint8Array], [state.backwardSets[i], l.entries, Uint8Array],
+      const sizes: [ArrayLike<number> | undefined, (a: unknown) => boolean][] = [
+        [state.masks[i], isFloat32Array], [state.hard[i], isUint8Array], [state.prevHard[i], isUint8Array], [state.backwardSets[i], isUint8Array],
       ];
-      for (const [a, n, T] of sizes) if (!(a instanceof (T as typeof Float32Array)) || a.length !== n) throw bad(`mask of ${l.name} has the wrong type or length`);
+      for (const [a, is] of sizes) if (!is(a) || a!.length !== l.entries) throw bad(`mask of ${l.name} has the wrong type or length`);
       const unit = (a: ArrayLike<number>) => {
         for (let j = 0; j < a.length; j++) if (!(a[j] >= 0 && a[j] <= 1)) return false; // a plain loop: 25M entries in ~30 ms
         return true;
