@@ -176,6 +176,13 @@ describe('Trainer checkpoints (mnist-bn: BatchNorm running statistics and seeded
         expect(fs.readFileSync(file).equals(good)).to.equal(true);
         expect(fs.readdirSync(dir)).to.deep.equal(['ck.bin']);
       }
+      // metadata that cannot be read (a throwing getter, a Proxy whose trap throws): coded, nothing written
+      const getter = Object.defineProperty({ epoch: 1 }, 'tag', { enumerable: true, get: () => { throw new Error('no tag'); } });
+      const trap = new Proxy({ epoch: 1 }, { ownKeys: () => { throw new Error('no keys'); } });
+      for (const [meta, why] of [[getter, 'no tag'], [trap, 'no keys']] as const) {
+        expect(failure(() => t.saveCheckpoint(file, meta))).to.equal(`ERR_SPARTAN_OPTION: checkpoint metadata cannot be read: ${why}`);
+        expect(fs.readFileSync(file).equals(good)).to.equal(true);
+      }
       // a folder where the file should be, a path that is not a string, an accept that is not a function
       expect(failure(() => t.saveCheckpoint(dir, { epoch: 1 }))).to.match(/^ERR_SPARTAN_STATE: cannot write the checkpoint .*: EISDIR.*; the previous file, if any, is unchanged$/);
       expect(fs.readdirSync(path.dirname(dir)).filter((f) => f.startsWith(`.${path.basename(dir)}.`)), 'its temporary file, beside the path, is gone').to.deep.equal([]);

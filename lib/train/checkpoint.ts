@@ -95,14 +95,22 @@ function contentsOf(file: string, bytes: Buffer): unknown {
 export function writeCheckpoint(file: string, state: TrainerState, meta: Record<string, unknown> = {}): void {
   if (typeof file !== 'string' || file === '') throw typeError('ERR_SPARTAN_TYPE', `the checkpoint path must be a non-empty string (got ${typeof file})`);
   if (typeof meta !== 'object' || meta === null) throw rangeError('ERR_SPARTAN_OPTION', 'checkpoint metadata must be an object');
-  const clash = Object.keys(meta).find((k) => RESERVED.has(k));
+  // read once (a getter or a Proxy trap that throws is the caller's error, coded; one whose value
+  // changes between reads cannot have one value checked and another saved)
+  let fields: [string, unknown][];
+  try {
+    fields = Object.entries(meta);
+  } catch (e) {
+    throw Object.assign(rangeError('ERR_SPARTAN_OPTION', `checkpoint metadata cannot be read: ${(e as Error)?.message ?? String(e)}`), { cause: e });
+  }
+  const clash = fields.map(([k]) => k).find((k) => RESERVED.has(k));
   if (clash) throw rangeError('ERR_SPARTAN_OPTION', `checkpoint metadata may not use the key "${clash}" (the checkpoint's own: ${[...RESERVED].join(', ')})`);
   let bytes: Buffer;
   try {
-    bytes = v8.serialize({ format: FORMAT, version: VERSION, ...meta, ...state });
+    bytes = v8.serialize({ format: FORMAT, version: VERSION, ...Object.fromEntries(fields), ...state });
   } catch (e) {
     // only now, on the failure path, each metadata value alone: is it the caller's?
-    for (const [k, v] of Object.entries(meta))
+    for (const [k, v] of fields)
       try {
         v8.serialize(v);
       } catch (m) {
