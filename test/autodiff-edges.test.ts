@@ -8,6 +8,8 @@ import { DataType } from '../lib/graph/schema';
 import { checkGradients } from './gradcheck';
 import { freshSeed, normal, rng } from './reference';
 import { codeOf } from './helpers';
+import { GraphRunner } from '../lib/graph/runner';
+import { sliceCount, sliceIndices } from '../lib/graph/fold';
 
 const seed = freshSeed();
 const rand = rng(seed);
@@ -151,6 +153,18 @@ describe(`training-graph derivation: edge cases (seed ${seed})`, () => {
     expect(derive((b, x) => b.op('Slice', [x, b.int64s([1]), b.initializer('e', [1], BigInt64Array.of(9223372036854775807n), DataType.INT64), b.int64s([1])]), ['N', 3e9])).to.match(/^ERR_SPARTAN_\w+: /);
   });
 
+  it('sliceCount (shape inference: no list of indices) agrees with sliceIndices on random bounds and steps, INT64 extremes included', () => {
+    const big = 9223372036854775807;
+    for (let i = 0; i < 2000; i++) {
+      const d = Math.floor(rand() * 12);
+      const pick = () => (rand() < 0.1 ? (rand() < 0.5 ? big : -big) : Math.floor(rand() * 30) - 15);
+      const step = (rand() < 0.5 ? 1 : -1) * (1 + Math.floor(rand() * 4));
+      const [start, end] = [pick(), pick()];
+      expect(sliceCount(d, start, end, step), `${d} ${start} ${end} ${step}`).to.equal(sliceIndices(d, start, end, step).length);
+    }
+    expect(sliceCount(3e9, 1, big, 1)).to.equal(3e9 - 1); // x[:, 1:] on an axis too long to list
+  });
+
   it('a model below opset 13 is refused with what to do, before anything is derived', () => {
     const b = new GraphBuilder();
     const x = b.input('x', F, ['N', 4]);
@@ -158,5 +172,21 @@ describe(`training-graph derivation: edge cases (seed ${seed})`, () => {
     b.output('logits', F, ['N', 3]);
     expect(codeOf(() => deriveTrainingGraph(model(b.graph('old'), 11), { logits: 'logits' }))).to.match(/^ERR_SPARTAN_UNSUPPORTED_OP: the model imports opset 11; training graphs are derived from opset 13 or newer/);
     expect(deriveTrainingGraph(model(b.graph('new'), 13), { logits: 'logits' }).opset).to.equal(13);
+  });
+
+  it('MaxPool and Gather gradients below opset 16 (their scatter-add is an opset-16 form onnxruntime refuses before) are refused by node; at 16 the graph loads', async () => {
+    const build = (opset: number) => {
+      const b = new GraphBuilder();
+      const x = b.input('x', F, ['N', 1, 4, 4]);
+      const scaled = b.op('Mul', [x, b.initializer('s', [1, 1, 4, 4], r32(16), F)]);
+      b.op('MaxPool', [scaled], { kernel_shape: { ints: [2, 2] }, strides: { ints: [2, 2] } }, ['pooled']);
+      b.nodes[b.nodes.length - 1].name = 'my_pool';
+      b.op('Flatten', ['pooled'], { axis: { i: 1 } }, ['logits']);
+      b.output('logits', F, ['N', 4]);
+      return model(b.graph('pool'), opset);
+    };
+    for (const opset of [13, 15])
+      expect(codeOf(() => deriveTrainingGraph(build(opset), { logits: 'logits' }))).to.match(new RegExp(`^ERR_SPARTAN_UNSUPPORTED_OP: node "my_pool": the gradient of MaxPool scatter-adds, which onnxruntime runs from opset 16; the model imports opset ${opset}`));
+    await (await GraphRunner.create(deriveTrainingGraph(build(16), { logits: 'logits' }))).release();
   });
 });

@@ -59,6 +59,16 @@ describe('checkModel: malformed models are ERR_SPARTAN_ONNX before a derivation 
       expect(got).to.match(pattern);
     });
 
+  it('a Cast to float16 beside the loss\'s path, and Constant nodes sharing a name (onnxruntime makes them initializers first), derive and load', async () => {
+    const m = edit((g) => ({
+      nodes: [...g.nodes, { opType: 'Cast', inputs: ['logits'], outputs: ['half'], attrs: { to: { i: 10 } } },
+        ...[0, 1].map((i) => ({ opType: 'Constant', name: 'Constant', inputs: [], outputs: [`k${i}`], attrs: { value: { t: { name: '', dims: [], dataType: DataType.FLOAT, data: Float32Array.of(i) } } } }))],
+      outputs: [...g.outputs, { name: 'half', elemType: 10, shape: ['N', 10] }, { name: 'k0', elemType: DataType.FLOAT, shape: [] }, { name: 'k1', elemType: DataType.FLOAT, shape: [] }],
+    }));
+    await (await GraphRunner.create(m)).release(); // onnxruntime takes the forward model
+    await (await GraphRunner.create(deriveTrainingGraph(m, { logits: 'logits' }))).release();
+  });
+
   it('a custom domain\'s attributes are not held to the default domain\'s kinds', () => {
     const m = edit((g) => ({ nodes: [...g.nodes, { opType: 'Mine', domain: 'com.example', inputs: ['logits'], outputs: ['o'], attrs: { alpha: { i: 3 } } }] }));
     expect(() => checkModel(m)).not.to.throw();

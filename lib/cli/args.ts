@@ -11,7 +11,7 @@ export function refuseEmpty(tokens: readonly { kind: string; name?: string; valu
 }
 
 // decimal only: Number() also takes 0x10, 0b1, 0o7, Infinity and surrounding spaces
-const DECIMAL = /^-?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
+const DECIMAL = /^[-+]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
 
 /** The number an option's value writes in decimal (1e-4 and 0.05 too), if `ok` takes it. */
 export function number(v: string | undefined, name: string, ok: (x: number) => boolean, what: string): number {

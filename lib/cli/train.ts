@@ -63,7 +63,10 @@ export async function runTrain(argv: string[]): Promise<number> {
   const density = number(values.density, 'density', (x) => x > 0 && x <= 1, 'in (0, 1]');
   const epochs = number(values.epochs, 'epochs', (x) => Number.isInteger(x) && x >= 1, 'a positive integer');
   const batchSize = number(values['batch-size'], 'batch-size', (x) => Number.isInteger(x) && x >= 1, 'a positive integer');
-  const seed = number(values.seed, 'seed', (x) => Number.isInteger(x) && x >= 0 && x < SEEDS, `an integer from 0 to ${SEEDS - 1} (2^29 - 1: a larger one repeats a smaller one's run)`);
+  const seed = number(values.seed, 'seed', Number.isSafeInteger, 'an integer');
+  // taken as before (a run with such a seed still resumes), but said: its shuffle is another seed's
+  const sameShuffle = ((seed % SEEDS) + SEEDS) % SEEDS;
+  if (sameShuffle !== seed) console.error(`note: --seed ${seed} shuffles the data as --seed ${sameShuffle} does (the order takes seed x 1000 + epoch modulo 2^32); seeds 0 to ${SEEDS - 1} each shuffle differently`);
   const block = values.block !== undefined ? number(values.block, 'block', (x) => Number.isInteger(x) && x >= 1, 'a positive integer') : undefined;
   const budget = values.budget as BudgetMode;
   if (!['global', 'erk', 'uniform'].includes(budget)) throw rangeError('ERR_SPARTAN_OPTION', `--budget must be global, erk or uniform (got ${values.budget})`);

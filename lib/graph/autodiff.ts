@@ -339,6 +339,12 @@ function derive(given: Model, opts: DeriveOptions): Model {
     return g;
   };
 
+  /** Gather's and MaxPool's gradients scatter-add (ScatterND / ScatterElements with `reduction`), an opset-16 form. */
+  const needsScatterAdd = (n: Node) => {
+    if (forward.opset < 16)
+      throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${n.name || n.outputs[0]}": the gradient of ${n.opType} scatter-adds, which onnxruntime runs from opset 16; the model imports opset ${forward.opset} (re-export it, e.g. torch.onnx.export(..., opset_version=17))`);
+  };
+
   const ctx: GradContext = { b, opset: forward.opset, consts, needs, shape, add, sumTo, fconst, toElem };
 
   for (let ni = nodes.length - 1; ni >= 0; ni--) {
@@ -621,6 +627,7 @@ function derive(given: Model, opts: DeriveOptions): Model {
       case 'Gather': {
         // any axis, indices of any shape: move the axis to the front, scatter-add dY (ScatterND,
         // reduction add: repeated indices accumulate) into zeros, move it back
+        needsScatterAdd(n);
         const xs = shape(a), rank = xs.length, axis = (attrI(n, 'axis', 0) + rank) % rank;
         const q = shape(c).length;
         const where = gatherPositions(n, axis, xs[axis]);
@@ -681,6 +688,7 @@ function derive(given: Model, opts: DeriveOptions): Model {
           if (n.outputs[1]) throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${n.name || y}": MaxPool with storage_order=1 whose Indices output the model reads`);
           n.attrs = { ...n.attrs, storage_order: { i: 0 } };
         }
+        needsScatterAdd(n);
         const idx = n.outputs[1] || (n.outputs[1] = b.fresh('maxpool_indices'));
         const flatLen = b.int64s([-1]);
         const zeros = b.op('Mul', [b.op('Reshape', [a, flatLen]), fconst([0], [])]);

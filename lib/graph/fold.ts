@@ -135,6 +135,18 @@ function gather(data: Known, idx: Known, axis0: number, n: Node): Known | null {
   return { dataType: data.dataType, dims: [...data.dims.slice(0, axis), ...idx.dims, ...data.dims.slice(axis + 1)], values };
 }
 
+/** How many entries a Slice keeps of an axis of d (sliceIndices' length, without listing them). */
+export function sliceCount(d: number, start: number, end: number, step: number, node = 'Slice'): number {
+  if (step === 0) throw rangeError('ERR_SPARTAN_ONNX', `${node} step must not be 0`);
+  const norm = (v: number) => (v < 0 ? v + d : v);
+  if (step > 0) {
+    const s = Math.min(d, Math.max(0, norm(start))), e = Math.min(d, Math.max(0, norm(end)));
+    return Math.max(0, Math.ceil((e - s) / step));
+  }
+  const s = Math.min(d - 1, Math.max(-1, norm(start))), e = Math.min(d - 1, Math.max(-1, norm(end)));
+  return Math.max(0, Math.ceil((s - e) / -step));
+}
+
 /** The most indices sliceIndices lists: a declared axis of 3e9 entries would exhaust the heap. */
 const MAX_SLICE_AXIS = 1 << 24;
 

@@ -1,7 +1,7 @@
 // Static shape inference for the operators the autodiff supports. Dims are numbers
 // or symbols ("N"); unknown dims are "?".
 import { rangeError } from '../errors';
-import { foldNode, isNumeric, sliceIndices, type Consts } from './fold';
+import { foldNode, isNumeric, sliceCount, type Consts } from './fold';
 import { attrI, attrS, nodeLabel, type Dim, type Graph, type Model, type Node } from './model';
 
 export type Shapes = Map<string, Dim[]>;
@@ -268,7 +268,7 @@ export function inferShapes(model: Model, consts: Consts): Shapes {
         norm.forEach((a, i) => {
           const d = x[a];
           if (typeof d !== 'number') throw rangeError('ERR_SPARTAN_ONNX', `node "${nodeLabel(n)}": Slice needs a known size on axis ${a}`);
-          out[a] = sliceIndices(d, starts[i], ends[i], steps[i], `node "${nodeLabel(n)}": Slice`).length;
+          out[a] = sliceCount(d, starts[i], ends[i], steps[i], `node "${nodeLabel(n)}": Slice`);
         });
         s.set(o, out);
         break;

@@ -21,7 +21,8 @@ const TENSOR_DATA: Record<number, (d: unknown) => boolean> = {
   [DataType.UINT8]: isUint8Array,
   [DataType.BOOL]: isUint8Array,
 };
-const KNOWN_TYPES = new Set<number>(Object.values(DataType));
+/** The last TensorProto.DataType of ONNX 1.17 (FLOAT4E2M1); 0 is UNDEFINED. */
+const MAX_ONNX_TYPE = 23;
 
 /** The kind that common attributes of the default domain take in every operator that has them. */
 const ATTR_KINDS: Record<string, 'i' | 'f' | 's' | 'ints'> = {
@@ -69,7 +70,10 @@ function checkAttr(n: Node, where: string, key: string, a: Attr): void {
   if (n.domain && n.domain !== 'ai.onnx') return; // another domain's attributes follow its own rules
   const want = ATTR_KINDS[key];
   if (want && kind !== want) throw bad(`${what} of ${n.opType} must be { ${want}: ... } (got ${JSON.stringify(a)})`);
-  if (key === 'to' && n.opType === 'Cast' && !KNOWN_TYPES.has(v as number)) throw bad(`${what} of Cast names data type ${String(v)}, which this library does not know`);
+  // any ONNX data type (float16 and bfloat16 casts are common off the loss's path); only 0
+  // (UNDEFINED) and numbers past the enum are wrong
+  if (key === 'to' && n.opType === 'Cast' && !(Number.isInteger(v) && (v as number) >= 1 && (v as number) <= MAX_ONNX_TYPE))
+    throw bad(`${what} of Cast names data type ${String(v)}, which ONNX does not define (1 to ${MAX_ONNX_TYPE})`);
 }
 
 export interface CheckOptions {
@@ -111,7 +115,8 @@ export function checkModel(model: Model, opts: CheckOptions = {}): void {
     if (!Array.isArray(n.inputs) || !Array.isArray(n.outputs) || ![...n.inputs, ...n.outputs].every((x) => typeof x === 'string'))
       throw bad(`${where} (${n.opType}): inputs and outputs must be arrays of tensor names`);
     if (!n.attrs || typeof n.attrs !== 'object') throw bad(`${where} (${n.opType}) has no attrs object`);
-    if (isName(n.name)) {
+    // Constant nodes may share names: onnxruntime turns them into initializers before it checks
+    if (isName(n.name) && n.opType !== 'Constant') {
       if (names.has(n.name)) throw bad(`two nodes are named "${n.name}"`);
       names.add(n.name);
     }
