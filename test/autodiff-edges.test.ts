@@ -8,6 +8,7 @@ import { DataType } from '../lib/graph/schema';
 import { checkGradients } from './gradcheck';
 import { freshSeed, normal, rng } from './reference';
 import { codeOf } from './helpers';
+import { Trainer } from '../lib/train/trainer';
 import { GraphRunner } from '../lib/graph/runner';
 import { sliceCount, sliceIndices } from '../lib/graph/fold';
 
@@ -163,6 +164,38 @@ describe(`training-graph derivation: edge cases (seed ${seed})`, () => {
       expect(sliceCount(d, start, end, step), `${d} ${start} ${end} ${step}`).to.equal(sliceIndices(d, start, end, step).length);
     }
     expect(sliceCount(3e9, 1, big, 1)).to.equal(3e9 - 1); // x[:, 1:] on an axis too long to list
+  });
+
+  it('BatchNormalization statistics an old exporter also listed as graph inputs (keep_initializers_as_inputs): batch mode feeds them once and trains no gradient for them', async () => {
+    const b = new GraphBuilder();
+    const x = b.input('x', F, ['N', 2, 4, 4]);
+    const c = b.op('Conv', [x, b.initializer('w', [3, 2, 3, 3], r32(54), F)], { pads: { ints: [1, 1, 1, 1] } });
+    const stats = ['bn.s', 'bn.b', 'bn.m', 'bn.v'].map((n, i) => b.initializer(n, [3], Float32Array.from({ length: 3 }, () => (i === 3 ? 1 + rand() : normal(rand))), F));
+    const bn = b.op('BatchNormalization', [c, ...stats]);
+    b.op('Gemm', [b.op('Flatten', [bn], { axis: { i: 1 } }), b.initializer('fc', [48, 5], r32(240), F)], {}, ['logits']);
+    b.output('logits', F, ['N', 5]);
+    const m = model(b.graph('bn'));
+    m.graph.inputs.push({ name: 'bn.m', elemType: F, shape: [3] }, { name: 'bn.v', elemType: F, shape: [3] });
+    const train = deriveTrainingGraph(m, { logits: 'logits', batchNorm: 'batch' });
+    const inputs = train.graph.inputs.map((i) => i.name);
+    expect(inputs.filter((n) => n === 'bn.m' || n === 'bn.v')).to.deep.equal(['bn.m', 'bn.v']); // once each (twice before: onnxruntime refused the graph)
+    const outputs = train.graph.outputs.map((o) => o.name);
+    expect(outputs).to.include.members(['grad.bn.s', 'state.bn.m', 'state.bn.v']);
+    expect(outputs).to.not.include('grad.bn.m');
+    expect(outputs).to.not.include('grad.bn.v');
+    await (await GraphRunner.create(train)).release();
+    // the Trainer too: its evaluation graph took them as inputs a second time (onnxruntime refused it)
+    const t = await Trainer.create({ forward: m, logits: 'logits', epochs: 1, batchSize: 16, trainCount: 64, seed: 1, sparsity: { method: 'dense', density: 1 }, optimizer: { kind: 'sgd', lr: 0.1 } });
+    try {
+      expect(t.buffers.map((x) => x.name)).to.deep.equal(['bn.m', 'bn.v']);
+      const data = { inputs: r32(64 * 32, 1), inputShape: [2, 4, 4], count: 64, labels: Uint8Array.from({ length: 64 }, () => Math.floor(rand() * 5)) };
+      const before = t.buffers[0].data.slice();
+      expect(Number.isFinite((await t.trainEpoch(data, 0)).loss)).to.equal(true);
+      expect(Array.from(t.buffers[0].data)).to.not.deep.equal(Array.from(before)); // the running mean moved
+      expect(Number.isFinite((await t.evaluate(data)).accuracy)).to.equal(true);
+    } finally {
+      await t.release();
+    }
   });
 
   it('a model below opset 13 is refused with what to do, before anything is derived', () => {

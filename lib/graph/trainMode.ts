@@ -110,6 +110,7 @@ export function withBatchStatistics(model: Model, mode: Exclude<BatchNormMode, '
   const b = new GraphBuilder('bn', taken);
   const nodes: Node[] = [];
   const stateInputs: ValueInfo[] = [], stateOutputs: ValueInfo[] = [];
+  const statistics = new Set<string>(); // every running mean and variance read in batch mode
   for (const n of g.nodes) {
     if (!chosen(n)) {
       nodes.push(isBatchNorm(n) ? batchNormInference(model, n) : n);
@@ -144,11 +145,14 @@ export function withBatchStatistics(model: Model, mode: Exclude<BatchNormMode, '
     nodes.push(...b.nodes.slice(start));
     for (const s of [mean, variance]) {
       const dims = inits.get(s)?.dims ?? inputs.get(s)?.shape;
+      statistics.add(s);
       if (!inputs.has(s)) stateInputs.push({ name: s, elemType: elem, shape: dims?.slice() });
       stateOutputs.push({ name: stateOutput(s), elemType: elem, shape: dims?.slice() });
     }
   }
-  const moved = new Set(stateInputs.map((v) => v.name));
+  // every statistic leaves the initializers, also one an old exporter listed as a graph input
+  // too (keep_initializers_as_inputs): left there, it would be taken for a parameter
+  const moved = statistics;
   return {
     ...model,
     graph: {

@@ -112,7 +112,8 @@ function withInputs(m: Model, names: Set<string>): Model {
     ...m,
     graph: {
       ...g,
-      inputs: [...g.inputs, ...g.initializers.filter((t) => names.has(t.name)).map((t) => ({ name: t.name, elemType: t.dataType, shape: t.dims.slice() }))],
+      // (one an old exporter listed as an input already, keep_initializers_as_inputs, stays one input)
+      inputs: [...g.inputs, ...g.initializers.filter((t) => names.has(t.name) && !g.inputs.some((v) => v.name === t.name)).map((t) => ({ name: t.name, elemType: t.dataType, shape: t.dims.slice() }))],
       initializers: g.initializers.filter((t) => !names.has(t.name)),
     },
   };
