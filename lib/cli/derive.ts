@@ -7,7 +7,7 @@ import { untieInitializers, untiedNote } from '../graph/untie';
 import { constantsNote, splitParameters } from '../graph/params';
 import { rangeError } from '../errors';
 import { writeFileAtomic } from '../util/atomic';
-import { firstLine, GraphRunner } from '../graph/runner';
+import { onnxruntimeReason, GraphRunner } from '../graph/runner';
 import { checkDistinct, checkOutputFile } from './outputs';
 import { readModelFile } from './modelFile';
 import { refuseEmpty } from './args';
@@ -66,7 +66,7 @@ export async function runDerive(argv: string[]): Promise<number> {
   try {
     await (await GraphRunner.create(bytes)).release();
   } catch (e) {
-    throw Object.assign(rangeError('ERR_SPARTAN_ONNX', `onnxruntime refuses the training graph derived from ${positionals[0]}, so nothing was written: ${firstLine((e as { cause?: unknown })?.cause ?? e)}`), { cause: e });
+    throw Object.assign(rangeError('ERR_SPARTAN_ONNX', `onnxruntime refuses the training graph derived from ${positionals[0]}, so nothing was written: ${onnxruntimeReason(e)}`), { cause: e });
   }
   writeFileAtomic(values.output, bytes);
   if (untied.length) console.error(`note: ${untiedNote(untied)} (--keep-tied keeps them merged)`);

@@ -9,7 +9,9 @@ import { isBigInt64Array, isFloat32Array, isFloat64Array, isInt32Array, isUint8A
 let ortModule: typeof ortTypes | undefined;
 
 /** The first line of an error's message (onnxruntime's run over several lines). */
-export const firstLine = (e: unknown): string => ((e as Error)?.message ?? String(e)).split('\n')[0];
+const firstLine = (e: unknown): string => ((e as Error)?.message ?? String(e)).split('\n')[0];
+/** onnxruntime's own words for an error: the first line of the one GraphRunner wrapped (its `cause`), or of `e`. */
+export const onnxruntimeReason = (e: unknown): string => firstLine((e as { cause?: unknown })?.cause ?? e);
 function ort(): typeof ortTypes {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   ortModule ??= require('onnxruntime-node') as typeof ortTypes;

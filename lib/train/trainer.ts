@@ -2,7 +2,7 @@
 // graph (loss + gradients) runs in onnxruntime-node, the sparsifier and optimizer natively.
 import { deriveTrainingGraph, logitsClasses, predictionShape, withOutput, type DeriveOptions } from '../graph/autodiff';
 import { freeName, type Dim, type Model, type TensorValue, type ValueInfo } from '../graph/model';
-import { firstLine, GraphRunner, type InferenceSessionOptions } from '../graph/runner';
+import { onnxruntimeReason, GraphRunner, type InferenceSessionOptions } from '../graph/runner';
 import { DataType } from '../graph/schema';
 import { biasesOfRankTwoOrMore, splitParameters } from '../graph/params';
 import { BATCH_NORM_MODES, dropoutMaskInput, inferenceForm, runningStatisticNames, stateOutput, trainingDropouts, type BatchNormMode } from '../graph/trainMode';
@@ -281,14 +281,14 @@ export class Trainer {
       try {
         return await GraphRunner.create(m, { ...opts.sessionOptions, extra, executionProviders: eps });
       } catch (e) {
-        const why = firstLine((e as { cause?: unknown })?.cause ?? e); // onnxruntime's own words
+        const why = onnxruntimeReason(e);
         // onnxruntime's own refusal: of session options it does not take, where the caller gave
         // some; else of the graph, whose faults come from the model (one shape inference missed)
         if (!eps.includes('cuda') && givenOptions)
           throw Object.assign(rangeError('ERR_SPARTAN_OPTION', `onnxruntime could not open the graph with these session options: ${why}`), { cause: e });
         if (!eps.includes('cuda'))
           throw Object.assign(rangeError('ERR_SPARTAN_ONNX', `onnxruntime refused the ${what} graph made from this model: ${why} (does onnxruntime load the forward model itself?)`), { cause: e });
-        throw new SpartanError('ERR_SPARTAN_CUDA', `onnxruntime could not use the CUDA execution provider (${firstLine((e as { cause?: unknown })?.cause ?? e)}); ` +
+        throw new SpartanError('ERR_SPARTAN_CUDA', `onnxruntime could not use the CUDA execution provider (${onnxruntimeReason(e)}); ` +
           "install onnxruntime-node's CUDA providers (see its README) or train with the CPU provider");
       }
     };
@@ -393,7 +393,7 @@ export class Trainer {
     try {
       return await running;
     } catch (e) {
-      throw new SpartanError('ERR_SPARTAN_RUNTIME', `onnxruntime failed to run the ${what}: ${firstLine((e as { cause?: unknown })?.cause ?? e)}`);
+      throw new SpartanError('ERR_SPARTAN_RUNTIME', `onnxruntime failed to run the ${what}: ${onnxruntimeReason(e)}`);
     } finally {
       this.inflight.delete(running);
     }
