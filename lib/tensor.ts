@@ -4,7 +4,7 @@
 // the garbage collector finalizes its handle.
 import { native, type DeviceBuffer } from './native';
 import { rangeError, typeError, SpartanError } from './errors';
-import { isFloat32Array, isUint8Array } from './util/typedArrays';
+import { isDetached, isFloat32Array, isUint8Array } from './util/typedArrays';
 
 export type Device = 'cpu' | 'cuda';
 export type DType = 'float32' | 'uint8';
@@ -178,8 +178,7 @@ export function tensor(data: Float32Array | Uint8Array | readonly number[], opts
     try {
       host = data.slice();
     } catch (e) {  // a detached buffer: slice() throws (a Proxy of an array is not one by isFloat32Array)
-      const detached = data.buffer.byteLength === 0 && data.length === 0;
-      throw Object.assign(typeError(detached ? 'ERR_SPARTAN_DETACHED' : 'ERR_SPARTAN_TYPE', `data cannot be read: ${(e as Error).message}`), { cause: e });
+      throw Object.assign(typeError(isDetached(data) ? 'ERR_SPARTAN_DETACHED' : 'ERR_SPARTAN_TYPE', `data cannot be read: ${(e as Error).message}`), { cause: e });
     }
   }
   else if (Array.isArray(data)) {

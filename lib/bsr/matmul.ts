@@ -5,8 +5,7 @@ import { optionsObject, positiveInt } from '../options';
 import { BsrMatrix } from './matrix';
 import { Tensor } from '../tensor';
 import { DeviceBsrMatrix, deviceProduct } from './device';
-import { isFloat32Array, isUint16Array } from '../util/typedArrays';
-import { isDetached } from '../ops/placement';
+import { isDetached, isFloat32Array, isUint16Array } from '../util/typedArrays';
 
 interface NativeBsr {
   bsrMatmul(

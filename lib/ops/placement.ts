@@ -6,7 +6,7 @@
 import { native, type DeviceBuffer } from '../native';
 import { typeError, rangeError } from '../errors';
 import { asSpartanError, checkDevice, empty, requireCuda, tensor, Tensor, type Device, type DType, type HostArray } from '../tensor';
-import { isFloat32Array, isUint8Array } from '../util/typedArrays';
+import { isDetached, isFloat32Array, isUint8Array } from '../util/typedArrays';
 
 type Mode = 'host' | 'tensor' | 'copy';
 type Handle = HostArray | DeviceBuffer;
@@ -153,14 +153,3 @@ export class Placement {
 }
 
 export type { Handle };
-
-/** Whether a typed array's buffer was detached (transferred): Node 20 has no ArrayBuffer.prototype.detached. */
-export function isDetached(x: ArrayBufferView): boolean {
-  if (x.byteLength !== 0) return false;
-  try {
-    new Uint8Array(x.buffer); // throws on a detached buffer only
-    return false;
-  } catch {
-    return true;
-  }
-}

@@ -11,3 +11,14 @@ export const isUint16Array = types.isUint16Array;
 export const isUint32Array = types.isUint32Array;
 export const isInt32Array = types.isInt32Array;
 export const isBigInt64Array = types.isBigInt64Array;
+
+/** Whether a typed array's buffer was detached (transferred): Node 20 has no ArrayBuffer.prototype.detached. */
+export function isDetached(x: ArrayBufferView): boolean {
+  if (x.byteLength !== 0) return false;
+  try {
+    new Uint8Array(x.buffer); // throws on a detached buffer only
+    return false;
+  } catch {
+    return true;
+  }
+}
