@@ -135,16 +135,18 @@ function gather(data: Known, idx: Known, axis0: number, n: Node): Known | null {
   return { dataType: data.dataType, dims: [...data.dims.slice(0, axis), ...idx.dims, ...data.dims.slice(axis + 1)], values };
 }
 
-/** How many entries a Slice keeps of an axis of d (sliceIndices' length, without listing them). */
-export function sliceCount(d: number, start: number, end: number, step: number, node = 'Slice'): number {
+/** A Slice of an axis of d (ONNX clamping rules, any step): its first kept index and how many it keeps. */
+function sliceRun(d: number, start: number, end: number, step: number, node: string): { first: number; count: number } {
   if (step === 0) throw rangeError('ERR_SPARTAN_ONNX', `${node} step must not be 0`);
   const norm = (v: number) => (v < 0 ? v + d : v);
-  if (step > 0) {
-    const s = Math.min(d, Math.max(0, norm(start))), e = Math.min(d, Math.max(0, norm(end)));
-    return Math.max(0, Math.ceil((e - s) / step));
-  }
-  const s = Math.min(d - 1, Math.max(-1, norm(start))), e = Math.min(d - 1, Math.max(-1, norm(end)));
-  return Math.max(0, Math.ceil((s - e) / -step));
+  const [lo, hi] = step > 0 ? [0, d] : [-1, d - 1]; // a reversed slice may stop before index 0
+  const first = Math.min(hi, Math.max(lo, norm(start))), stop = Math.min(hi, Math.max(lo, norm(end)));
+  return { first, count: Math.max(0, Math.ceil((stop - first) / step)) };
+}
+
+/** How many entries a Slice keeps of an axis of d (sliceIndices' length, without listing them). */
+export function sliceCount(d: number, start: number, end: number, step: number, node = 'Slice'): number {
+  return sliceRun(d, start, end, step, node).count;
 }
 
 /** The most indices sliceIndices lists: a declared axis of 3e9 entries would exhaust the heap. */
@@ -152,18 +154,9 @@ const MAX_SLICE_AXIS = 1 << 24;
 
 /** Slice with any steps (ONNX clamping rules); the kept indices per axis. */
 export function sliceIndices(d: number, start: number, end: number, step: number, node = 'Slice'): number[] {
-  if (step === 0) throw rangeError('ERR_SPARTAN_ONNX', `${node} step must not be 0`);
+  const { first, count } = sliceRun(d, start, end, step, node);
   if (d > MAX_SLICE_AXIS) throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `${node} of an axis of ${d} entries (at most ${MAX_SLICE_AXIS})`);
-  const norm = (v: number) => (v < 0 ? v + d : v);
-  const out: number[] = [];
-  if (step > 0) {
-    const s = Math.min(d, Math.max(0, norm(start))), e = Math.min(d, Math.max(0, norm(end)));
-    for (let i = s; i < e; i += step) out.push(i);
-  } else {
-    const s = Math.min(d - 1, Math.max(-1, norm(start))), e = Math.min(d - 1, Math.max(-1, norm(end)));
-    for (let i = s; i > e; i += step) out.push(i);
-  }
-  return out;
+  return Array.from({ length: count }, (_, i) => first + i * step);
 }
 
 function take(k: Known, perAxis: number[][]): Known {
