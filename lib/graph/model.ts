@@ -79,14 +79,24 @@ function typedFromBytes(dataType: number, bytes: Uint8Array, count: number, name
   }
 }
 
+/** The number of values a tensor of these dims holds; ERR_SPARTAN_ONNX unless each is an integer >= 0. */
+export function tensorCount(dims: unknown, what: string): number {
+  if (!Array.isArray(dims) || !dims.every((d) => Number.isSafeInteger(d) && d >= 0))
+    throw rangeError('ERR_SPARTAN_ONNX', `${what} has dims [${Array.isArray(dims) ? dims.join(', ') : String(dims)}]; each must be an integer >= 0`);
+  return dims.reduce((a: number, b: number) => a * b, 1);
+}
+
+/** ERR_SPARTAN_ONNX unless a tensor's data holds the `count` values its dims need. */
+export function checkTensorLength(length: number, dims: readonly number[], count: number, what: string): void {
+  if (length !== count) throw rangeError('ERR_SPARTAN_ONNX', `${what} holds ${length} values; its dims [${dims.join(', ')}] need ${count}`);
+}
+
 function decodeTensor(t: Record<string, unknown>): TensorValue {
   const name = String(t.name ?? '');
   const dims = ((t.dims as unknown[]) ?? []).map(num);
-  if (!dims.every((d) => Number.isSafeInteger(d) && d >= 0))
-    throw rangeError('ERR_SPARTAN_ONNX', `tensor "${name}" has dims [${dims.join(', ')}]; each must be an integer >= 0`);
+  const count = tensorCount(dims, `tensor "${name}"`);
   if (num(t.dataLocation ?? 0) === 1)  // TensorProto.EXTERNAL: the bytes sit in a file beside the model
     throw rangeError('ERR_SPARTAN_ONNX', `tensor "${name}" keeps its data in an external file (ONNX external data); this project reads models that hold their tensors, as onnx.save_model(model, path, save_as_external_data=False) writes for models under 2 GB`);
-  const count = dims.reduce((a, b) => a * b, 1);
   const dataType = num(t.dataType);
   let data: TensorData;
   const raw = t.rawData as Uint8Array | undefined;
@@ -96,7 +106,7 @@ function decodeTensor(t: Record<string, unknown>): TensorValue {
   else if (dataType === DataType.INT64) data = BigInt64Array.from(((t.int64Data as unknown[]) ?? []).map((x) => BigInt(String(x))));
   else if (dataType === DataType.INT32 || dataType === DataType.UINT8 || dataType === DataType.BOOL) data = (dataType === DataType.INT32 ? Int32Array : Uint8Array).from(((t.int32Data as number[]) ?? []));
   else throw rangeError('ERR_SPARTAN_ONNX', `unsupported tensor data type ${dataType} in ${t.name}`);
-  if (data.length !== count) throw rangeError('ERR_SPARTAN_ONNX', `tensor "${name}" holds ${data.length} values; its dims [${dims.join(', ')}] need ${count}`);
+  checkTensorLength(data.length, dims, count, `tensor "${name}"`);
   return { name, dims, dataType, data };
 }
 

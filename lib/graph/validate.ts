@@ -4,7 +4,7 @@
 // training graph onnxruntime refuses, or as wrong numbers.
 import { rangeError } from '../errors';
 import { isBigInt64Array, isFloat32Array, isFloat64Array, isInt32Array, isUint8Array } from '../util/typedArrays';
-import type { Attr, Model, Node, TensorValue } from './model';
+import { checkTensorLength, tensorCount, type Attr, type Model, type Node, type TensorValue } from './model';
 import { defaultParameters } from './params';
 import { DataType } from './schema';
 
@@ -42,14 +42,11 @@ const nodeText = (n: Node, i: number) => {
 
 function checkTensor(t: TensorValue, what: string): void {
   if (!t || typeof t !== 'object') throw bad(`${what} is not a tensor`);
-  const dims = t.dims;
-  if (!Array.isArray(dims) || !dims.every((d) => Number.isSafeInteger(d) && d >= 0))
-    throw bad(`${what} has dims [${Array.isArray(dims) ? dims.join(', ') : String(dims)}]; each must be an integer >= 0`);
+  const count = tensorCount(t.dims, what);
   const holds = TENSOR_DATA[t.dataType];
   if (!holds) throw bad(`${what} has data type ${t.dataType}, which this library does not read (float, double, int64, int32, uint8, bool)`);
   if (!holds(t.data)) throw bad(`${what} of data type ${t.dataType} holds a ${Object.prototype.toString.call(t.data).slice(8, -1)}`);
-  const count = dims.reduce((a, b) => a * b, 1);
-  if (t.data.length !== count) throw bad(`${what} holds ${t.data.length} values; its dims [${dims.join(', ')}] need ${count}`);
+  checkTensorLength(t.data.length, t.dims, count, what);
 }
 
 /** An attribute's value must be of its declared kind ({ i: 1.5 } is none); known names of the default domain, of the expected kind. */
