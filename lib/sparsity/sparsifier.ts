@@ -238,20 +238,27 @@ export class Sparsifier<D extends ParamData = Float32Array> {
 
   /** Beta at the current step for unstructured layers (block layers scale the target by sqrt(b0 b1)). */
   betaFor(layer?: { readonly cost: number }): number {
-    const scale = layer ? Math.sqrt(layer.cost) : 1;
-    return betaAt(this.s, this.beta0, this.betaMax * scale, this.phases, this.betaCurve);
+    return this.scaledBeta(this.s, layer ? Math.sqrt(layer.cost) : 1);
   }
 
-  /** The single beta of a global budget: the largest block scaling among the layers. */
+  /** The schedule's beta at `step`, its target scaled by a block's sqrt(b0 b1). */
+  private scaledBeta(step: number, scale: number): number {
+    return betaAt(step, this.beta0, this.betaMax * scale, this.phases, this.betaCurve);
+  }
+
+  /** A global budget's scaling: the largest block scaling among the layers. */
+  private get globalScale(): number {
+    return Math.max(1, ...this.sparse.map((l) => Math.sqrt(l.cost)));
+  }
+
+  /** The single beta of a global budget. */
   private get globalBeta(): number {
-    const scale = Math.max(1, ...this.sparse.map((l) => Math.sqrt(l.cost)));
-    return betaAt(this.s, this.beta0, this.betaMax * scale, this.phases, this.betaCurve);
+    return this.scaledBeta(this.s, this.globalScale);
   }
 
   /** The betas of a mask update at `step`, as the solve takes them: the global one, or one per sparsified layer. */
   private betasAt(step: number): number[] {
-    const at = (scale: number) => betaAt(step, this.beta0, this.betaMax * scale, this.phases, this.betaCurve);
-    return this.budget === 'global' ? [at(Math.max(1, ...this.sparse.map((l) => Math.sqrt(l.cost))))] : this.sparse.map((l) => at(Math.sqrt(l.cost)));
+    return this.budget === 'global' ? [this.scaledBeta(step, this.globalScale)] : this.sparse.map((l) => this.scaledBeta(step, Math.sqrt(l.cost)));
   }
 
   private budgets(rho: number): number[] {
