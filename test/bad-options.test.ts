@@ -397,6 +397,12 @@ describe('the Trainer and datasets: a second fuzzing pass (a crash, a hang, step
     expect(codeOf(() => all(null))).to.equal('ERR_SPARTAN_TYPE: batches() takes a Dataset object');
     expect(codeOf(() => all({ ...data, count: 300 }))).to.match(/^ERR_SPARTAN_DATASET: inputs must be a typed array of 235200 values for 300 examples \(got 200704\)/);
     expect(codeOf(() => all({ ...data, labels: data.labels.subarray(1) }))).to.match(/^ERR_SPARTAN_DATASET: labels must be a typed array of a multiple of 256 values/);
+    for (const [v, shown] of [[1.5, '1.5'], [NaN, 'NaN'], [Infinity, 'Infinity']] as const) {
+      const labels = Float32Array.from(data.labels); // not a LabelArray: a JavaScript caller's mistake
+      labels[5] = v;
+      expect(codeOf(() => all({ ...data, labels })), shown).to.equal(`ERR_SPARTAN_DATASET: labels[5] is ${shown}; labels must be integers`);
+    }
+    expect(all({ ...data, labels: Float32Array.from(data.labels) })).to.equal(4); // whole floats are labels
     expect(all(data)).to.equal(4);
     for (const n of [NaN, 1.5, -1, '10'])
       expect(codeOf(() => head(data, n as number)), String(n)).to.match(/^ERR_SPARTAN_OPTION: head\(\) takes a count of examples, an integer >= 0/);

@@ -174,12 +174,22 @@ function checkSizes(d: Dataset): void {
       throw rangeError('ERR_SPARTAN_DATASET', `${what} must be a typed array of ${per !== undefined ? count * per : `a multiple of ${count}`} values for ${count} examples (got ${n < 0 ? typeof a : n})`);
   };
   sized(d.inputs, perExample(inputShape), 'inputs');
-  if (d.labels !== undefined) sized(d.labels, undefined, 'labels');
+  if (d.labels !== undefined) {
+    sized(d.labels, undefined, 'labels');
+    checkLabelValues(d.labels);
+  }
   if (d.targets !== undefined) sized(d.targets, undefined, 'targets');
   for (const [name, o] of Object.entries(d.otherInputs ?? {})) {
     if (!Array.isArray(o?.shape)) throw rangeError('ERR_SPARTAN_DATASET', `otherInputs["${name}"] must be { values, shape }`);
     sized(o.values, perExample(o.shape), `otherInputs["${name}"].values`);
   }
+}
+
+/** Labels become int64: a fractional, NaN or infinite label has no int64 (BigInt() would throw uncoded). */
+function checkLabelValues(labels: ArrayLike<number | bigint>): void {
+  if (labels instanceof BigInt64Array || labels instanceof BigUint64Array) return;
+  for (let i = 0; i < labels.length; i++)
+    if (!Number.isInteger(labels[i])) throw rangeError('ERR_SPARTAN_DATASET', `labels[${i}] is ${String(labels[i])}; labels must be integers`);
 }
 
 /**
