@@ -204,22 +204,34 @@ describe(`training-graph derivation: edge cases (seed ${seed})`, () => {
     b.op('Gemm', [x, b.initializer('w', [4, 3], r32(12), F)], {}, ['logits']);
     b.output('logits', F, ['N', 3]);
     expect(codeOf(() => deriveTrainingGraph(model(b.graph('old'), 11), { logits: 'logits' }))).to.match(/^ERR_SPARTAN_UNSUPPORTED_OP: the model imports opset 11; training graphs are derived from opset 13 or newer/);
-    expect(deriveTrainingGraph(model(b.graph('new'), 13), { logits: 'logits' }).opset).to.equal(13);
+    const lifted = deriveTrainingGraph(model(b.graph('new'), 13), { logits: 'logits' });
+    expect([lifted.opset, lifted.irVersion]).to.deep.equal([17, 8]); // training graphs are opset 17 or newer
+    expect(deriveTrainingGraph(model(b.graph('newer'), 19), { logits: 'logits' }).opset).to.equal(19); // never lowered
   });
 
-  it('MaxPool and Gather gradients below opset 16 (their scatter-add is an opset-16 form onnxruntime refuses before) are refused by node; at 16 the graph loads', async () => {
+  it('a model of opset 13-16 gets an opset-17 training graph: MaxPool\'s and Gather\'s gradients (an opset-16 scatter-add) too, checked by finite differences', async () => {
     const build = (opset: number) => {
       const b = new GraphBuilder();
       const x = b.input('x', F, ['N', 1, 4, 4]);
-      const scaled = b.op('Mul', [x, b.initializer('s', [1, 1, 4, 4], r32(16), F)]);
+      const scaled = b.op('Mul', [x, b.initializer('s', [1, 1, 4, 4], Float32Array.from({ length: 16 }, (_, i) => 0.8 + 0.025 * i), F)]);
       b.op('MaxPool', [scaled], { kernel_shape: { ints: [2, 2] }, strides: { ints: [2, 2] } }, ['pooled']);
-      b.nodes[b.nodes.length - 1].name = 'my_pool';
-      b.op('Flatten', ['pooled'], { axis: { i: 1 } }, ['logits']);
+      const flat = b.op('Flatten', ['pooled'], { axis: { i: 1 } });
+      const row = b.op('Gather', [b.initializer('t', [3, 4], r32(12), F), b.int64s([2])], { axis: { i: 0 } }); // [1, 4]
+      b.op('Add', [flat, row], {}, ['logits']);
       b.output('logits', F, ['N', 4]);
       return model(b.graph('pool'), opset);
     };
-    for (const opset of [13, 15])
-      expect(codeOf(() => deriveTrainingGraph(build(opset), { logits: 'logits' }))).to.match(new RegExp(`^ERR_SPARTAN_UNSUPPORTED_OP: node "my_pool": the gradient of MaxPool scatter-adds, which onnxruntime runs from opset 16; the model imports opset ${opset}`));
-    await (await GraphRunner.create(deriveTrainingGraph(build(16), { logits: 'logits' }))).release();
+    for (const opset of [13, 15, 16]) {
+      const train = deriveTrainingGraph(build(opset), { logits: 'logits' });
+      expect(train.opset, `opset ${opset}`).to.equal(17);
+      expect(train.graph.nodes.map((n) => n.opType)).to.include.members(['ScatterElements', 'ScatterND']);
+      // each 2x2 window's maximum stands clear of the rest (no switch within the differences' steps)
+      const x = Float32Array.from({ length: 2 * 16 }, (_, i) => {
+        const n = i >> 4, r = (i >> 2) & 3, c = i & 3;
+        return (r & 1) * 2 + (c & 1) === ((r >> 1) * 2 + (c >> 1) + n + opset) % 4 ? 2 + 0.1 * i / 32 : 0.5 * Math.sin(3.7 * i);
+      });
+      const feeds = { x: { data: x, dims: [2, 1, 4, 4] }, labels: { data: BigInt64Array.from([1n, 3n]), dims: [2] } };
+      expect(await checkGradients(build(opset), feeds, { logits: 'logits' }, 1e-3, 1e-2)).to.equal(16 + 12);
+    }
   });
 });

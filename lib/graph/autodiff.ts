@@ -127,6 +127,21 @@ export function deriveTrainingGraph(given: Model, opts: DeriveOptions): Model {
   }
 }
 
+/** The oldest opset a training graph imports (the issue: "opset 17 or newer"). */
+export const TRAINING_OPSET = 17;
+
+/**
+ * A model of opset 13-16 read as opset 17, so that its training graph imports 17: every
+ * operator version from 14 to 17 keeps the meaning of the nodes an older model holds (new
+ * types, and attributes whose defaults are the old behaviour: Reshape's allowzero,
+ * BatchNormalization's training_mode, Shape's start and end, the recurrent ops' layout,
+ * ScatterElements' reduction). It also gives MaxPool's and Gather's gradients their
+ * scatter-add, an opset-16 form.
+ */
+function liftedToTrainingOpset(m: Model): Model {
+  return m.opset >= TRAINING_OPSET ? m : { ...m, opset: TRAINING_OPSET, irVersion: Math.max(m.irVersion, 8) };
+}
+
 function derive(given: Model, opts: DeriveOptions): Model {
   checkModel(given, { trained: opts?.params ?? 'default' }); // a malformed graph gives one onnxruntime refuses
   if (typeof opts?.logits !== 'string') throw typeError('ERR_SPARTAN_OPTION', 'logits must name an output of the model');
@@ -137,6 +152,7 @@ function derive(given: Model, opts: DeriveOptions): Model {
   // input, Softmax on one axis); below 13 they are other operators, which onnxruntime refuses
   if (!(given?.opset >= 13))
     throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `the model imports opset ${given?.opset}; training graphs are derived from opset 13 or newer (re-export it, e.g. torch.onnx.export(..., opset_version=17))`);
+  given = liftedToTrainingOpset(given);
   given = withOutput(given, opts.logits); // logits an inner tensor: the training graph outputs it too
   let forward = mode === 'frozen' ? inferenceForm(given, 'batch-norm') : withBatchStatistics(given, mode);
   if (opts.dropout === 'mask-inputs') {
@@ -337,12 +353,6 @@ function derive(given: Model, opts: DeriveOptions): Model {
       g = b.op('Gather', [b.op('Concat', [g, zero], { axis: { i: ax } }), b.int64s(inverse)], { axis: { i: ax } });
     });
     return g;
-  };
-
-  /** Gather's and MaxPool's gradients scatter-add (ScatterND / ScatterElements with `reduction`), an opset-16 form. */
-  const needsScatterAdd = (n: Node) => {
-    if (forward.opset < 16)
-      throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${n.name || n.outputs[0]}": the gradient of ${n.opType} scatter-adds, which onnxruntime runs from opset 16; the model imports opset ${forward.opset} (re-export it, e.g. torch.onnx.export(..., opset_version=17))`);
   };
 
   const ctx: GradContext = { b, opset: forward.opset, consts, needs, shape, add, sumTo, fconst, toElem };
@@ -627,7 +637,6 @@ function derive(given: Model, opts: DeriveOptions): Model {
       case 'Gather': {
         // any axis, indices of any shape: move the axis to the front, scatter-add dY (ScatterND,
         // reduction add: repeated indices accumulate) into zeros, move it back
-        needsScatterAdd(n);
         const xs = shape(a), rank = xs.length, axis = (attrI(n, 'axis', 0) + rank) % rank;
         const q = shape(c).length;
         const where = gatherPositions(n, axis, xs[axis]);
@@ -688,7 +697,6 @@ function derive(given: Model, opts: DeriveOptions): Model {
           if (n.outputs[1]) throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${n.name || y}": MaxPool with storage_order=1 whose Indices output the model reads`);
           n.attrs = { ...n.attrs, storage_order: { i: 0 } };
         }
-        needsScatterAdd(n);
         const idx = n.outputs[1] || (n.outputs[1] = b.fresh('maxpool_indices'));
         const flatLen = b.int64s([-1]);
         const zeros = b.op('Mul', [b.op('Reshape', [a, flatLen]), fconst([0], [])]);
