@@ -329,7 +329,7 @@ describe('the Trainer and datasets: a second fuzzing pass (a crash, a hang, step
       expect(await failure(t.trainEpoch(data, epoch)), String(epoch)).to.match(/^ERR_SPARTAN_OPTION: epoch must be an integer >= 0/);
     for (const epoch of [undefined, '0', {}, null])
       expect(await failure(t.trainEpoch(data, epoch as never)), String(epoch)).to.match(/^ERR_SPARTAN_TYPE: epoch must be a number/);
-    expect(await failure(t.trainEpoch(data, 0, 5 as never))).to.equal('ERR_SPARTAN_TYPE: onBatch must be a function of (step, loss) (got number)');
+    expect(await failure(t.trainEpoch(data, 0, 5 as never))).to.equal('ERR_SPARTAN_TYPE: onBatch must be a function of (step, loss, accuracy) (got number)');
     expect(stateOf(t)).to.equal(before);
     // epochs past `epochs` (here 2) still run, at the end of the cosine decay
     await t.trainEpoch(data, 7);

@@ -163,8 +163,34 @@ describe('spartan CLI', function () {
     expect(out.config).to.not.have.any.keys('sparsify', 'block');
     expect(out.epochs).to.have.length(2);
     expect(out.final.density.global).to.be.closeTo(0.1, 1e-3);
+    // the layout the README gives; the final object is also stdout's one line
+    expect(Object.keys(out)).to.deep.equal(['config', 'epochs', 'final']);
+    expect(Object.keys(out.epochs[1]).sort()).to.deep.equal(['beta', 'density', 'epoch', 'loss', 'seconds', 'testAccuracy', 'trainAccuracy']);
+    expect(Object.keys(out.final.density.perLayer)).to.include.members(['fc1.weight', 'fc2.weight', 'fc3.weight']);
+    expect(JSON.parse(r.stdout)).to.deep.equal(out.final);
+    // not a terminal: no bar, one line per epoch, with beta
+    const lines = r.stderr.trim().split('\n').filter((l) => l.startsWith('epoch'));
+    expect(lines).to.have.length(2);
+    expect(lines[1]).to.match(/^epoch 2\/2: loss \d+\.\d{4}, train \d+\.\d\d %, test \d+\.\d\d %, density 0\.1000, beta \d+\.\d, \d+\.\d s$/);
+    expect(r.stderr).to.not.include('[#');
     const runner = await GraphRunner.create(new Uint8Array(fs.readFileSync(path.join(dir, 'sparse.onnx'))));
     expect(await mnistTestAccuracy(runner, 'x')).to.be.closeTo(out.final.testAccuracy, 1e-9);
+  });
+
+  it('train on a terminal draws a progress bar: loss, the training accuracy so far, density and beta (- for a method without one)', () => {
+    const tty = path.join(root, 'test', 'fixtures', 'fake-tty.cjs');
+    for (const [method, beta] of [['spartan', /beta \d+\.\d/], ['dense', /beta -/]] as const) {
+      const r = spawnSync(process.execPath, ['-r', tty, cli, 'train', '--method', method, ...SMALL_ONE_EPOCH], { encoding: 'utf8' });
+      expect(r.status, r.stderr).to.equal(0);
+      const bars = r.stderr.split('\r').filter((l) => l.startsWith('epoch 1/1 ['));
+      expect(bars, `${method}: redrawn every 10 of the 30 steps`).to.have.length(3);
+      bars.forEach((bar, i) => {
+        expect(bar, method).to.match(/^epoch 1\/1 \[#*\.*\] loss \d+\.\d{4} acc \d+\.\d\d % density [01]\.\d{4} /);
+        expect(bar.match(/\[(#*)/)![1].length, `${method}: ${i + 1}0 of 30 steps`).to.equal(10 * (i + 1));
+        expect(bar, method).to.match(beta);
+      });
+      expect(r.stderr, `${method}: the epoch's line after the bar`).to.match(/\repoch 1\/1: loss /);
+    }
   });
 
   // Forward models exported by torch.onnx.export (test/fixtures/torch/make_fixtures.py), untrained

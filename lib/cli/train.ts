@@ -18,6 +18,7 @@ import { readModelFile } from './modelFile';
 import { configChanges, withDefaults, type CheckpointMeta } from './runConfig';
 import { blockNotes, emptyLayerWarnings, ignoredOptionsNote, nothingMaskedNote, shortRunNote } from './runNotes';
 import { number, refuseEmpty } from './args';
+import { epochLine, progressBar } from './progress';
 
 // The shuffle takes (seed * 1000 + epoch) modulo 2^32 (lib/data/dataset.ts batches): seeds that
 // agree modulo 2^29 shuffle alike, so a larger one would silently repeat a smaller one's run.
@@ -167,12 +168,11 @@ export async function runTrain(argv: string[]): Promise<number> {
   };
   process.on('SIGINT', stop).on('SIGTERM', stop);
   for (let epoch = start; epoch < epochs; epoch++) {
-    const m = await trainer.trainEpoch(trainSet, epoch, (step, loss) => {
+    const m = await trainer.trainEpoch(trainSet, epoch, (step, loss, accuracy) => {
       if (!tty || step % 10) return;
-      const done = (step - epoch * batchesPerEpoch) / batchesPerEpoch;
-      const bar = '#'.repeat(Math.round(done * 30)).padEnd(30, '.');
       const st = trainer.sparsifier.stats();
-      process.stderr.write(`\repoch ${epoch + 1}/${epochs} [${bar}] loss ${loss.toFixed(4)} density ${st.density.global.toFixed(4)} beta ${Number.isFinite(st.beta) ? st.beta.toFixed(1) : '-'}   `);
+      const done = (step - epoch * batchesPerEpoch) / batchesPerEpoch;
+      process.stderr.write(`\r${progressBar({ epoch, epochs, done, loss, accuracy, density: st.density.global, beta: st.beta })}   `);
     }).catch((e: Error & { code?: string }) => {
       // the data were checked finite before the epoch: a NaN or Inf now comes from the training itself
       if (e.code !== 'ERR_SPARTAN_NON_FINITE') throw e;
@@ -180,10 +180,10 @@ export async function runTrain(argv: string[]): Promise<number> {
     });
     const testAccuracy = await trainer.accuracy(test);
     history.push({ ...m, testAccuracy });
-    if (tty) process.stderr.write('\r'.padEnd(100) + '\r');
+    if (tty) process.stderr.write('\r'.padEnd(120) + '\r');
     // the checkpoint is durable before the epoch is reported
     if (ckFile) trainer.saveCheckpoint(ckFile, { config, epoch, history } satisfies CheckpointMeta);
-    console.error(`epoch ${epoch + 1}/${epochs}: loss ${m.loss.toFixed(4)}, train ${((m.trainAccuracy ?? NaN) * 100).toFixed(2)} %, test ${(testAccuracy * 100).toFixed(2)} %, density ${m.density.toFixed(4)}, ${m.seconds.toFixed(1)} s`);
+    console.error(epochLine({ epoch, epochs, loss: m.loss, trainAccuracy: m.trainAccuracy, testAccuracy, density: m.density, beta: m.beta, seconds: m.seconds }));
   }
   const st = trainer.sparsifier.stats();
   const final = { testAccuracy: history[history.length - 1]?.testAccuracy ?? (await trainer.accuracy(test)), density: { global: st.density.global, perLayer: st.density.perLayer } };

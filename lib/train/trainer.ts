@@ -82,6 +82,9 @@ export interface TrainerOptions {
   batchNorm?: BatchNormMode;
 }
 
+/** What trainEpoch reports after each step: the step count, the batch's loss, the epoch's training accuracy so far (cross-entropy only). */
+export type BatchCallback = (step: number, loss: number, accuracy: number | undefined) => void;
+
 export interface EpochMetrics {
   epoch: number;
   loss: number;
@@ -399,12 +402,17 @@ export class Trainer {
     }
   }
 
-  async trainEpoch(data: Dataset, epoch: number, onBatch?: (step: number, loss: number) => void): Promise<EpochMetrics> {
+  /**
+   * One pass over `data` in the epoch's seeded order. `onBatch(step, loss, accuracy)` runs after
+   * each step: the step count, the batch's loss, and the epoch's training accuracy so far
+   * (cross-entropy only; undefined otherwise).
+   */
+  async trainEpoch(data: Dataset, epoch: number, onBatch?: BatchCallback): Promise<EpochMetrics> {
     this.checkLive();
     this.checkIdle('trainEpoch');
     // everything checked before the first step: each of these failed only after a step had moved the state
     numberOption(epoch, 'epoch', (e) => Number.isSafeInteger(e) && e >= 0, 'an integer >= 0 (it seeds the epoch\'s order)');
-    if (onBatch !== undefined && typeof onBatch !== 'function') throw typeError('ERR_SPARTAN_TYPE', `onBatch must be a function of (step, loss) (got ${typeof onBatch})`);
+    if (onBatch !== undefined && typeof onBatch !== 'function') throw typeError('ERR_SPARTAN_TYPE', `onBatch must be a function of (step, loss, accuracy) (got ${typeof onBatch})`);
     // sparsifier.step() refuses a finalized sparsifier, but only after the graph and the optimizer step ran
     if (this.sparsifier.stats().finalized) throw rangeError('ERR_SPARTAN_STATE', 'trainEpoch: the sparsifier was finalized (exportSparse), so training has ended; load a state from before to train on');
     data = datasetSnapshot(this.fit, data);
@@ -419,7 +427,7 @@ export class Trainer {
     }
   }
 
-  private async epoch(data: Dataset, epoch: number, onBatch: ((step: number, loss: number) => void) | undefined, dims: InputDims, perLabel: number[]): Promise<EpochMetrics> {
+  private async epoch(data: Dataset, epoch: number, onBatch: BatchCallback | undefined, dims: InputDims, perLabel: number[]): Promise<EpochMetrics> {
     const after = this.labelsAfterClassAxis(perLabel);
     const t0 = performance.now();
     let lossSum = 0, correct = 0, seen = 0;
@@ -444,7 +452,8 @@ export class Trainer {
       lossSum += loss * batch.size;
       if (batch.labels) correct += countCorrect(out[this.opts.logits] as Float32Array, batch.labels, after);
       seen += batch.size;
-      onBatch?.(step + 1, loss);
+      const accuracy = this.classes !== undefined ? correct / (seen * perExample(perLabel)) : undefined;
+      onBatch?.(step + 1, loss, accuracy);
     }
     const st = this.sparsifier.stats();
     return {
