@@ -14,7 +14,8 @@ const USAGE = `usage:
                 [--sparsify a,b,...] [--weight-decay 1e-4] [--decay-on all|weights] [--batch-norm batch|frozen|as-exported]
                 [--ep cpu|cuda]
   (a single value shown is the default; without them, --block masks by element, --train-count takes
-   every image, --params every float initializer of rank >= 1 with no NaN or Inf, --sparsify every weight of rank >= 2,
+   every image, --params every float initializer of rank >= 1 with no NaN or Inf that a gradient reaches (not
+   BatchNormalization's running statistics, nor Resize, Pad, Clip or Dropout settings), --sparsify every weight of rank >= 2,
    and --json, --export and --checkpoint write nothing; spartan <command> --help prints this)`;
 
 const asksHelp = (args: string[]) => args.includes('--help') || args.includes('-h');

