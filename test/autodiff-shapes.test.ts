@@ -21,7 +21,7 @@ const labelsOf = (n: number, classes: number) => ({ data: BigInt64Array.from({ l
 const constant = (b: GraphBuilder, t: Omit<TensorValue, 'name'>) => b.op('Constant', [], { value: { t: { name: '', ...t } } });
 const i64 = (values: number[], dims = [values.length]) => ({ dims, dataType: I64, data: BigInt64Array.from(values.map(BigInt)) });
 
-describe(`training-graph derivation: Gelu at opset 20 (seed ${seed})`, () => {
+describe(`training-graph derivation: Gelu at opset 20, and the Erf form of opset 17 (seed ${seed})`, () => {
   /** x [N, 6] -> Gemm -> Gelu -> (minus its row mean: ReduceMean with an axes input, opset >= 18) -> Gemm -> logits. */
   function geluModel(T: typeof D | typeof F, approximate: 'none' | 'tanh', opset = 20): Model {
     const A = T === D ? Float64Array : Float32Array;
@@ -50,6 +50,24 @@ describe(`training-graph derivation: Gelu at opset 20 (seed ${seed})`, () => {
       const feeds = { x: { data: A.from(randn(N * 6, 1)), dims: [N, 6] }, labels: labelsOf(N, 4) };
       expect(await checkGradients(fwd, feeds, { logits: 'logits' }, tol, step)).to.equal(48 + 8 + 32);
     });
+
+  it('float32, opset 17: GELU as torch.onnx.export spells it there, x * 0.5 * (1 + erf(x / sqrt 2)), matches finite differences', async function () {
+    this.timeout(120000);
+    const b = new GraphBuilder();
+    const x = b.input('x', F, ['N', 6]);
+    const h = b.op('Gemm', [x, b.initializer('w1', [6, 8], Float32Array.from(randn(48, 0.8)), F), b.initializer('b1', [8], Float32Array.from(randn(8)), F)]);
+    // the node sequence of torch's exporter: Div, Erf, Add, Mul, Mul (constants as Constant nodes)
+    const scalar = (v: number) => constant(b, { dims: [], dataType: F, data: Float32Array.of(v) });
+    const erf = b.op('Erf', [b.op('Div', [h, scalar(Math.SQRT2)])]);
+    const g = b.op('Mul', [b.op('Mul', [h, b.op('Add', [erf, scalar(1)])]), scalar(0.5)]);
+    b.op('Gemm', [g, b.initializer('w2', [8, 4], Float32Array.from(randn(32)), F)], {}, ['logits']);
+    b.output('logits', F, ['N', 4]);
+    const fwd = model(b.graph('gelu-erf'), 17);
+    expect(deriveTrainingGraph(fwd, { logits: 'logits' }).opset).to.equal(17);
+    const N = 4;
+    const feeds = { x: { data: Float32Array.from(randn(N * 6, 1)), dims: [N, 6] }, labels: labelsOf(N, 4) };
+    expect(await checkGradients(fwd, feeds, { logits: 'logits' }, 1e-3, 1e-2)).to.equal(48 + 8 + 32);
+  });
 
   it('names the node for Gelu below opset 20 and for an unknown approximation', () => {
     expect(codeOf(() => deriveTrainingGraph(geluModel(D, 'none', 17), { logits: 'logits' }))).to.match(/^ERR_SPARTAN_UNSUPPORTED_OP: node "my_gelu": operator Gelu needs opset >= 20 \(the model imports opset 17\)/);

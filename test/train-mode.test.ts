@@ -203,6 +203,38 @@ describe(`training-mode Dropout in derived training graphs (seed ${seed})`, () =
     }
   });
 
+  /** logits = Gemm(Dropout(tanh(x W1^T + b1)), W2): the dropped units feed a second layer. */
+  function twoLayerDropout(training: 'true' | 'absent'): Model {
+    const b = new GraphBuilder();
+    const x = b.input('x', D, ['N', 3]);
+    const h = b.op('Tanh', [b.op('Gemm', [x, b.initializer('w1', [5, 3], randn(15), D), b.initializer('b1', [5], randn(5), D)], { transB: { i: 1 } })]);
+    const inputs = [h, b.constant(Float64Array.of(0.4), [], D)];
+    if (training === 'true') inputs.push(b.op('Constant', [], { value: { t: { name: 'tm', dims: [], dataType: DataType.BOOL, data: Uint8Array.of(1) } } }));
+    const dropped = b.op('Dropout', inputs);
+    b.op('Gemm', [dropped, b.initializer('w2', [4, 5], randn(20), D)], { transB: { i: 1 } }, ['logits']);
+    b.output('logits', D, ['N', 4]);
+    return model(b.graph('dropout2'));
+  }
+
+  it('finite differences: Dropout as the identity (no training mode), and with a fixed mask input (mask-inputs)', async function () {
+    this.timeout(60000);
+    const N = 4, x = randn(N * 3, 1), labels = BigInt64Array.from({ length: N }, () => BigInt(Math.floor(rand() * 4)));
+    const feeds = { x: { data: x, dims: [N, 3] }, labels: { data: labels, dims: [N] } };
+    expect(await checkGradients(twoLayerDropout('absent'), feeds, { logits: 'logits' }, 1e-6)).to.equal(15 + 5 + 20);
+    // a mask of 0 and 1 / (1 - ratio), some of each in every row
+    const fwd = twoLayerDropout('true');
+    const maskName = deriveTrainingGraph(fwd, { logits: 'logits', dropout: 'mask-inputs' }).graph.inputs.find((i) => i.name.startsWith('dropout_mask.'))!.name;
+    const mask = Float64Array.from({ length: N * 5 }, (_, i) => ((i * 7 + (i >> 2)) % 3 === 0 ? 0 : 1 / 0.6));
+    const withMask = { ...feeds, [maskName]: { data: mask, dims: [N, 5] } };
+    expect(await checkGradients(fwd, withMask, { logits: 'logits', dropout: 'mask-inputs' }, 1e-6)).to.equal(15 + 5 + 20);
+    // the mask matters: the dropped units' rows of w1 get no gradient from those examples, and
+    // a unit dropped in every example none at all
+    const allDropped = Float64Array.from(mask, (v, i) => (i % 5 === 2 ? 0 : v));
+    const out = await trainingOutputs(fwd, { ...feeds, [maskName]: { data: allDropped, dims: [N, 5] } }, { logits: 'logits', dropout: 'mask-inputs' });
+    expect(Array.from((out['grad.w1'] as Float64Array).subarray(2 * 3, 3 * 3)).every((v) => v === 0)).to.equal(true); // (-0 too)
+    expect((out['grad.b1'] as Float64Array)[2]).to.equal(0);
+  });
+
   it('inferenceForm drops the training_mode input, so the model runs as the identity', async function () {
     this.timeout(60000);
     const m = inferenceForm(dropoutModel('true'));
