@@ -688,9 +688,18 @@ fs.renameSync = (from, to) => {
       `.checkpoint.bin.${dead}.0.notes`, `.checkpoint.bin.x.0.0123456789ab.tmp`, `.other.bin.${dead}.0.0123456789ab.tmp`, `${dead}.tmp`];
     for (const n of names) fs.writeFileSync(path.join(ck, n), 'left');
     fs.mkdirSync(path.join(ck, `.checkpoint.bin.${dead}.1.0123456789ab.tmp`));
-    const again = run([...args]);
+    // and beside --export and --json (the exported model's is as large as the model)
+    const [exported, json] = [path.join(dir, 'm.onnx'), path.join(dir, 'o.json')];
+    const outputLeft = [`.m.onnx.${dead}.0.00aa11bb22cc.tmp`, `.o.json.${dead}.0.00aa11bb22cc.tmp`];
+    for (const n of outputLeft) fs.writeFileSync(path.join(dir, n), 'left');
+    const again = run([...args, '--export', exported, '--json', json]);
     expect(again.status, again.stderr).to.equal(0);
-    expect(again.stderr.split('\n').filter((l) => l.startsWith('note: removed')).sort()).to.deep.equal(names.slice(0, 2).sort().map((n) => `note: removed ${n}, left in ${ck} by a run stopped while writing its checkpoint`));
+    expect(again.stderr.split('\n').filter((l) => l.startsWith('note: removed')).sort()).to.deep.equal([
+      ...names.slice(0, 2).map((n) => `note: removed ${n}, left in ${ck} by a run stopped while writing its checkpoint`),
+      `note: removed ${outputLeft[0]}, left beside ${exported} by a run stopped while writing its --export`,
+      `note: removed ${outputLeft[1]}, left beside ${json} by a run stopped while writing its --json`,
+    ].sort());
+    for (const n of outputLeft) expect(fs.existsSync(path.join(dir, n)), n).to.equal(false);
     // the live writer's (this process's), the folder and names not of the pattern stay
     expect(fs.readdirSync(ck).sort()).to.deep.equal([...names.slice(2), `.checkpoint.bin.${dead}.1.0123456789ab.tmp`, 'checkpoint.bin'].sort());
     expect(fs.existsSync(file)).to.equal(true);

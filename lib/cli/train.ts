@@ -159,6 +159,9 @@ export async function runTrain(argv: string[]): Promise<number> {
   const batchesPerEpoch = Math.ceil(trainSet.count / batchSize);
   // temporary files of checkpoint writes killed mid-write (as large as the checkpoint) would pile up
   if (ckFile) for (const name of removeDeadTempFiles(ckFile)) console.error(`note: removed ${name}, left in ${values.checkpoint} by a run stopped while writing its checkpoint`);
+  // and those of --export and --json writes (as large as the model)
+  for (const [flag, file] of [['--export', values.export], ['--json', values.json]] as const)
+    if (file) for (const name of removeDeadTempFiles(file)) console.error(`note: removed ${name}, left beside ${file} by a run stopped while writing its ${flag}`);
   // Ctrl-C or SIGTERM stops the run between steps, never mid-write: a handler runs only once the
   // synchronous write in progress is done (renamed; no temporary file left). It then dies of the
   // signal as it would have (exit status 130 or 143), so a calling script stops too.
