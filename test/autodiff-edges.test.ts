@@ -209,6 +209,55 @@ describe(`training-graph derivation: edge cases (seed ${seed})`, () => {
     expect(deriveTrainingGraph(model(b.graph('newer'), 19), { logits: 'logits' }).opset).to.equal(19); // never lowered
   });
 
+  it('an opset-13 model means the same in its opset-17 training graph: logits equal, BatchNormalization with training outputs in training mode', async () => {
+    /** Pad -> Conv -> BatchNormalization (5 outputs at opset 13: training mode) -> Clip -> Resize -> Dropout -> ReduceMean -> Gemm. */
+    const build = (bnOutputs: number, readSaved = false) => {
+      const b = new GraphBuilder();
+      const x = b.input('x', F, ['N', 1, 4, 4]);
+      const padded = b.op('Pad', [x, b.int64s([0, 0, 1, 1, 0, 0, 1, 1])]);
+      const conv = b.op('Conv', [padded, b.initializer('k', [2, 1, 3, 3], r32(18), F)]);
+      const stats = ['s', 'z', 'm', 'v'].map((n, i) => b.initializer(`bn.${n}`, [2], i === 3 ? Float32Array.of(0.7, 1.3) : r32(2), F));
+      const bnOut = [b.fresh('bn'), ...Array.from({ length: bnOutputs - 1 }, () => b.fresh('bn_extra'))];
+      b.op('BatchNormalization', [conv, ...stats], { epsilon: { f: 1e-3 } }, bnOut);
+      const clipped = b.op('Clip', [bnOut[0], b.constant(Float32Array.of(-1), [], F), b.constant(Float32Array.of(1.5), [], F)]);
+      const up = b.op('Resize', [clipped, '', b.constant(Float32Array.of(1, 1, 2, 2), [4], F)], { mode: { s: 'linear' } });
+      const dropped = b.op('Dropout', [up, b.constant(Float32Array.of(0.3), [], F)]);
+      const pooled = b.op('ReduceMean', [readSaved ? b.op('Add', [dropped, b.op('Unsqueeze', [bnOut[3], b.int64s([0, 2, 3])])]) : dropped], { axes: { ints: [2, 3] }, keepdims: { i: 0 } });
+      b.op('Gemm', [pooled, b.initializer('w', [2, 3], r32(6), F)], {}, ['logits']);
+      b.output('logits', F, ['N', 3]);
+      return model(b.graph('old'), 13);
+    };
+    const N = 3, x = r32(N * 16, 1);
+    const logitsOf = async (m: Parameters<typeof GraphRunner.create>[0], feeds: Record<string, unknown>) => {
+      const runner = await GraphRunner.create(m);
+      try {
+        return Array.from((await runner.run({ x: { data: x, dims: [N, 1, 4, 4] }, ...feeds } as never)).logits as Float32Array);
+      } finally {
+        await runner.release();
+      }
+    };
+    for (const bnOutputs of [1, 5]) {
+      const fwd = build(bnOutputs);
+      const train = deriveTrainingGraph(fwd, { logits: 'logits' }); // batchNorm 'as-exported'
+      expect(train.opset).to.equal(17);
+      // the training graph takes the parameters and the running statistics as inputs
+      const inits = Object.fromEntries(fwd.graph.initializers.map((t) => [t.name, { data: t.data, dims: t.dims }]));
+      const feeds = { ...Object.fromEntries(train.graph.inputs.filter((i) => inits[i.name]).map((i) => [i.name, inits[i.name]])), labels: { data: new BigInt64Array(N), dims: [N] } };
+      const want = await logitsOf(fwd, {}), got = await logitsOf(train, feeds);
+      got.forEach((v, i) => expect(v, `${bnOutputs} outputs: logits[${i}]`).to.be.closeTo(want[i], 1e-5));
+      // 5 outputs: batch statistics, and the running ones updated (state.<name>); 1: inference form
+      expect(train.graph.outputs.some((o) => o.name === 'state.bn.m'), `${bnOutputs} outputs`).to.equal(bnOutputs === 5);
+    }
+    expect(codeOf(() => deriveTrainingGraph(build(5, true), { logits: 'logits' }))).to.match(/^ERR_SPARTAN_UNSUPPORTED_OP: node ".*": its output "bn_extra_\d+" \(the batch's saved mean or variance, a BatchNormalization output before opset 14\) is read by the model/);
+    // an operator the model's own opset does not have: the lift would have made it valid
+    const hs = new GraphBuilder();
+    hs.op('HardSwish', [hs.op('Gemm', [hs.input('x', F, ['N', 4]), hs.initializer('w', [4, 3], r32(12), F)])], {}, ['logits']);
+    hs.nodes[hs.nodes.length - 1].name = 'my_hs';
+    hs.output('logits', F, ['N', 3]);
+    expect(codeOf(() => deriveTrainingGraph(model(hs.graph('hs'), 13), { logits: 'logits' }))).to.equal('ERR_SPARTAN_ONNX: node "my_hs": operator HardSwish is not in opset 13 (it came in opset 14), which the model imports: onnxruntime refuses the model');
+    expect(deriveTrainingGraph(model(hs.graph('hs'), 14), { logits: 'logits' }).opset).to.equal(17);
+  });
+
   it('a model of opset 13-16 gets an opset-17 training graph: MaxPool\'s and Gather\'s gradients (an opset-16 scatter-add) too, checked by finite differences', async () => {
     const build = (opset: number) => {
       const b = new GraphBuilder();

@@ -16,6 +16,7 @@ import { layerGradients, paddedBackward } from './layerGrads';
 import { defaultParameters } from './params';
 import { hasRecurrent, unrollRecurrent } from './recurrent';
 import { checkModel } from './validate';
+import { liftedToTrainingOpset } from './opsetLift';
 
 export interface DeriveOptions {
   /** Name of the logits output (cross-entropy) or prediction (mse). */
@@ -125,21 +126,6 @@ export function deriveTrainingGraph(given: Model, opts: DeriveOptions): Model {
     if (typeof code === 'string' && code.startsWith('ERR_SPARTAN_')) throw e;
     throw Object.assign(rangeError('ERR_SPARTAN_ONNX', `cannot derive a training graph from this model: ${(e as Error)?.message ?? String(e)} (a malformed node, attribute or shape?)`), { cause: e });
   }
-}
-
-/** The oldest opset a training graph imports (the issue: "opset 17 or newer"). */
-export const TRAINING_OPSET = 17;
-
-/**
- * A model of opset 13-16 read as opset 17, so that its training graph imports 17: every
- * operator version from 14 to 17 keeps the meaning of the nodes an older model holds (new
- * types, and attributes whose defaults are the old behaviour: Reshape's allowzero,
- * BatchNormalization's training_mode, Shape's start and end, the recurrent ops' layout,
- * ScatterElements' reduction). It also gives MaxPool's and Gather's gradients their
- * scatter-add, an opset-16 form.
- */
-function liftedToTrainingOpset(m: Model): Model {
-  return m.opset >= TRAINING_OPSET ? m : { ...m, opset: TRAINING_OPSET, irVersion: Math.max(m.irVersion, 8) };
 }
 
 function derive(given: Model, opts: DeriveOptions): Model {
