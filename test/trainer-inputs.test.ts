@@ -72,9 +72,18 @@ describe('Trainer on a model of two inputs (token ids and a bool padding mask, a
     for (const [input, data] of [[undefined, train], ['mask', swapped]] as const) {
       const t = await Trainer.create(opts('spartan', input));
       try {
-        const run: number[] = [];
-        await t.trainEpoch(data, 0, (_, loss) => run.push(loss));
+        const run: number[] = [], accuracy: number[] = [];
+        const m = await t.trainEpoch(data, 0, (_, loss, acc) => (run.push(loss), accuracy.push(acc!)));
         losses.push(run);
+        // onBatch's accuracy is the epoch's so far: its last value is the epoch's, each a count of correct examples over those seen
+        expect(accuracy[accuracy.length - 1]).to.equal(m.trainAccuracy);
+        let correct = 0;
+        accuracy.forEach((a, i) => {
+          const seen = Math.min((i + 1) * 32, 1000), now = a * seen;
+          expect(Math.abs(now - Math.round(now)), `step ${i + 1}: a count of correct examples`).to.be.below(1e-9);
+          expect(Math.round(now) - correct, `step ${i + 1}: at most the batch more`).to.be.within(0, seen - i * 32);
+          correct = Math.round(now);
+        });
       } finally {
         await t.release();
       }

@@ -81,4 +81,11 @@ export function checkDistinct(outputs: [flag: string, file: string | undefined][
     if (ck !== undefined && isTempFileOf(checkpointFile(ck), at)) throw bad(`is a temporary file of the checkpoint writer in ${checkpoint}`);
     taken.push({ what: `the --${flag} file`, at });
   }
+  // a run removes dead writers' temporary files beside its outputs (removeDeadTempFiles): no
+  // file it reads or writes may be named like one (--model .m.onnx.<pid>.0.<hex>.tmp beside --export m.onnx)
+  for (const [flag, file] of outputs) {
+    if (file === undefined) continue;
+    const named = taken.find((t) => isTempFileOf(realPath(file), t.at));
+    if (named) throw rangeError('ERR_SPARTAN_OPTION', `${named.what} (${named.at}) is named like a temporary file of --${flag} ${file}, which a run removes once its writer is gone: rename it`);
+  }
 }

