@@ -1,6 +1,6 @@
 // Derived training graphs, edge cases a review found: MaxPool with column-major indices, a
 // LayerNormalization scale broadcast over more than its last axis, a Where whose condition is
-// computed, parameters a rule gives no gradient, and models below opset 13.
+// computed, parameters a rule gives no gradient, and models of opsets before 17.
 import { expect } from 'chai';
 import { deriveTrainingGraph } from '../lib/graph/autodiff';
 import { GraphBuilder, model } from '../lib/graph/builder';
@@ -198,15 +198,62 @@ describe(`training-graph derivation: edge cases (seed ${seed})`, () => {
     }
   });
 
-  it('a model below opset 13 is refused with what to do, before anything is derived', () => {
+  it('a model below opset 11 is refused with what to do, before anything is derived; training graphs import opset 17 or newer', () => {
     const b = new GraphBuilder();
     const x = b.input('x', F, ['N', 4]);
     b.op('Gemm', [x, b.initializer('w', [4, 3], r32(12), F)], {}, ['logits']);
     b.output('logits', F, ['N', 3]);
-    expect(codeOf(() => deriveTrainingGraph(model(b.graph('old'), 11), { logits: 'logits' }))).to.match(/^ERR_SPARTAN_UNSUPPORTED_OP: the model imports opset 11; training graphs are derived from opset 13 or newer/);
+    for (const opset of [7, 9, 10])
+      expect(codeOf(() => deriveTrainingGraph(model(b.graph('old'), opset), { logits: 'logits' })), `opset ${opset}`).to.match(new RegExp(`^ERR_SPARTAN_UNSUPPORTED_OP: the model imports opset ${opset}; training graphs are derived from opset 11 or newer`));
     const lifted = deriveTrainingGraph(model(b.graph('new'), 13), { logits: 'logits' });
     expect([lifted.opset, lifted.irVersion]).to.deep.equal([17, 8]); // training graphs are opset 17 or newer
     expect(deriveTrainingGraph(model(b.graph('newer'), 19), { logits: 'logits' }).opset).to.equal(19); // never lowered
+  });
+
+  it('an opset-11 or -12 model means the same in its opset-17 training graph: attributes that became inputs, (Log)Softmax of a flattened input, Dropout\'s ratio; finite differences', async function () {
+    this.timeout(60000);
+    /** x [N, 2, 6] scaled -> Unsqueeze, Squeeze (axes) -> Softmax (axis 1: over 12 values) -> Split (split) -> ReduceSum (axes) -> Mul -> LogSoftmax (axis 2) -> Dropout (ratio) -> Flatten -> Gemm. */
+    const build = (opset: number) => {
+      const b = new GraphBuilder();
+      const x = b.input('x', F, ['N', 2, 6]);
+      const scaled = b.op('Mul', [x, b.initializer('s', [2, 6], r32(12, 1), F)]);
+      const sq = b.op('Squeeze', [b.op('Unsqueeze', [scaled], { axes: { ints: [1] } })], { axes: { ints: [1] } });
+      const sm = b.op('Softmax', [sq], {}); // axis 1 by default before 13
+      b.nodes[b.nodes.length - 1].name = 'my_softmax';
+      const [a, c] = [b.fresh('a'), b.fresh('c')];
+      b.op('Split', [sm], { axis: { i: 2 }, split: { ints: [2, 4] } }, [a, c]);
+      const rs = b.op('ReduceSum', [c], { axes: { ints: [2] }, keepdims: { i: 1 } });
+      const ls = b.op('LogSoftmax', [b.op('Mul', [a, b.op('Add', [rs, b.initializer('t', [1, 2, 1], r32(2), F)])])], { axis: { i: 2 } });
+      const dropped = b.op('Dropout', [ls], opset < 12 ? { ratio: { f: 0.3 } } : {});
+      b.op('Gemm', [b.op('Flatten', [dropped], { axis: { i: 1 } }), b.initializer('w', [4, 3], r32(12), F)], {}, ['logits']);
+      b.output('logits', F, ['N', 3]);
+      return model(b.graph(`opset${opset}`), opset);
+    };
+    const N = 3, x = r32(N * 12, 1), labels = { data: BigInt64Array.from([0n, 2n, 1n]), dims: [N] };
+    for (const opset of [11, 12]) {
+      const fwd = build(opset);
+      const train = deriveTrainingGraph(fwd, { logits: 'logits' });
+      expect(train.opset).to.equal(17);
+      const run = async (m: Parameters<typeof GraphRunner.create>[0], feeds: Record<string, unknown>) => {
+        const runner = await GraphRunner.create(m);
+        try {
+          return Array.from((await runner.run({ x: { data: x, dims: [N, 2, 6] }, ...feeds } as never)).logits as Float32Array);
+        } finally {
+          await runner.release();
+        }
+      };
+      const params = Object.fromEntries(fwd.graph.initializers.map((t) => [t.name, { data: t.data, dims: t.dims }]));
+      const want = await run(fwd, {}), got = await run(train, { ...params, labels });
+      got.forEach((v, i) => expect(v, `opset ${opset}: logits[${i}]`).to.be.closeTo(want[i], 1e-6));
+      expect(await checkGradients(fwd, { x: { data: x, dims: [N, 2, 6] }, labels }, { logits: 'logits' }, 1e-3, 1e-2), `opset ${opset}`).to.equal(12 + 2 + 12);
+    }
+    // an operator the model's opset does not have yet
+    const ge = new GraphBuilder();
+    const h = ge.op('Gemm', [ge.input('x', F, ['N', 4]), ge.initializer('w', [4, 3], r32(12), F)]);
+    ge.op('Mul', [h, ge.op('Cast', [ge.op('GreaterOrEqual', [h, ge.constant(Float32Array.of(0), [], F)])], { to: { i: F } })], {}, ['logits']);
+    ge.output('logits', F, ['N', 3]);
+    expect(codeOf(() => deriveTrainingGraph(model(ge.graph('ge'), 11), { logits: 'logits' }))).to.match(/^ERR_SPARTAN_ONNX: node ".*": operator GreaterOrEqual is not in opset 11 \(it came in opset 12\)/);
+    expect(deriveTrainingGraph(model(ge.graph('ge'), 12), { logits: 'logits' }).opset).to.equal(17);
   });
 
   it('an opset-13 model means the same in its opset-17 training graph: logits equal, BatchNormalization with training outputs in training mode', async () => {

@@ -134,10 +134,7 @@ function derive(given: Model, opts: DeriveOptions): Model {
   const mode = opts.batchNorm ?? 'as-exported';
   if (!BATCH_NORM_MODES.includes(mode)) throw rangeError('ERR_SPARTAN_OPTION', `batchNorm must be one of ${BATCH_NORM_MODES.join(', ')} (got ${JSON.stringify(mode)})`);
   if (opts.dropout !== undefined && opts.dropout !== 'random' && opts.dropout !== 'mask-inputs') throw rangeError('ERR_SPARTAN_OPTION', `dropout must be 'random' or 'mask-inputs' (got ${JSON.stringify(opts.dropout)})`);
-  // the training graph writes the opset-13 forms (ReduceSum, Unsqueeze and Split with an axes
-  // input, Softmax on one axis); below 13 they are other operators, which onnxruntime refuses
-  if (!(given?.opset >= 13))
-    throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `the model imports opset ${given?.opset}; training graphs are derived from opset 13 or newer (re-export it, e.g. torch.onnx.export(..., opset_version=17))`);
+  // read as opset 17 (opsetLift.ts): a training graph imports 17 or newer; below 11, refused
   given = liftedToTrainingOpset(given);
   given = withOutput(given, opts.logits); // logits an inner tensor: the training graph outputs it too
   let forward = mode === 'frozen' ? inferenceForm(given, 'batch-norm') : withBatchStatistics(given, mode);

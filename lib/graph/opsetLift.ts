@@ -1,17 +1,27 @@
-// Training graphs import opset 17 or newer (the issue's wording). A forward model of opset
-// 13-16 is read as opset 17: operator versions 14 to 17 only add types, and attributes whose
-// defaults keep the old meaning (Reshape's allowzero, Shape's start and end, the recurrent
-// ops' layout, ScatterElements' reduction), with one exception rewritten here:
-// BatchNormalization before 14 says "training mode" by its number of outputs (Y, mean, var,
-// saved_mean, saved_var), where 14 has a training_mode attribute and three outputs.
+// Training graphs import opset 17 or newer (the issue's wording), so a forward model of an
+// older opset is read as opset 17, node by node as that opset means it:
+// - 13 to 16: operator versions 14 to 17 only add types, and attributes whose defaults keep
+//   the old meaning (Reshape's allowzero, Shape's start and end, the recurrent ops' layout,
+//   ScatterElements' reduction). BatchNormalization before 14 says "training mode" by its
+//   number of outputs (Y, mean, var, saved_mean, saved_var), where 14 has a training_mode
+//   attribute and three outputs: rewritten.
+// - 11 and 12: opset 13 moved ReduceSum's axes, Split's split and Squeeze's / Unsqueeze's axes
+//   from attributes to inputs, and made (Log)Softmax act on one axis where it had flattened the
+//   input from `axis` on (default 1); opset 12 made Dropout's ratio an input. Each is rewritten
+//   to its opset-13 form: constants as inputs, and Flatten -> (Log)Softmax -> Reshape.
+// - below 11 (Clip's and Pad's bounds as attributes, Resize-10, Upsample): refused.
 import { rangeError } from '../errors';
-import { nodeLabel, type Model, type Node } from './model';
+import { GraphBuilder } from './builder';
+import { attrI, nodeLabel, tensorNames, type Attr, type Model, type Node } from './model';
+import { DataType } from './schema';
 
 /** The oldest opset a training graph imports. */
 export const TRAINING_OPSET = 17;
+/** The oldest opset a forward model may import. */
+export const OLDEST_OPSET = 11;
 
-/** Operators of the derivation's set that came after opset 13, with the opset they came in (Gelu, 20, refuses itself). */
-const INTRODUCED: Record<string, number> = { HardSwish: 14, LayerNormalization: 17 };
+/** Operators of the derivation's set that came after opset 11, with the opset they came in (Gelu, 20, refuses itself). */
+const INTRODUCED: Record<string, number> = { Einsum: 12, GreaterOrEqual: 12, LessOrEqual: 12, HardSwish: 14, LayerNormalization: 17 };
 
 const defaultDomain = (n: Node) => !n.domain || n.domain === 'ai.onnx';
 
@@ -29,14 +39,61 @@ function batchNorm14(m: Model, n: Node): Node {
   return { ...n, attrs: { ...n.attrs, training_mode: { i: 1 } }, outputs: n.outputs.slice(0, 3) };
 }
 
-/** The model as opset 17 means it (unchanged from 17 on); refuses operators the model's own opset does not have. */
+const withoutAttr = (attrs: Record<string, Attr>, key: string) => Object.fromEntries(Object.entries(attrs).filter(([k]) => k !== key));
+const intsOf = (n: Node, key: string): number[] | undefined => (n.attrs[key] && 'ints' in n.attrs[key] ? (n.attrs[key] as { ints: number[] }).ints : undefined);
+
+/** A node of opset 11 or 12 as the nodes of opset 13 that compute the same (itself where nothing changed). */
+function to13(n: Node, opset: number, b: GraphBuilder): Node[] {
+  if (!defaultDomain(n)) return [n];
+  // an attribute that became an input: the same values as a constant input
+  const attrToInput = (key: string, at: number) => {
+    const values = intsOf(n, key);
+    if (values === undefined) return [{ ...n, attrs: withoutAttr(n.attrs, key) }];
+    const inputs = n.inputs.slice();
+    while (inputs.length < at) inputs.push('');
+    inputs[at] = b.int64s(values);
+    return [{ ...n, inputs, attrs: withoutAttr(n.attrs, key) }];
+  };
+  switch (n.opType) {
+    case 'ReduceSum': case 'Squeeze': case 'Unsqueeze':
+      return attrToInput('axes', 1);
+    case 'Split':
+      return attrToInput('split', 1);
+    case 'Dropout': {
+      if (opset >= 12 || !('ratio' in n.attrs)) return [{ ...n, attrs: withoutAttr(n.attrs, 'ratio') }];
+      const ratio = b.constant(Float32Array.of((n.attrs.ratio as { f: number }).f), [], DataType.FLOAT);
+      return [{ ...n, inputs: [n.inputs[0], ratio], attrs: withoutAttr(n.attrs, 'ratio') }];
+    }
+    case 'Softmax': case 'LogSoftmax': {
+      // before 13: the input flattened to 2-D at `axis` (default 1), normalised over the second dim
+      const axis = attrI(n, 'axis', 1);
+      if (axis === -1) return [n]; // the last axis alone: the same in both
+      const start = b.nodes.length;
+      const x = n.inputs[0];
+      const flat = b.op('Flatten', [x], { axis: { i: axis } });
+      const normalised = b.op(n.opType, [flat], { axis: { i: -1 } });
+      b.op('Reshape', [normalised, b.op('Shape', [x])], {}, [n.outputs[0]]);
+      const nodes = b.nodes.slice(start);
+      if (n.name) nodes[1].name = n.name; // the node keeps its name (errors name it)
+      return nodes;
+    }
+    default:
+      return [n];
+  }
+}
+
+/** The model as opset 17 means it (unchanged from 17 on); refuses what the model's own opset does not have. */
 export function liftedToTrainingOpset(m: Model): Model {
   if (m.opset >= TRAINING_OPSET) return m;
+  if (!(m.opset >= OLDEST_OPSET))
+    throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `the model imports opset ${m.opset}; training graphs are derived from opset ${OLDEST_OPSET} or newer (re-export it, e.g. torch.onnx.export(..., opset_version=17))`);
   for (const n of m.graph.nodes) {
     const since = defaultDomain(n) ? INTRODUCED[n.opType] : undefined;
     if (since !== undefined && since > m.opset)
       throw rangeError('ERR_SPARTAN_ONNX', `node "${nodeLabel(n)}": operator ${n.opType} is not in opset ${m.opset} (it came in opset ${since}), which the model imports: onnxruntime refuses the model`);
   }
-  const nodes = m.opset < 14 ? m.graph.nodes.map((n) => (n.opType === 'BatchNormalization' && defaultDomain(n) ? batchNorm14(m, n) : n)) : m.graph.nodes;
-  return { ...m, opset: TRAINING_OPSET, irVersion: Math.max(m.irVersion, 8), graph: { ...m.graph, nodes } };
+  const b = new GraphBuilder('opset13', tensorNames(m));
+  let nodes = m.opset < 13 ? m.graph.nodes.flatMap((n) => to13(n, m.opset, b)) : m.graph.nodes;
+  if (m.opset < 14) nodes = nodes.map((n) => (n.opType === 'BatchNormalization' && defaultDomain(n) ? batchNorm14(m, n) : n));
+  return { ...m, opset: TRAINING_OPSET, irVersion: Math.max(m.irVersion, 8), graph: { ...m.graph, nodes, initializers: [...m.graph.initializers, ...b.initializers] } };
 }
