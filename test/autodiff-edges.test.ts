@@ -254,6 +254,13 @@ describe(`training-graph derivation: edge cases (seed ${seed})`, () => {
     ge.output('logits', F, ['N', 3]);
     expect(codeOf(() => deriveTrainingGraph(model(ge.graph('ge'), 11), { logits: 'logits' }))).to.match(/^ERR_SPARTAN_ONNX: node ".*": operator GreaterOrEqual is not in opset 11 \(it came in opset 12\)/);
     expect(deriveTrainingGraph(model(ge.graph('ge'), 12), { logits: 'logits' }).opset).to.equal(17);
+    // attributes of the wrong kind are refused, not dropped (onnxruntime refuses the model)
+    const wrong = build(11);
+    wrong.graph.nodes.find((n) => n.opType === 'Squeeze')!.attrs.axes = { i: 1 };
+    expect(codeOf(() => deriveTrainingGraph(wrong, { logits: 'logits' }))).to.match(/^ERR_SPARTAN_ONNX: node ".*": Squeeze's attribute axes must be a list of ints/);
+    const badRatio = build(11);
+    badRatio.graph.nodes.find((n) => n.opType === 'Dropout')!.attrs.ratio = { i: 1 };
+    expect(codeOf(() => deriveTrainingGraph(badRatio, { logits: 'logits' }))).to.match(/^ERR_SPARTAN_ONNX: node ".*": Dropout's attribute ratio must be a float in \[0, 1\)/);
   });
 
   it('an opset-13 model means the same in its opset-17 training graph: logits equal, BatchNormalization with training outputs in training mode', async () => {

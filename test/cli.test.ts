@@ -66,6 +66,19 @@ describe('spartan CLI', function () {
     expect(m.graph.initializers.map((t) => t.name)).to.include.members(['fc1.bias', 'fc2.weight', 'fc2.bias', 'fc3.weight']);
   });
 
+  it('graph derive of a model older than opset 17 that onnxruntime refuses at its own opset (Softmax axis past the rank, which the lift to 17 would make valid): one message, exit 1, nothing written', () => {
+    const dir = tmp();
+    const b = new GraphBuilder();
+    const h = b.op('Gemm', [b.input('x', DataType.FLOAT, ['N', 4]), b.initializer('w', [4, 3], new Float32Array(12).fill(0.1), DataType.FLOAT)]);
+    b.op('Softmax', [h], { axis: { i: 2 } }, ['logits']); // rank 2: axis 2 is out of range
+    b.output('logits', DataType.FLOAT, ['N', 3]);
+    fs.writeFileSync(path.join(dir, 'fwd.onnx'), encodeModel(model(b.graph('old'), 11)));
+    const r = run(['graph', 'derive', path.join(dir, 'fwd.onnx'), '-o', path.join(dir, 'train.onnx'), '--logits', 'logits']);
+    expect(r.status).to.equal(1);
+    expect(r.stderr.trim()).to.match(/^spartan: onnxruntime refuses the model .*fwd\.onnx \(opset 11\), so nothing was derived: .* \(ERR_SPARTAN_ONNX\)$/s);
+    expect(fs.readdirSync(dir)).to.deep.equal(['fwd.onnx']);
+  });
+
   it('graph derive of a model whose training graph onnxruntime refuses (Where on a float condition): one message, exit 1, nothing written', () => {
     const dir = tmp();
     const b = new GraphBuilder();

@@ -1,6 +1,7 @@
 // spartan graph derive <forward.onnx> -o <train.onnx> --logits <name> ...
 import { parseArgs } from 'node:util';
 import { deriveTrainingGraph } from '../graph/autodiff';
+import { TRAINING_OPSET } from '../graph/opsetLift';
 import { BATCH_NORM_MODES, type BatchNormMode } from '../graph/trainMode';
 import { encodeModel } from '../graph/model';
 import { untieInitializers, untiedNote } from '../graph/untie';
@@ -49,6 +50,16 @@ export async function runDerive(argv: string[]): Promise<number> {
   checkOutputFile('output', values.output);
   checkDistinct([['output', values.output]], [['the forward model it reads', positionals[0]]]);
   const decoded = readModelFile(positionals[0]);
+  // a model older than opset 17 is read as 17 (opsetLift.ts), which can make an invalid node
+  // valid (a Softmax axis past the rank, an attribute of the wrong type): onnxruntime opens the
+  // model at its own opset first, so that no training graph comes from a model it refuses
+  if (decoded.opset < TRAINING_OPSET) {
+    try {
+      await (await GraphRunner.create(decoded)).release();
+    } catch (e) {
+      throw Object.assign(rangeError('ERR_SPARTAN_ONNX', `onnxruntime refuses the model ${positionals[0]} (opset ${decoded.opset}), so nothing was derived: ${onnxruntimeReason(e)}`), { cause: e });
+    }
+  }
   const { model: forward, untied } = values['keep-tied'] ? { model: decoded, untied: [] } : untieInitializers(decoded);
   const train = deriveTrainingGraph(forward, {
     logits: values.logits,

@@ -47,8 +47,9 @@ function to13(n: Node, opset: number, b: GraphBuilder): Node[] {
   if (!defaultDomain(n)) return [n];
   // an attribute that became an input: the same values as a constant input
   const attrToInput = (key: string, at: number) => {
+    if (!(key in n.attrs)) return [n];
     const values = intsOf(n, key);
-    if (values === undefined) return [{ ...n, attrs: withoutAttr(n.attrs, key) }];
+    if (values === undefined) throw rangeError('ERR_SPARTAN_ONNX', `node "${nodeLabel(n)}": ${n.opType}'s attribute ${key} must be a list of ints`);
     const inputs = n.inputs.slice();
     while (inputs.length < at) inputs.push('');
     inputs[at] = b.int64s(values);
@@ -61,7 +62,9 @@ function to13(n: Node, opset: number, b: GraphBuilder): Node[] {
       return attrToInput('split', 1);
     case 'Dropout': {
       if (opset >= 12 || !('ratio' in n.attrs)) return [{ ...n, attrs: withoutAttr(n.attrs, 'ratio') }];
-      const ratio = b.constant(Float32Array.of((n.attrs.ratio as { f: number }).f), [], DataType.FLOAT);
+      const given = (n.attrs.ratio as { f?: number }).f;
+      if (typeof given !== 'number' || !(given >= 0 && given < 1)) throw rangeError('ERR_SPARTAN_ONNX', `node "${nodeLabel(n)}": Dropout's attribute ratio must be a float in [0, 1)`);
+      const ratio = b.constant(Float32Array.of(given), [], DataType.FLOAT);
       return [{ ...n, inputs: [n.inputs[0], ratio], attrs: withoutAttr(n.attrs, 'ratio') }];
     }
     case 'Softmax': case 'LogSoftmax': {
