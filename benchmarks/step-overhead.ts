@@ -9,11 +9,12 @@
 // Writes benchmarks/results/step-overhead-<model>[-batch<N>][-ortspin]-<host>-<date>.json.
 import * as os from 'node:os';
 import { head, loadMnist } from '../lib/data/dataset';
-import { Trainer } from '../lib/train/trainer';
+import type { Trainer } from '../lib/train/trainer';
 import type { Method } from '../lib/sparsity/sparsifier';
 import { backend } from '../lib/index';
 import { numberArg, option, writeResult } from './cli';
-import { recipeBatchSize, recipeEpochs, recipeFor, sgd } from './recipe';
+import { recipeBatchSize, recipeFor } from './recipe';
+import { trainerAtMidPruning } from './midPruning';
 
 const recipe = recipeFor(option('model') ?? 'lenet-300-100'), modelName = recipe.name;
 const requestedSteps = numberArg('steps', 300), rounds = numberArg('rounds', 3);
@@ -21,30 +22,14 @@ const ortSpin = option('ort-spin') ?? 'off';
 if (ortSpin !== 'on' && ortSpin !== 'off') throw new Error(`--ort-spin must be on or off (got ${ortSpin})`);
 const sessionOptions = ortSpin === 'on' ? { extra: { session: { intra_op: { allow_spinning: '1' } } } } : {};
 const methods: Method[] = ['dense', 'imp', 'topkast', 'spartan'];
-const batchSize = numberArg('batch', recipeBatchSize), epochs = recipeEpochs;
+const batchSize = numberArg('batch', recipeBatchSize);
 if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new Error(`--batch must be a positive integer (got ${batchSize})`);
 const train = loadMnist('train');
-const stepsPerEpoch = Math.ceil(train.count / batchSize);
 const steps = Math.min(requestedSteps, Math.floor(train.count / batchSize)); // whole batches from one pass over the data
-
-// A trainer of the 20-epoch run, advanced past the dense warm-up (20 % of the steps) to
-// the middle of the pruning phase.
-async function trainerAtMidPruning(method: Method): Promise<Trainer> {
-  const t = await Trainer.create({
-    forward: recipe.build(1), logits: 'logits', epochs, batchSize, trainCount: train.count, seed: 1,
-    sparsity: { method, density: 0.05, betaMax: recipe.betaMax }, // the accuracy runs' recipe
-    optimizer: sgd(recipe.lr),
-    sessionOptions,
-  });
-  const target = Math.round(epochs * stepsPerEpoch * 0.4);
-  for (let e = 0; t.sparsifier.stepCount < target; e++)
-    await t.trainEpoch(head(train, Math.min(train.count, (target - t.sparsifier.stepCount) * batchSize)), e);
-  return t;
-}
 
 (async () => {
   const trainers = new Map<Method, Trainer>();
-  for (const m of methods) trainers.set(m, await trainerAtMidPruning(m));
+  for (const m of methods) trainers.set(m, await trainerAtMidPruning(recipe, m, train, batchSize, sessionOptions));
   const perStep: Record<string, number[]> = Object.fromEntries(methods.map((m) => [m, []]));
   const slice = head(train, steps * batchSize);
   for (let r = 0; r < rounds; r++) {

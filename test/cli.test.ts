@@ -558,6 +558,8 @@ describe('spartan CLI', function () {
     const dir = tmp();
     const cases: [string[], RegExp][] = [
       [['train', '--method', 'magic'], /--method must be/],
+      [['train', '--epoch', '1'], /^spartan: unknown option --epoch \(spartan train --help lists the options\) \(ERR_SPARTAN_OPTION\)\n$/],
+      [['graph', 'derive', path.join(dir, 'fwd.onnx'), '--logit', 'logits', '-o', path.join(dir, 't.onnx')], /^spartan: unknown option --logit \(spartan graph derive --help lists the options\) \(ERR_SPARTAN_OPTION\)\n$/],
       [['train', '--density', '0'], /--density must be in \(0, 1\]/],
       [['train', '--epochs', '1.5'], /--epochs must be a positive integer/],
       [['train', '--data-dir', path.join(dir, 'nowhere')], /cannot read .*nowhere/],

@@ -30,6 +30,21 @@ describe('package entry points', () => {
     expect(r.n).to.be.at.least(20);
   });
 
+  it('builds and runs an ONNX model with the package\'s own exports (GraphBuilder, DataType, modelFromGraph, GraphRunner)', () => {
+    const out = node(['-e', `const s = require('spartan-sparsity');
+      const b = new s.GraphBuilder();
+      const y = b.op('Gemm', [b.input('x', s.DataType.FLOAT, ['N', 2]), b.initializer('w', [2, 1], Float32Array.of(3, 4))]);
+      b.op('Relu', [y], {}, ['out']);
+      b.output('out', s.DataType.FLOAT, ['N', 1]);
+      const m = s.modelFromGraph(b.graph('tiny'));
+      s.GraphRunner.create(s.encodeModel(m)).then(async (r) => {
+        const o = await r.run({ x: { data: Float32Array.of(1, 1, -1, -1), dims: [2, 2] } });
+        await r.release();
+        console.log(JSON.stringify({ opset: m.opset, out: Array.from(o.out) }));
+      });`]);
+    expect(JSON.parse(out)).to.deep.equal({ opset: 17, out: [7, 0] });
+  });
+
   it('ships type declarations that type-check from ESM and CommonJS consumers', function () {
     this.timeout(120000);
     const tsc = require.resolve('typescript/bin/tsc');

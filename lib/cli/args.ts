@@ -1,5 +1,21 @@
 // Option values as the CLI's commands read them.
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { rangeError } from '../errors';
+
+/**
+ * parseArgs, with its errors as ERR_SPARTAN_OPTION: an unknown option names itself and where the
+ * list is (Node's own message advises `--` for a positional argument, which is never meant here).
+ */
+export function parseCommand<T extends ParseArgsConfig>(command: string, config: T): ReturnType<typeof parseArgs<T>> {
+  try {
+    return parseArgs(config);
+  } catch (e) {
+    const { code, message } = e as { code?: unknown; message?: string };
+    if (typeof code !== 'string' || !code.startsWith('ERR_PARSE_ARGS_')) throw e;
+    const unknown = /^Unknown option '([^']+)'/.exec(message ?? '');
+    throw rangeError('ERR_SPARTAN_OPTION', unknown ? `unknown option ${unknown[1]} (spartan ${command} --help lists the options)` : `${message} (spartan ${command} --help lists the options)`);
+  }
+}
 
 /**
  * Refuses an option given an empty (or blank) value, `--seed ''` or `--json=`: an unset shell

@@ -1,5 +1,4 @@
 // spartan graph derive <forward.onnx> -o <train.onnx> --logits <name> ...
-import { parseArgs } from 'node:util';
 import { deriveTrainingGraph } from '../graph/autodiff';
 import { TRAINING_OPSET } from '../graph/opsetLift';
 import { BATCH_NORM_MODES, type BatchNormMode } from '../graph/trainMode';
@@ -11,10 +10,10 @@ import { writeFileAtomic } from '../util/atomic';
 import { onnxruntimeReason, GraphRunner } from '../graph/runner';
 import { checkDistinct, checkOutputFile } from './outputs';
 import { readModelFile } from './modelFile';
-import { refuseEmpty } from './args';
+import { parseCommand, refuseEmpty } from './args';
 
 export async function runDerive(argv: string[]): Promise<number> {
-  const { values, positionals, tokens } = parseArgs({
+  const { values, positionals, tokens } = parseCommand('graph derive', {
     args: argv,
     allowPositionals: true,
     tokens: true,

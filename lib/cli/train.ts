@@ -1,6 +1,5 @@
 // spartan train --dataset mnist --model lenet-300-100|lenet-5 --method spartan --density 0.05 --epochs 20 ...
 import * as fs from 'node:fs';
-import { parseArgs } from 'node:util';
 import { rangeError } from '../errors';
 import { head, loadFashionMnist, loadMnist, type Dataset } from '../data/dataset';
 import { encodeModel, type Model } from '../graph/model';
@@ -17,7 +16,7 @@ import { checkCheckpointDir, checkDistinct, checkOutputFile, checkpointFile } fr
 import { readModelFile } from './modelFile';
 import { configChanges, withDefaults, type CheckpointMeta } from './runConfig';
 import { blockNotes, emptyLayerWarnings, ignoredOptionsNote, nothingMaskedNote, shortRunNote } from './runNotes';
-import { number, refuseEmpty } from './args';
+import { number, parseCommand, refuseEmpty } from './args';
 import { epochLine, progressBar } from './progress';
 
 // The shuffle takes (seed * 1000 + epoch) modulo 2^32 (lib/data/dataset.ts batches): seeds that
@@ -25,7 +24,7 @@ import { epochLine, progressBar } from './progress';
 const SEEDS = 2 ** 29;
 
 export async function runTrain(argv: string[]): Promise<number> {
-  const { values, tokens } = parseArgs({
+  const { values, tokens } = parseCommand('train', {
     args: argv,
     tokens: true,
     options: {
