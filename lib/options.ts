@@ -2,10 +2,26 @@
 // native layer does not know about. Array contents are checked natively.
 import { rangeError, typeError, type SpartanErrorCode } from './errors';
 
-export function optionsObject<T extends object>(opts: T | undefined, name = 'options'): Partial<T> {
+/**
+ * The keys of an options type, listed once: the compiler checks that the list names every key
+ * of T and nothing else, so the list cannot drift from the interface.
+ */
+export function optionKeys<T extends object>(keys: { [K in keyof Required<T>]: true }): readonly string[] {
+  return Object.keys(keys);
+}
+
+/** Refuses a key `known` does not list: a misspelt option (`cost`, `betamax`) would otherwise be ignored without a word. */
+export function checkKnownKeys(o: object, known: readonly string[], name: string): void {
+  for (const k of Object.keys(o))
+    if (!known.includes(k)) throw rangeError('ERR_SPARTAN_OPTION', `${name} has no option "${k}" (it takes ${known.map((x) => `"${x}"`).join(', ')})`);
+}
+
+/** An options object (undefined and null read as {}), whose keys are all among `known`. */
+export function optionsObject<T extends object>(opts: T | undefined, name: string, known: readonly string[]): Partial<T> {
   if (opts === undefined || opts === null) return {};
   if (typeof opts !== 'object' || Array.isArray(opts) || ArrayBuffer.isView(opts))
     throw typeError('ERR_SPARTAN_OPTION', `${name} must be an object`);
+  checkKnownKeys(opts, known, name);
   return opts;
 }
 

@@ -5,6 +5,7 @@
 import { native, type DeviceBuffer } from './native';
 import { rangeError, typeError, SpartanError } from './errors';
 import { isDetached, isFloat32Array, isUint8Array } from './util/typedArrays';
+import { optionKeys, optionsObject } from './options';
 
 export type Device = 'cpu' | 'cuda';
 export type DType = 'float32' | 'uint8';
@@ -15,6 +16,10 @@ export interface TensorOptions {
   /** Default [data.length]. The product must equal the element count. */
   shape?: readonly number[];
 }
+
+type EmptyOptions = { device?: Device; dtype?: DType };
+const TENSOR_OPTS = optionKeys<TensorOptions>({ device: true, shape: true });
+const EMPTY_OPTS = optionKeys<EmptyOptions>({ device: true, dtype: true });
 
 export function checkDevice(device: unknown, name = 'device'): Device {
   if (device === undefined) return 'cpu';
@@ -170,8 +175,7 @@ function allocDevice(dtype: DType, size: number): DeviceBuffer {
 
 /** A tensor holding a copy of `data` on `device` (default 'cpu'). */
 export function tensor(data: Float32Array | Uint8Array | readonly number[], opts?: TensorOptions): Tensor {
-  const o = opts ?? {};
-  if (typeof o !== 'object') throw typeError('ERR_SPARTAN_OPTION', 'options must be an object');
+  const o = optionsObject(opts, 'tensor options', TENSOR_OPTS);
   const device = checkDevice(o.device, 'options.device');
   let host: HostArray;
   if (isFloat32Array(data) || isUint8Array(data)) {
@@ -202,8 +206,8 @@ export function tensor(data: Float32Array | Uint8Array | readonly number[], opts
 }
 
 /** An uninitialised tensor (zeros on the CPU; unspecified contents on CUDA). */
-export function empty(shape: number | readonly number[], opts?: { device?: Device; dtype?: DType }): Tensor {
-  const o = opts ?? {};
+export function empty(shape: number | readonly number[], opts?: EmptyOptions): Tensor {
+  const o = optionsObject(opts, 'empty options', EMPTY_OPTS);
   const device = checkDevice(o.device, 'options.device');
   const dtype = o.dtype ?? 'float32';
   if (dtype !== 'float32' && dtype !== 'uint8') throw typeError('ERR_SPARTAN_OPTION', `dtype must be 'float32' or 'uint8' (got ${String(dtype)})`);

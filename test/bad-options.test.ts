@@ -215,6 +215,39 @@ describe('deriveTrainingGraph and the Trainer: bad options', function () {
     sparsity: { method: 'spartan', density: 0.2 }, optimizer: { kind: 'sgd', lr: 0.05 }, ...over,
   } as TrainerOptions);
 
+  it('a misspelt option is ERR_SPARTAN_OPTION naming it and what the call takes, everywhere (it was ignored without a word)', async () => {
+    const v = Float32Array.from({ length: 16 }, (_, i) => Math.sin(i));
+    const p = () => makeParams(5);
+    const cases: [() => unknown, RegExp][] = [
+      [() => spartan.softTopK(v, 4, 1, { cost: 2 } as never), /^ERR_SPARTAN_OPTION: softTopK options has no option "cost" \(it takes "costs", "out", "device", "lambda"\)$/],
+      [() => spartan.softTopKBackward(v, v, 1, { lambda: 0 } as never), /^ERR_SPARTAN_OPTION: softTopKBackward options has no option "lambda"/],
+      [() => spartan.softTopKSegmented([{ values: v }], 4, 1, { lamda: 0 } as never), /^ERR_SPARTAN_OPTION: softTopKSegmented options has no option "lamda"/],
+      [() => spartan.topKMask(v, 4, { costs: 1, outt: undefined } as never), /^ERR_SPARTAN_OPTION: topKMask options has no option "outt"/],
+      [() => spartan.applyMask(v, v, { hardMask: new Uint8Array(16) } as never), /^ERR_SPARTAN_OPTION: applyMask options has no option "hardMask"/],
+      [() => spartan.blockScores(v, 4, 4, [2, 2], { output: undefined } as never), /^ERR_SPARTAN_OPTION: blockScores options has no option "output"/],
+      [() => spartan.tensor(v, { shape: [16], devices: 'cpu' } as never), /^ERR_SPARTAN_OPTION: tensor options has no option "devices"/],
+      [() => new SGD(p(), { lr: 0.1, momentun: 0.9 } as never), /^ERR_SPARTAN_OPTION: SGD options has no option "momentun"/],
+      [() => new AdamW(p(), { lr: 0.1, beta_1: 0.9 } as never), /^ERR_SPARTAN_OPTION: AdamW options has no option "beta_1"/],
+      [() => new Sparsifier({ params: p(), method: 'spartan', density: 0.3, totalSteps: 10, betamax: 100 } as never), /^ERR_SPARTAN_OPTION: Sparsifier options has no option "betamax"/],
+      [() => new Sparsifier({ params: p(), method: 'spartan', density: 0.3, totalSteps: 10, schedule: { warmupfrac: 0.5 } } as never), /^ERR_SPARTAN_OPTION: schedule has no option "warmupfrac" \(it takes "warmupFrac", "finetuneFrac", "density", "beta"\)$/],
+      [() => new Sparsifier({ params: p(), method: 'imp', density: 0.3, totalSteps: 10, imp: { every: 2 } } as never), /^ERR_SPARTAN_OPTION: imp has no option "every"/],
+      [() => new Sparsifier({ params: [{ ...p()[0], sparse: true }], method: 'spartan', density: 0.3, totalSteps: 10 } as never), /^ERR_SPARTAN_OPTION: params\[0\] has no option "sparse"/],
+      [() => deriveTrainingGraph(lenet300100(1), { logits: 'logits', label: 'y' } as never), /^ERR_SPARTAN_OPTION: deriveTrainingGraph options has no option "label"/],
+      [() => spartan.bsr.fromDense(new Float32Array(256), 16, 16, [16, 16], { masks: undefined } as never), /^ERR_SPARTAN_OPTION: bsr\.fromDense options has no option "masks"/],
+    ];
+    for (const [call, pattern] of cases) expect(codeOf(call)).to.match(pattern);
+    for (const [over, pattern] of [
+      [{ epoch: 2 }, /^ERR_SPARTAN_OPTION: Trainer options has no option "epoch"/],
+      [{ sparsity: { method: 'spartan', density: 0.2, betamax: 100 } }, /^ERR_SPARTAN_OPTION: sparsity has no option "betamax"/],
+      [{ sparsity: { method: 'spartan', density: 0.2, schedule: { finetunefrac: 0.1 } } }, /^ERR_SPARTAN_OPTION: schedule has no option "finetunefrac"/],
+      [{ optimizer: { kind: 'sgd', lr: 0.1, beta1: 0.9 } }, /^ERR_SPARTAN_OPTION: optimizer \(sgd\) has no option "beta1"/],
+    ] as const)
+      expect(await failure(Trainer.create(options(over))), JSON.stringify(over)).to.match(pattern);
+    // every documented option still goes through (the Trainer's block, the optimizer's kind)
+    const t = await Trainer.create(options({ sparsity: { method: 'spartan', density: 0.2, block: [4, 4], schedule: { warmupFrac: 0.1, finetuneFrac: 0.1, density: 'cosine', beta: 'cosine' }, beta0: 1, betaMax: 50 }, optimizer: { kind: 'adamw', lr: 1e-3, beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0, clipNorm: 5, noDecay: [] } }));
+    await t.release();
+  });
+
   it('deriveTrainingGraph refuses an unknown loss and a labels name that is not a string', () => {
     expect(codeOf(() => deriveTrainingGraph(lenet300100(1), { logits: 'logits', loss: 'MSE' as never }))).to.equal("ERR_SPARTAN_OPTION: loss must be 'cross-entropy' or 'mse' (got \"MSE\")");
     expect(codeOf(() => deriveTrainingGraph(lenet300100(1), { logits: 'logits', labels: 5 as never }))).to.match(/^ERR_SPARTAN_OPTION: labels must be a non-empty input name/);

@@ -1,6 +1,6 @@
 // Dense weights (and an optional mask) to a BsrMatrix.
 import { rangeError, typeError } from '../errors';
-import { optionsObject, positiveInt } from '../options';
+import { optionKeys, optionsObject, positiveInt } from '../options';
 import { toBfloat16, toFloat16, type BsrDtype } from './half';
 import { BsrMatrix, blockSizeOf } from './matrix';
 import { isFloat32Array, isUint8Array } from '../util/typedArrays';
@@ -23,8 +23,10 @@ export interface FromDenseOptions {
  * Builds the BSR form of a row-major rows x cols Float32Array with b x b blocks
  * (block = [b, b], b = 16 or 32). rows and cols need not be multiples of b.
  */
+const FROM_DENSE_OPTS = optionKeys<FromDenseOptions>({ mask: true, dtype: true });
+
 export function fromDense(weights: Float32Array, rows: number, cols: number, block: readonly [number, number], opts?: FromDenseOptions): BsrMatrix {
-  const o = optionsObject(opts);
+  const o = optionsObject(opts, 'bsr.fromDense options', FROM_DENSE_OPTS);
   if (!isFloat32Array(weights)) throw typeError('ERR_SPARTAN_TYPE', 'weights must be a Float32Array');
   const R = positiveInt(rows, 'rows'), C = positiveInt(cols, 'cols');
   if (!Array.isArray(block) || block.length !== 2) throw typeError('ERR_SPARTAN_TYPE', 'block must be a pair [b, b]');

@@ -1,7 +1,7 @@
 // Y = A * X and Y = X * A^T with a BsrMatrix A (native, multi-threaded).
 import { native } from '../native';
 import { rangeError, typeError } from '../errors';
-import { optionsObject, positiveInt } from '../options';
+import { optionKeys, optionsObject, positiveInt } from '../options';
 import { BsrMatrix } from './matrix';
 import { Tensor } from '../tensor';
 import { DeviceBsrMatrix, deviceProduct } from './device';
@@ -54,8 +54,11 @@ function count(given: unknown, x: unknown, A: BsrMatrix, name: string): number {
   return m;
 }
 
+const MATMUL_OPTS = optionKeys<BsrMatmulOptions>({ n: true, bias: true, relu: true, out: true });
+const LINEAR_OPTS = optionKeys<BsrLinearOptions>({ batch: true, bias: true, relu: true, out: true });
+
 function call(linear: boolean, A: BsrMatrix | DeviceBsrMatrix, x: Float32Array | Uint16Array | Tensor, opts: BsrMatmulOptions & BsrLinearOptions, async: boolean) {
-  const o = optionsObject(opts);
+  const o = optionsObject(opts, linear ? 'bsr.linear options' : 'bsr.matmul options', linear ? LINEAR_OPTS : MATMUL_OPTS);
   if (A instanceof DeviceBsrMatrix) return deviceProduct(linear, A, x, o, async);
   if (!(A instanceof BsrMatrix)) throw typeError('ERR_SPARTAN_TYPE', 'A must be a BsrMatrix (see bsr.fromDense)');
   if (x instanceof Tensor || o.out instanceof Tensor || o.bias instanceof Tensor)

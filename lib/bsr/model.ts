@@ -8,7 +8,7 @@
 import { rangeError, typeError } from '../errors';
 import type { Model, Node, TensorValue } from '../graph/model';
 import { checkModel } from '../graph/validate';
-import { optionsObject } from '../options';
+import { optionKeys, optionsObject } from '../options';
 import type { BsrDtype } from './half';
 import { blockSizeOf, type BlockSize } from './matrix';
 import { SparseLinear } from './sparseLinear';
@@ -85,8 +85,10 @@ function reading<T>(model: Model, fn: () => T): T {
   }
 }
 
+const MODEL_OPTS = optionKeys<SparseModelOptions>({ block: true, dtype: true });
+
 function layerOptions(opts: SparseModelOptions | undefined): { block: BlockSize; dtype?: BsrDtype } {
-  const o = optionsObject(opts);
+  const o = optionsObject(opts, 'SparseModel options', MODEL_OPTS);
   return { block: blockSizeOf(o.block ?? 16, 'options.block'), dtype: o.dtype };
 }
 

@@ -1,6 +1,6 @@
 // SparseLinear: an inference-time linear layer y = relu?(x W^T + b) with W in BSR form.
 import { rangeError, typeError } from '../errors';
-import { optionsObject } from '../options';
+import { optionKeys, optionsObject } from '../options';
 import type { BsrDtype } from './half';
 import { fromDense } from './fromDense';
 import { linear, linearAsync } from './matmul';
@@ -22,6 +22,10 @@ export interface SparseLinearFromDenseOptions extends SparseLinearOptions {
   dtype?: BsrDtype;
 }
 
+const LINEAR_OPTS = optionKeys<SparseLinearOptions>({ bias: true, relu: true });
+const FROM_DENSE_OPTS = optionKeys<SparseLinearFromDenseOptions>({ bias: true, relu: true, block: true, mask: true, dtype: true });
+const OUT_OPTS = optionKeys<{ out?: Float32Array }>({ out: true });
+
 export class SparseLinear {
   readonly weight: BsrMatrix;
   readonly bias: Float32Array | undefined;
@@ -29,7 +33,7 @@ export class SparseLinear {
 
   constructor(weight: BsrMatrix, opts?: SparseLinearOptions) {
     if (!(weight instanceof BsrMatrix)) throw typeError('ERR_SPARTAN_TYPE', 'weight must be a BsrMatrix');
-    const o = optionsObject(opts);
+    const o = optionsObject(opts, 'SparseLinear options', LINEAR_OPTS);
     if (o.bias !== undefined) {
       if (!isFloat32Array(o.bias)) throw typeError('ERR_SPARTAN_TYPE', 'options.bias must be a Float32Array');
       if (o.bias.length !== weight.rows) throw rangeError('ERR_SPARTAN_LENGTH', `options.bias has length ${o.bias.length}; expected outFeatures = ${weight.rows}`);
@@ -42,7 +46,7 @@ export class SparseLinear {
 
   /** From a dense row-major weight [outFeatures, inFeatures] (PyTorch's nn.Linear layout). */
   static fromDense(weight: Float32Array, shape: readonly [number, number], opts?: SparseLinearFromDenseOptions): SparseLinear {
-    const o = optionsObject(opts);
+    const o = optionsObject(opts, 'SparseLinear.fromDense options', FROM_DENSE_OPTS);
     if (!Array.isArray(shape) || shape.length !== 2) throw typeError('ERR_SPARTAN_TYPE', 'shape must be [outFeatures, inFeatures]');
     const b = blockSizeOf(o.block ?? 16, 'options.block');
     const A = fromDense(weight, shape[0], shape[1], [b, b], { mask: o.mask, dtype: o.dtype });
@@ -58,10 +62,10 @@ export class SparseLinear {
 
   /** x: batch x inFeatures (row-major); returns batch x outFeatures. batch defaults to x.length / inFeatures. */
   forward(x: Float32Array | Uint16Array, batch?: number, opts?: { out?: Float32Array }): Float32Array {
-    return linear(x, this.weight, { batch, bias: this.bias, relu: this.relu, out: optionsObject(opts).out });
+    return linear(x, this.weight, { batch, bias: this.bias, relu: this.relu, out: optionsObject(opts, 'forward options', OUT_OPTS).out });
   }
 
   async forwardAsync(x: Float32Array | Uint16Array, batch?: number, opts?: { out?: Float32Array }): Promise<Float32Array> {
-    return linearAsync(x, this.weight, { batch, bias: this.bias, relu: this.relu, out: optionsObject(opts).out });
+    return linearAsync(x, this.weight, { batch, bias: this.bias, relu: this.relu, out: optionsObject(opts, 'forwardAsync options', OUT_OPTS).out });
   }
 }

@@ -2,7 +2,7 @@
 // inputs, a loss is appended, and reverse-mode differentiation adds one output
 // grad.<param> per parameter, all in standard ONNX operators.
 import { rangeError, typeError } from '../errors';
-import { numberOption } from '../options';
+import { checkKnownKeys, numberOption, optionKeys } from '../options';
 import { GraphBuilder, reduceMean } from './builder';
 import { DataType } from './schema';
 import { elemTypes } from './elemTypes';
@@ -47,6 +47,8 @@ export interface DeriveOptions {
    */
   dropout?: 'random' | 'mask-inputs';
 }
+
+const DERIVE_OPTS = optionKeys<DeriveOptions>({ logits: true, labels: true, params: true, loss: true, labelSmoothing: true, classAxis: true, batchNorm: true, dropout: true });
 
 
 /**
@@ -131,6 +133,7 @@ export function deriveTrainingGraph(given: Model, opts: DeriveOptions): Model {
 function derive(given: Model, opts: DeriveOptions): Model {
   checkModel(given, { trained: opts?.params ?? 'default' }); // a malformed graph gives one onnxruntime refuses
   if (typeof opts?.logits !== 'string') throw typeError('ERR_SPARTAN_OPTION', 'logits must name an output of the model');
+  checkKnownKeys(opts, DERIVE_OPTS, 'deriveTrainingGraph options');
   const mode = opts.batchNorm ?? 'as-exported';
   if (!BATCH_NORM_MODES.includes(mode)) throw rangeError('ERR_SPARTAN_OPTION', `batchNorm must be one of ${BATCH_NORM_MODES.join(', ')} (got ${JSON.stringify(mode)})`);
   if (opts.dropout !== undefined && opts.dropout !== 'random' && opts.dropout !== 'mask-inputs') throw rangeError('ERR_SPARTAN_OPTION', `dropout must be 'random' or 'mask-inputs' (got ${JSON.stringify(opts.dropout)})`);

@@ -1,7 +1,7 @@
 // Block sparsity on row-major rows x cols matrices cut into b0 x b1 tiles.
 import { native } from '../native';
 import { typeError } from '../errors';
-import { blockDims, matrixShape, optionsObject, type BlockDims } from '../options';
+import { blockDims, matrixShape, optionKeys, optionsObject, type BlockDims } from '../options';
 import { Tensor, type Device } from '../tensor';
 import { Placement } from './placement';
 import { isUint8Array } from '../util/typedArrays';
@@ -15,10 +15,12 @@ function runOn<T>(p: Placement, async: boolean, call: () => T | Promise<T>) {
   return p.mode === 'host' ? call() : async ? p.runAsync(call) : p.run(call as () => T);
 }
 
+const DEVICE_OPTS = optionKeys<DeviceOpts<Float32Array>>({ out: true, device: true });
+
 function scores(theta: Operand, rows: number, cols: number, block: BlockDims, opts: DeviceOpts<Float32Array> | undefined, async: boolean) {
   const b = blockDims(block);
   const [r, c] = matrixShape(rows, cols, b);
-  const o = optionsObject(opts);
+  const o = optionsObject(opts, 'blockScores options', DEVICE_OPTS);
   const p = Placement.resolve([theta, o.out], o.device);
   Placement.expectSize(theta, r * c, 'theta', ['float32']); // before the output is allocated
   return runOn(p, async, () => {
@@ -40,7 +42,7 @@ export async function blockScoresAsync<V extends Operand>(theta: V, rows: number
 function expand(blockMask: Float32Array | Uint8Array | Tensor, rows: number, cols: number, block: BlockDims, opts: DeviceOpts<Float32Array | Uint8Array> | undefined, async: boolean) {
   const b = blockDims(block);
   const [r, c] = matrixShape(rows, cols, b);
-  const o = optionsObject(opts);
+  const o = optionsObject(opts, 'expandBlockMask options', DEVICE_OPTS);
   const p = Placement.resolve([blockMask, o.out], o.device);
   const dtype = isUint8Array(blockMask) || (blockMask instanceof Tensor && blockMask.dtype === 'uint8') ? 'uint8' : 'float32';
   Placement.expectSize(blockMask, (r / b[0]) * (c / b[1]), 'blockMask', ['float32', 'uint8']); // before the r x c output is allocated
@@ -73,8 +75,10 @@ export interface ApplyMaskOptions {
   device?: Device;
 }
 
+const APPLY_MASK_OPTS = optionKeys<ApplyMaskOptions>({ shape: true, block: true, hard: true, out: true, device: true });
+
 function apply(theta: Operand, mask: Float32Array | Uint8Array | Tensor, opts: ApplyMaskOptions | undefined, async: boolean) {
-  const o = optionsObject(opts);
+  const o = optionsObject(opts, 'applyMask options', APPLY_MASK_OPTS);
   const n = Placement.sizeOf(theta);
   let rows = 1, cols = Math.max(n, 1), b: [number, number] = [1, 1];
   if (o.block !== undefined) {

@@ -2,7 +2,7 @@
 // one global budget or one budget per tensor) in one native call, sync or async.
 import { native, type NativeSoftTopKResult } from '../native';
 import { rangeError, typeError } from '../errors';
-import { optionsObject } from '../options';
+import { optionKeys, optionsObject } from '../options';
 import { Tensor, type Device } from '../tensor';
 import { Placement } from './placement';
 
@@ -45,8 +45,13 @@ export interface SoftTopKBackwardOptions {
   device?: Device;
 }
 
+const SOFT_TOPK_OPTS = optionKeys<SoftTopKOptions>({ costs: true, out: true, device: true, lambda: true });
+const SOFT_TOPK_BACKWARD_OPTS = optionKeys<SoftTopKBackwardOptions>({ costs: true, out: true, device: true });
+const SEGMENTED_OPTS = optionKeys<SegOpts<number>>({ lambda: true, device: true });
+const DEVICE_OPTS = optionKeys<{ device?: Device }>({ device: true });
+
 function single(values: Operand, k: number, beta: number, opts: SoftTopKOptions | undefined, async: boolean) {
-  const o = optionsObject(opts);
+  const o = optionsObject(opts, 'softTopK options', SOFT_TOPK_OPTS);
   const p = Placement.resolve([values, o.costs, o.out], o.device);
   const call = () => {
     const out = p.output(o.out, Placement.sizeOf(values), 'float32', values instanceof Tensor ? values.shape : undefined);
@@ -84,7 +89,7 @@ export async function softTopKAsync(values: Operand, k: number, beta: number, op
 }
 
 function backward(mask: Operand, gradMask: Operand, beta: number, opts: SoftTopKBackwardOptions | undefined, async: boolean) {
-  const o = optionsObject(opts);
+  const o = optionsObject(opts, 'softTopKBackward options', SOFT_TOPK_BACKWARD_OPTS);
   const p = Placement.resolve([mask, gradMask, o.costs, o.out], o.device);
   const call = () => {
     // In place (out === mask or gradMask) reaches the kernel as the same buffer, except
@@ -154,11 +159,11 @@ function segmented(
   segments: readonly SoftTopKSegment[],
   k: number | readonly number[],
   beta: number | readonly number[],
-  opts: { lambda?: number | readonly number[]; device?: Device } | undefined,
+  opts: SegOpts<number | readonly number[]> | undefined,
   async: boolean,
 ) {
   const segs = segmentList(segments);
-  const o = optionsObject(opts);
+  const o = optionsObject(opts, 'softTopKSegmented options', SEGMENTED_OPTS);
   const global = !Array.isArray(k);
   const p = Placement.resolve(segs.flatMap((s) => [s.values, s.costs, s.out]), o.device);
   return p.mode === 'host' ? segmentedOn(p, segs, k, beta, o, global, async)
@@ -250,9 +255,9 @@ function segmentedBackwardOn(p: Placement, segs: readonly SoftTopKBackwardSegmen
  * over every segment). beta an array: per-segment budgets, each segment on its own.
  */
 export function softTopKBackwardSegmented<S extends SoftTopKBackwardSegment>(segments: readonly S[], beta: number | readonly number[], opts?: { device?: Device }): MaskOf<S['mask']>[] {
-  return segmentedBackward(segments, beta, false, optionsObject(opts).device) as MaskOf<S['mask']>[];
+  return segmentedBackward(segments, beta, false, optionsObject(opts, 'softTopKBackwardSegmented options', DEVICE_OPTS).device) as MaskOf<S['mask']>[];
 }
 
 export async function softTopKBackwardSegmentedAsync<S extends SoftTopKBackwardSegment>(segments: readonly S[], beta: number | readonly number[], opts?: { device?: Device }): Promise<MaskOf<S['mask']>[]> {
-  return segmentedBackward(segments, beta, true, optionsObject(opts).device) as Promise<MaskOf<S['mask']>[]>;
+  return segmentedBackward(segments, beta, true, optionsObject(opts, 'softTopKBackwardSegmented options', DEVICE_OPTS).device) as Promise<MaskOf<S['mask']>[]>;
 }

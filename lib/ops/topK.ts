@@ -1,7 +1,7 @@
 // Hard top-k masks: exactly the top k (unit costs), ties to the lower index.
 // Host arrays run on the CPU; Tensors run where they live (uint8 mask Tensors out).
 import { native, type NativeTopKResult } from '../native';
-import { optionsObject } from '../options';
+import { optionKeys, optionsObject } from '../options';
 import { Tensor, type Device } from '../tensor';
 import { Placement } from './placement';
 import { perSegment, segmentList, type Costs, type TensorCosts } from './softTopK';
@@ -16,8 +16,11 @@ export interface TopKOptions {
 /** The mask of a values operand: a Tensor when the values are one. */
 export type HardMaskOf<V> = V extends Tensor ? Tensor : Uint8Array;
 
+const TOPK_OPTS = optionKeys<TopKOptions>({ costs: true, out: true, device: true });
+const DEVICE_OPTS = optionKeys<{ device?: Device }>({ device: true });
+
 function single(values: Float32Array | Tensor, k: number, opts: TopKOptions | undefined, async: boolean) {
-  const o = optionsObject(opts);
+  const o = optionsObject(opts, 'topKMask options', TOPK_OPTS);
   const p = Placement.resolve([values, o.costs, o.out], o.device);
   const call = () => {
     const out = p.output(o.out, Placement.sizeOf(values), 'uint8', values instanceof Tensor ? values.shape : undefined);
@@ -64,9 +67,9 @@ function segmented(segments: readonly TopKSegment[], k: number | readonly number
 
 /** Hard top-k over many tensors: k a number is one global budget, an array one budget per segment. */
 export function topKMaskSegmented<S extends TopKSegment>(segments: readonly S[], k: number | readonly number[], opts?: { device?: Device }): HardMaskOf<S['values']>[] {
-  return segmented(segments, k, false, optionsObject(opts).device) as HardMaskOf<S['values']>[];
+  return segmented(segments, k, false, optionsObject(opts, 'topKMaskSegmented options', DEVICE_OPTS).device) as HardMaskOf<S['values']>[];
 }
 
 export async function topKMaskSegmentedAsync<S extends TopKSegment>(segments: readonly S[], k: number | readonly number[], opts?: { device?: Device }): Promise<HardMaskOf<S['values']>[]> {
-  return segmented(segments, k, true, optionsObject(opts).device) as Promise<HardMaskOf<S['values']>[]>;
+  return segmented(segments, k, true, optionsObject(opts, 'topKMaskSegmented options', DEVICE_OPTS).device) as Promise<HardMaskOf<S['values']>[]>;
 }

@@ -2,6 +2,7 @@ import { native } from '../native';
 import { handle } from '../tensor';
 import { belowOne, Optimizer, positive, type NamedParam, type ParamData } from './optimizer';
 import { isFloat32Array } from '../util/typedArrays';
+import { checkKnownKeys, optionKeys } from '../options';
 
 export interface AdamWOptions {
   lr: number;
@@ -12,6 +13,8 @@ export interface AdamWOptions {
   clipNorm?: number;
   noDecay?: readonly string[];
 }
+
+const ADAMW_OPTS = optionKeys<AdamWOptions>({ lr: true, beta1: true, beta2: true, eps: true, weightDecay: true, clipNorm: true, noDecay: true });
 
 /** AdamW (decoupled weight decay, bias-corrected moments), one fused native pass per tensor. */
 export class AdamW extends Optimizer {
@@ -24,6 +27,7 @@ export class AdamW extends Optimizer {
 
   constructor(params: readonly NamedParam[], opts: AdamWOptions) {
     super(params, opts?.lr, opts?.clipNorm, opts?.noDecay);
+    checkKnownKeys(opts, ADAMW_OPTS, 'AdamW options');
     this.beta1 = belowOne(opts.beta1 ?? 0.9, 'beta1');
     this.beta2 = belowOne(opts.beta2 ?? 0.999, 'beta2');
     this.eps = positive(opts.eps ?? 1e-8, 'eps');

@@ -1,5 +1,5 @@
 import { native } from '../native';
-import { booleanOption } from '../options';
+import { booleanOption, checkKnownKeys, optionKeys } from '../options';
 import { handle, sizeOf } from '../tensor';
 import { Optimizer, positive, type NamedParam, type ParamData } from './optimizer';
 
@@ -14,6 +14,8 @@ export interface SgdOptions {
   noDecay?: readonly string[];
 }
 
+const SGD_OPTS = optionKeys<SgdOptions>({ lr: true, momentum: true, dampening: true, nesterov: true, weightDecay: true, clipNorm: true, noDecay: true });
+
 /** SGD with momentum / Nesterov and L2 weight decay, PyTorch semantics, one fused native pass per tensor. */
 export class SGD extends Optimizer {
   protected kind = 'sgd';
@@ -25,6 +27,7 @@ export class SGD extends Optimizer {
 
   constructor(params: readonly NamedParam[], opts: SgdOptions) {
     super(params, opts?.lr, opts?.clipNorm, opts?.noDecay);
+    checkKnownKeys(opts, SGD_OPTS, 'SGD options');
     this.momentum = positive(opts.momentum ?? 0, 'momentum', true);
     this.dampening = positive(opts.dampening ?? 0, 'dampening', true);
     this.nesterov = booleanOption(opts.nesterov, 'nesterov', false);

@@ -2,7 +2,7 @@
 // The buffers live where the parameter does (host arrays, or Tensors on its device).
 import { rangeError, typeError } from '../errors';
 import type { ParamData } from '../optim/optimizer';
-import { booleanOption, positiveInt, type BlockDims } from '../options';
+import { booleanOption, checkKnownKeys, optionKeys, positiveInt, type BlockDims } from '../options';
 import { disposeTensors, sizeOf, Tensor } from '../tensor';
 import type { F32, Storage, U8 } from './storage';
 import { isFloat32Array } from '../util/typedArrays';
@@ -22,9 +22,12 @@ export interface ParamSpec<D extends ParamData = ParamData> {
   block?: BlockDims;
 }
 
+const PARAM_KEYS = optionKeys<ParamSpec>({ name: true, data: true, shape: true, sparsify: true, block: true });
+
 /** Checks one params[] entry before anything is allocated; returns where its data lives. */
 export function checkParam(spec: ParamSpec, index: number): 'host' | Tensor['device'] {
   if (typeof spec !== 'object' || spec === null) throw typeError('ERR_SPARTAN_TYPE', `params[${index}] must be an object`);
+  checkKnownKeys(spec, PARAM_KEYS, `params[${index}]`);
   if (typeof spec.name !== 'string' || spec.name === '') throw typeError('ERR_SPARTAN_TYPE', `params[${index}].name must be a non-empty string`);
   const d = spec.data;
   if (!isFloat32Array(d) && !(d instanceof Tensor && d.dtype === 'float32'))

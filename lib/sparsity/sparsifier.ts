@@ -8,7 +8,7 @@ import { rangeError, typeError } from '../errors';
 import { asSpartanError, disposeTensors, handle, Tensor, type Device } from '../tensor';
 import { applyMask, blockScores } from '../ops/block';
 import { checkFinite } from '../ops/finite';
-import { booleanOption, numberOption, positiveInt } from '../options';
+import { booleanOption, checkKnownKeys, numberOption, optionKeys, positiveInt } from '../options';
 import { softTopKBackwardSegmented, softTopKSegmented } from '../ops/softTopK';
 import { topKMaskSegmented } from '../ops/topK';
 import { erkDensities, type BudgetMode } from './budgets';
@@ -53,6 +53,26 @@ export interface SparsifierOptions<D extends ParamData = ParamData> {
    * adds penalty * theta on A and penalty * theta / density on B \ A to the gradient.
    */
   topkast?: { backwardExtra?: number | 'all'; explorationPenalty?: number };
+}
+
+const SPARSIFIER_OPTS = optionKeys<SparsifierOptions>({
+  params: true, method: true, density: true, sparsity: true, totalSteps: true, budget: true, adjustDensity: true, schedule: true,
+  beta0: true, betaMax: true, roundFrozen: true, straightThrough: true, imp: true, topkast: true,
+});
+const SCHEDULE_OPTS = optionKeys<NonNullable<SparsifierOptions['schedule']>>({ warmupFrac: true, finetuneFrac: true, density: true, beta: true });
+const IMP_OPTS = optionKeys<NonNullable<SparsifierOptions['imp']>>({ interval: true, rewindStep: true });
+const TOPKAST_OPTS = optionKeys<NonNullable<SparsifierOptions['topkast']>>({ backwardExtra: true, explorationPenalty: true });
+
+/** Every key of the options and of their nested objects is one the Sparsifier reads (a misspelt one was ignored). */
+export function checkSparsifierKeys(opts: object, name = 'Sparsifier options', known = SPARSIFIER_OPTS): void {
+  checkKnownKeys(opts, known, name);
+  const o = opts as Partial<SparsifierOptions>;
+  for (const [key, keys] of [['schedule', SCHEDULE_OPTS], ['imp', IMP_OPTS], ['topkast', TOPKAST_OPTS]] as const) {
+    const sub = o[key];
+    if (sub === undefined) continue;
+    if (typeof sub !== 'object' || sub === null || Array.isArray(sub)) throw typeError('ERR_SPARTAN_OPTION', `${key} must be an object`);
+    checkKnownKeys(sub, keys, key);
+  }
 }
 
 export interface SparsifierStats {
@@ -148,6 +168,7 @@ export class Sparsifier<D extends ParamData = Float32Array> {
 
   constructor(opts: SparsifierOptions<D>) {
     if (typeof opts !== 'object' || opts === null) throw typeError('ERR_SPARTAN_OPTION', 'Sparsifier options must be an object');
+    checkSparsifierKeys(opts);
     if (!METHODS.includes(opts.method)) throw rangeError('ERR_SPARTAN_OPTION', `unknown method "${opts.method}" (use ${METHODS.join(', ')})`);
     this.method = opts.method;
     if (!Array.isArray(opts.params) || opts.params.length === 0) throw typeError('ERR_SPARTAN_OPTION', 'params must be a non-empty array');

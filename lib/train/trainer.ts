@@ -215,18 +215,19 @@ export class Trainer {
     this.input = opts.input ?? inputs[0].name;
     this.fit = { input: inputs.find((v) => v.name === this.input)!, others: inputs.filter((v) => v.name !== this.input), logits: opts.logits, classes: labelled?.classes, positions: labelled?.positions, classAxis: labelled?.axis, targetShape, indexBounds: indexBounds(forward, inputs) };
     this.totalSteps = opts.epochs * Math.ceil(opts.trainCount / opts.batchSize);
-    const block = opts.sparsity.block;
+    const { block, ...sparsity } = opts.sparsity; // block: the Trainer's, for every masked weight
     const biases = biasesOfRankTwoOrMore(forward);
     this.sparsifier = new Sparsifier({
-      ...opts.sparsity,
+      ...sparsity,
       params: this.params.map((p) => {
         const sparsify = opts.sparsify ? opts.sparsify.includes(p.name) : maskedByDefault(p.shape) && !biases.has(p.name);
         return { ...p, sparsify, block: block && sparsify && p.shape.length >= 2 ? block : undefined };
       }),
       totalSteps: this.totalSteps,
     });
-    const o = { ...opts.optimizer, noDecay: noDecayNames(this.params, opts.optimizer.noDecay, opts.weightDecayOn, biases) };
-    this.optimizer = o.kind === 'sgd' ? new SGD(this.params, o) : new AdamW(this.params, o);
+    const { kind, ...optimizer } = opts.optimizer;
+    const o = { ...optimizer, noDecay: noDecayNames(this.params, opts.optimizer.noDecay, opts.weightDecayOn, biases) };
+    this.optimizer = kind === 'sgd' ? new SGD(this.params, o) : new AdamW(this.params, o as AdamWOptions);
     this.baseLr = o.lr;
   }
 
