@@ -2,7 +2,7 @@
 // one global budget or one budget per tensor) in one native call, sync or async.
 import { native, type NativeSoftTopKResult } from '../native';
 import { rangeError, typeError } from '../errors';
-import { optionKeys, optionsObject } from '../options';
+import { checkKnownKeys, optionKeys, optionsObject } from '../options';
 import { Tensor, type Device } from '../tensor';
 import { Placement } from './placement';
 
@@ -49,6 +49,8 @@ const SOFT_TOPK_OPTS = optionKeys<SoftTopKOptions>({ costs: true, out: true, dev
 const SOFT_TOPK_BACKWARD_OPTS = optionKeys<SoftTopKBackwardOptions>({ costs: true, out: true, device: true });
 const SEGMENTED_OPTS = optionKeys<SegOpts<number>>({ lambda: true, device: true });
 const DEVICE_OPTS = optionKeys<{ device?: Device }>({ device: true });
+const SEGMENT_KEYS = optionKeys<SoftTopKSegment>({ values: true, costs: true, out: true });
+const BACKWARD_SEGMENT_KEYS = optionKeys<SoftTopKBackwardSegment>({ mask: true, gradMask: true, costs: true, out: true });
 
 function single(values: Operand, k: number, beta: number, opts: SoftTopKOptions | undefined, async: boolean) {
   const o = optionsObject(opts, 'softTopK options', SOFT_TOPK_OPTS);
@@ -138,12 +140,13 @@ export interface SegmentedSoftTopKResult<L, M = Float32Array> {
   converged: boolean;
 }
 
-export function segmentList<T extends object>(segments: readonly T[]): readonly T[] {
+export function segmentList<T extends object>(segments: readonly T[], keys: readonly string[]): readonly T[] {
   if (!Array.isArray(segments)) throw typeError('ERR_SPARTAN_TYPE', 'segments must be an Array');
   if (segments.length === 0) throw rangeError('ERR_SPARTAN_LENGTH', 'segments must not be empty');
   segments.forEach((s, i) => {
     if (typeof s !== 'object' || s === null || ArrayBuffer.isView(s))
       throw typeError('ERR_SPARTAN_TYPE', `segments[${i}] must be an object`);
+    checkKnownKeys(s, keys, `segments[${i}]`);
   });
   return segments;
 }
@@ -162,7 +165,7 @@ function segmented(
   opts: SegOpts<number | readonly number[]> | undefined,
   async: boolean,
 ) {
-  const segs = segmentList(segments);
+  const segs = segmentList(segments, SEGMENT_KEYS);
   const o = optionsObject(opts, 'softTopKSegmented options', SEGMENTED_OPTS);
   const global = !Array.isArray(k);
   const p = Placement.resolve(segs.flatMap((s) => [s.values, s.costs, s.out]), o.device);
@@ -233,7 +236,7 @@ export interface SoftTopKBackwardSegment {
 }
 
 function segmentedBackward(segments: readonly SoftTopKBackwardSegment[], beta: number | readonly number[], async: boolean, device?: Device) {
-  const segs = segmentList(segments);
+  const segs = segmentList(segments, BACKWARD_SEGMENT_KEYS);
   const p = Placement.resolve(segs.flatMap((s) => [s.mask, s.gradMask, s.costs, s.out]), device);
   const call = () => segmentedBackwardOn(p, segs, beta, async);
   return p.mode === 'host' ? call() : async ? p.runAsync(call) : p.run(call);

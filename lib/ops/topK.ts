@@ -18,6 +18,7 @@ export type HardMaskOf<V> = V extends Tensor ? Tensor : Uint8Array;
 
 const TOPK_OPTS = optionKeys<TopKOptions>({ costs: true, out: true, device: true });
 const DEVICE_OPTS = optionKeys<{ device?: Device }>({ device: true });
+const SEGMENT_KEYS = optionKeys<TopKSegment>({ values: true, costs: true, out: true });
 
 function single(values: Float32Array | Tensor, k: number, opts: TopKOptions | undefined, async: boolean) {
   const o = optionsObject(opts, 'topKMask options', TOPK_OPTS);
@@ -50,7 +51,7 @@ export interface TopKSegment {
 }
 
 function segmented(segments: readonly TopKSegment[], k: number | readonly number[], async: boolean, device: Device | undefined) {
-  const segs = segmentList(segments);
+  const segs = segmentList(segments, SEGMENT_KEYS);
   const p = Placement.resolve(segs.flatMap((s) => [s.values, s.costs, s.out]), device);
   const call = () => {
     const slots = segs.map((s) => p.output(s.out, Placement.sizeOf(s.values), 'uint8', s.values instanceof Tensor ? s.values.shape : undefined));
