@@ -239,6 +239,11 @@ describe('deriveTrainingGraph and the Trainer: bad options', function () {
       [() => spartan.bsr.fromDense(new Float32Array(256), 16, 16, [16, 16], { masks: undefined } as never), /^ERR_SPARTAN_OPTION: bsr\.fromDense options has no option "masks"/],
     ];
     for (const [call, pattern] of cases) expect(codeOf(call)).to.match(pattern);
+    // the wrong kind of object is a type error, not an unknown key "0"; null sub-objects are the defaults
+    expect(codeOf(() => new Sparsifier({ params: [v], method: 'spartan', density: 0.3, totalSteps: 10 } as never))).to.equal('ERR_SPARTAN_TYPE: params[0] must be an object { name, data, shape }');
+    expect(codeOf(() => spartan.softTopKSegmented([v] as never, 4, 1))).to.equal('ERR_SPARTAN_TYPE: segments[0] must be an object');
+    expect(await failure(Trainer.create([1] as never))).to.equal('ERR_SPARTAN_TYPE: Trainer.create takes an options object');
+    new Sparsifier({ params: p(), method: 'spartan', density: 0.3, totalSteps: 10, schedule: null, imp: null, topkast: null } as never).dispose();
     for (const [over, pattern] of [
       [{ epoch: 2 }, /^ERR_SPARTAN_OPTION: Trainer options has no option "epoch"/],
       [{ sparsity: { method: 'spartan', density: 0.2, betamax: 100 } }, /^ERR_SPARTAN_OPTION: sparsity has no option "betamax"/],

@@ -144,7 +144,7 @@ export function segmentList<T extends object>(segments: readonly T[], keys: read
   if (!Array.isArray(segments)) throw typeError('ERR_SPARTAN_TYPE', 'segments must be an Array');
   if (segments.length === 0) throw rangeError('ERR_SPARTAN_LENGTH', 'segments must not be empty');
   segments.forEach((s, i) => {
-    if (typeof s !== 'object' || s === null || ArrayBuffer.isView(s))
+    if (typeof s !== 'object' || s === null || ArrayBuffer.isView(s) || Array.isArray(s) || s instanceof Tensor)
       throw typeError('ERR_SPARTAN_TYPE', `segments[${i}] must be an object`);
     checkKnownKeys(s, keys, `segments[${i}]`);
   });

@@ -26,7 +26,9 @@ const PARAM_KEYS = optionKeys<ParamSpec>({ name: true, data: true, shape: true, 
 
 /** Checks one params[] entry before anything is allocated; returns where its data lives. */
 export function checkParam(spec: ParamSpec, index: number): 'host' | Tensor['device'] {
-  if (typeof spec !== 'object' || spec === null) throw typeError('ERR_SPARTAN_TYPE', `params[${index}] must be an object`);
+  // (an array, a typed array or a Tensor in place of the entry: a type error, not an unknown key "0")
+  if (typeof spec !== 'object' || spec === null || Array.isArray(spec) || ArrayBuffer.isView(spec) || spec instanceof Tensor)
+    throw typeError('ERR_SPARTAN_TYPE', `params[${index}] must be an object { name, data, shape }`);
   checkKnownKeys(spec, PARAM_KEYS, `params[${index}]`);
   if (typeof spec.name !== 'string' || spec.name === '') throw typeError('ERR_SPARTAN_TYPE', `params[${index}].name must be a non-empty string`);
   const d = spec.data;

@@ -69,8 +69,8 @@ export function checkSparsifierKeys(opts: object, name = 'Sparsifier options', k
   const o = opts as Partial<SparsifierOptions>;
   for (const [key, keys] of [['schedule', SCHEDULE_OPTS], ['imp', IMP_OPTS], ['topkast', TOPKAST_OPTS]] as const) {
     const sub = o[key];
-    if (sub === undefined) continue;
-    if (typeof sub !== 'object' || sub === null || Array.isArray(sub)) throw typeError('ERR_SPARTAN_OPTION', `${key} must be an object`);
+    if (sub === undefined || sub === null) continue; // the defaults, as before the keys were checked
+    if (typeof sub !== 'object' || Array.isArray(sub)) throw typeError('ERR_SPARTAN_OPTION', `${key} must be an object`);
     checkKnownKeys(sub, keys, key);
   }
 }

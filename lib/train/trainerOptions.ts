@@ -21,7 +21,7 @@ const OPTIMIZER_OPTS = {
   adamw: optionKeys<Extract<TrainerOptions['optimizer'], { kind: 'adamw' }>>({ kind: true, lr: true, beta1: true, beta2: true, eps: true, weightDecay: true, clipNorm: true, noDecay: true }),
 };
 
-const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null;
+const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
 
 const positiveInteger = (x: unknown, name: string) => positiveInt(x, name, 'ERR_SPARTAN_OPTION');
 
