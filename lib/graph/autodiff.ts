@@ -210,7 +210,7 @@ function derive(given: Model, opts: DeriveOptions): Model {
     const onehot = b.op('OneHot', [labels, b.int64s([C]), b.constant(Float32Array.of(0, 1), [2], DataType.FLOAT)], { axis: { i: -1 } });
     const hot = elemType === DataType.FLOAT ? onehot : toElem(onehot);
     const target = eps === 0 ? hot : b.op('Add', [b.op('Mul', [hot, fconst([1 - eps], [])]), fconst([eps / C], [])]);
-    // (Log)Softmax on the last axis means the same before opset 13, which flattens from `axis` on
+    // on the last axis, as the training graph's opset (17 or newer: opsetLift.ts) defines it
     const logp = b.op('LogSoftmax', [moved], { axis: { i: last } });
     // Without smoothing, the label's log-probability is picked by a Where, not multiplied by the
     // one-hot target: a class masked to -inf (log-probability -inf) then adds 0, not 0 * -inf = NaN
