@@ -5,7 +5,7 @@
 // folded to initializers by the derivation; results holding a symbol stay in the graph as
 // non-differentiable shape computations (onnxruntime evaluates them at run time).
 import { rangeError } from '../errors';
-import { nodeLabel as nodeName, type Dim, type Node, type TensorValue } from './model';
+import { attrInts, nodeLabel as nodeName, type Dim, type Node, type TensorValue } from './model';
 import { DataType } from './schema';
 
 export interface Known {
@@ -26,7 +26,6 @@ const INT_TYPES = new Set<number>([DataType.INT64, DataType.INT32, DataType.INT8
 export const isNumeric = (k: Known | undefined): k is Known & { values: number[] } => !!k && k.values.every((v) => typeof v === 'number');
 const size = (dims: number[]) => dims.reduce((a, b) => a * b, 1);
 const attrInt = (n: Node, k: string): number | undefined => (n.attrs[k] && 'i' in n.attrs[k] ? (n.attrs[k] as { i: number }).i : undefined);
-const attrInts = (n: Node, k: string): number[] | undefined => (n.attrs[k] && 'ints' in n.attrs[k] ? (n.attrs[k] as { ints: number[] }).ints : undefined);
 
 export function knownFromTensor(t: TensorValue): Known {
   return { dataType: t.dataType, dims: t.dims.slice(), values: Array.from(t.data as ArrayLike<number | bigint>, Number), tensor: t };

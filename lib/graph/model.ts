@@ -23,6 +23,11 @@ export interface Node {
 export const attrI = (n: Node, k: string, d: number): number => (n.attrs[k] && 'i' in n.attrs[k] ? (n.attrs[k] as { i: number }).i : d);
 export const attrF = (n: Node, k: string, d: number): number => (n.attrs[k] && 'f' in n.attrs[k] ? (n.attrs[k] as { f: number }).f : d);
 export const attrS = (n: Node, k: string, d: string): string => (n.attrs[k] && 's' in n.attrs[k] ? (n.attrs[k] as { s: string }).s : d);
+/** A node's ints attribute, or undefined where it is absent (or of another kind). */
+export const attrInts = (n: Node, k: string): number[] | undefined => (n.attrs[k] && 'ints' in n.attrs[k] ? (n.attrs[k] as { ints: number[] }).ints : undefined);
+/** Whether a node or a graph output reads tensor `name`. */
+export const isRead = (model: Model, name: string): boolean =>
+  model.graph.outputs.some((o) => o.name === name) || model.graph.nodes.some((n) => n.inputs.includes(name));
 /** Every name the model's graph uses: its nodes' inputs and outputs, its inputs, initializers and outputs. */
 export function tensorNames(model: Model): Set<string> {
   const g = model.graph;

@@ -12,7 +12,7 @@
 // - below 11 (Clip's and Pad's bounds as attributes, Resize-10, Upsample): refused.
 import { rangeError } from '../errors';
 import { GraphBuilder } from './builder';
-import { attrI, nodeLabel, tensorNames, type Attr, type Model, type Node } from './model';
+import { attrI, attrInts, isRead, nodeLabel, tensorNames, type Attr, type Model, type Node } from './model';
 import { DataType } from './schema';
 
 /** The oldest opset a training graph imports. */
@@ -25,11 +25,6 @@ const INTRODUCED: Record<string, number> = { Einsum: 12, GreaterOrEqual: 12, Les
 
 const defaultDomain = (n: Node) => !n.domain || n.domain === 'ai.onnx';
 
-/** Whether a node or a graph output reads `name`. */
-function isRead(m: Model, name: string): boolean {
-  return m.graph.outputs.some((o) => o.name === name) || m.graph.nodes.some((n) => n.inputs.includes(name));
-}
-
 /** BatchNormalization-9 with its training outputs as BatchNormalization-14 in training mode (mean and var: the updated running statistics in both). */
 function batchNorm14(m: Model, n: Node): Node {
   if (n.outputs.length <= 1) return n;
@@ -40,7 +35,6 @@ function batchNorm14(m: Model, n: Node): Node {
 }
 
 const withoutAttr = (attrs: Record<string, Attr>, key: string) => Object.fromEntries(Object.entries(attrs).filter(([k]) => k !== key));
-const intsOf = (n: Node, key: string): number[] | undefined => (n.attrs[key] && 'ints' in n.attrs[key] ? (n.attrs[key] as { ints: number[] }).ints : undefined);
 
 /** A node of opset 11 or 12 as the nodes of opset 13 that compute the same (itself where nothing changed). */
 function to13(n: Node, opset: number, b: GraphBuilder): Node[] {
@@ -48,7 +42,7 @@ function to13(n: Node, opset: number, b: GraphBuilder): Node[] {
   // an attribute that became an input: the same values as a constant input
   const attrToInput = (key: string, at: number) => {
     if (!(key in n.attrs)) return [n];
-    const values = intsOf(n, key);
+    const values = attrInts(n, key);
     if (values === undefined) throw rangeError('ERR_SPARTAN_ONNX', `node "${nodeLabel(n)}": ${n.opType}'s attribute ${key} must be a list of ints`);
     const inputs = n.inputs.slice();
     while (inputs.length < at) inputs.push('');

@@ -2,12 +2,12 @@
 // or symbols ("N"); unknown dims are "?".
 import { rangeError } from '../errors';
 import { foldNode, isNumeric, sliceCount, type Consts } from './fold';
-import { attrI, attrS, nodeLabel, type Dim, type Graph, type Model, type Node } from './model';
+import { attrI, attrInts, attrS, nodeLabel, type Dim, type Graph, type Model, type Node } from './model';
 
 export type Shapes = Map<string, Dim[]>;
 
 const int = attrI; // the name reads better in the long switch below
-const ints = (n: Node, k: string): number[] | undefined => (n.attrs[k] && 'ints' in n.attrs[k] ? (n.attrs[k] as { ints: number[] }).ints : undefined);
+const ints = attrInts;
 
 // Malformed models (those onnxruntime refuses to load or run) are refused here, naming the
 // node: ERR_SPARTAN_SHAPE for shapes that do not fit together, ERR_SPARTAN_ONNX for invalid

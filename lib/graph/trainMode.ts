@@ -4,7 +4,7 @@
 // (training_mode true) or passes its input through. This file turns a model into either form.
 import { rangeError } from '../errors';
 import { GraphBuilder, reduceMean } from './builder';
-import { attrF, attrI, nodeLabel as label, tensorNames, type Dim, type Model, type Node, type ValueInfo } from './model';
+import { attrF, attrI, isRead, nodeLabel as label, tensorNames, type Dim, type Model, type Node, type ValueInfo } from './model';
 import { constantNode, knownFromTensor } from './fold';
 import { DataType } from './schema';
 
@@ -30,12 +30,9 @@ export const stateOutput = (name: string) => `state.${name}`;
 
 /** Refuses a node output that something reads: the rewritten node no longer produces it. */
 function unread(model: Model, n: Node, outputs: string[], why: string): void {
-  const g = model.graph;
-  for (const o of outputs) {
-    if (!o) continue;
-    if (g.outputs.some((v) => v.name === o) || g.nodes.some((m) => m.inputs.includes(o)))
+  for (const o of outputs)
+    if (o && isRead(model, o))
       throw rangeError('ERR_SPARTAN_UNSUPPORTED_OP', `node "${label(n)}": its output "${o}" is read by the model, but ${why}`);
-  }
 }
 
 /** A BatchNormalization node in inference form: training_mode 0, the one output Y. */
