@@ -26,6 +26,11 @@ export function sgd(lr: number): TrainerOptions['optimizer'] {
   return { kind: 'sgd', lr, momentum: 0.9, nesterov: true, weightDecay: 1e-4 };
 }
 
+/** The median (the upper one of an even count), as the step benchmarks report. */
+export function median(xs: number[]): number {
+  return xs.slice().sort((a, b) => a - b)[xs.length >> 1];
+}
+
 /** Mean and sample standard deviation. */
 export function meanAndStd(xs: number[]): { mean: number; std: number } {
   const mean = xs.reduce((a, b) => a + b, 0) / xs.length;

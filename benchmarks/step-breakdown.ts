@@ -15,7 +15,7 @@ import { GraphRunner } from '../lib/graph/runner';
 import { native } from '../lib/native';
 import { backend } from '../lib/index';
 import { numberArg, option, writeResult } from './cli';
-import { recipeBatchSize, recipeFor } from './recipe';
+import { median, recipeBatchSize, recipeFor } from './recipe';
 import { trainerAtMidPruning } from './midPruning';
 
 const recipe = recipeFor(option('model') ?? 'lenet-300-100');
@@ -60,7 +60,6 @@ function timed(obj: Record<string, unknown>, name: string, label: string): void 
       await trainers.get(m)!.trainEpoch(slice, 100 + r);
       perStep[m].push((performance.now() - t0) / steps);
     }
-  const median = (xs: number[]) => xs.slice().sort((a, b) => a - b)[xs.length >> 1];
   const rows = methods.map((m) => ({
     method: m,
     msPerStep: median(perStep[m]),

@@ -13,7 +13,7 @@ import type { Trainer } from '../lib/train/trainer';
 import type { Method } from '../lib/sparsity/sparsifier';
 import { backend } from '../lib/index';
 import { numberArg, option, writeResult } from './cli';
-import { recipeBatchSize, recipeFor } from './recipe';
+import { median, recipeBatchSize, recipeFor } from './recipe';
 import { trainerAtMidPruning } from './midPruning';
 
 const recipe = recipeFor(option('model') ?? 'lenet-300-100'), modelName = recipe.name;
@@ -39,7 +39,6 @@ const steps = Math.min(requestedSteps, Math.floor(train.count / batchSize)); // 
       perStep[m].push((performance.now() - t0) / steps);
     }
   }
-  const median = (xs: number[]) => xs.slice().sort((a, b) => a - b)[xs.length >> 1];
   const dense = median(perStep.dense);
   const rows = methods.map((m) => {
     const ms = median(perStep[m]);

@@ -2,7 +2,7 @@
 import { deriveTrainingGraph } from '../graph/autodiff';
 import { TRAINING_OPSET } from '../graph/opsetLift';
 import { BATCH_NORM_MODES, type BatchNormMode } from '../graph/trainMode';
-import { encodeModel } from '../graph/model';
+import { encodeModel, type Model } from '../graph/model';
 import { untieInitializers, untiedNote } from '../graph/untie';
 import { constantsNote, splitParameters } from '../graph/params';
 import { rangeError } from '../errors';
@@ -11,6 +11,15 @@ import { onnxruntimeReason, GraphRunner } from '../graph/runner';
 import { checkDistinct, checkOutputFile } from './outputs';
 import { readModelFile } from './modelFile';
 import { parseCommand, refuseEmpty } from './args';
+
+/** ERR_SPARTAN_ONNX naming `what` (and what was not done) unless onnxruntime opens the model. */
+async function checkOpens(model: Model | Uint8Array, what: string): Promise<void> {
+  try {
+    await (await GraphRunner.create(model)).release();
+  } catch (e) {
+    throw Object.assign(rangeError('ERR_SPARTAN_ONNX', `onnxruntime refuses ${what}: ${onnxruntimeReason(e)}`), { cause: e });
+  }
+}
 
 export async function runDerive(argv: string[]): Promise<number> {
   const { values, positionals, tokens } = parseCommand('graph derive', {
@@ -52,13 +61,7 @@ export async function runDerive(argv: string[]): Promise<number> {
   // a model older than opset 17 is read as 17 (opsetLift.ts), which can make an invalid node
   // valid (a Softmax axis past the rank, an attribute of the wrong type): onnxruntime opens the
   // model at its own opset first, so that no training graph comes from a model it refuses
-  if (decoded.opset < TRAINING_OPSET) {
-    try {
-      await (await GraphRunner.create(decoded)).release();
-    } catch (e) {
-      throw Object.assign(rangeError('ERR_SPARTAN_ONNX', `onnxruntime refuses the model ${positionals[0]} (opset ${decoded.opset}), so nothing was derived: ${onnxruntimeReason(e)}`), { cause: e });
-    }
-  }
+  if (decoded.opset < TRAINING_OPSET) await checkOpens(decoded, `the model ${positionals[0]} (opset ${decoded.opset}), so nothing was derived`);
   const { model: forward, untied } = values['keep-tied'] ? { model: decoded, untied: [] } : untieInitializers(decoded);
   const train = deriveTrainingGraph(forward, {
     logits: values.logits,
@@ -73,11 +76,7 @@ export async function runDerive(argv: string[]): Promise<number> {
   const bytes = encodeModel(train);
   // onnxruntime opens the graph before it is written: a model the checks let through that it
   // would refuse (a type clash, say) is an error now, not a file that fails where it is used
-  try {
-    await (await GraphRunner.create(bytes)).release();
-  } catch (e) {
-    throw Object.assign(rangeError('ERR_SPARTAN_ONNX', `onnxruntime refuses the training graph derived from ${positionals[0]}, so nothing was written: ${onnxruntimeReason(e)}`), { cause: e });
-  }
+  await checkOpens(bytes, `the training graph derived from ${positionals[0]}, so nothing was written`);
   writeFileAtomic(values.output, bytes);
   if (untied.length) console.error(`note: ${untiedNote(untied)} (--keep-tied keeps them merged)`);
   const constants = values.params ? [] : splitParameters(forward).constants;

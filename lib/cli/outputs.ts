@@ -72,6 +72,7 @@ export function checkDistinct(outputs: [flag: string, file: string | undefined][
     if (clash) throw rangeError('ERR_SPARTAN_OPTION', `--checkpoint ${checkpoint}: its ${checkpointFile(checkpoint)} would overwrite ${clash.what}`);
     taken.push({ what: `the checkpoint ${checkpointFile(checkpoint)}`, at });
   }
+  const given: { flag: string; file: string; at: string }[] = [];
   for (const [flag, file] of outputs) {
     if (file === undefined) continue;
     const at = realPath(file), clash = taken.find((t) => t.at === at);
@@ -80,12 +81,12 @@ export function checkDistinct(outputs: [flag: string, file: string | undefined][
     if (ck !== undefined && (ck === at || ck.startsWith(at + path.sep))) throw bad(`is ${ck === at ? 'the' : 'a folder above the'} --checkpoint folder ${checkpoint}`);
     if (ck !== undefined && isTempFileOf(checkpointFile(ck), at)) throw bad(`is a temporary file of the checkpoint writer in ${checkpoint}`);
     taken.push({ what: `the --${flag} file`, at });
+    given.push({ flag, file, at });
   }
   // a run removes dead writers' temporary files beside its outputs (removeDeadTempFiles): no
   // file it reads or writes may be named like one (--model .m.onnx.<pid>.0.<hex>.tmp beside --export m.onnx)
-  for (const [flag, file] of outputs) {
-    if (file === undefined) continue;
-    const named = taken.find((t) => isTempFileOf(realPath(file), t.at));
+  for (const { flag, file, at } of given) {
+    const named = taken.find((t) => isTempFileOf(at, t.at));
     if (named) throw rangeError('ERR_SPARTAN_OPTION', `${named.what} (${named.at}) is named like a temporary file of --${flag} ${file}, which a run removes once its writer is gone: rename it`);
   }
 }

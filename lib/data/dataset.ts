@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { rangeError, typeError } from '../errors';
 import { readIdx } from './idx';
+import { isBigInt64Array, isBigUint64Array } from '../util/typedArrays';
 
 /**
  * A model input's examples: float32, integer ids (an embedding's token ids) for an int32 or
@@ -197,7 +198,7 @@ function checkSizes(d: Dataset): void {
 
 /** Labels become int64: a fractional, NaN or infinite label has no int64 (BigInt() would throw uncoded). */
 function checkLabelValues(labels: ArrayLike<number | bigint>): void {
-  if (labels instanceof BigInt64Array || labels instanceof BigUint64Array) return;
+  if (isBigInt64Array(labels) || isBigUint64Array(labels)) return;
   for (let i = 0; i < labels.length; i++)
     if (!Number.isInteger(labels[i])) throw rangeError('ERR_SPARTAN_DATASET', `labels[${i}] is ${String(labels[i])}; labels must be integers`);
 }

@@ -128,7 +128,8 @@ export function checkModel(model: Model, opts: CheckOptions = {}): void {
   // ONNX allows an initializer listed as an input too (its default value: IR < 4 requires it,
   // torch.onnx.export(keep_initializers_as_inputs=True) writes it); a derivation makes each
   // trained initializer an input of its own, and onnxruntime refuses the second one
-  if (opts.trained !== undefined) {
+  // (the default parameters, which scan every float initializer's values, only where some initializer is an input too)
+  if (opts.trained !== undefined && [...inits].some((t) => inputs.has(t))) {
     const trained = opts.trained === 'default' ? defaultParameters(model).map((t) => t.name) : opts.trained;
     const both = Array.isArray(trained) ? trained.find((p) => inputs.has(p) && inits.has(p)) : undefined;
     if (both !== undefined)

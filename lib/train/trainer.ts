@@ -432,6 +432,7 @@ export class Trainer {
     const after = this.labelsAfterClassAxis(perLabel);
     const t0 = performance.now();
     let lossSum = 0, correct = 0, seen = 0;
+    const accuracySoFar = () => correct / (seen * perExample(perLabel)); // cross-entropy only
     for (const batch of batches(data, this.opts.batchSize, (this.opts.seed ?? 1) * 1000 + epoch, true)) {
       const step = this.sparsifier.stepCount;
       // past the planned steps (more epochs than `epochs`) the decay stays at its end, 0
@@ -453,12 +454,11 @@ export class Trainer {
       lossSum += loss * batch.size;
       if (batch.labels) correct += countCorrect(out[this.opts.logits] as Float32Array, batch.labels, after);
       seen += batch.size;
-      const accuracy = this.classes !== undefined ? correct / (seen * perExample(perLabel)) : undefined;
-      onBatch?.(step + 1, loss, accuracy);
+      onBatch?.(step + 1, loss, this.classes !== undefined ? accuracySoFar() : undefined);
     }
     const st = this.sparsifier.stats();
     return {
-      epoch, loss: lossSum / seen, ...(this.classes !== undefined ? { trainAccuracy: correct / (seen * perExample(perLabel)) } : {}),
+      epoch, loss: lossSum / seen, ...(this.classes !== undefined ? { trainAccuracy: accuracySoFar() } : {}),
       density: st.density.global, beta: st.beta, seconds: (performance.now() - t0) / 1000,
     };
   }

@@ -11,6 +11,7 @@ export const isUint16Array = types.isUint16Array;
 export const isUint32Array = types.isUint32Array;
 export const isInt32Array = types.isInt32Array;
 export const isBigInt64Array = types.isBigInt64Array;
+export const isBigUint64Array = types.isBigUint64Array;
 
 /** Whether a typed array's buffer was detached (transferred): Node 20 has no ArrayBuffer.prototype.detached. */
 export function isDetached(x: ArrayBufferView): boolean {
